@@ -1,0 +1,1 @@
+"""approx: the PyTorch half of the lab (activations, models, fitting, rates). It knows nothing of SymPy."""

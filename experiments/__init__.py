@@ -1,0 +1,1 @@
+"""experiments: configs, the sweep runner, the ``polylab`` CLI, plots and reports."""

@@ -1,0 +1,62 @@
+"""``polylab``: the lab's command line. Each subcommand lives in ``experiments.commands.<name>``.
+
+A command module exposes ``HELP`` (one line), ``add_arguments(parser)`` and ``run(args) -> int``.
+User errors (``ValueError``, ``OSError``) print one line and exit 2; ``POLYLAB_DEBUG=1`` shows the
+traceback instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+
+#: subcommand -> module, in the order ``--help`` lists them
+COMMANDS = ("demo", "activations", "verify", "construct", "rates", "report", "bench")
+#: subcommands whose issue has not landed yet: they say so and exit 2
+NOT_BUILT: dict[str, str] = {
+    "verify": "certify the paper's statements (Lemma 1, Theorems 1-3)",
+    "construct": "build a theorem's network and print its sizes and errors",
+    "rates": "fit target functions and measure error against parameter count",
+    "report": "write a Markdown report of a rates run",
+    "bench": "benchmarks: fitting engine, kernels, exact engines",
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="polylab", description="Approximation-theory lab for PolyCom activations (Zhuo et al., ICLR 2025)."
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name in COMMANDS:
+        if name in NOT_BUILT:
+            p = sub.add_parser(name, help=f"{NOT_BUILT[name]} (not built yet)")
+            p.add_argument("rest", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
+            continue
+        module = importlib.import_module(f"experiments.commands.{name}")
+        p = sub.add_parser(name, help=module.HELP, description=module.HELP)
+        module.add_arguments(p)
+        p.set_defaults(run=module.run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command in NOT_BUILT:
+        print(f"polylab {args.command}: not built yet", file=sys.stderr)
+        return 2
+    try:
+        return args.run(args) or 0
+    except (ValueError, OSError) as err:
+        if os.environ.get("POLYLAB_DEBUG"):
+            raise
+        print(f"polylab {args.command}: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"polylab {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

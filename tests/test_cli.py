@@ -1,0 +1,43 @@
+"""The polylab CLI: help everywhere, one-line user errors, not-built commands exit 2."""
+
+import subprocess
+import sys
+
+import pytest
+
+from experiments import cli
+
+
+def polylab(*args):
+    return subprocess.run([sys.executable, "-m", "experiments", *args], capture_output=True, text=True, timeout=300)
+
+
+@pytest.mark.parametrize("command", [None, *cli.COMMANDS])
+def test_help_everywhere(command):
+    out = polylab(*([command] if command else []), "--help")
+    assert out.returncode == 0 and "usage: polylab" in out.stdout
+
+
+@pytest.mark.parametrize("command", sorted(cli.NOT_BUILT))
+def test_not_built_commands_say_so(command):
+    out = polylab(command)
+    assert out.returncode == 2 and out.stderr.strip() == f"polylab {command}: not built yet"
+
+
+def test_activations_plot(tmp_path):
+    fig = tmp_path / "family.png"
+    out = polylab("activations", "--plot", str(fig))
+    assert out.returncode == 0, out.stderr
+    assert "PolyNorm" in out.stdout and fig.stat().st_size > 10_000
+
+
+def test_user_error_is_one_line(tmp_path):
+    out = polylab("activations", "--plot", str(tmp_path / "fig.nosuchformat"))
+    assert out.returncode == 2
+    assert len(out.stderr.strip().splitlines()) == 1 and "error:" in out.stderr
+
+
+def test_demo(tmp_path):
+    out = polylab("demo", "--out", str(tmp_path))
+    assert out.returncode == 0, out.stderr
+    assert (tmp_path / "activations.png").exists()
