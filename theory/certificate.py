@@ -1,0 +1,146 @@
+"""Certificates: a statement, the computation that checks it, and its verdict (THEORY.md §2-5).
+
+A certificate's ``holds`` comes only from a computation that would say False on a wrong
+construction (exact equality, a SymPy case analysis, a measured error against a bound).
+
+API
+- ``Certificate``: name, statement (THEORY.md's precise version, in words), params, sizes, method,
+  holds, error_bound, measured_error, seconds, details; ``.as_dict()`` (JSON-ready).
+- ``certify(name, statement, method, check, params=None, sizes=None, error_bound=None)``: run
+  ``check()`` (returns ``holds`` or a dict with ``holds`` and optionally ``measured_error``,
+  ``sizes``, ``details``), time it, and wrap the verdict. A check that raises yields holds=False
+  with the error in ``details``: a crash is never a pass.
+- Groups: ``GROUPS`` maps a group name (lemma1, theorem1, lemma2, theorem2, theorem3, ...) to
+  ``"module:function"``; the function takes no arguments and returns ``list[Certificate]``.
+  ``register(name, target)`` adds one; ``group_names()``, ``available_groups()``,
+  ``gather(names=None)`` runs them (``None``: every group whose module exists).
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import time
+import traceback
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+#: group name -> "module:function"; another issue adds its own line (or calls ``register``)
+GROUPS: dict[str, str] = {
+    "lemma1": "theory.lemma1:certificates",
+    "theorem1": "theory.theorem1:certificates",
+    "lemma2": "theory.lemma2:certificates",
+    "theorem2": "theory.theorem2:certificates",
+    "theorem3": "theory.theorem3:certificates",
+}
+
+
+@dataclass
+class Certificate:
+    """One checked statement. ``error_bound``/``measured_error`` are exact numbers as strings, or None."""
+
+    name: str
+    statement: str
+    method: str
+    holds: bool
+    params: dict[str, Any] = field(default_factory=dict)
+    sizes: dict[str, Any] = field(default_factory=dict)
+    error_bound: str | None = None
+    measured_error: str | None = None
+    seconds: float = 0.0
+    details: str = ""
+    group: str = ""  # set by ``gather``
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, bool | int | float | str) or value is None:
+        return value
+    if hasattr(value, "as_dict"):
+        return _jsonable(value.as_dict())
+    return str(value)
+
+
+def certify(
+    name: str,
+    statement: str,
+    method: str,
+    check: Callable[[], bool | dict[str, Any]],
+    params: dict[str, Any] | None = None,
+    sizes: dict[str, Any] | None = None,
+    error_bound: object = None,
+) -> Certificate:
+    """Run ``check`` and record its verdict and time."""
+    start = time.perf_counter()
+    details, measured = "", None
+    try:
+        result = check()
+        if isinstance(result, dict):
+            holds = result["holds"]
+            measured = result.get("measured_error")
+            sizes = result.get("sizes", sizes)
+            details = result.get("details", "")
+        else:
+            holds = result
+        if not isinstance(holds, bool):
+            raise TypeError(f"check returned holds={holds!r}, not a bool")
+    except Exception as err:  # a crash is a failed certificate, reported with its cause
+        holds = False
+        details = f"check raised {err.__class__.__name__}: {err}\n{traceback.format_exc(limit=3)}"
+    return Certificate(
+        name=name,
+        statement=statement,
+        method=method,
+        holds=holds,
+        params=_jsonable(params or {}),
+        sizes=_jsonable(sizes or {}),
+        error_bound=None if error_bound is None else str(error_bound),
+        measured_error=None if measured is None else str(measured),
+        seconds=time.perf_counter() - start,
+        details=details,
+    )
+
+
+def register(name: str, target: str) -> None:
+    """Add (or repoint) a group: ``register("lemma2", "theory.lemma2:certificates")``."""
+    if ":" not in target:
+        raise ValueError(f"group target must be 'module:function', got {target!r}")
+    GROUPS[name] = target
+
+
+def group_names() -> list[str]:
+    return list(GROUPS)
+
+
+def _module_exists(target: str) -> bool:
+    return importlib.util.find_spec(target.split(":")[0]) is not None
+
+
+def available_groups() -> list[str]:
+    """Groups whose module is present in this checkout."""
+    return [g for g, t in GROUPS.items() if _module_exists(t)]
+
+
+def gather(names: Sequence[str] | None = None) -> list[Certificate]:
+    """Run the named groups (all available ones when ``names`` is None) and return every certificate."""
+    if names is None:
+        names = available_groups()
+    for g in names:
+        if g not in GROUPS:
+            raise ValueError(f"unknown certificate group {g!r}; valid: {', '.join(GROUPS)}")
+        if not _module_exists(GROUPS[g]):
+            raise ValueError(f"certificate group {g!r} is not built yet ({GROUPS[g].split(':')[0]} is missing)")
+    out: list[Certificate] = []
+    for g in names:
+        module, function = GROUPS[g].split(":")
+        for cert in getattr(importlib.import_module(module), function)():
+            cert.group = cert.group or g
+            out.append(cert)
+    return out
