@@ -1,0 +1,85 @@
+"""Rate fits: error ≈ C · P^{−α}, with bootstrap confidence intervals over seeds (THEORY.md §5, §7).
+
+The fit is least squares of log err on log P over every (size, seed) point. The bootstrap resamples
+*seeds* with replacement (all sizes of a drawn seed come along), refits, and reports the percentile
+interval of the slope: seeds are the independent unit, sizes of one seed are not.
+
+Theory slopes to set beside the fit (P = parameter count, d = input dimension):
+
+- smoothness n, constructive rate (Yarotsky; PolyReLU Theorem 3): error ~ P^{−n/d}, slope −n/d;
+- a shallow / piecewise-linear ReLU fit: error ~ P^{−2/d} at best (interpolation of a C² function by
+  ~P linear pieces), so ReLU's slope is −min(n, 2)/d.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class RateFit:
+    """error ≈ C · P^{slope} (slope = −α), with a bootstrap percentile interval for the slope."""
+
+    slope: float
+    log_c: float
+    ci_low: float
+    ci_high: float
+    points: int
+    seeds: int
+    r2: float
+
+    def predict(self, params: np.ndarray) -> np.ndarray:
+        return np.exp(self.log_c) * np.asarray(params, dtype=float) ** self.slope
+
+
+def _lstsq(logp: np.ndarray, loge: np.ndarray) -> tuple[float, float]:
+    A = np.stack([logp, np.ones_like(logp)], axis=1)
+    (slope, intercept), *_ = np.linalg.lstsq(A, loge, rcond=None)
+    return float(slope), float(intercept)
+
+
+def fit_rate(
+    params: np.ndarray,
+    error: np.ndarray,
+    seeds: np.ndarray,
+    boot: int = 1000,
+    level: float = 0.95,
+    rng_seed: int = 0,
+) -> RateFit:
+    """Fit log error = log C + slope · log P; CI from ``boot`` seed-bootstrap refits.
+
+    Non-finite or non-positive errors (diverged fits) are dropped. Needs ≥ 2 distinct sizes.
+    """
+    params, error, seeds = (np.asarray(a) for a in (params, error, seeds))
+    keep = np.isfinite(error) & (error > 0) & (params > 0)
+    params, error, seeds = params[keep].astype(float), error[keep].astype(float), seeds[keep]
+    if len(np.unique(params)) < 2:
+        raise ValueError("a rate fit needs at least two distinct sizes with finite errors")
+    logp, loge = np.log(params), np.log(error)
+    slope, log_c = _lstsq(logp, loge)
+    resid = loge - (slope * logp + log_c)
+    ss_tot = float(((loge - loge.mean()) ** 2).sum())
+    r2 = 1 - float((resid**2).sum()) / ss_tot if ss_tot > 0 else 1.0
+    unique = np.unique(seeds)
+    rng = np.random.default_rng(rng_seed)
+    slopes = []
+    by_seed = {s: np.flatnonzero(seeds == s) for s in unique}
+    for _ in range(boot if len(unique) > 1 else 0):
+        idx = np.concatenate([by_seed[s] for s in rng.choice(unique, size=len(unique), replace=True)])
+        if len(np.unique(logp[idx])) >= 2:
+            slopes.append(_lstsq(logp[idx], loge[idx])[0])
+    if slopes:
+        lo, hi = np.quantile(slopes, [(1 - level) / 2, (1 + level) / 2])
+    else:
+        lo = hi = math.nan
+    return RateFit(slope, log_c, float(lo), float(hi), int(len(params)), int(len(unique)), r2)
+
+
+def theory_slope(n: int | None, d: int, relu: bool = False) -> float | None:
+    """The constructive slope −n/d (ReLU piecewise-linear: −min(n, 2)/d); None for analytic targets."""
+    if n is None:
+        return -2.0 / d if relu else None
+    return -(min(n, 2) if relu else n) / d

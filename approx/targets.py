@@ -1,0 +1,206 @@
+"""Target functions on [0,1]^d for the rate experiments (THEORY.md §2, §5, §7).
+
+A :class:`Target` knows its dimension ``d``, its Sobolev smoothness ``n`` (it lies in W^{n,∞}; with
+``sharp=True`` it is also *not* in W^{n+1,∞}, so n is the exact order), and its normalisation: values
+are divided by ``scale`` = max |f| over a dense grid, so every target has sup norm ≈ 1 and errors of
+different targets are comparable. ``n = None`` means analytic (every n).
+
+Families:
+
+- ``abs_power``   Σ_k |x_k − c_k|^{n+1/2}: the n-th derivative is |·|^{1/2}-type (bounded), the
+  (n+1)-th blows up at c, so exactly W^{n,∞}.
+- ``spline``      Σ_j w_j (u_j·x − t_j)_+^n, random seeded ridge splines of degree n: the n-th
+  derivative is piecewise constant and jumps, so exactly W^{n,∞}.
+- analytic        ``sin``, ``exp``, ``runge``, ``j0`` (J0(20x), the KAN paper's first toy).
+- ``kan_*``       the KAN paper's toys: exp(sin(πx)+y²), xy, exp(½(sin(π(x1²+x2²))+sin(π(x3²+x4²)))).
+- ``fourier``     Σ_k a_k cos(2π k·x + φ_k), seeded, |a_k| ∝ |k|^{−(n+d+δ)}: Σ|a_k||k|^n < ∞
+  needs exponent > n + d, so the series lies in W^{n,∞} (the d-D version of k^{−(n+1+δ)}).
+- ``callable``    any function of a (N, d) float64 tensor; experiments/ builds these from symbolic
+  expression strings, so approx/ stays free of the symbolic engine.
+
+Point sets: ``random`` (uniform), ``sobol`` (scrambled, seeded) and ``chebyshev`` (tensor grid of
+Chebyshev–Lobatto nodes mapped to [0,1]). Test sets are dense uniform grids shifted half a cell, so
+they never coincide with Chebyshev training nodes and they resolve the sup norm to O(h^{1/2}) or better.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import torch
+from torch import Tensor
+
+SAMPLINGS = ("random", "sobol", "chebyshev")
+Fn = Callable[[Tensor], Tensor]
+
+
+@dataclass(frozen=True)
+class Target:
+    """f: [0,1]^d → R with known smoothness, normalised to sup |f| ≈ 1."""
+
+    name: str
+    d: int
+    n: int | None  # Sobolev order in W^{n,∞}; None = analytic
+    fn: Fn = field(repr=False, compare=False)
+    sharp: bool = False  # True: f ∉ W^{n+1,∞}, so n is the exact smoothness
+    scale: float = field(default=0.0, compare=False)
+
+    def __post_init__(self):
+        if self.scale == 0.0:  # normalisation: sup |f| on a dense grid (held-out test resolution)
+            grid = dense_grid(self.d, 4096 if self.d == 1 else 40_000)
+            peak = float(self.fn(grid).abs().max())
+            if not math.isfinite(peak) or peak == 0.0:
+                raise ValueError(f"target {self.name!r} is zero or not finite on [0,1]^{self.d}")
+            object.__setattr__(self, "scale", peak)
+
+    def __call__(self, x: Tensor) -> Tensor:
+        """f(x) / scale for x of shape (..., d); returns shape (...)."""
+        if x.shape[-1] != self.d:
+            raise ValueError(f"target {self.name!r} takes d={self.d} inputs, got shape {tuple(x.shape)}")
+        return self.fn(x.to(torch.float64)).to(x.dtype) / self.scale
+
+    @property
+    def smoothness(self) -> str:
+        if self.n is None:
+            return "analytic"
+        return f"W^{{{self.n},∞}}" + (f" \\ W^{{{self.n + 1},∞}}" if self.sharp else "")
+
+
+# --------------------------------------------------------------------------- point sets
+
+
+def dense_grid(d: int, points: int) -> Tensor:
+    """A uniform grid of about ``points`` cell midpoints in [0,1]^d (held out from every training set)."""
+    per_axis = max(2, round(points ** (1.0 / d)))
+    axis = (torch.arange(per_axis, dtype=torch.float64) + 0.5) / per_axis
+    return torch.cartesian_prod(*([axis] * d)).reshape(-1, d)
+
+
+def chebyshev_nodes(k: int) -> Tensor:
+    """k Chebyshev–Lobatto nodes mapped to [0,1] (k = 1 gives the midpoint)."""
+    if k == 1:
+        return torch.tensor([0.5], dtype=torch.float64)
+    return 0.5 - 0.5 * torch.cos(math.pi * torch.arange(k, dtype=torch.float64) / (k - 1))
+
+
+def sample(d: int, points: int, method: str = "sobol", seed: int = 0) -> Tensor:
+    """``points`` training points in [0,1]^d (Chebyshev: a tensor grid of ⌈points^{1/d}⌉ nodes per axis)."""
+    if points < 1:
+        raise ValueError(f"need at least 1 training point, got {points}")
+    if method == "random":
+        return torch.rand(points, d, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+    if method == "sobol":
+        return torch.quasirandom.SobolEngine(d, scramble=True, seed=seed).draw(points, dtype=torch.float64)
+    if method == "chebyshev":
+        nodes = chebyshev_nodes(math.ceil(points ** (1.0 / d)))
+        return torch.cartesian_prod(*([nodes] * d)).reshape(-1, d)
+    raise ValueError(f"unknown sampling {method!r}; valid: {', '.join(SAMPLINGS)}")
+
+
+# --------------------------------------------------------------------------- families
+
+
+def _check(name: str, value: object, lo: float, hi: float = math.inf, integer: bool = True) -> None:
+    ok = isinstance(value, int | float) and not isinstance(value, bool) and lo <= value <= hi
+    if ok and integer:
+        ok = float(value).is_integer()
+    if not ok:
+        kind = "an integer" if integer else "a number"
+        raise ValueError(f"{name} must be {kind} in [{lo}, {hi}], got {value!r}")
+
+
+def abs_power(n: int = 1, d: int = 1, center: float = 1 / math.sqrt(5)) -> Target:
+    """Σ_k |x_k − c|^{n+1/2}: in W^{n,∞} and not in W^{n+1,∞} (singular at x_k = c)."""
+    _check("n", n, 0, 8)
+    _check("d", d, 1, 8)
+    _check("center", center, 0.0, 1.0, integer=False)
+    n, d = int(n), int(d)
+    return Target(f"abs_power(n={n},d={d})", d, n, lambda x: (x - center).abs().pow(n + 0.5).sum(-1), sharp=True)
+
+
+def spline(n: int = 1, d: int = 1, knots: int = 6, seed: int = 0) -> Target:
+    """Σ_j w_j (u_j·x − t_j)_+^n: random ridge spline of degree n, exactly W^{n,∞}."""
+    _check("n", n, 1, 8)
+    _check("d", d, 1, 8)
+    _check("knots", knots, 1, 1000)
+    n, d, knots = int(n), int(d), int(knots)
+    g = torch.Generator().manual_seed(seed)
+    u = torch.randn(knots, d, generator=g, dtype=torch.float64)
+    u = u / u.norm(dim=1, keepdim=True)
+    # knots t_j inside the range of u_j·x on [0,1]^d, so every kink is visible
+    lo, hi = u.clamp(max=0).sum(1), u.clamp(min=0).sum(1)
+    t = lo + (hi - lo) * (0.15 + 0.7 * torch.rand(knots, generator=g, dtype=torch.float64))
+    w = torch.randn(knots, generator=g, dtype=torch.float64)
+    return Target(
+        f"spline(n={n},d={d},seed={seed})", d, n, lambda x: ((x @ u.T - t).clamp(min=0).pow(n) * w).sum(-1), sharp=True
+    )
+
+
+def fourier(n: int = 1, d: int = 1, modes: int = 32, delta: float = 0.5, seed: int = 0) -> Target:
+    """Seeded random cosine series with |a_k| ∝ |k|^{−(n+d+δ)}: lies in W^{n,∞} (not claimed sharp)."""
+    _check("n", n, 0, 8)
+    _check("d", d, 1, 4)
+    _check("modes", modes, 1, 4096)
+    _check("delta", delta, 1e-3, 10, integer=False)
+    n, d, modes = int(n), int(d), int(modes)
+    g = torch.Generator().manual_seed(seed)
+    per_axis = max(1, round(modes ** (1.0 / d)))
+    ks = torch.cartesian_prod(*([torch.arange(per_axis + 1, dtype=torch.float64)] * d)).reshape(-1, d)[1:]
+    ks = ks * torch.where(torch.rand(ks.shape, generator=g) < 0.5, -1.0, 1.0).to(torch.float64)
+    amp = torch.randn(len(ks), generator=g, dtype=torch.float64) * ks.norm(dim=1).pow(-(n + d + delta))
+    phase = 2 * math.pi * torch.rand(len(ks), generator=g, dtype=torch.float64)
+    return Target(
+        f"fourier(n={n},d={d},seed={seed})", d, n, lambda x: (torch.cos(2 * math.pi * x @ ks.T + phase) * amp).sum(-1)
+    )
+
+
+def from_callable(name: str, fn: Fn, d: int, n: int | None = None, sharp: bool = False) -> Target:
+    """Wrap any f(x: (N, d) float64) -> (N,); n is the smoothness the caller vouches for."""
+    _check("d", d, 1, 16)
+    if n is not None:
+        _check("n", n, 0, 64)
+    return Target(name, int(d), None if n is None else int(n), fn, sharp=sharp)
+
+
+def _pi(t: Tensor) -> Tensor:
+    return math.pi * t
+
+
+ANALYTIC: dict[str, tuple[int, Fn]] = {
+    "sin": (1, lambda x: torch.sin(_pi(3 * x[..., 0]))),
+    "exp": (1, lambda x: torch.exp(x[..., 0])),
+    "runge": (1, lambda x: 1.0 / (1.0 + 25.0 * (2 * x[..., 0] - 1) ** 2)),
+    "j0": (1, lambda x: torch.special.bessel_j0(20 * x[..., 0])),  # KAN toy J0(20x)
+    "kan_exp_sin": (2, lambda x: torch.exp(torch.sin(_pi(x[..., 0])) + x[..., 1] ** 2)),
+    "kan_xy": (2, lambda x: x[..., 0] * x[..., 1]),
+    "kan_4d": (
+        4,
+        lambda x: torch.exp(
+            0.5 * (torch.sin(_pi(x[..., 0] ** 2 + x[..., 1] ** 2)) + torch.sin(_pi(x[..., 2] ** 2 + x[..., 3] ** 2)))
+        ),
+    ),
+    "sin_sum": (2, lambda x: torch.sin(_pi(x.sum(-1)))),
+}
+FAMILIES: dict[str, Callable[..., Target]] = {"abs_power": abs_power, "spline": spline, "fourier": fourier}
+
+
+def names() -> list[str]:
+    """Every catalogue name: the parametrised families and the fixed analytic targets."""
+    return [*FAMILIES, *ANALYTIC]
+
+
+def get(name: str, **kwargs) -> Target:
+    """A catalogue target, e.g. ``get("abs_power", n=2, d=1)`` or ``get("runge")``."""
+    if name in ANALYTIC:
+        if kwargs:
+            raise ValueError(f"target {name!r} takes no parameters, got {', '.join(kwargs)}")
+        d, fn = ANALYTIC[name]
+        return Target(name, d, None, fn)
+    if name not in FAMILIES:
+        raise ValueError(f"unknown target {name!r}; valid: {', '.join(names())}")
+    try:
+        return FAMILIES[name](**kwargs)
+    except TypeError as err:
+        raise ValueError(f"bad parameters for target {name!r}: {err}") from None

@@ -1,0 +1,342 @@
+"""Fit many models at once: stacked networks, per-model Adam and per-model L-BFGS.
+
+The loss of model m is its own mean squared error L_m(θ_m). One backward pass of Σ_m L_m gives every
+∇L_m, because the models share no parameter (approx.models). Every optimiser state is a tensor
+with a leading model axis and every decision (step size, line-search acceptance, history update,
+divergence, early stop) is taken per row, so a model's trajectory is the one it would follow alone.
+An L-BFGS on Σ_m L_m would couple the models through one step size and one curvature history;
+that is what this module avoids (tests/test_train.py checks it against one-model runs).
+
+A model whose loss becomes NaN/inf or grows past ``explode`` × its starting loss is marked
+``diverged`` and frozen; the others carry on. :func:`fit` chooses, by timing, between one stack and
+smaller chunks (down to one model at a time): stacking pays for narrow nets, not for wide ones.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import torch
+from torch import Tensor
+
+from approx.models import Architecture
+
+OPTIMIZERS = ("adam", "lbfgs")
+SCHEDULES = ("constant", "cosine", "exponential")
+LossGrad = Callable[[Tensor, bool], tuple[Tensor, Tensor | None]]
+
+
+@dataclass(frozen=True)
+class Phase:
+    """One stage of the optimiser schedule, e.g. Adam for 1000 steps then L-BFGS for 500."""
+
+    optimizer: str = "adam"
+    steps: int = 1000
+    lr: float = 1e-3
+    schedule: str = "constant"  # lr multiplier over the phase: constant, cosine (to 0), exponential (to 1e-2)
+    history: int = 20  # L-BFGS memory
+    patience: int = 0  # early stop after this many steps without min_delta relative improvement; 0 = off
+    min_delta: float = 1e-4
+    max_line_search: int = 25
+
+    def __post_init__(self):
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"unknown optimizer {self.optimizer!r}; valid: {', '.join(OPTIMIZERS)}")
+        if self.schedule not in SCHEDULES:
+            raise ValueError(f"unknown schedule {self.schedule!r}; valid: {', '.join(SCHEDULES)}")
+        for name, lo in (("steps", 0), ("history", 1), ("patience", 0), ("max_line_search", 1)):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < lo:
+                raise ValueError(f"phase {name} must be an integer >= {lo}, got {v!r}")
+        for name in ("lr", "min_delta"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int | float) or not 0 < v < math.inf:
+                raise ValueError(f"phase {name} must be a positive number, got {v!r}")
+
+    def factor(self, step: int) -> float:
+        frac = step / max(1, self.steps)
+        if self.schedule == "cosine":
+            return 0.5 * (1 + math.cos(math.pi * frac))
+        if self.schedule == "exponential":
+            return 0.01**frac
+        return 1.0
+
+
+@dataclass
+class State:
+    """Per-model bookkeeping shared by the phases of one fit."""
+
+    theta: Tensor
+    status: list[str]  # "ok" | "diverged"
+    stop: list[str]  # why the model stopped: steps | plateau | converged | diverged
+    steps: Tensor  # optimiser steps taken, per model
+    start_loss: Tensor
+    loss: Tensor
+    active: Tensor = field(init=False)
+
+    def __post_init__(self):
+        self.active = torch.ones(len(self.status), dtype=torch.bool, device=self.theta.device)
+
+    def freeze(self, mask: Tensor, reason: str) -> None:
+        for m in torch.nonzero(mask & self.active).flatten().tolist():
+            self.stop[m] = reason
+            if reason == "diverged":
+                self.status[m] = "diverged"
+        self.active &= ~mask
+
+
+def mse_loss_grad(arch: Architecture, x: Tensor, y: Tensor) -> LossGrad:
+    """(θ, need_grad) → (per-model MSE (M,), ∇ (M, P) or None)."""
+
+    def loss_grad(theta: Tensor, need_grad: bool = True) -> tuple[Tensor, Tensor | None]:
+        if not need_grad:
+            with torch.no_grad():
+                return (arch.forward(theta, x) - y).square().mean(-1), None
+        theta = theta.detach().requires_grad_(True)
+        loss = (arch.forward(theta, x) - y).square().mean(-1)
+        # masked sum: a NaN model must not poison the backward of the others
+        (grad,) = torch.autograd.grad(torch.where(loss.isfinite(), loss, 0.0).sum(), theta)
+        return loss.detach(), grad
+
+    return loss_grad
+
+
+def _check_divergence(state: State, loss: Tensor, explode: float) -> None:
+    bad = ~loss.isfinite() | (loss > explode * state.start_loss) | ~state.theta.isfinite().all(1)
+    state.freeze(bad, "diverged")
+
+
+class Plateau:
+    """Per-model early stop: no relative improvement ≥ min_delta of the best loss for ``patience`` steps."""
+
+    def __init__(self, phase: Phase, loss: Tensor):
+        self.phase, self.best, self.since = phase, loss.clone(), torch.zeros_like(loss, dtype=torch.long)
+
+    def update(self, state: State, loss: Tensor) -> None:
+        if not self.phase.patience:
+            return
+        better = loss < self.best * (1 - self.phase.min_delta)
+        self.best = torch.where(better, loss, self.best)
+        self.since = torch.where(better, 0, self.since + 1)
+        state.freeze(self.since >= self.phase.patience, "plateau")
+
+
+def adam(state: State, loss_grad: LossGrad, phase: Phase, lr: Tensor, explode: float) -> None:
+    """Per-model Adam (β = 0.9, 0.999; ε = 1e-8): elementwise, so stacking cannot couple models."""
+    b1, b2, eps = 0.9, 0.999, 1e-8
+    theta = state.theta
+    m, v = torch.zeros_like(theta), torch.zeros_like(theta)
+    t = torch.zeros(theta.shape[0], dtype=theta.dtype, device=theta.device)
+    loss, grad = loss_grad(theta, True)
+    plateau = Plateau(phase, loss)
+    for step in range(phase.steps):
+        act = state.active[:, None]
+        t = t + state.active.to(t.dtype)
+        m = torch.where(act, b1 * m + (1 - b1) * grad, m)
+        v = torch.where(act, b2 * v + (1 - b2) * grad.square(), v)
+        tt = t.clamp(min=1)[:, None]
+        update = (lr * phase.factor(step))[:, None] * (m / (1 - b1**tt)) / ((v / (1 - b2**tt)).sqrt() + eps)
+        theta = torch.where(act, theta - update, theta)
+        state.theta, state.steps = theta, state.steps + state.active.long()
+        loss, grad = loss_grad(theta, True)
+        state.loss = torch.where(state.active, loss, state.loss)
+        _check_divergence(state, loss, explode)
+        plateau.update(state, loss)
+        if not state.active.any():
+            break
+
+
+def _two_loop(g: Tensor, S: Tensor, Y: Tensor, rho: Tensor) -> Tensor:
+    """H·g by the L-BFGS two-loop recursion, per row; empty history slots have rho = 0 and S = Y = 0."""
+    q = g.clone()
+    alpha = torch.zeros_like(rho)
+    for i in reversed(range(S.shape[1])):
+        alpha[:, i] = rho[:, i] * (S[:, i] * q).sum(1)
+        q -= alpha[:, i, None] * Y[:, i]
+    ys, yy = (S[:, -1] * Y[:, -1]).sum(1), Y[:, -1].square().sum(1)
+    gamma = torch.where(rho[:, -1] > 0, ys / yy.clamp(min=torch.finfo(g.dtype).tiny), 1.0)
+    r = gamma[:, None] * q
+    for i in range(S.shape[1]):
+        beta = rho[:, i] * (Y[:, i] * r).sum(1)
+        r += (alpha[:, i] - beta)[:, None] * S[:, i]
+    return r
+
+
+def lbfgs(state: State, loss_grad: LossGrad, phase: Phase, lr: Tensor, explode: float) -> None:
+    """Per-model L-BFGS: own history (S, Y), own step size, own backtracking Armijo line search.
+
+    Row m's direction d_m = −H_m g_m comes from its own curvature pairs; its step t_m starts at
+    lr_m (lr_m·min(1, 1/‖g_m‖₁) with an empty history, as torch.optim.LBFGS does) and halves until
+    L_m(θ_m + t_m d_m) ≤ L_m(θ_m) + 1e-4 t_m g_m·d_m. A pair (s, y) enters row m's history only if
+    s·y > 1e-10 (curvature condition), so H_m stays positive definite.
+    """
+    theta = state.theta
+    M, P = theta.shape
+    h = phase.history
+    S = torch.zeros(M, h, P, dtype=theta.dtype, device=theta.device)
+    Y, rho = torch.zeros_like(S), torch.zeros(M, h, dtype=theta.dtype, device=theta.device)
+    loss, grad = loss_grad(theta, True)
+    plateau = Plateau(phase, loss)
+    for step in range(phase.steps):
+        d = -_two_loop(grad, S, Y, rho)
+        gtd = (grad * d).sum(1)
+        restart = ~(gtd < 0)  # not a descent direction: drop the history, go down the gradient
+        if restart.any():
+            d = torch.where(restart[:, None], -grad, d)
+            gtd = (grad * d).sum(1)
+            keep = ~restart[:, None]
+            S, Y, rho = S * keep[..., None], Y * keep[..., None], rho * keep
+        empty = rho.sum(1) == 0
+        t = lr * phase.factor(step) * torch.where(empty, (1.0 / grad.abs().sum(1)).clamp(max=1.0), 1.0)
+        pending = state.active.clone()
+        new_theta, new_loss, new_grad = theta.clone(), loss.clone(), grad.clone()
+        for _ in range(phase.max_line_search):
+            trial = torch.where(pending[:, None], theta + t[:, None] * d, theta)
+            f, g = loss_grad(trial, True)
+            ok = pending & f.isfinite() & (f <= loss + 1e-4 * t * gtd)
+            new_theta = torch.where(ok[:, None], trial, new_theta)
+            new_loss, new_grad = torch.where(ok, f, new_loss), torch.where(ok[:, None], g, new_grad)
+            pending &= ~ok
+            if not pending.any():
+                break
+            t = torch.where(pending, 0.5 * t, t)
+        state.freeze(pending, "converged")  # no decrease along a descent direction: at float precision
+        moved = state.active.clone()
+        s, y = new_theta - theta, new_grad - grad
+        ys = (s * y).sum(1)
+        push = moved & (ys > 1e-10)
+        S = torch.where(push[:, None, None], torch.cat([S[:, 1:], s[:, None]], 1), S)
+        Y = torch.where(push[:, None, None], torch.cat([Y[:, 1:], y[:, None]], 1), Y)
+        rho = torch.where(push[:, None], torch.cat([rho[:, 1:], (1.0 / ys.clamp(min=1e-300))[:, None]], 1), rho)
+        theta, loss, grad = new_theta, new_loss, new_grad
+        state.theta, state.steps = theta, state.steps + moved.long()
+        state.loss = torch.where(state.active, loss, state.loss)
+        _check_divergence(state, loss, explode)
+        plateau.update(state, loss)
+        state.freeze(moved & (s.abs().amax(1) <= 1e-15 * theta.abs().amax(1).clamp(min=1.0)), "converged")
+        if not state.active.any():
+            break
+
+
+@dataclass
+class Fit:
+    """What :func:`fit` returns: final parameters and per-model status, steps, loss, wall time."""
+
+    theta: Tensor
+    status: list[str]
+    stop: list[str]
+    steps: list[int]
+    train_loss: list[float]
+    seconds: float
+    chunk: int
+
+
+def fit_stack(
+    arch: Architecture,
+    theta: Tensor,
+    x: Tensor,
+    y: Tensor,
+    phases: list[Phase],
+    lr_scale: Tensor | None = None,
+    explode: float = 1e6,
+) -> Fit:
+    """Train the stack theta (M, P) on x (M, N, d) or (N, d) and y (M, N) through the phases.
+
+    ``lr_scale`` (M,) multiplies each phase's lr per model (e.g. an lr sweep inside one stack).
+    """
+    start = time.perf_counter()
+    M = theta.shape[0]
+    lr_scale = torch.ones(M, dtype=theta.dtype, device=theta.device) if lr_scale is None else lr_scale
+    loss_grad = mse_loss_grad(arch, x, y)
+    loss0, _ = loss_grad(theta, False)
+    state = State(theta.clone(), ["ok"] * M, ["steps"] * M, torch.zeros(M, dtype=torch.long), loss0, loss0)
+    _check_divergence(state, loss0, explode)
+    for phase in phases:
+        if not state.active.any():
+            break
+        runnable = state.active.clone()
+        state.stop = [s if not runnable[m] else "steps" for m, s in enumerate(state.stop)]
+        step_fn = adam if phase.optimizer == "adam" else lbfgs
+        step_fn(state, loss_grad, phase, lr_scale.to(theta.dtype) * phase.lr, explode)
+        # plateau/converged stop a phase, not the fit: the next phase starts from there
+        state.active = runnable & torch.tensor([s == "ok" for s in state.status], device=theta.device)
+    theta_out = torch.where(torch.tensor([s == "ok" for s in state.status])[:, None].to(theta.device), state.theta, 0.0)
+    return Fit(
+        theta_out.detach(),
+        state.status,
+        state.stop,
+        state.steps.tolist(),
+        [float(v) if s == "ok" else math.nan for v, s in zip(state.loss.tolist(), state.status, strict=True)],
+        time.perf_counter() - start,
+        M,
+    )
+
+
+# --------------------------------------------------------------------------- stacked vs one-at-a-time
+
+_CHUNK_CACHE: dict[tuple, int] = {}
+
+
+def step_seconds(arch: Architecture, models: int, points: int, dtype=torch.float64, device="cpu", repeats=3) -> float:
+    """Median wall time of one loss+gradient pass of ``models`` stacked copies on ``points`` inputs."""
+    theta = arch.init(list(range(models)), dtype, device)
+    x = torch.rand(points, arch.d_in, dtype=dtype, device=device)
+    y = torch.zeros(models, points, dtype=dtype, device=device)
+    loss_grad = mse_loss_grad(arch, x, y)
+    loss_grad(theta, True)  # warm-up: allocator, kernels
+    times = []
+    for _ in range(repeats):
+        if device.startswith("cuda"):
+            torch.cuda.synchronize()
+        t0 = time.perf_counter()
+        loss_grad(theta, True)
+        if device.startswith("cuda"):
+            torch.cuda.synchronize()
+        times.append(time.perf_counter() - t0)
+    return sorted(times)[len(times) // 2]
+
+
+def choose_chunk(arch: Architecture, models: int, points: int, dtype=torch.float64, device="cpu") -> int:
+    """The stack size (1 = one at a time, ``models`` = all stacked) with the least measured time per model."""
+    key = (arch, models, points, dtype, device)
+    if key not in _CHUNK_CACHE:
+        candidates = sorted({1, min(models, 8), models})
+        cost = {c: step_seconds(arch, c, points, dtype, device) / c for c in candidates}
+        _CHUNK_CACHE[key] = min(cost, key=cost.get)
+    return _CHUNK_CACHE[key]
+
+
+def fit(
+    arch: Architecture,
+    theta: Tensor,
+    x: Tensor,
+    y: Tensor,
+    phases: list[Phase],
+    lr_scale: Tensor | None = None,
+    explode: float = 1e6,
+    chunk: int | None = None,
+) -> Fit:
+    """:func:`fit_stack` over chunks of the stack; ``chunk=None`` picks the chunk size by timing.
+
+    Results do not depend on the chunking (each model's run is independent); only the wall time does.
+    """
+    M = theta.shape[0]
+    if chunk is None:
+        chunk = choose_chunk(arch, M, x.shape[-2], theta.dtype, str(theta.device))
+    parts = []
+    for lo in range(0, M, chunk):
+        sl = slice(lo, lo + chunk)
+        xs = x[sl] if x.dim() == 3 else x
+        parts.append(fit_stack(arch, theta[sl], xs, y[sl], phases, None if lr_scale is None else lr_scale[sl], explode))
+    return Fit(
+        torch.cat([p.theta for p in parts]),
+        [s for p in parts for s in p.status],
+        [s for p in parts for s in p.stop],
+        [s for p in parts for s in p.steps],
+        [v for p in parts for v in p.train_loss],
+        sum(p.seconds for p in parts),
+        chunk,
+    )
