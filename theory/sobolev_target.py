@@ -1,0 +1,378 @@
+"""Targets for Theorem 3 (THEORY.md §5): exact SymPy functions on [0,1]^d and their W^{n,∞} norm.
+
+A target is a string such as ``"sin(pi*x0)*exp(x1)"``. It is read by a strict parser: the string is
+parsed as a Python expression, and only numbers, the variables ``x0..x{d-1}``, the constants ``pi``
+and ``E``, the operators ``+ - * / ** ^`` and a fixed list of functions are accepted. Nothing is
+passed to ``eval``. Decimal literals are read exactly (``0.1`` is 1/10).
+
+The Sobolev norm ‖f‖ = max_{|α|≤n} sup_{[0,1]^d} |D^α f| (THEORY.md §2) is bounded from above by
+interval arithmetic (``mpmath.iv``, outward rounding) with branch and bound over sub-boxes. The same
+interval evaluation certifies smoothness: if every D^α f with |α| ≤ n evaluates to a finite enclosure
+on every box, each operation staying inside its domain (no division by an interval containing 0, no
+log of a non-positive number, no non-integer power of a negative number, no |u| or sign(u) where u
+can vanish), then each D^α f is continuous on the closed cube, so f ∈ C^n([0,1]^d) ⊂ W^{n,∞}.
+A target for which this fails is refused: either it is not n times differentiable, or the interval
+arithmetic cannot show that it is (e.g. a removable singularity like sin(x)/x) — the error says so.
+"""
+
+from __future__ import annotations
+
+import ast
+import contextlib
+import heapq
+import itertools
+import math
+from dataclasses import dataclass, field
+from fractions import Fraction
+from functools import cached_property
+
+import mpmath
+import sympy as sp
+from mpmath import iv
+
+#: function name in a target string -> SymPy function
+FUNCTIONS = {
+    "sin": sp.sin,
+    "cos": sp.cos,
+    "tan": sp.tan,
+    "exp": sp.exp,
+    "log": sp.log,
+    "sqrt": sp.sqrt,
+    "sinh": sp.sinh,
+    "cosh": sp.cosh,
+    "tanh": sp.tanh,
+    "abs": sp.Abs,
+}
+CONSTANTS = {"pi": sp.pi, "E": sp.E}
+MAX_LENGTH = 500
+MAX_EXPONENT = 64  # literal integer exponents beyond this only make SymPy slow
+MAX_D = 6
+
+
+class NotSmooth(ValueError):
+    """Interval evaluation left an operation's smooth domain on some box."""
+
+
+# --------------------------------------------------------------------------- strict parser
+
+
+def variables(d: int) -> tuple[sp.Symbol, ...]:
+    return tuple(sp.Symbol(f"x{k}", real=True) for k in range(d))
+
+
+def parse_target(text: str, d: int) -> sp.Expr:
+    """Parse ``text`` into a SymPy expression in x0..x{d-1}; any other construct is a ValueError."""
+    if not isinstance(d, int) or not 1 <= d <= MAX_D:
+        raise ValueError(f"dimension d must be an integer in 1..{MAX_D}, got {d!r}")
+    if not isinstance(text, str) or not text.strip():
+        raise ValueError("target is empty")
+    if len(text) > MAX_LENGTH:
+        raise ValueError(f"target longer than {MAX_LENGTH} characters")
+    try:
+        tree = ast.parse(text.strip(), mode="eval")
+    except SyntaxError as err:
+        raise ValueError(f"malformed target {text!r}: {err.msg}") from None
+    names = {f"x{k}": s for k, s in enumerate(variables(d))}
+    try:
+        expr = _build(tree.body, names, d)
+    except RecursionError:
+        raise ValueError(f"target {text!r} is nested too deeply") from None
+    return sp.sympify(expr)
+
+
+def _build(node: ast.AST, names: dict[str, sp.Symbol], d: int) -> sp.Expr:
+    match node:
+        case ast.Constant(value=bool()):
+            raise ValueError("booleans are not allowed in a target")
+        case ast.Constant(value=int() as v):
+            return sp.Integer(v)
+        case ast.Constant(value=float()):
+            # the literal as written, exactly: repr gives its shortest decimal, so 0.1 -> 1/10
+            return sp.Rational(repr(node.value))
+        case ast.Name(id=name):
+            if name in names:
+                return names[name]
+            if name in CONSTANTS:
+                return CONSTANTS[name]
+            allowed = ", ".join(list(names) + list(CONSTANTS))
+            raise ValueError(f"unknown symbol {name!r} in target (d={d} allows {allowed})")
+        case ast.UnaryOp(op=ast.USub(), operand=a):
+            return -_build(a, names, d)
+        case ast.UnaryOp(op=ast.UAdd(), operand=a):
+            return _build(a, names, d)
+        case ast.BinOp(left=a, op=op, right=b):
+            left, right = _build(a, names, d), _build(b, names, d)
+            if isinstance(op, ast.Add):
+                return left + right
+            if isinstance(op, ast.Sub):
+                return left - right
+            if isinstance(op, ast.Mult):
+                return left * right
+            if isinstance(op, ast.Div):
+                if right == 0:
+                    raise ValueError("division by zero in target")
+                return left / right
+            if isinstance(op, ast.Pow | ast.BitXor):
+                if right.is_Integer and abs(int(right)) > MAX_EXPONENT:
+                    raise ValueError(f"exponent {right} too large (at most {MAX_EXPONENT})")
+                if left == 0 and right.is_number and bool(right <= 0):
+                    raise ValueError("0 to a non-positive power in target")
+                return left**right
+            raise ValueError(f"operator {type(op).__name__} is not allowed in a target")
+        case ast.Call(func=ast.Name(id=fname), args=args, keywords=[]):
+            if fname not in FUNCTIONS:
+                raise ValueError(f"unknown function {fname!r} in target (allowed: {', '.join(FUNCTIONS)})")
+            if len(args) != 1:
+                raise ValueError(f"{fname} takes one argument, got {len(args)}")
+            return FUNCTIONS[fname](_build(args[0], names, d))
+        case _:
+            raise ValueError(f"{type(node).__name__} is not allowed in a target")
+
+
+# --------------------------------------------------------------------------- interval evaluation
+
+
+def _iv(value) -> iv.mpf:
+    return iv.mpf(value)
+
+
+def interval_eval(expr: sp.Expr, box: dict[sp.Symbol, iv.mpf]) -> iv.mpf:
+    """An enclosure of ``expr`` over ``box``; raises NotSmooth where an operation leaves its domain."""
+    if expr.is_Symbol:
+        return box[expr]
+    if expr.is_Rational:
+        return _iv(expr.p) / expr.q
+    if expr is sp.pi:
+        return iv.pi
+    if expr is sp.E:
+        return iv.e
+    if expr.is_Add:
+        out = _iv(0)
+        for a in expr.args:
+            out = out + interval_eval(a, box)
+        return out
+    if expr.is_Mul:
+        out = _iv(1)
+        for a in expr.args:
+            out = out * interval_eval(a, box)
+        return out
+    if expr.is_Pow:
+        base, ex = expr.args
+        u = interval_eval(base, box)
+        if ex.is_Integer:
+            k = int(ex)
+            if k < 0:
+                if u.a <= 0 <= u.b:
+                    raise NotSmooth(f"division by {base}, which can vanish")
+                return 1 / u ** (-k)
+            return u**k
+        e = interval_eval(ex, box)
+        if not ex.is_number:  # u^v = exp(v log u) needs u > 0
+            if u.a <= 0:
+                raise NotSmooth(f"variable exponent on {base}, which can be <= 0")
+            return iv.exp(e * iv.log(u))
+        if u.a < 0:
+            raise NotSmooth(f"non-integer power of {base}, which can be negative")
+        if u.a == 0 and e.a <= 0:
+            raise NotSmooth(f"negative non-integer power of {base}, which can vanish")
+        if u.a == 0:
+            # u^e for e > 0 is continuous on [0, ∞); monotone, so the enclosure is [lo^e, hi^e]
+            hi = iv.exp(e * iv.log(_iv(u.b))) if u.b > 0 else _iv(0)
+            return iv.mpf([0, hi.b])
+        return iv.exp(e * iv.log(u))
+    if isinstance(expr, sp.Abs | sp.sign):
+        u = interval_eval(expr.args[0], box)
+        if u.a <= 0 <= u.b:
+            raise NotSmooth(f"{expr.func.__name__}({expr.args[0]}) where the argument can vanish")
+        s = 1 if u.a > 0 else -1
+        return u * s if isinstance(expr, sp.Abs) else _iv(s)
+    if isinstance(expr, sp.sin | sp.cos | sp.exp | sp.tan | sp.log | sp.sinh | sp.cosh | sp.tanh):
+        u = interval_eval(expr.args[0], box)
+        if isinstance(expr, sp.log):
+            if u.a <= 0:
+                raise NotSmooth(f"log({expr.args[0]}) where the argument can be <= 0")
+            return iv.log(u)
+        if isinstance(expr, sp.tan):
+            c = iv.cos(u)
+            if c.a <= 0 <= c.b:
+                raise NotSmooth(f"tan({expr.args[0]}) near a pole")
+            return iv.sin(u) / c
+        if isinstance(expr, sp.sinh):
+            return (iv.exp(u) - iv.exp(-u)) / 2
+        if isinstance(expr, sp.cosh):
+            return (iv.exp(u) + iv.exp(-u)) / 2
+        if isinstance(expr, sp.tanh):
+            # tanh = 1 - 2/(exp(2u)+1): monotone, so evaluate at the ends
+            lo, hi = (1 - 2 / (iv.exp(2 * _iv(v)) + 1) for v in (u.a, u.b))
+            return iv.mpf([lo.a, hi.b])
+        return {sp.sin: iv.sin, sp.cos: iv.cos, sp.exp: iv.exp}[expr.func](u)
+    raise NotSmooth(f"cannot bound {expr.func.__name__} ({expr}) by interval arithmetic")
+
+
+# --------------------------------------------------------------------------- the target
+
+
+def multi_indices(d: int, max_order: int, min_order: int = 0) -> list[tuple[int, ...]]:
+    """All α ∈ N^d with min_order ≤ |α| ≤ max_order, ordered by |α| then lexicographically (descending)."""
+    out = []
+    for total in range(min_order, max_order + 1):
+        out.extend(sorted((a for a in itertools.product(range(total + 1), repeat=d) if sum(a) == total), reverse=True))
+    return out
+
+
+@dataclass(frozen=True)
+class NormBound:
+    """Certified enclosure lower ≤ ‖f‖_{W^{n,∞}} ≤ upper, per derivative and in total (THEORY.md §2)."""
+
+    upper: Fraction  # rounded up to a short rational
+    lower: float  # best point value seen: a witness, not a proof of anything beyond ‖f‖ ≥ lower
+    order_n_upper: Fraction  # max over |α| = n only: the constant in the Taylor remainder
+    per_alpha: dict[tuple[int, ...], tuple[float, Fraction]]
+    boxes: int
+
+
+@dataclass
+class Target:
+    """f: [0,1]^d → R given exactly, with the smoothness order n it is used at (THEORY.md §5)."""
+
+    text: str
+    d: int
+    n: int
+    expr: sp.Expr
+    rtol: float = 1e-3
+    max_boxes: int = 20000
+    _derivs: dict = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def parse(cls, text: str, d: int, n: int, **kw) -> Target:
+        """Parse, then refuse a target that is not certified n times differentiable on [0,1]^d."""
+        if not isinstance(n, int) or not 1 <= n <= 8:
+            raise ValueError(f"smoothness order n must be an integer in 1..8, got {n!r}")
+        target = cls(text=text, d=d, n=n, expr=parse_target(text, d), **kw)
+        target.norm  # noqa: B018 - certify smoothness now, so a bad target fails at the door
+        return target
+
+    @property
+    def symbols(self) -> tuple[sp.Symbol, ...]:
+        return variables(self.d)
+
+    def derivative(self, alpha: tuple[int, ...]) -> sp.Expr:
+        """D^α f, exact (SymPy differentiation, cached)."""
+        if alpha not in self._derivs:
+            e = self.expr
+            for s, k in zip(self.symbols, alpha, strict=True):
+                if k:
+                    e = sp.diff(e, s, k)
+            self._derivs[alpha] = e
+        return self._derivs[alpha]
+
+    def numeric(self, alpha: tuple[int, ...] | None = None):
+        """D^α f as an mpmath function of d arguments (for high-precision evaluation, not proofs)."""
+        alpha = alpha or (0,) * self.d
+        return sp.lambdify(self.symbols, self.derivative(alpha), modules="mpmath")
+
+    def numpy(self, alpha: tuple[int, ...] | None = None):
+        """D^α f as a vectorised float64 numpy function."""
+        alpha = alpha or (0,) * self.d
+        f = sp.lambdify(self.symbols, self.derivative(alpha), modules="numpy")
+        return lambda *xs: f(*xs) + 0.0 * xs[0]  # broadcast constants
+
+    @cached_property
+    def norm(self) -> NormBound:
+        """Certified upper bound on ‖f‖ = max_{|α|≤n} sup |D^α f| by interval branch and bound."""
+        per, boxes, best_lo = {}, 0, 0.0
+        for alpha in multi_indices(self.d, self.n):
+            lo, hi, b = self._sup_abs(self.derivative(alpha), alpha)
+            per[alpha], boxes = (lo, hi), boxes + b
+            best_lo = max(best_lo, lo)
+        upper = max(hi for _, hi in per.values())
+        upper_n = max(hi for a, (_, hi) in per.items() if sum(a) == self.n)
+        return NormBound(_round_up(upper), best_lo, _round_up(upper_n), per, boxes)
+
+    def _sup_abs(self, expr: sp.Expr, alpha) -> tuple[float, Fraction, int]:
+        """(lower, upper) on sup_{[0,1]^d} |expr| by best-first branch and bound over dyadic boxes.
+
+        Boxes whose interval evaluation leaves an operation's domain are split (the enclosure may just
+        be too wide); one that is still singular at width 2^-10, or too many such boxes, means the
+        target is refused. NotSmooth becomes a one-line ValueError.
+        """
+        syms, min_width = self.symbols, Fraction(1, 2**10)
+        num = sp.lambdify(syms, expr, modules="mpmath")
+        best_lo, count, heap = 0.0, 0, []  # heap of (−upper, tiebreak, box); upper = inf if singular
+
+        def push(box):
+            nonlocal best_lo, count
+            count += 1
+            # a witness value at the centre: only a lower bound
+            with contextlib.suppress(ValueError, ZeroDivisionError, TypeError, OverflowError):
+                best_lo = max(best_lo, abs(float(num(*[float((a + b) / 2) for a, b in box]))))
+            env = {s: iv.mpf([_mpf(a), _mpf(b)]) for s, (a, b) in zip(syms, box, strict=True)}
+            try:
+                e = interval_eval(expr, env)
+                upper = max(_fraction(abs(e.a)), _fraction(abs(e.b)))
+            except NotSmooth as err:
+                if max(b - a for a, b in box) <= min_width or count > self.max_boxes:
+                    raise NotSmooth(str(err)) from None
+                upper = None
+            heapq.heappush(heap, (-math.inf if upper is None else -float(upper), count, box, upper))
+
+        try:
+            push(tuple((Fraction(0), Fraction(1)) for _ in syms))
+            while True:
+                _, _, box, upper = heap[0]
+                if upper is not None and (upper <= best_lo * (1 + self.rtol) or count > self.max_boxes):
+                    break
+                widths = [b - a for a, b in box]
+                k = max(range(len(box)), key=widths.__getitem__)
+                if widths[k] <= min_width:
+                    break  # finest boxes reached: their enclosures stay valid upper bounds
+                heapq.heappop(heap)
+                a, b = box[k]
+                mid = (a + b) / 2
+                for half in ((a, mid), (mid, b)):
+                    push(box[:k] + (half,) + box[k + 1 :])
+        except NotSmooth as err:
+            raise ValueError(
+                f"target {self.text!r} is not certified {self.n} times differentiable on [0,1]^{self.d}"
+                f" (D^{alpha} f: {err})"
+            ) from None
+        upper = max(entry[3] for entry in heap)
+        return best_lo, upper, count
+
+
+def _mpf(q: Fraction) -> mpmath.mpf:
+    return mpmath.mpf(q.numerator) / q.denominator  # dyadic box ends: exact
+
+
+def _fraction(x) -> Fraction:
+    """The exact value of a finite mpf (an interval end, already outward rounded)."""
+    x = mpmath.mpf(x)
+    if not mpmath.isfinite(x):
+        raise NotSmooth("unbounded enclosure")
+    man, exp = x.man_exp
+    return Fraction(man) * Fraction(2) ** exp
+
+
+def _round_up(x: Fraction, digits: int = 6) -> Fraction:
+    """A short decimal rational ≥ x."""
+    if x <= 0:
+        return Fraction(0)
+    q = Fraction(10) ** (digits - 1 - math.floor(math.log10(x)))
+    return Fraction(math.ceil(x * q)) / q
+
+
+def scale_into_ball(target: Target) -> tuple[Target, Fraction]:
+    """(f/B, 1/B) with B ≥ ‖f‖ certified, so f/B ∈ F_{n,d}; a target with B = 0 is returned as is."""
+    bound = target.norm.upper
+    if bound == 0:
+        return target, Fraction(1)
+    s = 1 / bound
+    scaled = Target(
+        text=f"({target.text})*{s}",
+        d=target.d,
+        n=target.n,
+        expr=target.expr * sp.Rational(s.numerator, s.denominator),
+        rtol=target.rtol,
+        max_boxes=target.max_boxes,
+    )
+    return scaled, s
