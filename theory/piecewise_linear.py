@@ -144,13 +144,21 @@ class PiecewiseLinear:
         return y0 + (y1 - y0) * (x - x0) / (x1 - x0)
 
     def values_at(self, points: Sequence[Fraction]) -> list[Fraction]:
-        """Values at sorted ``points`` inside the domain, by one linear sweep."""
-        out, k, xs, ys = [], 1, self.xs, self.ys
+        """Values at sorted ``points`` inside the domain, by one linear sweep (no division at breakpoints)."""
+        out, k, xs, ys = [], 0, self.xs, self.ys
+        last = len(xs) - 2
+        slope, slope_k = Fraction(0), -1
         for x in points:
-            while k < len(xs) - 1 and xs[k] < x:
+            while k < last and xs[k + 1] < x:
                 k += 1
-            x0, x1 = xs[k - 1], xs[k]
-            out.append(ys[k - 1] + (ys[k] - ys[k - 1]) * (x - x0) / (x1 - x0))
+            if x == xs[k]:
+                out.append(ys[k])
+            elif x == xs[k + 1]:
+                out.append(ys[k + 1])
+            else:
+                if slope_k != k:
+                    slope, slope_k = (ys[k + 1] - ys[k]) / (xs[k + 1] - xs[k]), k
+                out.append(ys[k] + slope * (x - xs[k]))
         return out
 
     def simplify(self) -> PiecewiseLinear:
@@ -185,7 +193,10 @@ class PiecewiseLinear:
             if c == 0:
                 continue
             vals = f.ys if len(f.xs) == len(xs) else f.values_at(xs)
-            ys = [y + c * v for y, v in zip(ys, vals, strict=True)]
+            if c == 1:
+                ys = [y + v for y, v in zip(ys, vals, strict=True)]
+            else:
+                ys = [y + c * v for y, v in zip(ys, vals, strict=True)]
         return PiecewiseLinear(tuple(xs), tuple(ys))
 
     def __add__(self, other: PiecewiseLinear | Number) -> PiecewiseLinear:

@@ -1,0 +1,308 @@
+"""Lemma 2 (THEORY.md §4): a ReLU network of size O(ln(1/ε)) approximates PolyReLU_a on [−1, 1] within ε.
+
+The paper states O(ln²(1/ε)) and hides the dependence on r and ‖a‖ [review]. The lab's precise version,
+for the construction ``theory.yarotsky.polyrelu_network(a, m)`` (Horner on t = clip(x, 0, 1) with
+Yarotsky products of squaring depth m):
+
+    sup_{x∈[−1,1]} |net_m(x) − PolyReLU_a(x)| ≤ E(a, m) = Σ_{k<n−1} 4·M_k²·4^{−(m+1)} ≤ (n−1)·M̄²·4^{−m},
+
+with n = deg a, M_k = max(1, Σ_{j>k}|a_j| + E_{k+1}) ≤ M̄ := max(1, ‖a‖₁ + 1), and the network has
+neurons(m) = 2 + (n−1)(13m + 7) for n ≥ 2 (one clip layer of 2 units, then n−1 Horner steps, each
+a product network of 12m + 6 units and m + 1 carry units). Choosing m = ⌈log_4((n−1)M̄²/ε)⌉ gives
+**neurons ≤ c0 + c1·ln(1/ε)** with c1 = 13(n−1)/ln 4: O(r·ln(r‖a‖/ε)), linear in ln(1/ε), which is
+stronger than the paper's ln². Degrees n ≤ 1 are exact with 2 neurons.
+
+Certified errors (``certified_error``):
+- ``exact``: the network is propagated into an exact PL function (``theory.pl_propagation``) and its
+  sup error against PolyReLU_a is computed on [−1, 0] (the constant a_0) and [0, 1] (the polynomial):
+  exact for deg a ≤ 2, otherwise a certified rational enclosure (``theory.piecewise_linear``).
+- ``bound``: the composed bound E(a, m) above, in exact rationals. Its ingredient, 0 ≤ f_m − x² ≤
+  4^{−(m+1)}, is certified exactly on the network for m ≤ ``EXACT_SQUARE_MAX_M``; beyond that it is
+  Yarotsky's theorem applied to the same code path.
+
+``smallest(a, ε)`` returns the smallest m whose certified error is < ε: the smallest m with E(a, m) < ε,
+then lowered while the exact error (affordable for m ≤ ``exact_max_m``) stays < ε.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from fractions import Fraction
+from functools import lru_cache
+
+from theory import yarotsky as Y
+from theory.certificate import Certificate, certify
+from theory.piecewise_linear import SupError, as_fraction, sup_error, trim
+from theory.pl_propagation import network_to_pl
+
+Q = Fraction
+EXACT_SQUARE_MAX_M = 10  # f_m has 2^m pieces: exact certification up to m = 10 takes < 1 s
+EXACT_MAX_M = 7  # the whole approximant's exact PL propagation stays below ~1 s per network up to here
+EPSILONS = tuple(Q(1, 10**k) for k in range(1, 13))
+ORDERS = (1, 2, 3, 4)
+
+
+def paper_coefficients(r: int) -> tuple[Fraction, ...]:
+    """The paper's initialisation a_0 = 0, a_i = 1/r (THEORY.md §1)."""
+    if isinstance(r, bool) or not isinstance(r, int) or r < 1:
+        raise ValueError(f"the order r must be an integer >= 1, got {r!r}")
+    return (Q(0), *([Q(1, r)] * r))
+
+
+def check_eps(eps: object) -> Fraction:
+    e = as_fraction(eps)
+    if not 0 < e < 1:
+        raise ValueError(f"eps must lie in (0, 1), got {eps!r}")
+    return e
+
+
+def degree(a: Sequence[object]) -> int:
+    return len(trim(a)) - 1
+
+
+def neurons_formula(a: Sequence[object], m: int) -> int:
+    """The construction's neuron count (module docstring); checked against ``Network.sizes``."""
+    n = degree(a)
+    return 2 if n <= 1 else 2 + (n - 1) * (13 * m + 7)
+
+
+def exact_error(a: Sequence[object], m: int) -> SupError:
+    """sup_{[−1,1]} |net_m − PolyReLU_a| from the exact PL function of the network."""
+    a = trim(a)
+    (f,) = network_to_pl(Y.polyrelu_network(a, m), -1, 1)
+    left = sup_error(f, [a[0]], -1, 0)
+    right = sup_error(f, a, 0, 1)
+    return max(left, right, key=lambda e: e.upper)
+
+
+@lru_cache(maxsize=64)
+def square_interval(m: int) -> tuple[Fraction, Fraction]:
+    """[min, max] of f_m − x² on [0, 1]: exact from the network for m ≤ EXACT_SQUARE_MAX_M, else the theorem."""
+    if m > EXACT_SQUARE_MAX_M:
+        return Y.square_error(m)
+    (f,) = network_to_pl(Y.square_network(m), 0, 1)
+    return -sup_error(f, [0, 0, 1], sign=-1).upper, sup_error(f, [0, 0, 1], sign=1).upper
+
+
+@dataclass
+class Lemma2Result:
+    """The smallest network of the construction with certified error < eps."""
+
+    a: tuple[Fraction, ...]
+    eps: Fraction
+    m: int
+    error: Fraction  # the certified error (an upper bound; exact when ``exact``)
+    method: str  # "exact", "enclosure" or "bound"
+    bound: Fraction  # the composed bound E(a, m)
+    sizes: dict = field(default_factory=dict)
+    measured: Fraction | None = None  # the exact error's lower end, when computed
+
+    def row(self) -> dict:
+        return {
+            "r": degree(self.a),
+            "a": [str(c) for c in self.a],
+            "eps": f"{float(self.eps):.0e}",
+            "m": self.m,
+            "certified_error": float(self.error),
+            "method": self.method,
+            "composed_bound": float(self.bound),
+            **self.sizes,
+        }
+
+
+def smallest(a: Sequence[object], eps: object, exact_max_m: int = EXACT_MAX_M) -> Lemma2Result:
+    """The smallest squaring depth m whose network has certified sup error < eps on [−1, 1]."""
+    a, eps = trim(a), check_eps(eps)
+    if degree(a) <= 1:  # a_0 + a_1 ReLU(x) is a ReLU network: exact
+        m, err, method, bound = 0, Q(0), "exact", Q(0)
+    else:
+        m = 0
+        while Y.polyrelu_bound(a, m, square_interval(m)) >= eps:
+            m += 1
+        bound = Y.polyrelu_bound(a, m, square_interval(m))
+        err, method = bound, "bound"
+        while 0 < m <= exact_max_m + 1:  # lower m while the exact error still certifies < eps
+            candidate = exact_error(a, m - 1)
+            if candidate.upper >= eps:
+                break
+            m, err, bound = m - 1, candidate.upper, Y.polyrelu_bound(a, m - 1, square_interval(m - 1))
+            method = "exact" if candidate.exact else "enclosure"
+    net = Y.polyrelu_network(a, m)
+    return Lemma2Result(a, eps, m, err, method, bound, net.sizes().as_dict())
+
+
+def size_table(orders: Sequence[int] = ORDERS, epsilons: Sequence[Fraction] = EPSILONS, exact_max_m: int = -1):
+    """Rows of ``smallest(paper_coefficients(r), ε)``; by default the composed bound only (fast)."""
+    return [smallest(paper_coefficients(r), e, exact_max_m) for r in orders for e in epsilons]
+
+
+def least_squares(xs: Sequence[float], ys: Sequence[float], degree: int = 1) -> tuple[list[float], float]:
+    """Coefficients c (ascending) of the polynomial fit y ≈ Σ c_k x^k, and the max |residual|."""
+    n = degree + 1
+    A = [[sum(x ** (i + j) for x in xs) for j in range(n)] for i in range(n)]
+    b = [sum(y * x**i for x, y in zip(xs, ys, strict=True)) for i in range(n)]
+    for i in range(n):  # Gauss-Jordan on the normal equations (n ≤ 3)
+        p = max(range(i, n), key=lambda k: abs(A[k][i]))
+        A[i], A[p], b[i], b[p] = A[p], A[i], b[p], b[i]
+        for k in range(n):
+            if k != i:
+                f = A[k][i] / A[i][i]
+                A[k] = [u - f * v for u, v in zip(A[k], A[i], strict=True)]
+                b[k] -= f * b[i]
+    c = [b[i] / A[i][i] for i in range(n)]
+    res = max(abs(y - sum(ck * x**k for k, ck in enumerate(c))) for x, y in zip(xs, ys, strict=True))
+    return c, res
+
+
+def fit_sizes(results: Sequence[Lemma2Result]) -> dict:
+    """Per order: neurons ≈ c0 + c1 ln(1/ε), the quadratic coefficient of a ln² fit, and the paper's ln² form."""
+    out = {}
+    for r in sorted({degree(res.a) for res in results}):
+        rows = [res for res in results if degree(res.a) == r]
+        xs = [math.log(1 / float(res.eps)) for res in rows]
+        ys = [float(res.sizes["neurons"]) for res in rows]
+        lin, lin_res = least_squares(xs, ys, 1)
+        quad, _ = least_squares(xs, ys, 2)
+        paper, paper_res = least_squares([x * x for x in xs], ys, 1)  # size ≈ d0 + d2 ln²(1/ε)
+        out[r] = {
+            "linear": {"c0": lin[0], "c1": lin[1], "max_residual": lin_res},
+            "quadratic_coefficient": quad[2],
+            "paper_ln2": {"d0": paper[0], "d2": paper[1], "max_residual": paper_res},
+        }
+    return out
+
+
+def rate_bound(a: Sequence[object], eps: Fraction) -> tuple[int, float]:
+    """m̄ = ⌈log_4((n−1)M̄²/ε)⌉ and the explicit linear bound neurons ≤ 2 + (n−1)(13 m̄ + 7)."""
+    a = trim(a)
+    n = len(a) - 1
+    Mbar = max(Q(1), sum((abs(c) for c in a), Q(0)) + 1)
+    target = (n - 1) * Mbar * Mbar / eps
+    m = 0
+    while 4**m < target:
+        m += 1
+    return m, 2 + (n - 1) * (13 * m + 7)
+
+
+# --------------------------------------------------------------------------- certificates
+
+
+def certify_square(max_m: int = EXACT_SQUARE_MAX_M) -> Certificate:
+    def check():
+        bad = []
+        for m in range(1, max_m + 1):
+            (f,) = network_to_pl(Y.square_network(m), 0, 1)
+            above = sup_error(f, [0, 0, 1], sign=1)
+            below = sup_error(f, [0, 0, 1], sign=-1)
+            if not (above.exact and above.value == Q(1, 4 ** (m + 1)) and below.value == 0 and f.pieces == 2**m):
+                bad.append(f"m={m}: max {above.value}, min {-below.value}, pieces {f.pieces}")
+        return {"holds": not bad, "measured_error": f"4^-(m+1) for m=1..{max_m}", "details": "; ".join(bad)}
+
+    return certify(
+        "yarotsky-square",
+        "For m = 1..10 the network f_m satisfies 0 ≤ f_m(x) − x² ≤ 4^{−(m+1)} on [0,1] with equality of the max "
+        "(exact), and has exactly 2^m linear pieces.",
+        "exact PL propagation of the network + exact sup error (rational critical points)",
+        check,
+        params={"m": f"1..{max_m}"},
+        sizes=Y.square_network(max_m).sizes().as_dict(),
+        error_bound=Q(1, 4 ** (max_m + 1)),
+    )
+
+
+def certify_product(m: int = 4, M: object = Q(3, 2), grid: int = 41) -> Certificate:
+    M = as_fraction(M)
+    net = Y.product_network(m, M)
+
+    def check():
+        square = square_interval(m)
+        bound = Y.product_bound(M, square)
+        pts = [-M + 2 * M * Q(k, grid - 1) for k in range(grid)]
+        measured = max(abs(net([x, y])[0] - x * y) for x in pts for y in pts)
+        ok = square == Y.square_error(m) and bound == M * M / 4**m and measured <= bound
+        return {
+            "holds": ok,
+            "measured_error": measured,
+            "details": f"squaring error in [{square[0]}, {square[1]}]; composed bound {bound}; grid max {measured}",
+        }
+
+    return certify(
+        f"product-m{m}",
+        f"For |x|,|y| ≤ M the product network Π_m satisfies |Π_m(x,y) − xy| ≤ M²·4^(−m): composed from the exact "
+        f"squaring interval [0, 4^(−(m+1))], then checked at {grid}×{grid} exact grid points.",
+        "composed bound (exact squaring errors) + exact evaluation on a dense grid",
+        check,
+        params={"m": m, "M": str(M), "grid": f"{grid}x{grid}"},
+        sizes=net.sizes().as_dict(),
+        error_bound=M * M / 4**m,
+    )
+
+
+def certify_smallest(a: Sequence[object], eps: object) -> Certificate:
+    a, eps = trim(a), check_eps(eps)
+    res = smallest(a, eps)
+
+    def check():
+        net = Y.polyrelu_network(a, res.m)
+        exact = exact_error(a, res.m)
+        prev = exact_error(a, res.m - 1) if res.m > 0 else None
+        ok = (
+            exact.upper < eps
+            and exact.upper <= res.bound
+            and (prev is None or prev.lower >= eps)
+            and net.sizes().neurons == neurons_formula(a, res.m)
+        )
+        kind = "exact" if exact.exact else f"enclosure ±{float(exact.upper - exact.lower):.1e}"
+        return {
+            "holds": ok,
+            "measured_error": exact.upper,
+            "details": f"m={res.m}: sup error {float(exact.upper):.6e} ({kind}) < eps; composed bound "
+            f"{float(res.bound):.6e}; m−1 gives {float(prev.lower) if prev else 'n/a'} ≥ eps",
+        }
+
+    return certify(
+        f"lemma2-r{degree(a)}-eps{float(eps):.0e}",
+        "The smallest network of the Horner/Yarotsky construction with sup_{[−1,1]} |net − PolyReLU_a| < ε: "
+        "its exact error is < ε and below the composed bound, and one squaring level less is ≥ ε.",
+        "exact PL propagation of the network, exact sup error vs PolyReLU_a on [−1,0] and [0,1]",
+        check,
+        params={"a": [str(c) for c in a], "eps": str(eps), "m": res.m},
+        sizes=res.sizes,
+        error_bound=res.bound,
+    )
+
+
+def certify_rate(orders: Sequence[int] = (2, 3, 4), epsilons: Sequence[Fraction] = EPSILONS) -> Certificate:
+    def check():
+        bad, rows = [], size_table(orders, epsilons)
+        for res in rows:
+            m_bar, linear = rate_bound(res.a, res.eps)
+            if not (res.m <= m_bar and res.sizes["neurons"] <= linear and res.error < res.eps):
+                bad.append(f"r={degree(res.a)} eps={float(res.eps):.0e}: m={res.m}>{m_bar} or {res.sizes['neurons']}")
+        fits = fit_sizes(rows)
+        summary = "; ".join(
+            f"r={r}: neurons ≈ {f['linear']['c0']:.1f} + {f['linear']['c1']:.2f}·ln(1/ε)" for r, f in fits.items()
+        )
+        return {"holds": not bad, "details": "; ".join(bad) or summary}
+
+    return certify(
+        "lemma2-rate",
+        "For a = paper defaults (r = 2..4) and ε = 1e-1..1e-12 the smallest certified network has "
+        "neurons ≤ 2 + (n−1)(13⌈log_4((n−1)M̄²/ε)⌉ + 7) = O(ln(1/ε)), stronger than the paper's O(ln²(1/ε)).",
+        "composed bound in exact rationals for every row, against the explicit linear bound",
+        check,
+        params={"orders": list(orders), "eps": "1e-1..1e-12"},
+    )
+
+
+def certificates() -> list[Certificate]:
+    return [
+        certify_square(),
+        certify_product(),
+        certify_smallest(paper_coefficients(2), Q(1, 10**3)),
+        certify_smallest(paper_coefficients(3), Q(1, 10**3)),
+        certify_smallest((Q(1, 2), Q(-1, 3), Q(1, 4), Q(-1, 5), Q(1, 7)), Q(1, 10**2)),
+        certify_rate(),
+    ]
