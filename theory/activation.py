@@ -35,12 +35,10 @@ class ReLU(sympy.Function):
 
     @classmethod
     def eval(cls, u):
+        # only numbers evaluate: sign facts from assumptions would fire on one side of an identity
+        # and not on the other, and case analysis could then split the two sides inconsistently
         if u.is_number:
             return u if is_nonnegative(u) else sympy.Integer(0)
-        if u.is_nonnegative:
-            return u
-        if u.is_nonpositive:
-            return sympy.Integer(0)
         return None
 
     def _eval_is_nonnegative(self):

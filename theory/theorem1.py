@@ -1,0 +1,272 @@
+"""Theorem 1: every ReLU network is a PolyReLU network of the same size; ReLU^k and polynomial ones too (THEORY.md §3).
+
+[paper] Every ReLU network f: [-1,1]^d -> R of depth L and width K equals a PolyReLU network of size O(LK).
+[lab, precise] For any ReLU network (any input/output dimension, any depth, exact weights) the same
+architecture with a = e_1 in every layer computes the same function *on all of R^d*: same depth,
+width, neurons, nonzero weights and biases; it adds one shared coefficient vector e_1 (r + 1 numbers)
+per hidden layer. More generally (Lemma 1 applied neuron by neuron, ``theory.scaling_trick``):
+- ReLU^k (k <= r) or PolyReLU of order <= r: same size, factor 1;
+- polynomial activations of degree <= r: each neuron becomes 2 PolyReLU neurons (per-neuron
+  coefficients), so width, neurons, nonzero weights grow by at most 2;
+- with one coefficient vector a shared by the whole network (e.g. the paper's a_0 = 0, a_i = 1/r), each
+  neuron becomes at most r (ReLU^k) or 2r (polynomial) neurons: factor m = r or 2r (THEORY.md says 2(r+1);
+  the constant goes into the next bias, so r suffices).
+Biases: the expansion's constants move into the next layer's biases, which may add up to one nonzero
+bias per next-layer unit; weights and biases of layer l are scaled copies, so each count grows by <= m.
+
+API
+- ``to_polyrelu(net, r=3, shared=None) -> Conversion``: the PolyReLU network and the size relation.
+  ``relu_to_polyrelu(net, r)`` insists on a ReLU network (the paper's statement).
+- ``Conversion``: source, target (``Network``), factor m, ``relation()`` (dict of checks), ``relation_holds``.
+- ``is_polyrelu_network(net, r)``: every hidden neuron is a PolyReLU of order exactly r.
+- ``random_network(seed, in_dim, widths, out_dim, activations)``: exact random rational networks.
+- ``certificates()``: the ``theorem1`` group for ``polylab verify``.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass
+from fractions import Fraction
+
+import sympy
+
+from theory.activation import Activation, identity, polynomial, polyrelu, relu, relu_power
+from theory.certificate import Certificate, certify
+from theory.exact_equality import compare_at_points, prove_same_function, random_points
+from theory.exact_numbers import Exact, random_rational
+from theory.network import Affine, Network
+from theory.scaling_trick import expansion
+
+PAPER_ORDER = 3
+
+
+def paper_coefficients(r: int = PAPER_ORDER) -> tuple[Fraction, ...]:
+    """The paper's initialisation a_0 = 0, a_i = 1/r (THEORY.md §1): a shared vector with every a_i != 0."""
+    return (Fraction(0), *(Fraction(1, r) for _ in range(r)))
+
+
+@dataclass(frozen=True)
+class Conversion:
+    """A network, its PolyReLU twin, and the stated size factor m."""
+
+    source: Network
+    target: Network
+    factor: int
+    r: int
+
+    def relation(self) -> dict[str, bool]:
+        s, t, m = self.source.sizes(), self.target.sizes(), self.factor
+        check = {
+            "same depth": t.depth == s.depth,
+            "width <= m·width": t.width <= m * s.width,
+            "neurons <= m·neurons": t.neurons <= m * s.neurons,
+            "nonzero weights <= m²·nonzero weights": t.nonzero_weights <= m * m * s.nonzero_weights,
+            "nonzero biases <= m·nonzero biases + neurons + outputs": t.nonzero_biases
+            <= m * s.nonzero_biases + s.neurons + s.out_dim,
+            "PolyReLU of order r": is_polyrelu_network(self.target, self.r),
+        }
+        if m == 1 and all(a.relu_coefficients is not None for layer in self.source.activations for a in layer):
+            check["same width, neurons, weights, biases"] = (t.width, t.neurons, t.nonzero_parameters) == (
+                s.width,
+                s.neurons,
+                s.nonzero_parameters,
+            )
+        return check
+
+    @property
+    def relation_holds(self) -> bool:
+        return all(self.relation().values())
+
+    def sizes(self) -> dict[str, dict]:
+        return {
+            "source": self.source.sizes().as_dict(),
+            "target": self.target.sizes().as_dict(),
+            "factor m": self.factor,
+        }
+
+
+def is_polyrelu_network(net: Network, r: int) -> bool:
+    return all(a.kind == "polyrelu" and len(a.coeffs) == r + 1 for layer in net.activations for a in layer)
+
+
+def to_polyrelu(net: Network, r: int = PAPER_ORDER, shared: Sequence[object] | None = None) -> Conversion:
+    """Swap every hidden neuron for its PolyReLU expansion; layer l+1 absorbs weights and constants."""
+    if r < 1:
+        raise ValueError(f"order r must be >= 1, got {r}")
+    cache: dict[Activation, object] = {}
+    affines, acts = [], []
+    col_map: list[list[tuple[int, Exact]]] | None = None  # old neuron k -> [(new neuron, weight)]
+    kappa: list[Exact] = []  # old neuron k's constant
+    factor = 1
+    for l, aff in enumerate(net.affines):
+        rows, bias = [], []
+        for row, b in zip(aff.rows, aff.bias, strict=True):
+            if col_map is None:
+                rows.append(row)
+                bias.append(b)
+                continue
+            new: dict[int, Exact] = {}
+            nb = b
+            for k, w in row.items():
+                nb = nb + w * kappa[k]
+                for idx, c in col_map[k]:
+                    new[idx] = new.get(idx, 0) + w * c
+            rows.append({j: v for j, v in new.items() if v != 0})
+            bias.append(nb)
+        in_dim = aff.in_dim if col_map is None else sum(len(c) for c in col_map)
+        if l == len(net.affines) - 1:
+            affines.append(Affine(in_dim, tuple(rows), tuple(bias)))
+            break
+        out_rows, out_bias, layer_acts = [], [], []
+        col_map_next, kappa_next = [], []
+        for row, b, act in zip(rows, bias, net.activations[l], strict=True):
+            if act not in cache:
+                cache[act] = expansion(act, r, shared)
+            e = cache[act]
+            factor = max(factor, e.width)
+            cols = []
+            for s, new_act, w in e.terms:
+                cols.append((len(out_rows), w))
+                out_rows.append({j: s * v for j, v in row.items()})
+                out_bias.append(s * b)
+                layer_acts.append(new_act)
+            col_map_next.append(cols)
+            kappa_next.append(e.constant)
+        if not out_rows:
+            raise ValueError(f"hidden layer {l + 1} is constant after expansion; keep at least one non-constant neuron")
+        affines.append(Affine(in_dim, tuple(out_rows), tuple(out_bias)))
+        acts.append(layer_acts)
+        col_map, kappa = col_map_next, kappa_next
+    return Conversion(net, Network(affines, acts), factor, r)
+
+
+def relu_to_polyrelu(net: Network, r: int = PAPER_ORDER) -> Conversion:
+    """The paper's Theorem 1: a ReLU network as the same-size PolyReLU network with a = e_1."""
+    bad = sorted({a.describe() for layer in net.activations for a in layer if not a.is_relu()})
+    if bad:
+        raise ValueError(f"relu_to_polyrelu needs a ReLU network; found {', '.join(bad)} (use to_polyrelu)")
+    return to_polyrelu(net, r)
+
+
+def random_network(
+    seed: int,
+    in_dim: int,
+    widths: Sequence[int],
+    out_dim: int,
+    activations: Sequence[Activation],
+    denominator: int = 16,
+) -> Network:
+    """Dense random network, weights and biases exact rationals in [-2, 2] and [-1, 1]; activations drawn per neuron."""
+    rng = random.Random(seed)
+    dims = [in_dim, *widths, out_dim]
+    affines = []
+    for l in range(len(dims) - 1):
+        W = [[random_rational(rng, -2, 2, denominator) for _ in range(dims[l])] for _ in range(dims[l + 1])]
+        b = [random_rational(rng, -1, 1, denominator) for _ in range(dims[l + 1])]
+        affines.append(Affine.from_dense(W, b))
+    acts = [[rng.choice(list(activations)) for _ in range(w)] for w in widths]
+    return Network(affines, acts)
+
+
+# --------------------------------------------------------------------------- certificates
+
+STATEMENT = (
+    "A network with {kind} activations equals, on all of R^d, the PolyReLU network of order r = {r} "
+    "built neuron by neuron from Lemma 1 ({form}); sizes: {relation}."
+)
+
+
+def _check(conv: Conversion, points: int, seed: int, prove: bool) -> dict:
+    pts = random_points(conv.source.in_dim, points, seed)
+    at_points = compare_at_points(conv.target, conv.source, pts)
+    relation = conv.relation()
+    details = [f"{at_points.points} exact rational points, max |f - g| = {at_points.max_error}"]
+    holds = at_points.holds and all(relation.values())
+    if prove:
+        proof = prove_same_function(conv.target, conv.source)
+        details.append(f"closed forms: case analysis over {proof.branches} sign branches: {'0' if proof else 'NOT 0'}")
+        if not proof:
+            details.append(f"failing branch: {proof.failing}")
+        holds = holds and proof.holds
+    failed = [k for k, v in relation.items() if not v]
+    if failed:
+        details.append(f"size relation fails: {', '.join(failed)}")
+    return {"holds": holds, "measured_error": at_points.max_error, "details": "; ".join(details), "sizes": conv.sizes()}
+
+
+def certify_conversion(
+    name: str, net: Network, kind: str, r: int, shared, relation: str, points: int, seed: int, prove: bool, params: dict
+) -> Certificate:
+    form = (
+        "per-neuron coefficients" if shared is None else f"one shared coefficient vector a = {tuple(map(str, shared))}"
+    )
+    return certify(
+        name,
+        STATEMENT.format(kind=kind, r=r, form=form, relation=relation),
+        ("case analysis on closed forms + " if prove else "") + f"exact equality at {points} random rational points",
+        lambda: _check(to_polyrelu(net, r, shared), points, seed, prove),
+        params={**params, "r": r, "shared": None if shared is None else [str(v) for v in shared], "seed": seed},
+        error_bound=0,
+    )
+
+
+def certificates(r: int = PAPER_ORDER) -> list[Certificate]:
+    relu_only, paper = [relu()], paper_coefficients(r)
+    square = [relu_power(2)]
+    polys = [polynomial([0, 1, Fraction(1, 2), Fraction(-1, 3)]), polynomial([Fraction(1, 4), -1, 0, 2]), identity()]
+    mixed = [relu(), relu_power(2), polyrelu([Fraction(1, 2), -1, 1]), polynomial([0, 1, Fraction(1, 3)]), identity()]
+    same = "same depth, width, neurons, nonzero weights and biases (factor m = 1)"
+    sqrt2 = Network.build(
+        [([[1, sympy.sqrt(2)], [-1, 1]], [0, sympy.sqrt(2) / 2]), ([[sympy.sqrt(2), -1]], [0])], [relu()]
+    )
+    cases = [
+        ("relu-small-exact-proof", random_network(1, 2, [3, 2], 1, relu_only), "ReLU", None, same, 30, True),
+        ("relu-deep-wide", random_network(2, 4, [16] * 8, 3, relu_only), "ReLU", None, same, 40, False),
+        ("relu-algebraic-weights", sqrt2, "ReLU (weights in Q(sqrt 2))", None, same, 10, True),
+        ("relu-shared-paper-a", random_network(3, 2, [2, 2], 1, relu_only), "ReLU", paper, "factor m = r", 30, True),
+        ("relu2-small-exact-proof", random_network(4, 2, [2, 2], 1, square), "ReLU^2", None, same, 30, True),
+        ("relu2-deep", random_network(5, 3, [8] * 5, 2, square), "ReLU^2", None, same, 30, False),
+        (
+            "poly-per-neuron-proof",
+            random_network(6, 1, [2, 2], 1, polys),
+            "polynomial (deg <= 3)",
+            None,
+            "m = 2",
+            30,
+            True,
+        ),
+        (
+            "poly-per-neuron-deep",
+            random_network(7, 3, [6] * 4, 2, polys),
+            "polynomial (deg <= 3)",
+            None,
+            "m = 2",
+            20,
+            False,
+        ),
+        (
+            "poly-shared-paper-a",
+            random_network(8, 2, [3, 3], 1, polys),
+            "polynomial (deg <= 3)",
+            paper,
+            "m = 2r",
+            20,
+            False,
+        ),
+        (
+            "mixed-per-neuron",
+            random_network(9, 2, [5, 5, 5], 2, mixed),
+            "mixed ReLU/ReLU^2/PolyReLU/poly",
+            None,
+            "m = 2",
+            20,
+            False,
+        ),
+    ]
+    out = []
+    for name, net, kind, shared, relation, points, prove in cases:
+        params = {"architecture": f"{net.in_dim}-{'-'.join(str(a.out_dim) for a in net.affines)}", "activations": kind}
+        out.append(certify_conversion(f"theorem1/{name}", net, kind, r, shared, relation, points, 1000, prove, params))
+    return out
