@@ -16,7 +16,6 @@ import sys
 COMMANDS = ("demo", "activations", "verify", "construct", "rates", "report", "bench")
 #: subcommands whose issue has not landed yet: they say so and exit 2
 NOT_BUILT: dict[str, str] = {
-    "verify": "certify the paper's statements (Lemma 1, Theorems 1-3)",
     "construct": "build a theorem's network and print its sizes and errors",
     "rates": "fit target functions and measure error against parameter count",
     "report": "write a Markdown report of a rates run",
