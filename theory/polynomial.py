@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from fractions import Fraction
 
+import sympy
+
 Monomial = tuple[int, ...]
 
 
@@ -99,6 +101,14 @@ class Poly:
         Substitutes x_k = a_k + (b_k − a_k) t_k with t ∈ [0,1]^d; each non-constant monomial in t then
         lies in [0, 1], so its coefficient contributes to one end only.
         """
+        if all(sum(m) <= 1 for m in self.terms):  # affine: the exact range, from the box's corners
+            zero = (0,) * self.nvars
+            lo = hi = self.terms.get(zero, Fraction(0))
+            for mono, c in self.terms.items():
+                if mono != zero:
+                    a, b = box[mono.index(1)]
+                    lo, hi = lo + min(c * a, c * b), hi + max(c * a, c * b)
+            return lo, hi
         shifted = Poly.constant(self.nvars, 0)
         lin = [Poly.affine([int(i == k) * (b - a) for i in range(self.nvars)], a) for k, (a, b) in enumerate(box)]
         for mono, c in self.terms.items():
@@ -133,13 +143,53 @@ def product(polys: Iterable[Poly], nvars: int) -> Poly:
 ONE = "1"  # the atom of rational coefficients
 
 
+def linear_atoms(value) -> dict[object, Fraction]:
+    """An exact constant as Σ q_a·atom_a with rational q_a: rationals go to ``ONE``, a SymPy sum is
+    split into its terms, and each term c·rest (c rational) becomes rest with coefficient c."""
+    if isinstance(value, int | Fraction):
+        return {ONE: Fraction(value)} if value else {}
+    if value.is_Rational:
+        return {ONE: Fraction(int(value.p), int(value.q))} if value else {}
+    if value.is_Add:
+        out: dict[object, Fraction] = {}
+        for term in value.args:
+            for a, c in linear_atoms(term).items():
+                out[a] = out.get(a, 0) + c
+        return {a: c for a, c in out.items() if c}
+    coeff, rest = value.as_coeff_Mul()
+    if rest.is_Rational:
+        return linear_atoms(coeff * rest)
+    return {canonical_atom(rest): Fraction(int(coeff.p), int(coeff.q))} if coeff else {}
+
+
+_ATOMS: dict[object, object] = {}  # atom -> its representative
+_BY_VALUE: dict[str, list] = {}  # 40-digit value -> representatives with that value
+
+
+def canonical_atom(atom):
+    """One representative per exact value: ``exp(1)`` built unevaluated and ``E`` become one key.
+
+    Atoms whose 40-digit values agree are merged only after SymPy proves their difference is 0.
+    """
+    if atom in _ATOMS:
+        return _ATOMS[atom]
+    key = sympy.N(atom, 45).evalf(40).__str__()[:42]
+    for rep in _BY_VALUE.get(key, []):
+        if rep == atom or is_zero_constant(atom - rep):
+            _ATOMS[atom] = rep
+            return rep
+    _BY_VALUE.setdefault(key, []).append(atom)
+    _ATOMS[atom] = atom
+    return atom
+
+
 class AtomPoly:
     """Σ_a atom_a · p_a(x): a polynomial whose coefficients are Q-combinations of exact *atoms*.
 
-    Atoms are exact constants that are not rational (e.g. ``pi*cos(pi*(1/8))``), kept as opaque keys;
-    rational coefficients are folded into the polynomial of the atom ``ONE``. Two AtomPolys are equal
-    when every atom carries the same polynomial; ``residual`` lists where they differ, so a caller can
-    decide whether a difference of distinct atoms is nevertheless zero.
+    Atoms are exact constants that are not rational (e.g. ``pi*cos(pi*(1/8))``), kept as opaque keys
+    (``linear_atoms``); rational coefficients are folded into the polynomial of the atom ``ONE``. Two
+    AtomPolys are equal when every atom carries the same polynomial; ``residual`` lists where they
+    differ, and ``is_zero_constant`` decides whether such a difference is nevertheless 0.
     """
 
     __slots__ = ("nvars", "parts")
@@ -149,15 +199,12 @@ class AtomPoly:
         self.parts: dict[object, Poly] = {}
 
     def add(self, coefficient, poly: Poly) -> None:
-        if isinstance(coefficient, int | Fraction):
-            atom, poly = ONE, poly.scale(coefficient)
-        else:
-            atom = coefficient
-        new = self.parts.get(atom, Poly(self.nvars)) + poly
-        if new.is_zero():
-            self.parts.pop(atom, None)
-        else:
-            self.parts[atom] = new
+        for atom, c in linear_atoms(coefficient).items():
+            new = self.parts.get(atom, Poly(self.nvars)) + poly.scale(c)
+            if new.is_zero():
+                self.parts.pop(atom, None)
+            else:
+                self.parts[atom] = new
 
     def residual(self, other: AtomPoly) -> dict[object, Poly]:
         """atom -> (self − other)'s polynomial, only where nonzero."""
@@ -167,3 +214,29 @@ class AtomPoly:
             if not diff.is_zero():
                 out[atom] = diff
         return out
+
+    def equals(self, other: AtomPoly) -> bool:
+        """Exact equality: atom by atom, and where atoms differ, each monomial's constant is proven 0."""
+        res = self.residual(other)
+        if not res:
+            return True
+        monomials = {b for p in res.values() for b in p.terms}
+        for b in monomials:
+            total = sympy.Add(
+                *(
+                    sympy.Rational(p.terms[b].numerator, p.terms[b].denominator) * (1 if a == ONE else a)
+                    for a, p in res.items()
+                    if b in p.terms
+                )
+            )
+            if not is_zero_constant(total):
+                return False
+        return True
+
+
+def is_zero_constant(value) -> bool:
+    """Exact test of a SymPy constant against 0: a clearly nonzero 50-digit value settles it, else SymPy."""
+    approx = sympy.N(value, 50)
+    if approx.is_number and abs(approx) > sympy.Float(10) ** -40:
+        return False
+    return bool(sympy.simplify(value) == 0)

@@ -65,7 +65,7 @@ class TaylorTable:
             if poly is not None:
                 v = Fraction(1, factorial(alpha)) * _eval_rational(poly, x)
             elif (
-                self.numeric(m, alpha, dps=40) == 0
+                abs(self.numeric(m, alpha, dps=50)) < mpmath.mpf(10) ** -40
                 and sp.simplify(e.subs(dict(zip(self.target.symbols, x, strict=True)))) == 0
             ):
                 v = Fraction(0)

@@ -1,0 +1,298 @@
+"""Theorem 3 (THEORY.md §5): a PolyReLU network that *is* the Sobolev approximant f_N, and its ReLU twin.
+
+[paper] For f ∈ F_{n,d} and ε ∈ (0,1) some PolyReLU network of size O(ε^{−d/n}) is ε-close to f.
+[lab, precise] For every N ≥ 1 the network built here equals f_N = Σ_m φ_m P_m exactly on [0,1]^d
+(checked cell by cell), so ‖f − net‖∞ ≤ (dρ)^n/n!·N^{−n}·‖f‖_n ≤ 2^d d^n/n!·N^{−n}·‖f‖
+(``sobolev_approximant``). Its neuron count is exactly
+    4d(N+1) + 2d + (N+1)^d · Σ_{j<n} C(j+d−1, d−1) · cost(d+j)         (``closed_form_sizes``)
+with cost(F) the neurons of a product tree of F factors padded to L = ⌈log2(d+n−1)⌉ levels, i.e.
+O((d+n)·(N+1)^d·C(n−1+d, d)) = O(ε^{−d/n}) with N ≈ ε^{−1/n}; depth L + 2 affine layers = O(log(d+n)).
+(Optimality of the ε^{−d/n} rate holds under continuous parameter selection only; very deep ReLU
+networks with discontinuous weight selection beat it — THEORY.md §5.)
+
+Architecture (the network calculus of ``theory.calculus``):
+1. features, one hidden layer of ReLU units shared by all terms: ψ_{k,m_k}(x_k) = ψ(3N x_k − 3m_k)
+   from 4 units each, and x_k = ReLU(x_k) − ReLU(−x_k);
+2. for each term (m, α) with |α| < n, the factors ψ_{1,m_1}..ψ_{d,m_d} and α_k copies of
+   x_k − m_k/N are multiplied by a binary tree: a product is xy = ((x+y)² − (x−y)²)/4 with
+   u² = ReLU(u)² + ReLU(−u)² (4 ReLU² units), an odd factor out is carried by u = ReLU(u) − ReLU(−u);
+3. the output is Σ_{m,α} c_{m,α}·term, with the exact Taylor coefficients c_{m,α} (``taylor``).
+Forms: ``per_neuron`` (each unit PolyReLU e_1 or e_2, order r = 2), ``shared`` (every hidden layer
+uses one vector a, default (0,1,1), by the scaling trick: each unit becomes |{i ≥ 1: a_i ≠ 0}| units),
+and ``relu`` (Yarotsky products of squaring depth m instead of exact ones: the ReLU counterpart).
+
+The ReLU twin's error against f_N: a Yarotsky product is exactly 0 when a factor is 0, so a term
+vanishes wherever one of its ψ does, and at most 2^d nodes m are active at any x. With factor bounds
+B (ψ ≤ 1, |x_k − m_k/N| ≤ ρ/N on the support) and product error δ = M²4^{−m} for inputs |·| ≤ M, a
+product node's error obeys E ≤ δ + B_a E_b + B_b E_a + E_a E_b, so
+    |f_N − f̃_N| ≤ 2^d Σ_{|α|<n} (‖D^α f‖∞/α!) · E_α(m)                  (``relu_error_bound``).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from fractions import Fraction
+from functools import cached_property
+
+from theory.activation import relu, relu_power
+from theory.calculus import block_parallel, compose, identity, parallel
+from theory.network import Affine, Network
+from theory.partition_of_unity import Partition
+from theory.sobolev_approximant import Approximant
+from theory.sobolev_target import Target
+from theory.taylor import TaylorTable
+
+Q = Fraction
+FORMS = ("per_neuron", "shared", "relu")
+DEFAULT_SHARED = (Q(0), Q(1), Q(1))
+PRODUCT_BOUND_M = Q(2)  # Yarotsky product input bound: |factors| ≤ 1 plus small errors
+
+
+# --------------------------------------------------------------------------- small networks
+
+
+def exact_product() -> Network:
+    """(x, y) ↦ xy = (ReLU(s)² + ReLU(−s)² − ReLU(t)² − ReLU(t')²)/4, s = x+y, t = x−y, t' = y−x."""
+    one = Q(1)
+    first = Affine(2, ({0: one, 1: one}, {0: -one, 1: -one}, {0: one, 1: -one}, {0: -one, 1: one}), (Q(0),) * 4)
+    last = Affine(4, ({0: Q(1, 4), 1: Q(1, 4), 2: Q(-1, 4), 3: Q(-1, 4)},), (Q(0),))
+    return Network([first, last], [relu_power(2)])
+
+
+def exact_carry() -> Network:
+    """u ↦ ReLU(u) − ReLU(−u) = u."""
+    return identity(1, 2, relu())
+
+
+def product_tree(factors: int, levels: int, product: Network, carry: Network) -> Network:
+    """R^factors → R: pairwise products, level by level; an odd factor out (or a finished value) is carried."""
+    if factors < 1 or factors > 2**levels:
+        raise ValueError(f"{factors} factors do not fit a tree of {levels} levels")
+    if levels == 0:
+        return Network([Affine(1, ({0: Q(1)},), (Q(0),))], [])
+    net, c = None, factors
+    for _ in range(levels):
+        level = block_parallel(*([product] * (c // 2) + [carry] * (c % 2)))
+        net = level if net is None else compose(level, net)
+        c = (c + 1) // 2
+    return net
+
+
+def tree_levels(d: int, n: int) -> int:
+    return math.ceil(math.log2(d + n - 1)) if d + n - 1 > 1 else 0
+
+
+def tree_neurons(factors: int, levels: int, product_neurons: int = 4, carry_neurons: int = 2) -> int:
+    """cost(F): neurons of ``product_tree`` (closed form, counted without building)."""
+    total, c = 0, factors
+    for _ in range(levels):
+        total += product_neurons * (c // 2) + carry_neurons * (c % 2)
+        c = (c + 1) // 2
+    return total
+
+
+def feature_network(partition: Partition) -> Network:
+    """x ↦ (ψ_{k,m}(x_k) for k < d, m ≤ N; x_0..x_{d−1}): one hidden ReLU layer (THEORY.md §5 step 1)."""
+    N, d, psi, s = partition.N, partition.d, partition.psi, partition.scale
+    rows, bias, out_rows = [], [], []
+    for k in range(d):
+        for m in range(N + 1):
+            start = len(rows)
+            for b in psi.breaks:  # ReLU(sN x_k − s m − b)
+                rows.append({k: Q(s * N)})
+                bias.append(Q(-s * m) - b)
+            out_rows.append({start + i: w for i, w in enumerate(psi.weights)})
+    for k in range(d):
+        start = len(rows)
+        rows += [{k: Q(1)}, {k: Q(-1)}]
+        bias += [Q(0), Q(0)]
+        out_rows.append({start: Q(1), start + 1: Q(-1)})
+    first = Affine(d, tuple(rows), tuple(bias))
+    last = Affine(len(rows), tuple(out_rows), (Q(0),) * len(out_rows))
+    return Network([first, last], [relu()])
+
+
+def closed_form_sizes(
+    N: int, d: int, n: int, product_neurons: int = 4, carry_neurons: int = 2, factor: int = 1, product_layers: int = 1
+):
+    """Neurons, hidden layers and (for one-layer products) width of the construction, without building it.
+
+    ``factor`` multiplies every hidden unit (the shared form's |{i ≥ 1: a_i ≠ 0}|); ``product_layers``
+    is the number of hidden layers of one product network (1 for the exact product).
+    """
+    L = tree_levels(d, n)
+    first = 4 * d * (N + 1) + 2 * d
+    per_level = [0] * L
+    for j in range(n):
+        count = (N + 1) ** d * math.comb(j + d - 1, d - 1)
+        c = d + j
+        for i in range(L):
+            per_level[i] += count * (product_neurons * (c // 2) + carry_neurons * (c % 2))
+            c = (c + 1) // 2
+    layers = [first, *per_level]
+    return {
+        "neurons": factor * sum(layers),
+        "hidden_layers": L * product_layers + 1,
+        "depth": L * product_layers + 2,
+        "width": factor * max(layers) if product_layers == 1 else None,
+        "terms": (N + 1) ** d * math.comb(n - 1 + d, d),
+    }
+
+
+# --------------------------------------------------------------------------- the construction
+
+
+@dataclass
+class Theorem3Network:
+    """The built network with what it realises: f_N (exactly) for the PolyReLU forms, ≈ f_N for ``relu``."""
+
+    target: Target
+    N: int
+    form: str
+    network: Network
+    approximant: Approximant
+    terms: list[tuple[tuple[int, ...], tuple[int, ...]]]
+    squaring_depth: int | None = None
+    shared: tuple | None = None
+    build_seconds: float = 0.0
+    info: dict = field(default_factory=dict)
+
+    @cached_property
+    def sizes(self) -> dict:
+        return self.network.sizes().as_dict()
+
+    def closed_form(self) -> dict:
+        d, n = self.target.d, self.target.n
+        if self.form == "relu":
+            product = _yarotsky_product(self.squaring_depth)
+            h = product.depth - 1
+            return closed_form_sizes(self.N, d, n, product.sizes().neurons, 2 * h, product_layers=h)
+        factor = 1 if self.form == "per_neuron" else sum(1 for a in self.shared[1:] if a != 0)
+        return closed_form_sizes(self.N, d, n, factor=factor)
+
+
+def _yarotsky_product(m: int) -> Network:
+    from theory.yarotsky import product_network
+
+    return product_network(m, PRODUCT_BOUND_M)
+
+
+def build(
+    target: Target,
+    N: int,
+    form: str = "per_neuron",
+    shared: Sequence[object] = DEFAULT_SHARED,
+    squaring_depth: int | None = None,
+    partition: Partition | None = None,
+    table: TaylorTable | None = None,
+) -> Theorem3Network:
+    """The network of THEORY.md §5 for ``target`` on the grid of size N (see the module docstring)."""
+    if form not in FORMS:
+        raise ValueError(f"unknown form {form!r}; valid: {', '.join(FORMS)}")
+    if not isinstance(N, int) or N < 1:
+        raise ValueError(f"grid size N must be an integer >= 1, got {N!r}")
+    start = time.perf_counter()
+    d, n = target.d, target.n
+    partition = partition or Partition(N, d)
+    table = table or TaylorTable(target, N)
+    approximant = Approximant(target, N, partition, table)
+    if form == "relu":
+        if squaring_depth is None:
+            squaring_depth = relu_squaring_depth(approximant)
+        product = _yarotsky_product(squaring_depth)
+        carry = identity(1, product.depth, relu())
+    else:
+        product, carry = exact_product(), exact_carry()
+    L = tree_levels(d, n)
+    trees = {F: product_tree(F, L, product, carry) for F in range(d, d + n)}
+    features = feature_network(partition)
+    n_feat = d * (N + 1) + d
+    terms, term_nets, weights = [], [], []
+    for m in partition.nodes():
+        for alpha in table.alphas:
+            c = table.exact(m, alpha)  # kept when 0 too, so the size is the closed form's
+            rows = [{k * (N + 1) + mk: Q(1)} for k, mk in enumerate(m)]
+            bias = [Q(0)] * d
+            for k, ak in enumerate(alpha):
+                rows += [{d * (N + 1) + k: Q(1)}] * ak
+                bias += [Q(-m[k], N)] * ak
+            select = Network([Affine(n_feat, tuple(rows), tuple(bias))], [])
+            term_nets.append(compose(trees[d + sum(alpha)], select))
+            terms.append((m, alpha))
+            weights.append(c)
+    body = parallel(*term_nets)
+    # the output layer holds the exact (possibly irrational) Taylor coefficients, built directly
+    out = Network([Affine(len(weights), ({t: w for t, w in enumerate(weights) if w != 0},), (Q(0),))], [])
+    net = compose(out, compose(body, features))
+    shared_vec = None
+    if form == "shared":
+        from theory.theorem1 import to_polyrelu
+
+        shared_vec = tuple(Q(a) if not isinstance(a, Fraction) else a for a in shared)
+        net = to_polyrelu(net, len(shared_vec) - 1, shared_vec).target
+    elif form == "per_neuron":
+        from theory.theorem1 import to_polyrelu
+
+        net = to_polyrelu(net, 2).target  # ReLU = PolyReLU e_1, ReLU² = PolyReLU e_2: same size
+    return Theorem3Network(
+        target=target,
+        N=N,
+        form=form,
+        network=net,
+        approximant=approximant,
+        terms=terms,
+        squaring_depth=squaring_depth,
+        shared=shared_vec,
+        build_seconds=time.perf_counter() - start,
+    )
+
+
+# --------------------------------------------------------------------------- the ReLU twin's error
+
+
+def tree_error(factors: int, levels: int, delta: Fraction, bounds: Sequence[Fraction], M: Fraction) -> Fraction:
+    """Composed error of an approximate product tree with exact leaves of magnitude ≤ ``bounds``."""
+    vals = [(Q(b), Q(0)) for b in bounds]  # (magnitude bound, error bound)
+    for _ in range(levels):
+        nxt = []
+        for i in range(0, len(vals) - 1, 2):
+            (ba, ea), (bb, eb) = vals[i], vals[i + 1]
+            if ba + ea > M or bb + eb > M:
+                raise ValueError(f"product inputs may exceed the bound M = {M}: raise the squaring depth")
+            nxt.append((ba * bb, delta + ba * eb + bb * ea + ea * eb))
+        if len(vals) % 2:
+            nxt.append(vals[-1])
+        vals = nxt
+    return vals[0][1]
+
+
+def relu_error_bound(approximant: Approximant, m: int) -> Fraction:
+    """Certified sup |f_N − f̃_N| of the ReLU twin with squaring depth m (module docstring)."""
+    from theory.yarotsky import product_bound, square_error
+
+    target, N = approximant.target, approximant.N
+    d, n = target.d, target.n
+    rho = approximant.partition.certify()["support_radius_times_N"] / N
+    delta = product_bound(PRODUCT_BOUND_M, square_error(m))
+    L = tree_levels(d, n)
+    total = Q(0)
+    for alpha in approximant.table.alphas:
+        c_max = target.norm.per_alpha[alpha][1] / math.prod(math.factorial(a) for a in alpha)
+        bounds = [Q(1)] * d + [rho] * sum(alpha)
+        total += c_max * tree_error(d + sum(alpha), L, delta, bounds, PRODUCT_BOUND_M)
+    return 2**d * total
+
+
+def relu_squaring_depth(approximant: Approximant, eps: Fraction | None = None, max_m: int = 40) -> int:
+    """The least m whose certified |f_N − f̃_N| ≤ eps (default: the certified bound of |f − f_N|)."""
+    eps = approximant.certified_bound()["bound"] if eps is None else eps
+    for m in range(1, max_m + 1):
+        try:
+            if relu_error_bound(approximant, m) <= eps:
+                return m
+        except ValueError:
+            continue
+    raise ValueError(f"no squaring depth <= {max_m} reaches accuracy {float(eps):.3g}")
