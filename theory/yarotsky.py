@@ -10,9 +10,9 @@
 - ``horner_network(a, m)``: p(t) = Σ a_i t^i on t ∈ [0, 1] by **Horner's scheme**
   v_n = a_n, v_k = a_k + t·v_{k+1}: the innermost step is affine (exact), every other one a product
   network, and only t is carried alongside (one ReLU unit per layer, t ≥ 0). Powers t^i are the
-  case a = e_i (a chain of i − 1 products). ``horner_bound`` composes the errors
-  E_k ≤ E_{k+1} + δ_prod(M_k), with M_k ≥ max(1, Σ_{j>k} |a_j| + E_{k+1}) so the product's
-  input bound holds.
+  case a = e_i (a chain of i − 1 products). ``horner_plan`` composes the errors
+  E_k ≤ E_{k+1} + δ_prod(M_k), with M_k = max(1, Σ_{j>k} |a_j| + E_{k+1}) rounded up to a multiple of
+  1/16 so the product's input bound holds and the weights stay short rationals.
 - ``polyrelu_network(a, m)``: the ReLU approximant of PolyReLU_a on [−1, 1] (Lemma 2): t = ReLU(x) −
   ReLU(x − 1) = clip(x, 0, 1), then Horner. It equals σ̃(clip(x, −1, 1)) for every real x, which
   Theorem 2 relies on.
@@ -130,7 +130,8 @@ def horner_plan(a: Sequence[object], m: int, square: tuple[Fraction, Fraction] |
     if n >= 2:
         E[n - 1] = Q(0)  # v_{n−1} = a_{n−1} + a_n t is affine, hence exact
         for k in range(n - 2, -1, -1):
-            M[k] = max(Q(1), sum((abs(c) for c in a[k + 1 :]), Q(0)) + E[k + 1])
+            need = sum((abs(c) for c in a[k + 1 :]), Q(0)) + E[k + 1]
+            M[k] = max(Q(1), Q(-((-need * 16) // 1), 16))  # rounded up to 1/16: short weights, same guarantee
             E[k] = E[k + 1] + product_bound(M[k], square)
     return HornerPlan(a, m, M, E)
 
