@@ -16,7 +16,9 @@ API
   - ``net(x)``: exact outputs at an exact point; ``net.evaluate_many(points)``.
   - ``net.closed_form(symbols)``: SymPy expressions with ``ReLU`` (small networks only).
   - ``net.sizes()`` -> ``Sizes``; ``net.is_rational``; ``net.in_dim``, ``net.out_dim``, ``net.depth``.
-  - ``net.with_affine(l, aff)``: copy with one affine layer replaced (used to break constructions).
+  - ``net.with_affine(l, aff)``: copy with one affine layer replaced;
+    ``net.perturbed(l, row, column, delta)``: copy with W_l[row, column] (column None: the bias) + delta.
+    Both exist to break constructions on purpose and see the certificates fail.
 - ``Sizes``: depth (affine layers), hidden_layers, width (largest hidden layer), neurons (hidden units),
   nonzero_weights, nonzero_biases, nonzero_parameters (their sum, Yarotsky's count),
   activation_coefficients, dense_parameters (what ``sum(p.numel())`` of the dense torch export gives).
@@ -201,6 +203,18 @@ class Network:
         affines = list(self.affines)
         affines[l] = affine
         return Network(affines, self.activations, self.shared)
+
+    def perturbed(self, l: int, row: int, column: int | None, delta: object) -> Network:
+        """A copy with weight (l, row, column) or, for ``column=None``, bias (l, row) moved by ``delta``."""
+        aff = self.affines[l]
+        delta = exact(delta)
+        rows, bias = [dict(r) for r in aff.rows], list(aff.bias)
+        if column is None:
+            bias[row] = bias[row] + delta
+        else:
+            rows[row][column] = rows[row].get(column, 0) + delta
+            rows[row] = {j: v for j, v in rows[row].items() if v != 0}
+        return self.with_affine(l, Affine(aff.in_dim, tuple(rows), tuple(bias)))
 
     # -- sizes
     def sizes(self) -> Sizes:
