@@ -171,6 +171,8 @@ def canonical_atom(atom):
 
     Atoms whose 40-digit values agree are merged only after SymPy proves their difference is 0.
     """
+    if getattr(atom, "is_canonical_atom", False):
+        return atom
     if atom in _ATOMS:
         return _ATOMS[atom]
     key = sympy.N(atom, 45).evalf(40).__str__()[:42]

@@ -5,9 +5,9 @@ P_m(x) = Σ_{|α|<n} c_{m,α} (x − m/N)^α with c_{m,α} = D^α f(m/N) / α!.
 There are (N+1)^d · C(n−1+d, d) coefficients, so they are not built as one big SymPy tree. A
 ``TaylorTable`` creates each c_{m,α} on demand and caches it:
 - rational when D^α f is a polynomial with rational coefficients (exact ``Fraction``);
-- otherwise the SymPy expression D^α f(m/N)/α! left *unevaluated* (e.g. ``pi*cos(pi*(3/64))``): exact,
-  cheap to build, and structurally identical wherever it is used, so the network's output weights and
-  f_N share the same objects. A value that is numerically 0 is checked exactly and stored as 0.
+- otherwise one ``TaylorValue`` node, the exact number D^α f(m/N)/α! kept unexpanded: cheap to build,
+  and structurally identical wherever it is used, so the network's output weights and f_N share the
+  same objects. A value that is numerically 0 is proven 0 by SymPy and stored as 0.
 ``numeric`` gives the same coefficients in high precision (mpmath) for export and error measurement.
 """
 
@@ -20,7 +20,7 @@ from functools import cached_property
 import mpmath
 import sympy as sp
 
-from theory.polynomial import Poly
+from theory.polynomial import Poly, is_zero_constant
 from theory.sobolev_target import Target, multi_indices
 
 Exact = Fraction | sp.Expr
@@ -64,20 +64,10 @@ class TaylorTable:
             x = self.node(m)
             if poly is not None:
                 v = Fraction(1, factorial(alpha)) * _eval_rational(poly, x)
-            elif (
-                abs(self.numeric(m, alpha, dps=50)) < mpmath.mpf(10) ** -40
-                and sp.simplify(e.subs(dict(zip(self.target.symbols, x, strict=True)))) == 0
-            ):
-                v = Fraction(0)
             else:
-                with sp.evaluate(False):
-                    v = e.xreplace(
-                        {
-                            s: sp.Rational(q.numerator, q.denominator)
-                            for s, q in zip(self.target.symbols, x, strict=True)
-                        }
-                    )
-                    v = v / factorial(alpha) if factorial(alpha) != 1 else v
+                v = TaylorValue(e, sp.Tuple(*self.target.symbols), sp.Tuple(*map(_rational, x)), factorial(alpha))
+                if abs(self.numeric(m, alpha, dps=50)) < mpmath.mpf(10) ** -40 and is_zero_constant(v.doit()):
+                    v = Fraction(0)
             self._exact[key] = v
         return self._exact[key]
 
@@ -97,6 +87,43 @@ class TaylorTable:
             if ak:
                 out = out * Poly.affine([int(i == k) for i in range(self.d)], Fraction(-mk, self.N)) ** ak
         return out
+
+
+def _rational(q: Fraction) -> sp.Rational:
+    return sp.Rational(q.numerator, q.denominator)
+
+
+class TaylorValue(sp.Function):
+    """The exact real number D^α f(m/N)/α!, kept as one SymPy node: TaylorValue(D^α f, x, m/N, α!).
+
+    It never evaluates by itself (building sin(3π/1024) eagerly costs milliseconds each, and a 2-D
+    network has 10^4 such weights); ``.doit()`` gives the elementary closed form and ``evalf`` any
+    precision. Equal coefficients are the same node, so cell checks compare them structurally.
+    """
+
+    is_canonical_atom = True  # one node per exact value: no numeric merging needed (theory.polynomial)
+
+    @classmethod
+    def eval(cls, expr, symbols, point, fact):
+        return None
+
+    def _eval_is_real(self):
+        return True
+
+    def _eval_is_finite(self):
+        return True
+
+    def doit(self, **hints):
+        expr, symbols, point, fact = self.args
+        return expr.xreplace(dict(zip(symbols, point, strict=True))) / fact
+
+    def _eval_evalf(self, prec):
+        return self.doit().evalf(mpmath.libmp.prec_to_dps(prec) + 5)
+
+    def _sympystr(self, printer):
+        expr, _, point, fact = self.args
+        where = ", ".join(printer.doprint(p) for p in point)
+        return f"[{printer.doprint(expr)}]({where})" + (f"/{fact}" if fact != 1 else "")
 
 
 def _eval_rational(poly: sp.Poly, x: tuple[Fraction, ...]) -> Fraction:
