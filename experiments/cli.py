@@ -13,10 +13,9 @@ import os
 import sys
 
 #: subcommand -> module, in the order ``--help`` lists them
-COMMANDS = ("demo", "activations", "verify", "construct", "rates", "report", "bench")
+COMMANDS = ("demo", "activations", "verify", "construct", "rates", "report", "bench", "lm")
 #: subcommands whose issue has not landed yet: they say so and exit 2
 NOT_BUILT: dict[str, str] = {
-    "construct": "build a theorem's network and print its sizes and errors",
     "rates": "fit target functions and measure error against parameter count",
     "report": "write a Markdown report of a rates run",
     "bench": "benchmarks: fitting engine, kernels, exact engines",

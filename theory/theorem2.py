@@ -85,6 +85,8 @@ class Normalisation:
         ]
         for layer, neuron, s in self.rescaled:
             lines.append(f"rescaled layer {layer} neuron {neuron}: (w, b) divided by ‖w‖₁ + |b| = {s}")
+        if self.rescaled:
+            lines.append("(opt-in rescaling: the certificate is about the rescaled network, a different function)")
         return "\n".join(lines)
 
 
@@ -131,18 +133,23 @@ def check_normalisation(net: Network, alpha: object = None, rescale: bool = Fals
     return out, Normalisation(alpha, lips, sups, rescaled)
 
 
-def random_network(seed: int, d: int, L: int, K: int, a: Sequence[object], denominator: int = 8) -> Network:
-    """A random PolyReLU network satisfying the normalisation: rows scaled to ‖w‖₁ + |b| ∈ [1/2, 1]."""
+def random_network(
+    seed: int, d: int, L: int, K: int, a: Sequence[object], denominator: int = 8, norm: object = None
+) -> Network:
+    """A random PolyReLU network; rows scaled to ‖w‖₁ + |b| = ``norm`` (default: random in [1/2, 1])."""
     rng = random.Random(seed)
     act = polyrelu(a)
+    fixed = None if norm is None else as_fraction(norm)
+    if fixed is not None and fixed <= 0:
+        raise ValueError(f"the row norm must be positive, got {fixed}")
 
     def layer(n_in: int, n_out: int) -> Affine:
         rows, bias = [], []
         for _ in range(n_out):
-            w = [Q(rng.randint(-denominator, denominator), denominator) for _ in range(n_in + 1)]
-            norm = sum(abs(v) for v in w) or Q(1)
-            target = Q(rng.randint(denominator // 2, denominator), denominator)
-            w = [v * target / norm for v in w]
+            w = [Q(rng.choice([-1, 1]) * rng.randint(1, denominator), denominator) for _ in range(n_in + 1)]
+            total = sum(abs(v) for v in w) or Q(1)
+            target = Q(rng.randint(denominator // 2, denominator), denominator) if fixed is None else fixed
+            w = [v * target / total for v in w]
             rows.append(dict(enumerate(w[:-1])))
             bias.append(w[-1])
         return Affine.from_rows(n_in, rows, bias)
@@ -303,7 +310,7 @@ def certify_upper(d: int, L: int, K: int, eps: object, grid: int, seed: int = 1,
     )
 
 
-def certify_counterexample(L: int = 3, K: int = 4, seed: int = 2) -> Certificate:
+def certify_counterexample(L: int = 3, K: int = 4, seed: int = 10) -> Certificate:
     net = random_network(seed, 1, L, K, (0, 1))  # a = e_1: PolyReLU(x) = ReLU(x)
     as_relu = Network(net.affines, [relu()] * L)
 
