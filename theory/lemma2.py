@@ -68,21 +68,21 @@ def neurons_formula(a: Sequence[object], m: int) -> int:
     return 2 if n <= 1 else 2 + (n - 1) * (13 * m + 7)
 
 
-def exact_error(a: Sequence[object], m: int) -> SupError:
+def exact_error(a: Sequence[object], m: int, hat: tuple = Y.HAT) -> SupError:
     """sup_{[−1,1]} |net_m − PolyReLU_a| from the exact PL function of the network."""
     a = trim(a)
-    (f,) = network_to_pl(Y.polyrelu_network(a, m), -1, 1)
+    (f,) = network_to_pl(Y.polyrelu_network(a, m, hat), -1, 1)
     left = sup_error(f, [a[0]], -1, 0)
     right = sup_error(f, a, 0, 1)
     return max(left, right, key=lambda e: e.upper)
 
 
 @lru_cache(maxsize=64)
-def square_interval(m: int) -> tuple[Fraction, Fraction]:
+def square_interval(m: int, hat: tuple = Y.HAT) -> tuple[Fraction, Fraction]:
     """[min, max] of f_m − x² on [0, 1]: exact from the network for m ≤ EXACT_SQUARE_MAX_M, else the theorem."""
     if m > EXACT_SQUARE_MAX_M:
         return Y.square_error(m)
-    (f,) = network_to_pl(Y.square_network(m), 0, 1)
+    (f,) = network_to_pl(Y.square_network(m, hat), 0, 1)
     return -sup_error(f, [0, 0, 1], sign=-1).upper, sup_error(f, [0, 0, 1], sign=1).upper
 
 
@@ -97,7 +97,6 @@ class Lemma2Result:
     method: str  # "exact", "enclosure" or "bound"
     bound: Fraction  # the composed bound E(a, m)
     sizes: dict = field(default_factory=dict)
-    measured: Fraction | None = None  # the exact error's lower end, when computed
 
     def row(self) -> dict:
         return {
@@ -129,6 +128,9 @@ def smallest(a: Sequence[object], eps: object, exact_max_m: int = EXACT_MAX_M) -
                 break
             m, err, bound = m - 1, candidate.upper, Y.polyrelu_bound(a, m - 1, square_interval(m - 1))
             method = "exact" if candidate.exact else "enclosure"
+        if method == "bound" and m <= exact_max_m:  # report the exact error where it is affordable
+            final = exact_error(a, m)
+            err, method = final.upper, "exact" if final.exact else "enclosure"
     net = Y.polyrelu_network(a, m)
     return Lemma2Result(a, eps, m, err, method, bound, net.sizes().as_dict())
 
@@ -189,11 +191,11 @@ def rate_bound(a: Sequence[object], eps: Fraction) -> tuple[int, float]:
 # --------------------------------------------------------------------------- certificates
 
 
-def certify_square(max_m: int = EXACT_SQUARE_MAX_M) -> Certificate:
+def certify_square(max_m: int = EXACT_SQUARE_MAX_M, hat: tuple = Y.HAT) -> Certificate:
     def check():
         bad = []
         for m in range(1, max_m + 1):
-            (f,) = network_to_pl(Y.square_network(m), 0, 1)
+            (f,) = network_to_pl(Y.square_network(m, hat), 0, 1)
             above = sup_error(f, [0, 0, 1], sign=1)
             below = sup_error(f, [0, 0, 1], sign=-1)
             if not (above.exact and above.value == Q(1, 4 ** (m + 1)) and below.value == 0 and f.pieces == 2**m):
@@ -213,12 +215,12 @@ def certify_square(max_m: int = EXACT_SQUARE_MAX_M) -> Certificate:
     )
 
 
-def certify_product(m: int = 4, M: object = Q(3, 2), grid: int = 41) -> Certificate:
+def certify_product(m: int = 4, M: object = Q(3, 2), grid: int = 41, hat: tuple = Y.HAT) -> Certificate:
     M = as_fraction(M)
-    net = Y.product_network(m, M)
+    net = Y.product_network(m, M, hat)
 
     def check():
-        square = square_interval(m)
+        square = square_interval(m, hat)
         bound = Y.product_bound(M, square)
         pts = [-M + 2 * M * Q(k, grid - 1) for k in range(grid)]
         measured = max(abs(net([x, y])[0] - x * y) for x in pts for y in pts)
@@ -241,14 +243,14 @@ def certify_product(m: int = 4, M: object = Q(3, 2), grid: int = 41) -> Certific
     )
 
 
-def certify_smallest(a: Sequence[object], eps: object) -> Certificate:
+def certify_smallest(a: Sequence[object], eps: object, hat: tuple = Y.HAT) -> Certificate:
     a, eps = trim(a), check_eps(eps)
     res = smallest(a, eps)
 
     def check():
-        net = Y.polyrelu_network(a, res.m)
-        exact = exact_error(a, res.m)
-        prev = exact_error(a, res.m - 1) if res.m > 0 else None
+        net = Y.polyrelu_network(a, res.m, hat)
+        exact = exact_error(a, res.m, hat)
+        prev = exact_error(a, res.m - 1, hat) if res.m > 0 else None
         ok = (
             exact.upper < eps
             and exact.upper <= res.bound

@@ -41,7 +41,7 @@ def as_fraction(x: object) -> Fraction:
     if isinstance(x, str):
         try:
             return Fraction(x)
-        except ValueError:
+        except (ValueError, ZeroDivisionError):
             raise ValueError(f"not a rational number: {x!r}") from None
     try:  # SymPy Rational / Integer
         return Fraction(int(x.p), int(x.q))  # type: ignore[attr-defined]
