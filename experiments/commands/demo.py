@@ -22,7 +22,34 @@ def run(args: argparse.Namespace) -> int:
     activations.figure(str(fig))
     print(f"figure: {fig}")
     failed = certificates_section(out)
+    failed += relu_approximation_section(out)
     return 1 if failed else 0
+
+
+def relu_approximation_section(out: Path) -> int:
+    """Lemma 2 / Theorem 2 (THEORY.md §4): certificates, one construction, the size table; returns failures."""
+    from experiments.atomic_io import write_json
+    from experiments.commands import verify
+    from experiments.constructions import lemma2 as lemma2_cli
+    from experiments.provenance import provenance
+    from theory import certificate, lemma2
+
+    print("\n== Lemma 2 and Theorem 2: ReLU networks approximating PolyReLU (THEORY.md §4) ==")
+    certs = certificate.gather(["lemma2", "theorem2"])
+    print(verify.table(certs))
+    failed = sum(not c.holds for c in certs)
+    print(f"{len(certs) - failed}/{len(certs)} hold, {sum(c.seconds for c in certs):.1f} s")
+    print()
+    print(lemma2_cli.describe(lemma2.smallest(lemma2.paper_coefficients(3), lemma2.Q(1, 10**6))))
+    rows = lemma2.size_table(orders=(2, 3, 4))
+    print("\nsmallest certified network, neurons (polylab construct lemma2 --table for all of it):")
+    print(lemma2_cli.table_text([r for r in rows if r.eps in lemma2.EPSILONS[::3]], lemma2.fit_sizes(rows)))
+    path = out / "certificates_lemma2_theorem2.json"
+    write_json(path, {"provenance": provenance(config={"only": ["lemma2", "theorem2"]}),
+                      "certificates": [c.as_dict() for c in certs],
+                      "lemma2_table": [r.row() for r in rows]})  # fmt: skip
+    print(f"json: {path}")
+    return failed
 
 
 def certificates_section(out: Path) -> int:
