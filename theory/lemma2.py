@@ -6,7 +6,8 @@ Yarotsky products of squaring depth m):
 
     sup_{x∈[−1,1]} |net_m(x) − PolyReLU_a(x)| ≤ E(a, m) = Σ_{k<n−1} 4·M_k²·4^{−(m+1)} ≤ (n−1)·M̄²·4^{−m},
 
-with n = deg a, M_k = max(1, Σ_{j>k}|a_j| + E_{k+1}) ≤ M̄ := max(1, ‖a‖₁ + 1), and the network has
+with n = deg a, M_k = max(1, Σ_{j>k}|a_j| + E_{k+1}) rounded up to 1/16, so M_k ≤ M̄ := ⌈16(‖a‖₁ + 1)⌉/16
+whenever E < 1 (true once E(a, m) < ε < 1, as E_{k+1} ≤ E_0), and the network has
 neurons(m) = 2 + (n−1)(13m + 7) for n ≥ 2 (one clip layer of 2 units, then n−1 Horner steps, each
 a product network of 12m + 6 units and m + 1 carry units). Choosing m = ⌈log_4((n−1)M̄²/ε)⌉ gives
 **neurons ≤ c0 + c1·ln(1/ε)** with c1 = 13(n−1)/ln 4: O(r·ln(r‖a‖/ε)), linear in ln(1/ε), which is
@@ -180,7 +181,7 @@ def rate_bound(a: Sequence[object], eps: Fraction) -> tuple[int, float]:
     """m̄ = ⌈log_4((n−1)M̄²/ε)⌉ and the explicit linear bound neurons ≤ 2 + (n−1)(13 m̄ + 7)."""
     a = trim(a)
     n = len(a) - 1
-    Mbar = max(Q(1), sum((abs(c) for c in a), Q(0)) + 1)
+    Mbar = Q(-((-(sum((abs(c) for c in a), Q(0)) + 1) * 16) // 1), 16)  # ⌈16(‖a‖₁ + 1)⌉/16
     target = (n - 1) * Mbar * Mbar / eps
     m = 0
     while 4**m < target:
