@@ -60,7 +60,7 @@ def test_random_mixed_networks_convert_exactly(arch, shared):
 
 
 def test_small_polynomial_network_proven_by_case_analysis():
-    net = T.random_network(11, 2, [2, 2], 1, [polynomial([0, 1, F(1, 2), F(-1, 3)]), relu_power(2)])
+    net = T.random_network(11, 1, [2, 2], 1, [polynomial([0, 1, F(1, 2), F(-1, 3)]), relu_power(2)])
     for a in (None, T.paper_coefficients(3)):
         assert prove_same_function(T.to_polyrelu(net, 3, a).target, net)
 

@@ -59,10 +59,20 @@ def test_a_crashing_check_is_a_failure():
     assert not c.holds and "ZeroDivisionError" in c.details
 
 
-@pytest.mark.parametrize("args", [["--only", "lemma9"], ["--only", ","]])
-def test_bad_group_is_a_one_line_error(args):
-    out = subprocess.run([sys.executable, "-m", "experiments", "verify", *args], capture_output=True, text=True)
-    assert out.returncode == 2 and len(out.stderr.strip().splitlines()) == 1 and "error:" in out.stderr
+@pytest.mark.parametrize("args", [["--only", "lemma9"], ["--only", ","], ["--only", "lemma1,nope"]])
+def test_bad_group_is_a_one_line_error(args, capsys):
+    assert cli.main(["verify", *args]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and err.startswith("polylab verify: error:")
+
+
+def test_bad_group_from_the_shell():
+    out = subprocess.run(
+        [sys.executable, "-m", "experiments", "verify", "--only", "lemma9"], capture_output=True, text=True
+    )
+    assert out.returncode == 2 and out.stderr.strip().splitlines() == [
+        "polylab verify: error: unknown certificate group 'lemma9'; valid: " + ", ".join(certificate.GROUPS)
+    ]
 
 
 def test_list_groups(capsys):
