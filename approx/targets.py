@@ -117,7 +117,7 @@ def abs_power(n: int = 1, d: int = 1, center: float = 1 / math.sqrt(5)) -> Targe
     _check("d", d, 1, 8)
     _check("center", center, 0.0, 1.0, integer=False)
     n, d = int(n), int(d)
-    return Target(f"abs_power(n={n},d={d})", d, n, lambda x: (x - center).abs().pow(n + 0.5).sum(-1), sharp=True)
+    return Target(f"abs_power_n{n}_d{d}", d, n, lambda x: (x - center).abs().pow(n + 0.5).sum(-1), sharp=True)
 
 
 def spline(n: int = 1, d: int = 1, knots: int = 6, seed: int = 0) -> Target:
@@ -134,7 +134,7 @@ def spline(n: int = 1, d: int = 1, knots: int = 6, seed: int = 0) -> Target:
     t = lo + (hi - lo) * (0.15 + 0.7 * torch.rand(knots, generator=g, dtype=torch.float64))
     w = torch.randn(knots, generator=g, dtype=torch.float64)
     return Target(
-        f"spline(n={n},d={d},seed={seed})", d, n, lambda x: ((x @ u.T - t).clamp(min=0).pow(n) * w).sum(-1), sharp=True
+        f"spline_n{n}_d{d}_s{seed}", d, n, lambda x: ((x @ u.T - t).clamp(min=0).pow(n) * w).sum(-1), sharp=True
     )
 
 
@@ -152,7 +152,7 @@ def fourier(n: int = 1, d: int = 1, modes: int = 32, delta: float = 0.5, seed: i
     amp = torch.randn(len(ks), generator=g, dtype=torch.float64) * ks.norm(dim=1).pow(-(n + d + delta))
     phase = 2 * math.pi * torch.rand(len(ks), generator=g, dtype=torch.float64)
     return Target(
-        f"fourier(n={n},d={d},seed={seed})", d, n, lambda x: (torch.cos(2 * math.pi * x @ ks.T + phase) * amp).sum(-1)
+        f"fourier_n{n}_d{d}_s{seed}", d, n, lambda x: (torch.cos(2 * math.pi * x @ ks.T + phase) * amp).sum(-1)
     )
 
 

@@ -232,6 +232,7 @@ class Fit:
     train_loss: list[float]
     seconds: float
     chunk: int
+    threads: int = 0  # CPU threads used (0: left as torch had it)
 
 
 def fit_stack(
@@ -277,36 +278,64 @@ def fit_stack(
 
 # --------------------------------------------------------------------------- stacked vs one-at-a-time
 
-_CHUNK_CACHE: dict[tuple, int] = {}
+_PLAN_CACHE: dict[tuple, tuple[int, int]] = {}
 
 
-def step_seconds(arch: Architecture, models: int, points: int, dtype=torch.float64, device="cpu", repeats=3) -> float:
+def step_seconds(
+    arch: Architecture, models: int, points: int, dtype=torch.float64, device="cpu", repeats=3, threads=None
+) -> float:
     """Median wall time of one loss+gradient pass of ``models`` stacked copies on ``points`` inputs."""
     theta = arch.init(list(range(models)), dtype, device)
     x = torch.rand(points, arch.d_in, dtype=dtype, device=device)
     y = torch.zeros(models, points, dtype=dtype, device=device)
     loss_grad = mse_loss_grad(arch, x, y)
-    loss_grad(theta, True)  # warm-up: allocator, kernels
-    times = []
-    for _ in range(repeats):
-        if device.startswith("cuda"):
-            torch.cuda.synchronize()
-        t0 = time.perf_counter()
-        loss_grad(theta, True)
-        if device.startswith("cuda"):
-            torch.cuda.synchronize()
-        times.append(time.perf_counter() - t0)
+    with intra_op_threads(threads):
+        loss_grad(theta, True)  # warm-up: allocator, kernels
+        times = []
+        for _ in range(repeats):
+            if device.startswith("cuda"):
+                torch.cuda.synchronize()
+            t0 = time.perf_counter()
+            loss_grad(theta, True)
+            if device.startswith("cuda"):
+                torch.cuda.synchronize()
+            times.append(time.perf_counter() - t0)
     return sorted(times)[len(times) // 2]
 
 
-def choose_chunk(arch: Architecture, models: int, points: int, dtype=torch.float64, device="cpu") -> int:
-    """The stack size (1 = one at a time, ``models`` = all stacked) with the least measured time per model."""
-    key = (arch, models, points, dtype, device)
-    if key not in _CHUNK_CACHE:
-        candidates = sorted({1, min(models, 8), models})
-        cost = {c: step_seconds(arch, c, points, dtype, device) / c for c in candidates}
-        _CHUNK_CACHE[key] = min(cost, key=cost.get)
-    return _CHUNK_CACHE[key]
+class intra_op_threads:
+    """Context manager: run with ``n`` torch CPU threads (None: leave as is), restore afterwards.
+
+    Why: on a small shared CPU, tiny matmuls on 2 threads can be 10-100x slower than on 1
+    (threads wait on each other's barriers while the other core is busy), so the engine measures both.
+    """
+
+    def __init__(self, n: int | None):
+        self.n, self.old = n, torch.get_num_threads()
+
+    def __enter__(self):
+        if self.n:
+            torch.set_num_threads(self.n)
+
+    def __exit__(self, *exc):
+        torch.set_num_threads(self.old)
+
+
+def choose_plan(arch: Architecture, models: int, points: int, dtype=torch.float64, device="cpu") -> tuple[int, int]:
+    """(stack size, CPU threads) with the least measured time per model.
+
+    Stack sizes tried: 1 (one at a time), ``models`` (all stacked) and 8 if models > 16; threads: 1 and
+    torch's default (CPU only).
+    """
+    key = (arch, models, points, dtype, device, torch.get_num_threads())
+    if key not in _PLAN_CACHE:
+        chunks = sorted({1, models} | ({8} if models > 16 else set()))
+        threads = [0] if device != "cpu" else sorted({1, torch.get_num_threads()})
+        cost = {
+            (c, t): step_seconds(arch, c, points, dtype, device, threads=t or None) / c for c in chunks for t in threads
+        }
+        _PLAN_CACHE[key] = min(cost, key=cost.get)
+    return _PLAN_CACHE[key]
 
 
 def fit(
@@ -318,19 +347,22 @@ def fit(
     lr_scale: Tensor | None = None,
     explode: float = 1e6,
     chunk: int | None = None,
+    threads: int | None = None,
 ) -> Fit:
-    """:func:`fit_stack` over chunks of the stack; ``chunk=None`` picks the chunk size by timing.
+    """:func:`fit_stack` over chunks of the stack; ``chunk=None`` picks chunk size and threads by timing.
 
     Results do not depend on the chunking (each model's run is independent); only the wall time does.
     """
     M = theta.shape[0]
     if chunk is None:
-        chunk = choose_chunk(arch, M, x.shape[-2], theta.dtype, str(theta.device))
+        chunk, threads = choose_plan(arch, M, x.shape[-2], theta.dtype, str(theta.device))
     parts = []
-    for lo in range(0, M, chunk):
-        sl = slice(lo, lo + chunk)
-        xs = x[sl] if x.dim() == 3 else x
-        parts.append(fit_stack(arch, theta[sl], xs, y[sl], phases, None if lr_scale is None else lr_scale[sl], explode))
+    with intra_op_threads(threads):
+        for lo in range(0, M, chunk):
+            sl = slice(lo, lo + chunk)
+            xs = x[sl] if x.dim() == 3 else x
+            lr = None if lr_scale is None else lr_scale[sl]
+            parts.append(fit_stack(arch, theta[sl], xs, y[sl], phases, lr, explode))
     return Fit(
         torch.cat([p.theta for p in parts]),
         [s for p in parts for s in p.status],
@@ -339,4 +371,5 @@ def fit(
         [v for p in parts for v in p.train_loss],
         sum(p.seconds for p in parts),
         chunk,
+        threads or 0,
     )

@@ -16,8 +16,6 @@ import sys
 COMMANDS = ("demo", "activations", "verify", "construct", "rates", "report", "bench", "lm")
 #: subcommands whose issue has not landed yet: they say so and exit 2
 NOT_BUILT: dict[str, str] = {
-    "rates": "fit target functions and measure error against parameter count",
-    "report": "write a Markdown report of a rates run",
     "bench": "benchmarks: fitting engine, kernels, exact engines",
 }
 

@@ -1,0 +1,48 @@
+"""``polylab rates CONFIG --out DIR``: run a rate sweep, then write summary.json, figures and report.md."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+HELP = "fit target functions and measure error against parameter count (TOML config; resumable)"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("config", help="sweep config (TOML), e.g. experiments/configs/quick.toml")
+    p.add_argument("--out", required=True, help="output folder: results.csv, summary.json, figures/, report.md")
+    p.add_argument("--device", default="cpu", help="cpu (default), cuda or cuda:N")
+    p.add_argument("--resume", action="store_true", help="continue a run in --out, skipping finished fits")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def run(args: argparse.Namespace) -> int:
+    from experiments import rate_report, sweep
+    from experiments.atomic_io import write_json
+    from experiments.provenance import provenance
+
+    cfg = sweep.load(args.config)  # every config error surfaces here, before any fit
+    sweep.check_device(args.device, cfg.dtype)
+    out = Path(args.out)
+    print(f"{cfg.name}: {len(cfg.jobs)} fits ({len(cfg.targets)} targets × {len(cfg.activations)} activations × "
+          f"{len(cfg.sizes)} sizes × {len(cfg.seeds)} seeds) → {out}")  # fmt: skip
+    start = time.perf_counter()
+    stats = sweep.run(cfg, out, args.device, args.resume, progress=not args.no_progress and sys.stderr.isatty())
+    wall = time.perf_counter() - start
+    runs_file = out / "run.json"
+    history = []
+    if args.resume and runs_file.exists():
+        import json
+
+        history = json.loads(runs_file.read_text()).get("runs", [])
+    history.append(
+        {"wall_seconds": round(wall, 1), "fits_run": stats["ran"], **provenance(cfg.name, None, args.device)}
+    )
+    total = round(sum(r["wall_seconds"] for r in history), 1)
+    write_json(runs_file, {"config": args.config, "total_wall_seconds": total, "runs": history})
+    print(f"{stats['ran']} fits in {wall:.0f} s; {stats['done']} in {out / 'results.csv'}")
+    rate_report.write_all(out, cfg)
+    print(f"summary: {out / 'summary.json'}  report: {out / 'report.md'}")
+    return 0

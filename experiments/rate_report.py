@@ -1,0 +1,263 @@
+"""From ``results.csv`` to ``summary.json``, figures and ``report.md`` (THEORY.md §5, §7).
+
+- summary: per (target, activation) the fit error ≈ C·P^{slope} with a seed-bootstrap CI
+  (approx.rates), beside the theory slope −n/d and the piecewise-linear ReLU slope −min(n,2)/d;
+- figures: error against parameters per activation (one panel per target, every seed as a dot,
+  the median as a line), the theory slope, Chebyshev interpolation in 1-D (the classical reference,
+  THEORY.md §7), and the constructive Theorem 3 size curve when theory/ provides one;
+- report.md: the slope table, the figures, divergences, the run's command and wall time.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+
+from approx import chebyshev, rates
+from approx.targets import dense_grid
+from experiments.atomic_io import save_figure, write_json, write_text
+
+
+def _float(v: str) -> float:
+    try:
+        return float(v)
+    except (TypeError, ValueError):
+        return math.nan
+
+
+def load_rows(out: Path) -> list[dict[str, str]]:
+    path = out / "results.csv"
+    if not path.exists():
+        raise ValueError(f"{out} has no results.csv: run `polylab rates CONFIG --out {out}` first")
+    return list(csv.DictReader(io.StringIO(path.read_text())))
+
+
+def _smoothness(n: str) -> int | None:
+    return None if n in ("analytic", "", None) else int(n)
+
+
+def summarize(rows: list[dict[str, str]], metric: str = "max_abs", boot: int = 1000) -> list[dict]:
+    """One rate fit per (target, activation), in the order the rows first name them."""
+    groups: dict[tuple[str, str], list[dict]] = defaultdict(list)
+    for r in rows:
+        groups[(r["target"], r["activation"])].append(r)
+    fits = []
+    for (target, act), rs in groups.items():
+        d, n = int(rs[0]["d"]), _smoothness(rs[0]["n"])
+        ok = [r for r in rs if r["status"] == "ok"]
+        entry = {
+            "target": target, "d": d, "n": rs[0]["n"], "activation": act, "metric": metric,
+            "fits": len(rs), "diverged": sum(r["status"] == "diverged" for r in rs),
+            "theory_slope": rates.theory_slope(n, d),
+            "relu_pl_slope": rates.theory_slope(n, d, relu=True) if act.startswith("relu") else None,
+            "best_error": min((_float(r[metric]) for r in ok), default=math.nan),
+        }  # fmt: skip
+        try:
+            fit = rates.fit_rate(
+                np.array([_float(r["params"]) for r in ok]),
+                np.array([_float(r[metric]) for r in ok]),
+                np.array([int(r["seed"]) for r in ok]),
+                boot=boot,
+            )
+            entry |= {"slope": fit.slope, "ci": [fit.ci_low, fit.ci_high], "log_c": fit.log_c, "r2": fit.r2}
+        except ValueError as err:
+            entry |= {"slope": None, "ci": None, "log_c": None, "r2": None, "note": str(err)}
+        fits.append(entry)
+    return fits
+
+
+def _targets_from_config(out: Path) -> dict:
+    """The run's Target objects (for the Chebyshev reference), from the config stored beside the results."""
+    from experiments import sweep
+
+    stored = out / "config.toml"
+    if not stored.exists():
+        return {}
+    return {t.name: t for t in sweep.load(stored).targets}
+
+
+def chebyshev_reference(targets: dict, rows: list[dict[str, str]], test_points: int = 8192) -> dict:
+    out = {}
+    for name, t in targets.items():
+        if t.d != 1:
+            continue
+        params = sorted({int(r["params"]) for r in rows if r["target"] == name})
+        if not params:
+            continue
+        ks = sorted({int(k) for k in np.geomspace(4, max(8, 2 * params[-1]), 24)})
+        out[name] = chebyshev.interpolation_errors(t, ks, dense_grid(1, test_points))
+    return out
+
+
+def theorem3_curve(n: int | None, d: int, errors: np.ndarray) -> np.ndarray | None:
+    """Parameters of the constructive Theorem 3 network per target error, if theory/ provides it.
+
+    Optional: theory/theorem3.py is built by another issue; until it exists there is no curve.
+    """
+    if n is None:
+        return None
+    try:
+        from theory import theorem3  # noqa: PLC0415
+    except ImportError:
+        return None
+    size_for_error = getattr(theorem3, "size_for_error", None)
+    if size_for_error is None:
+        return None
+    try:
+        return np.array([float(size_for_error(n=n, d=d, eps=float(e))) for e in errors])
+    except (TypeError, ValueError, ArithmeticError):
+        return None
+
+
+def figures(out: Path, rows: list[dict[str, str]], fits: list[dict], cheb: dict, metric: str) -> list[Path]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    targets = list(dict.fromkeys(r["target"] for r in rows))
+    acts = list(dict.fromkeys(r["activation"] for r in rows))
+    colors = {a: plt.cm.tab10(i % 10) for i, a in enumerate(acts)}
+    fit_of = {(f["target"], f["activation"]): f for f in fits}
+    cols = min(3, len(targets))
+    nrows = math.ceil(len(targets) / cols)
+    grid, axes = plt.subplots(nrows, cols, figsize=(5.2 * cols, 4.2 * nrows), squeeze=False)
+    paths = []
+    for i, target in enumerate(targets):
+        single, ax_single = plt.subplots(figsize=(6.4, 4.8))
+        for ax in (axes[i // cols][i % cols], ax_single):
+            _panel(ax, target, rows, acts, colors, fit_of, cheb.get(target), metric)
+        ax_single.legend(fontsize=7, loc="lower left")
+        paths.append(save_figure(single, out / "figures" / f"{_slug(target)}.png", dpi=130))
+        plt.close(single)
+    for j in range(len(targets), nrows * cols):
+        axes[j // cols][j % cols].axis("off")
+    axes[0][0].legend(fontsize=7, loc="lower left")
+    grid.tight_layout()
+    paths.insert(0, save_figure(grid, out / "figures" / "rates.png", dpi=110))
+    plt.close(grid)
+    return paths
+
+
+def _slug(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_" else "_" for c in name)
+
+
+def _panel(ax, target, rows, acts, colors, fit_of, cheb, metric) -> None:
+    rs = [r for r in rows if r["target"] == target]
+    d, n = int(rs[0]["d"]), _smoothness(rs[0]["n"])
+    all_p, first_medians = [], []
+    for act in acts:
+        ok = [r for r in rs if r["activation"] == act and r["status"] == "ok"]
+        if not ok:
+            continue
+        p = np.array([_float(r["params"]) for r in ok])
+        e = np.array([_float(r[metric]) for r in ok])
+        ax.scatter(p, e, s=9, color=colors[act], alpha=0.35)
+        sizes = np.unique(p)
+        med = np.array([np.median(e[p == s]) for s in sizes])
+        f = fit_of.get((target, act), {})
+        label = act + (f" ({f['slope']:+.2f})" if f.get("slope") is not None else "")
+        ax.plot(sizes, med, "-o", ms=3, color=colors[act], label=label)
+        all_p += list(sizes)
+        first_medians.append(med[0])
+    if all_p and n is not None:
+        p0, p1 = min(all_p), max(all_p)
+        e0 = float(np.exp(np.mean(np.log(first_medians))))
+        xs = np.array([p0, p1])
+        ax.plot(xs, e0 * (xs / p0) ** (-n / d), "k:", lw=1.2, label=f"theory P^(-n/d) = P^({-n / d:.2g})")
+        curve = theorem3_curve(n, d, np.geomspace(e0, e0 * (p1 / p0) ** (-n / d), 8))
+        if curve is not None:
+            ax.plot(curve, np.geomspace(e0, e0 * (p1 / p0) ** (-n / d), 8), "k-.", lw=1, label="Theorem 3 construction")
+    if cheb:
+        ax.plot([c["params"] for c in cheb], [c[metric] if metric in c else c["max_abs"] for c in cheb],
+                "k--", lw=1, label="Chebyshev interpolation")  # fmt: skip
+    ax.set(xscale="log", yscale="log", xlabel="parameters P", ylabel=f"test {metric}",
+           title=f"{target}  (d={d}, n={rs[0]['n']})")  # fmt: skip
+    if all_p:
+        ax.set_xlim(min(all_p) / 1.5, max(all_p) * 1.5)
+    ax.grid(alpha=0.3, which="both")
+
+
+def report(out: Path, summary: dict, figs: list[Path]) -> str:
+    lines = [f"# Rates report: {summary['config']}", ""]
+    run = summary.get("run") or {}
+    if run:
+        last = run["runs"][-1]
+        lines += [
+            f"- command: `{last['command']}`" + (f" (resumed {len(run['runs']) - 1}×)" if len(run["runs"]) > 1 else ""),
+            f"- wall time: {run['total_wall_seconds']:.0f} s ({run['total_wall_seconds'] / 60:.1f} min)",
+            f"- device: {last['device']}; git {last['git_commit']}; torch {last['versions']['torch']}",
+        ]
+    lines += [
+        f"- fits: {summary['rows']} ({summary['diverged']} diverged); error metric for slopes: `{summary['metric']}`"
+        " on the dense held-out grid",
+        "",
+        "Slopes are least-squares fits of log error on log P; the 95% interval is a bootstrap over seeds. "
+        "Theory: −n/d is the constructive rate (Yarotsky; Theorem 3 for PolyReLU); a piecewise-linear "
+        "ReLU fit cannot beat −min(n,2)/d. Trained networks are known to fall short of the constructions "
+        "(THEORY.md §7, Adcock & Dexter): the table measures that gap.",
+        "",
+        "| target | d | n | activation | slope | 95% CI | theory −n/d | R² | best error | diverged |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for f in summary["fits"]:
+        slope = f"{f['slope']:+.2f}" if f.get("slope") is not None else "—"
+        ci = f"[{f['ci'][0]:+.2f}, {f['ci'][1]:+.2f}]" if f.get("ci") and not math.isnan(f["ci"][0]) else "—"
+        th = f"{f['theory_slope']:+.2f}" if f["theory_slope"] is not None else "analytic"
+        r2 = f"{f['r2']:.2f}" if f.get("r2") is not None else "—"
+        lines.append(
+            f"| {f['target']} | {f['d']} | {f['n']} | {f['activation']} | {slope} | {ci} | {th} | {r2} | "
+            f"{f['best_error']:.2e} | {f['diverged']}/{f['fits']} |"
+        )
+    if summary.get("chebyshev"):
+        lines += ["", "Chebyshev interpolation (1-D reference, k coefficients):", ""]
+        for name, ref in summary["chebyshev"].items():
+            pts = ", ".join(f"k={c['params']}: {c['max_abs']:.1e}" for c in ref[:: max(1, len(ref) // 6)])
+            lines.append(f"- {name}: {pts}")
+    lines += ["", "## Figures", ""]
+    for p in figs:
+        rel = p.relative_to(out)
+        lines += [f"![{rel.stem}]({rel.as_posix()})", ""]
+    return "\n".join(lines) + "\n"
+
+
+def write_all(out: str | Path, cfg=None, boot: int = 1000) -> dict:
+    """Write summary.json, figures/ and report.md for the run in ``out``; returns the summary."""
+    out = Path(out)
+    rows = load_rows(out)
+    if not rows:
+        raise ValueError(f"{out / 'results.csv'} has no rows yet")
+    metric = cfg.metric if cfg is not None else _stored_metric(out)
+    targets = {t.name: t for t in cfg.targets} if cfg is not None else _targets_from_config(out)
+    fits = summarize(rows, metric, boot)
+    cheb = chebyshev_reference(targets, rows)
+    run_file = out / "run.json"
+    summary = {
+        "config": cfg.name if cfg is not None else out.name,
+        "metric": metric,
+        "rows": len(rows),
+        "diverged": sum(r["status"] == "diverged" for r in rows),
+        "fits": fits,
+        "chebyshev": cheb,
+        "run": json.loads(run_file.read_text()) if run_file.exists() else None,
+    }
+    write_json(out / "summary.json", summary)
+    figs = figures(out, rows, fits, cheb, metric)
+    write_text(out / "report.md", report(out, summary, figs))
+    return summary
+
+
+def _stored_metric(out: Path) -> str:
+    import tomllib
+
+    stored = out / "config.toml"
+    if stored.exists():
+        return tomllib.loads(stored.read_text()).get("metric", "max_abs")
+    return "max_abs"

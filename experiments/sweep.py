@@ -1,0 +1,359 @@
+"""Rate sweeps: TOML config → jobs (target × activation × size × seed) → resumable ``results.csv``.
+
+Config (see experiments/configs/quick.toml)::
+
+    name = "quick"
+    depth = 2                    # hidden layers of every network
+    sizes = [100, 300, 1000]     # target parameter counts; the width solver picks each width
+    seeds = [0, 1, 2]
+    dtype = "float64"            # float64 | float32 | tf32 (CUDA) | bfloat16
+    metric = "max_abs"           # error the rate fit uses: max_abs | rmse
+    targets = [{family = "abs_power", n = 1, d = 1}, {name = "runge"}, {expr = "x0*x1", d = 2}]
+    activations = ["relu", {name = "polyrelu", coefficients = "per_neuron"}]
+    [data]
+    train_points = 1024          # or a table by dimension: {1 = 512, 2 = 2048}
+    sampling = "sobol"           # random | sobol | chebyshev
+    test_points = 8192           # dense grid size (per target; ~points^{1/d} per axis)
+    [[phases]]                   # the optimiser schedule: approx.train.Phase fields
+    optimizer = "adam"
+    steps = 1000
+    lr = 3e-3
+
+Every problem in the config is found by :func:`load` before any fit starts. Jobs of one
+architecture and input dimension form one stack (all their targets and seeds): approx.train
+chooses stacked or one-at-a-time by timing. After every stack the CSV is rewritten atomically
+with the new rows, so a killed run loses at most the stack in flight and ``--resume`` skips every
+job already in the file (by its id): no lost and no duplicated rows.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import math
+import time
+import tomllib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from approx import metrics, targets
+from approx.models import Activation, Architecture, width_for_params
+from approx.targets import Target
+from approx.train import Phase, fit
+from experiments.atomic_io import write_text
+from experiments.expressions import expression_target
+
+DTYPES = {"float64": torch.float64, "float32": torch.float32, "tf32": torch.float32, "bfloat16": torch.bfloat16}
+TOP_KEYS = {
+    "name",
+    "description",
+    "depth",
+    "sizes",
+    "seeds",
+    "dtype",
+    "metric",
+    "targets",
+    "activations",
+    "data",
+    "phases",
+    "explode",
+}
+DATA_KEYS = {"train_points", "sampling", "test_points"}
+COLUMNS = (
+    "job", "target", "d", "n", "activation", "size_target", "params", "weights", "biases", "coefficients",
+    "neurons", "width", "depth", "seed", *metrics.NAMES, "train_mse", "status", "stop", "steps", "seconds",
+    "stack", "threads", "dtype", "device",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Job:
+    """One fit: a target, an activation, a size and a seed."""
+
+    target: Target
+    activation: Activation
+    size: int
+    seed: int
+    arch: Architecture
+
+    @property
+    def id(self) -> str:
+        return f"{self.target.name}|{self.activation.label}|P{self.size}|s{self.seed}"
+
+
+@dataclass
+class Config:
+    name: str
+    text: str
+    depth: int
+    sizes: list[int]
+    seeds: list[int]
+    dtype: str
+    metric: str
+    targets: list[Target]
+    activations: list[Activation]
+    train_points: dict[int, int]
+    sampling: str
+    test_points: int
+    phases: list[Phase]
+    explode: float
+    jobs: list[Job] = field(default_factory=list)
+
+    @property
+    def digest(self) -> str:
+        return hashlib.sha256(self.text.encode()).hexdigest()[:16]
+
+
+def _int_list(raw: object, what: str, lo: int) -> list[int]:
+    if not isinstance(raw, list) or not raw or any(isinstance(v, bool) or not isinstance(v, int) for v in raw):
+        raise ValueError(f"{what} must be a non-empty list of integers, got {raw!r}")
+    if min(raw) < lo or len(set(raw)) != len(raw):
+        raise ValueError(f"{what} must be distinct integers >= {lo}, got {raw!r}")
+    return list(raw)
+
+
+def parse_target(spec: object) -> Target:
+    """``{family=..., **params}``, ``{name=...}``, ``{expr=..., d=..., n=...}`` or a catalogue name."""
+    if isinstance(spec, str):
+        return targets.get(spec)
+    if not isinstance(spec, dict):
+        raise ValueError(f"a target is a name or a table, got {spec!r}")
+    spec = dict(spec)
+    if "expr" in spec:
+        unknown = set(spec) - {"expr", "d", "n", "name"}
+        if unknown:
+            raise ValueError(f"expression target: unknown key(s) {sorted(unknown)}; valid: expr, d, n, name")
+        return expression_target(spec["expr"], spec.get("d", 1), spec.get("n"), spec.get("name"))
+    key = spec.pop("family", None) or spec.pop("name", None)
+    if key is None:
+        raise ValueError(f"a target table needs 'family', 'name' or 'expr', got {spec!r}")
+    return targets.get(key, **spec)
+
+
+def load(path: str | Path) -> Config:
+    """Parse and validate a sweep config; every job is built (widths solved) before this returns."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as err:
+        raise ValueError(f"cannot read config {str(path)!r}: {err.strerror}") from None
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as err:
+        raise ValueError(f"{path}: invalid TOML: {err}") from None
+    return from_dict(raw, text, default_name=path.stem)
+
+
+def from_dict(raw: dict, text: str = "", default_name: str = "sweep") -> Config:
+    unknown = set(raw) - TOP_KEYS
+    if unknown:
+        raise ValueError(f"unknown config key(s) {sorted(unknown)}; valid: {sorted(TOP_KEYS)}")
+    for key in ("sizes", "seeds", "targets", "activations", "phases"):
+        if key not in raw:
+            raise ValueError(f"config needs '{key}'")
+    depth = raw.get("depth", 2)
+    if isinstance(depth, bool) or not isinstance(depth, int) or not 1 <= depth <= 64:
+        raise ValueError(f"depth must be an integer in 1..64, got {depth!r}")
+    sizes = _int_list(raw["sizes"], "sizes", 2)
+    seeds = _int_list(raw["seeds"], "seeds", 0)
+    dtype = raw.get("dtype", "float64")
+    if dtype not in DTYPES:
+        raise ValueError(f"unknown dtype {dtype!r}; valid: {', '.join(DTYPES)}")
+    metric = raw.get("metric", "max_abs")
+    if metric not in ("max_abs", "rmse", "rel_max", "rel_rmse"):
+        raise ValueError(f"unknown metric {metric!r}; valid: max_abs, rmse, rel_max, rel_rmse")
+    explode = raw.get("explode", 1e6)
+    if isinstance(explode, bool) or not isinstance(explode, int | float) or explode <= 1:
+        raise ValueError(f"explode must be a number > 1, got {explode!r}")
+
+    data = raw.get("data", {})
+    if not isinstance(data, dict) or set(data) - DATA_KEYS:
+        raise ValueError(f"[data] takes {sorted(DATA_KEYS)}, got {data!r}")
+    tp = data.get("train_points", 1024)
+    if isinstance(tp, dict):
+        try:
+            train_points = {int(k): v for k, v in tp.items()}
+        except ValueError:
+            raise ValueError(f"train_points table keys must be dimensions, got {sorted(tp)}") from None
+    else:
+        train_points = {0: tp}
+    for v in train_points.values():
+        if isinstance(v, bool) or not isinstance(v, int) or v < 2:
+            raise ValueError(f"train_points must be integers >= 2, got {v!r}")
+    sampling = data.get("sampling", "sobol")
+    if sampling not in targets.SAMPLINGS:
+        raise ValueError(f"unknown sampling {sampling!r}; valid: {', '.join(targets.SAMPLINGS)}")
+    test_points = data.get("test_points", 8192)
+    if isinstance(test_points, bool) or not isinstance(test_points, int) or test_points < 16:
+        raise ValueError(f"test_points must be an integer >= 16, got {test_points!r}")
+
+    if not isinstance(raw["targets"], list) or not raw["targets"]:
+        raise ValueError("targets must be a non-empty list")
+    tgts = [parse_target(t) for t in raw["targets"]]
+    if not isinstance(raw["activations"], list) or not raw["activations"]:
+        raise ValueError("activations must be a non-empty list")
+    acts = [Activation.parse(a) for a in raw["activations"]]
+    for what, labels in (("target", [t.name for t in tgts]), ("activation", [a.label for a in acts])):
+        dup = sorted({x for x in labels if labels.count(x) > 1})
+        if dup:
+            raise ValueError(f"duplicate {what}(s) {dup}: give each a distinct name/label")
+    for t in tgts:
+        if 0 not in train_points and t.d not in train_points:
+            raise ValueError(f"train_points has no entry for d={t.d} (target {t.name!r})")
+
+    if not isinstance(raw["phases"], list) or not raw["phases"]:
+        raise ValueError("phases must be a non-empty list of [[phases]] tables")
+    phases = []
+    for i, p in enumerate(raw["phases"]):
+        if not isinstance(p, dict):
+            raise ValueError(f"phase {i} must be a table, got {p!r}")
+        try:
+            phases.append(Phase(**p))
+        except TypeError as err:
+            raise ValueError(f"phase {i}: {err}") from None
+
+    cfg = Config(
+        raw.get("name", default_name), text, depth, sizes, seeds, dtype, metric, tgts, acts, train_points,
+        sampling, test_points, phases, float(explode),
+    )  # fmt: skip
+    widths: dict[tuple, int] = {}
+    for t in tgts:
+        for a in acts:
+            for size in sizes:
+                key = (t.d, a, size)
+                if key not in widths:
+                    widths[key] = width_for_params(size, t.d, depth, a)
+                arch = Architecture(t.d, widths[key], depth, a)
+                cfg.jobs += [Job(t, a, size, s, arch) for s in seeds]
+    return cfg
+
+
+def points_for(cfg: Config, d: int) -> int:
+    return cfg.train_points.get(d, cfg.train_points.get(0, 1024))
+
+
+# --------------------------------------------------------------------------- results file
+
+
+def read_rows(path: Path) -> list[dict[str, str]]:
+    """Rows of results.csv, first occurrence of each job id (a duplicate can never come back)."""
+    if not path.exists():
+        return []
+    rows, seen = [], set()
+    for row in csv.DictReader(io.StringIO(path.read_text())):
+        if row.get("job") and row["job"] not in seen and None not in row:  # None: a ragged line
+            seen.add(row["job"])
+            rows.append(row)
+    return rows
+
+
+def write_rows(path: Path, rows: list[dict]) -> None:
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=COLUMNS, extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    write_text(path, buf.getvalue())
+
+
+def _fmt(v: object) -> object:
+    return f"{v:.6e}" if isinstance(v, float) and math.isfinite(v) else v
+
+
+# --------------------------------------------------------------------------- running
+
+
+def stacks(jobs: list[Job]) -> list[list[Job]]:
+    """Jobs grouped by architecture (same width, depth, activation, d), smallest networks first."""
+    groups: dict[Architecture, list[Job]] = {}
+    for job in jobs:
+        groups.setdefault(job.arch, []).append(job)
+    return sorted(groups.values(), key=lambda g: (g[0].arch.size, g[0].arch.d_in, g[0].activation.label))
+
+
+def run_stack(cfg: Config, group: list[Job], device: str, test_sets: dict[str, tuple]) -> list[dict]:
+    """Fit one stack and return its result rows."""
+    arch = group[0].arch
+    dtype = DTYPES[cfg.dtype]
+    n_train = points_for(cfg, arch.d_in)
+    xs = torch.stack([targets.sample(arch.d_in, n_train, cfg.sampling, job.seed) for job in group])
+    ys = torch.stack([job.target(x) for job, x in zip(group, xs, strict=True)])
+    theta0 = arch.init([job.seed for job in group], dtype, device)
+    result = fit(arch, theta0, xs.to(device, dtype), ys.to(device, dtype), cfg.phases, explode=cfg.explode)
+    rows = []
+    for m, job in enumerate(group):
+        x_test, y_test = test_sets[job.target.name]
+        if result.status[m] == "ok":
+            err = metrics.errors(arch, result.theta[m : m + 1].double(), x_test, y_test, xs[m : m + 1], ys[m : m + 1])[
+                0
+            ]  # errors in float64 whatever the training dtype
+        else:
+            err = dict.fromkeys(metrics.NAMES, math.nan)
+        count = arch.count()
+        row = {
+            "job": job.id, "target": job.target.name, "d": arch.d_in,
+            "n": "analytic" if job.target.n is None else job.target.n,
+            "activation": job.activation.label, "size_target": job.size, "params": count.total,
+            "weights": count.weights, "biases": count.biases, "coefficients": count.coefficients,
+            "neurons": count.neurons, "width": arch.width, "depth": arch.depth, "seed": job.seed,
+            **err, "train_mse": result.train_loss[m], "status": result.status[m], "stop": result.stop[m],
+            "steps": result.steps[m], "seconds": result.seconds / len(group), "stack": result.chunk,
+            "threads": result.threads, "dtype": cfg.dtype, "device": device,
+        }  # fmt: skip
+        rows.append({k: _fmt(v) for k, v in row.items()})
+    return rows
+
+
+def check_device(device: str, dtype: str) -> None:
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError("--device cuda requested but torch sees no CUDA device")
+    if device != "cpu" and not device.startswith("cuda"):
+        raise ValueError(f"unknown device {device!r}; valid: cpu, cuda, cuda:N")
+    if dtype == "tf32" and not device.startswith("cuda"):
+        raise ValueError("dtype tf32 needs a CUDA device")
+
+
+def run(
+    cfg: Config,
+    out: Path,
+    device: str = "cpu",
+    resume: bool = False,
+    progress: bool = True,
+    on_stack: Callable[[int], None] | None = None,
+) -> dict:
+    """Run every job not yet in ``out/results.csv``; returns {"done", "ran", "seconds"}."""
+    check_device(device, cfg.dtype)
+    if cfg.dtype == "tf32":
+        torch.backends.cuda.matmul.allow_tf32 = True
+    results = out / "results.csv"
+    stored = out / "config.toml"
+    if results.exists() and not resume:
+        raise ValueError(f"{out} already holds results.csv: pass --resume to continue it, or choose another --out")
+    if resume and stored.exists() and stored.read_text() != cfg.text:
+        raise ValueError(f"{stored} differs from the config given: --resume needs the same config")
+    out.mkdir(parents=True, exist_ok=True)
+    write_text(stored, cfg.text)
+    rows = read_rows(results)
+    done = {r["job"] for r in rows}
+    todo = [job for job in cfg.jobs if job.id not in done]
+    test_sets = {}
+    for t in cfg.targets:
+        x = targets.dense_grid(t.d, cfg.test_points)
+        test_sets[t.name] = (x, t(x))
+    from tqdm import tqdm
+
+    start = time.perf_counter()
+    bar = tqdm(total=len(cfg.jobs), initial=len(cfg.jobs) - len(todo), disable=not progress, unit="fit",
+               desc=cfg.name, dynamic_ncols=True)  # fmt: skip
+    for i, group in enumerate(stacks(todo)):
+        bar.set_postfix_str(f"{group[0].activation.label} P={group[0].arch.size}", refresh=False)
+        rows += run_stack(cfg, group, device, test_sets)
+        write_rows(results, rows)  # atomic: the file holds every finished stack, never half of one
+        bar.update(len(group))
+        if on_stack:
+            on_stack(i)
+    bar.close()
+    return {"done": len(rows), "ran": len(todo), "seconds": time.perf_counter() - start}
