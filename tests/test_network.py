@@ -105,3 +105,10 @@ def test_calculus_is_exact(seed, d, depth):
 def test_identity_refuses_curved_activations():
     with pytest.raises(ValueError, match="identity networks need"):
         C.identity(2, 3, polyrelu([0, 1, 1]))
+
+
+def test_sympy_floats_keep_their_full_precision():
+    high = sympy.Float("0.1", 60)
+    assert exact(high) == F(sympy.Rational(high).p, sympy.Rational(high).q) != exact(0.1)
+    with pytest.raises(ValueError, match="refused"):
+        exact(high, floats="refuse")

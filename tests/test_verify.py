@@ -78,3 +78,9 @@ def test_bad_group_from_the_shell():
 def test_list_groups(capsys):
     assert cli.main(["verify", "--list"]) == 0
     assert "lemma1" in capsys.readouterr().out
+
+
+def test_a_group_that_crashes_is_reported_as_failed(monkeypatch, capsys):
+    monkeypatch.setitem(certificate.GROUPS, "lemma1", "theory.lemma1:no_such_function")
+    assert cli.main(["verify", "--only", "lemma1"]) == 1
+    assert "lemma1/group" in capsys.readouterr().out

@@ -140,7 +140,21 @@ def gather(names: Sequence[str] | None = None) -> list[Certificate]:
     out: list[Certificate] = []
     for g in names:
         module, function = GROUPS[g].split(":")
-        for cert in getattr(importlib.import_module(module), function)():
+        start = time.perf_counter()
+        try:
+            certs = list(getattr(importlib.import_module(module), function)())
+        except Exception as err:  # a group that cannot run is one failed certificate, not a crash
+            certs = [
+                Certificate(
+                    name=f"{g}/group",
+                    statement=f"the certificate group {g} runs",
+                    method=f"import {module} and call {function}()",
+                    holds=False,
+                    seconds=time.perf_counter() - start,
+                    details=f"{err.__class__.__name__}: {err}\n{traceback.format_exc(limit=3)}",
+                )
+            ]
+        for cert in certs:
             cert.group = cert.group or g
             out.append(cert)
     return out

@@ -55,8 +55,13 @@ def exact(value: object, floats: str = "exact") -> Exact:
             raise ValueError(f"a weight must be a constant number, got {value}")
         if value.is_Rational:
             return Fraction(int(value.p), int(value.q))
-        if value.is_Float:
-            return exact(float(value), floats)
+        if value.is_Float:  # a SymPy Float is a binary fraction of its own precision: keep all of it
+            if floats == "refuse":
+                raise ValueError(f"float weight {value} refused: pass an exact value (int, Fraction, '1/3', SymPy)")
+            if not value.is_finite:
+                raise ValueError(f"a weight must be finite, got {value}")
+            q = sympy.Rational(value)
+            return Fraction(int(q.p), int(q.q))
         if value.has(sympy.Float):
             raise ValueError(f"{value} mixes floats into a symbolic number: write it exactly")
         if value.is_real is not True or not value.is_finite:
