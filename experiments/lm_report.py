@@ -1,0 +1,425 @@
+"""Figures and the Markdown report of a transformer FFN study, from the run files alone.
+
+The report puts each measured difference beside the paper's claim (THEORY.md §6) and gives a
+verdict computed from the numbers: a difference counts only when it is larger than the spread
+between seeds; with a single seed the verdict says that the noise is unknown.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from statistics import mean, stdev
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+from experiments.atomic_io import save_figure, write_text  # noqa: E402
+from experiments.lm_study import is_learnable, summarise_ranks, write_csv  # noqa: E402
+
+BASELINES = ("relu", "gelu", "swiglu")
+POLYCOM = ("polyrelu", "polynorm")
+
+
+def by_variant(runs: list[dict]) -> dict[str, list[dict]]:
+    out: dict[str, list[dict]] = {}
+    for r in sorted(runs, key=lambda r: r["seed"]):
+        out.setdefault(r["variant"], []).append(r)
+    return out
+
+
+def stat(values: list[float]) -> tuple[float, float | None]:
+    """Mean and sample standard deviation (None with one value)."""
+    return mean(values), (stdev(values) if len(values) > 1 else None)
+
+
+def fmt(values: list[float], digits: int = 4) -> str:
+    m, s = stat(values)
+    return f"{m:.{digits}f}" + (f" ± {s:.{digits}f}" if s is not None else "")
+
+
+def smooth(xs: list[float], window: int) -> list[float]:
+    out, acc = [], 0.0
+    for i, x in enumerate(xs):
+        acc += x
+        if i >= window:
+            acc -= xs[i - window]
+        out.append(acc / min(i + 1, window))
+    return out
+
+
+# --------------------------------------------------------------------------- figures
+
+
+def _colors(names: list[str]) -> dict[str, str]:
+    cycle = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    return {n: cycle[i % len(cycle)] for i, n in enumerate(names)}
+
+
+def loss_figure(groups: dict[str, list[dict]], path: Path) -> Path:
+    colors = _colors(list(groups))
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4))
+    for name, runs in groups.items():
+        for i, r in enumerate(runs):
+            steps = [s["step"] for s in r["steps"]]
+            window = max(1, len(steps) // 40)
+            label = name if i == 0 else None
+            style = "-" if i == 0 else "--"
+            ax1.plot(steps, smooth([s["loss"] for s in r["steps"]], window), style, color=colors[name], label=label)
+            ev = [e for e in r["evals"]]
+            ax2.plot(
+                [e["step"] for e in ev], [e["val_loss"] for e in ev], style + "o", ms=3, color=colors[name], label=label
+            )
+    ax1.set(xlabel="step", ylabel="train loss (nats/byte, running mean)", title="training loss")
+    ax2.set(xlabel="step", ylabel="validation loss (nats/byte)", title="validation loss")
+    for ax in (ax1, ax2):
+        lo = min(min(e["val_loss"] for e in r["evals"]) for runs in groups.values() for r in runs)
+        ax.set_ylim(lo - 0.1, lo + 1.2)
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.suptitle("All FFN variants, same data order and seed (dashed: further seeds)")
+    save_figure(fig, path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def rank_figure(groups: dict[str, list[dict]], path: Path) -> Path:
+    colors = _colors(list(groups))
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    for ax, matrix in zip(axes, ("w1", "w2"), strict=True):
+        for name, runs in groups.items():
+            layers = sorted({row["layer"] for row in runs[0]["ranks"]})
+            values = [
+                mean(
+                    row["entropy_rank"]
+                    for r in runs
+                    for row in r["ranks"]
+                    if row["layer"] == l and row["matrix"] == matrix
+                )
+                for l in layers
+            ]
+            ax.plot([l + 1 for l in layers], values, "o-", color=colors[name], label=name)
+        max_rank = runs[0]["ranks"][0]["max_rank"]
+        ax.set(
+            xlabel="layer",
+            ylabel="entropy effective rank",
+            title=f"FFN {matrix} (max rank {max_rank})",
+        )
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.suptitle("Effective rank of the trained FFN weights per layer (mean over seeds)")
+    save_figure(fig, path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def similarity_figure(groups: dict[str, list[dict]], path: Path) -> Path:
+    n = len(groups)
+    fig, axes = plt.subplots(1, n, figsize=(3.2 * n, 3.2), squeeze=False)
+    for ax, (name, runs) in zip(axes[0], groups.items(), strict=True):
+        s = runs[0]["similarity"]
+        im = ax.imshow(s, vmin=0, vmax=1, cmap="viridis")
+        ax.set_title(f"{name}\nneighbours {runs[0]['neighbour_similarity']:.3f}", fontsize=9)
+        ticks = range(len(s))
+        ax.set_xticks(ticks, ["emb", *map(str, range(1, len(s)))], fontsize=7)
+        ax.set_yticks(ticks, ["emb", *map(str, range(1, len(s)))], fontsize=7)
+    fig.colorbar(im, ax=axes[0].tolist(), shrink=0.8, label="mean cosine similarity")
+    fig.suptitle("Layer-to-layer cosine similarity of hidden states on validation batches (seed 0)")
+    save_figure(fig, path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def coefficient_figure(groups: dict[str, list[dict]], path: Path) -> Path | None:
+    learnable = {n: runs[0] for n, runs in groups.items() if is_learnable(runs[0]["ffn"])}
+    if not learnable:
+        return None
+    fig, axes = plt.subplots(1, len(learnable), figsize=(5.5 * len(learnable), 4), squeeze=False)
+    for ax, (name, run) in zip(axes[0], learnable.items(), strict=True):
+        snaps = run["coefficients"]
+        steps = [s["step"] for s in snaps]
+        n_layers, order = len(snaps[0]["layers"]), len(snaps[0]["layers"][0])
+        cycle = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+        styles = ["-", "--", ":", "-."]
+        for l in range(n_layers):
+            for i in range(order):
+                ax.plot(
+                    steps,
+                    [s["layers"][l][i] for s in snaps],
+                    styles[l % len(styles)],
+                    color=cycle[i % len(cycle)],
+                    label=f"a{i}" if l == 0 else None,
+                )
+        ax.set(xlabel="step", ylabel="coefficient", title=f"{name}: a_i per layer (line style = layer)")
+        ax.grid(alpha=0.3)
+        ax.legend()
+    save_figure(fig, path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+# --------------------------------------------------------------------------- verdicts
+
+
+def compare(a: list[float], b: list[float], lower_is_better: bool) -> tuple[float, str]:
+    """Mean difference a − b and a verdict on "a is better than b", against the seed spread."""
+    diff = mean(a) - mean(b)
+    spreads = [s for s in (stat(a)[1], stat(b)[1]) if s is not None]
+    better = diff < 0 if lower_is_better else diff > 0
+    if spreads and abs(diff) <= max(spreads):
+        return diff, "within seed spread"
+    verdict = "agrees" if better else "disagrees"
+    return diff, verdict + ("" if spreads else " (1 seed, noise unknown)")
+
+
+def steps_to_reach(run: dict, target: float) -> int | None:
+    """First evaluation step whose validation loss is at or below ``target``."""
+    for e in run["evals"]:
+        if e["val_loss"] <= target:
+            return e["step"]
+    return None
+
+
+def claims(groups: dict[str, list[dict]]) -> tuple[list[list[str]], list[str]]:
+    """Rows (claim, comparison, measured, verdict) and plain-language sentences."""
+    rows, sentences = [], []
+    poly = [p for p in POLYCOM if p in groups]
+    base = [b for b in BASELINES if b in groups]
+    metric = {
+        "val": lambda r: r["final"]["val_loss"],
+        "rank_w1": lambda r: summarise_ranks(r)["entropy_rank_w1"],
+        "rank_w2": lambda r: summarise_ranks(r)["entropy_rank_w2"],
+        "sim": lambda r: r["neighbour_similarity"],
+    }
+    values = {k: {n: [f(r) for r in runs] for n, runs in groups.items()} for k, f in metric.items()}
+    tally: dict[str, list[str]] = {}
+    for p in poly:
+        for b in base:
+            for key, claim, lower in (
+                ("val", "lower validation loss", True),
+                ("rank_w1", "higher effective rank of W1", False),
+                ("rank_w2", "higher effective rank of W2", False),
+                ("sim", "lower neighbour-layer similarity", True),
+            ):
+                diff, verdict = compare(values[key][p], values[key][b], lower)
+                rows.append([claim, f"{p} vs {b}", f"{diff:+.4f}", verdict])
+                tally.setdefault(claim, []).append(verdict)
+    if "swiglu" in groups:
+        target = mean(values["val"]["swiglu"])
+        last = groups["swiglu"][0]["evals"][-1]["step"]
+        for p in poly:
+            reached = [steps_to_reach(r, target) for r in groups[p]]
+            shown = ", ".join("not reached" if s is None else str(s) for s in reached)
+            ok = all(s is not None and s < last for s in reached)
+            verdict = "agrees" if ok else "disagrees"
+            rows.append(
+                [
+                    "faster convergence",
+                    f"{p}: step reaching SwiGLU's final val loss {target:.4f} (SwiGLU: {last})",
+                    shown,
+                    verdict,
+                ]
+            )
+            tally.setdefault("faster convergence", []).append(verdict)
+    for claim, verdicts in tally.items():
+        agree = sum(v.startswith("agrees") for v in verdicts)
+        sentences.append(
+            f"- **{claim}**: the measurement agrees with the paper in {agree} of {len(verdicts)} PolyCom-vs-baseline "
+            f"comparisons; "
+            + (
+                "all of them agree."
+                if agree == len(verdicts)
+                else "none agree."
+                if agree == 0
+                else f"the rest are {', '.join(sorted({v for v in verdicts if not v.startswith('agrees')}))}."
+            )
+        )
+    return rows, sentences
+
+
+# --------------------------------------------------------------------------- report
+
+
+def table(header: list[str], rows: list[list]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def report(out: Path, runs: list[dict], figures: dict[str, Path | None]) -> str:
+    groups = by_variant(runs)
+    first = runs[0]
+    prov = first["provenance"]
+    study_path = out / "study.json"
+    study = json.loads(study_path.read_text()) if study_path.exists() else {}
+    model = first["model"]
+    best = min(groups, key=lambda n: mean(r["final"]["val_loss"] for r in groups[n]))
+    lines = [
+        f"# Transformer FFN study: {study.get('study', {}).get('name', out.name)}",
+        "",
+        f"Command: `{study.get('command', prov['command'])}`  ",
+        f"Device: {prov['device']}; git {prov['git_commit']}; torch {prov['versions'].get('torch')}, "
+        f"python {prov['versions'].get('python')}  ",
+        f"Corpus: {first['corpus']['source']} — {first['corpus']['train_bytes']:,} train bytes "
+        f"({first['corpus']['train_files']} files), {first['corpus']['val_bytes']:,} validation bytes "
+        f"({first['corpus']['val_files']} files), split by file (SHA-256 of the path); byte tokens.  ",
+        f"Model: {model['n_layers']} layers, d_model {model['d_model']}, {model['n_heads']} heads, context "
+        f"{model['context']}, rotary positions, RMSNorm, tied embedding; SwiGLU width "
+        f"{model['swiglu_hidden']}, ungated width {3 * model['swiglu_hidden'] // 2} (×3/2).  ",
+        f"Training: {len(first['steps'])} steps of {study.get('study', {}).get('train', {}).get('batch_size', '?')}"
+        f" × {model['context']} bytes, AdamW, warmup + cosine, clip 1.0; every variant with the same seed sees the "
+        "same batches in the same order.",
+        "",
+        "## Headline",
+        "",
+        f"Lowest mean validation loss: **{best}** ({fmt([r['final']['val_loss'] for r in groups[best]])} nats/byte).",
+        "",
+    ]
+    rows, sentences = claims(groups)
+    lines += sentences
+    lines += [
+        "",
+        "## Parameter counts (THEORY.md §2: dense `sum(p.numel())`)",
+        "",
+        table(
+            ["variant", "FFN width", "total", "FFN weights", "activation coefficients", "attention", "embedding"],
+            [
+                [
+                    n,
+                    rs[0]["ffn_hidden"],
+                    f"{rs[0]['parameters']['total']:,}",
+                    f"{rs[0]['parameters']['ffn_weights']:,}",
+                    rs[0]["parameters"]["activation_coefficients"],
+                    f"{rs[0]['parameters']['attention']:,}",
+                    f"{rs[0]['parameters']['embedding']:,}",
+                ]
+                for n, rs in groups.items()
+            ],
+        ),
+        "",
+        "FFN weights are equal by construction; PolyCom adds r+1 = 4 coefficients per layer.",
+        "",
+        "## Results (mean ± sample std over seeds)",
+        "",
+        table(
+            [
+                "variant",
+                "seeds",
+                "val loss",
+                "val ppl",
+                "train loss",
+                "entropy rank W1",
+                "entropy rank W2",
+                "rank>1% W1",
+                "rank>1% W2",
+                "neighbour sim.",
+                "tokens/s",
+                "train s/run",
+            ],
+            [
+                [
+                    n,
+                    ",".join(str(r["seed"]) for r in rs),
+                    fmt([r["final"]["val_loss"] for r in rs]),
+                    fmt([r["final"]["val_ppl"] for r in rs], 3),
+                    fmt([r["final"]["train_loss"] for r in rs]),
+                    fmt([summarise_ranks(r)["entropy_rank_w1"] for r in rs], 1),
+                    fmt([summarise_ranks(r)["entropy_rank_w2"] for r in rs], 1),
+                    fmt([summarise_ranks(r)["threshold_rank_w1"] for r in rs], 1),
+                    fmt([summarise_ranks(r)["threshold_rank_w2"] for r in rs], 1),
+                    fmt([r["neighbour_similarity"] for r in rs], 3),
+                    f"{mean(r['tokens_per_second'] for r in rs):.0f}",
+                    f"{mean(r['train_seconds'] for r in rs):.0f}",
+                ]
+                for n, rs in groups.items()
+            ],
+        ),
+        "",
+        "Ranks are layer means; the maximum possible rank is d_model for every FFN matrix. Neighbour similarity is "
+        "the mean cosine similarity between the outputs of consecutive blocks. Tokens/s were measured on a machine "
+        "shared with other jobs, so they carry the load of the moment; the memory table below times all variants "
+        "back to back.",
+        "",
+    ]
+    memory_path = out / "memory.json"
+    if memory_path.exists():
+        mem = json.loads(memory_path.read_text())["rows"]
+        lines += [
+            "## Memory and speed per activation",
+            "",
+            "Activation memory is counted as the bytes autograd saves for the backward in one training step "
+            "(`saved_tensors_hooks`); *tensors kept* is what the activation alone saves, in units of its input. "
+            "Recompute wraps the activation in `torch.utils.checkpoint`, as the released PolyNorm code does.",
+            "",
+            table(
+                ["variant", "recompute", "tensors kept", "saved MB/step", "ms/step", "tokens/s", "CUDA peak MB"],
+                [
+                    [
+                        m["variant"],
+                        m["recompute"],
+                        "—"
+                        if m["activation_tensors_kept"] != m["activation_tensors_kept"]
+                        else f"{m['activation_tensors_kept']:.1f}",
+                        f"{m['saved_MB_per_step']:.1f}",
+                        f"{m['ms_per_step']:.0f}",
+                        f"{m['tokens_per_second']:.0f}",
+                        "—" if m["cuda_peak_MB"] is None else f"{m['cuda_peak_MB']:.0f}",
+                    ]
+                    for m in mem
+                ],
+            ),
+            "",
+        ]
+    lines += [
+        "## Measured differences beside the paper's claims (THEORY.md §6)",
+        "",
+        "A difference is *within seed spread* when it is no larger than the larger seed standard deviation of the "
+        "two variants; with one seed per variant the noise is unknown and the verdict says so.",
+        "",
+        table(["paper's claim", "comparison", "measured (PolyCom − baseline)", "verdict"], rows),
+        "",
+    ]
+    learn = {n: rs[0]["coefficients"][-1]["layers"] for n, rs in groups.items() if is_learnable(rs[0]["ffn"])}
+    if learn:
+        lines += ["## Learned coefficients (a_0, …, a_r) per layer at the end of training (seed 0)", ""]
+        for n, layers in learn.items():
+            lines.append(f"- {n}: " + "; ".join("(" + ", ".join(f"{a:.3f}" for a in c) + ")" for c in layers))
+        lines += ["", "They start at (0, 1/3, 1/3, 1/3); the figure shows their path.", ""]
+    trained_bytes = (
+        len(first["steps"]) * study.get("study", {}).get("train", {}).get("batch_size", 0) * model["context"]
+    )
+    lines += [
+        "## Figures",
+        "",
+        *[f"![{k}]({p.name})" for k, p in figures.items() if p is not None],
+        "",
+        "## What this study cannot say",
+        "",
+        "- Scale: the paper trains 1B-parameter models on hundreds of billions of tokens; this study trains "
+        f"~{first['parameters']['total'] / 1e6:.1f}M parameters on about "
+        f"{trained_bytes / 1e6:.1f}M"
+        " bytes of Python source. Differences in the ordering of activations at this scale need not carry over.",
+        "- Downstream accuracy, the MoE comparison and the bf16 order ablation (r ∈ {2,3,4}) are not measured here.",
+        "- The paper does not say exactly how it computes the effective rank; we report the entropy-based rank "
+        "(Roy & Vetterli) and the count of singular values above 1% of the largest, for W1 and W2 separately.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def write_all(out: Path, runs: list[dict]) -> list[Path]:
+    """results.csv, the four figures and report.md in ``out``."""
+    out = Path(out)
+    groups = by_variant(runs)
+    paths = [write_csv(out, runs)]
+    figures = {
+        "loss curves": loss_figure(groups, out / "loss_curves.png"),
+        "effective rank": rank_figure(groups, out / "effective_rank.png"),
+        "similarity": similarity_figure(groups, out / "similarity.png"),
+        "coefficients": coefficient_figure(groups, out / "coefficients.png"),
+    }
+    paths += [p for p in figures.values() if p is not None]
+    paths.append(write_text(out / "report.md", report(out, runs, figures)))
+    return paths

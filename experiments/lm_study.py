@@ -1,0 +1,375 @@
+"""The transformer FFN study (THEORY.md §6): train each FFN variant, analyse it, write the results.
+
+A study config (TOML, see ``experiments/configs/lm_*.toml``) has four tables:
+``[data]`` (``lm_data.load_corpus``), ``[model]`` (``ModelConfig`` without ``ffn``), ``[train]``
+(``TrainConfig`` without ``seed``/``device``) and ``[study]``:
+
+- ``variants``: FFN names (``"swiglu"`` or an activation) or tables ``{name, ffn, activation_kwargs,
+  recompute_activation}``;
+- ``seeds``: seeds every variant runs with;
+- ``extra_seeds`` and ``best_k``: after the first pass, the ``best_k`` variants by mean validation
+  loss also run with ``extra_seeds`` (the cpu preset's "≥ 2 seeds for the two best");
+- ``memory_steps``: steps timed for the memory/speed table, with and without recompute.
+
+Each finished run is one JSON file in ``OUT/runs``; ``--resume`` skips the runs already there.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import time
+import tomllib
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+import torch
+
+from approx import activations, lm_analysis, lm_memory
+from approx.lm_data import STDLIB, Corpus, fixed_batches, load_corpus, random_batches
+from approx.lm_train import TrainConfig, train
+from approx.transformer import GATED, ModelConfig, Transformer, parameter_counts
+from experiments.atomic_io import write_json, write_text
+from experiments.provenance import provenance
+
+CONFIG_DIR = Path(__file__).resolve().parent / "configs"
+PRESETS = ("tiny", "cpu", "gpu")
+
+
+@dataclass(frozen=True)
+class Variant:
+    name: str
+    ffn: str
+    activation_kwargs: dict
+    recompute_activation: bool = False
+
+    @classmethod
+    def parse(cls, spec: str | dict) -> Variant:
+        if isinstance(spec, str):
+            return cls(spec, spec, {})
+        if not isinstance(spec, dict) or "ffn" not in spec and "name" not in spec:
+            raise ValueError(f"study.variants entry must be a name or a table with 'ffn', got {spec!r}")
+        unknown = set(spec) - {"name", "ffn", "activation_kwargs", "recompute_activation"}
+        if unknown:
+            raise ValueError(f"unknown key(s) in study.variants entry: {', '.join(sorted(unknown))}")
+        ffn = spec.get("ffn", spec.get("name"))
+        return cls(
+            spec.get("name", ffn), ffn, dict(spec.get("activation_kwargs", {})), bool(spec.get("recompute_activation"))
+        )
+
+
+@dataclass(frozen=True)
+class Study:
+    name: str
+    data: dict
+    model: dict
+    train: dict
+    variants: tuple[Variant, ...]
+    seeds: tuple[int, ...]
+    extra_seeds: tuple[int, ...]
+    best_k: int
+    memory_steps: int
+    raw: dict
+
+    def model_config(self, variant: Variant) -> ModelConfig:
+        return ModelConfig(
+            **self.model,
+            ffn=variant.ffn,
+            activation_kwargs=variant.activation_kwargs,
+            recompute_activation=variant.recompute_activation,
+        )
+
+    def train_config(self, seed: int, device: str) -> TrainConfig:
+        return TrainConfig(**self.train, seed=seed, device=device)
+
+
+def _known(table: dict, cls, where: str, exclude: tuple[str, ...]) -> dict:
+    allowed = {f.name for f in fields(cls)} - set(exclude)
+    unknown = set(table) - allowed
+    if unknown:
+        raise ValueError(
+            f"unknown key(s) in [{where}]: {', '.join(sorted(unknown))}; valid: {', '.join(sorted(allowed))}"
+        )
+    return dict(table)
+
+
+def resolve_config(config: str) -> Path:
+    """A preset name (``tiny``, ``cpu``, ``gpu``) or a path to a TOML file."""
+    if config in PRESETS:
+        return CONFIG_DIR / f"lm_{config}.toml"
+    path = Path(config)
+    if not path.is_file():
+        raise ValueError(f"config {config!r} is neither a preset ({', '.join(PRESETS)}) nor a file")
+    return path
+
+
+def load_study(config: str, overrides: dict | None = None) -> Study:
+    """Parse and validate a study config; ``overrides`` maps ``"table.key"`` to a value (e.g. ``train.steps``)."""
+    path = resolve_config(config)
+    try:
+        raw = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as err:
+        raise ValueError(f"config {str(path)!r} is not valid TOML: {err}") from None
+    for key, value in (overrides or {}).items():
+        table, _, name = key.partition(".")
+        raw.setdefault(table, {})[name] = value
+    unknown = set(raw) - {"name", "data", "model", "train", "study"}
+    if unknown:
+        raise ValueError(f"unknown table(s) in config: {', '.join(sorted(unknown))}")
+    data = dict(raw.get("data", {}))
+    bad = set(data) - {"corpus", "val_percent", "max_train_bytes", "max_val_bytes"}
+    if bad:
+        raise ValueError(f"unknown key(s) in [data]: {', '.join(sorted(bad))}")
+    model = _known(raw.get("model", {}), ModelConfig, "model", ("ffn", "activation_kwargs", "recompute_activation"))
+    train_cfg = _known(raw.get("train", {}), TrainConfig, "train", ("seed", "device"))
+    st = dict(raw.get("study", {}))
+    bad = set(st) - {"variants", "seeds", "extra_seeds", "best_k", "memory_steps"}
+    if bad:
+        raise ValueError(f"unknown key(s) in [study]: {', '.join(sorted(bad))}")
+    variants = tuple(Variant.parse(v) for v in st.get("variants", [GATED, "relu"]))
+    if not variants:
+        raise ValueError("study.variants is empty")
+    if len({v.name for v in variants}) != len(variants):
+        raise ValueError("study.variants names must be distinct")
+    seeds = tuple(st.get("seeds", [0]))
+    extra = tuple(st.get("extra_seeds", []))
+    for s in (*seeds, *extra):
+        if isinstance(s, bool) or not isinstance(s, int) or s < 0:
+            raise ValueError(f"seeds must be non-negative integers, got {s!r}")
+    if not seeds:
+        raise ValueError("study.seeds is empty")
+    study = Study(
+        name=str(raw.get("name", path.stem)),
+        data=data,
+        model=model,
+        train=train_cfg,
+        variants=variants,
+        seeds=seeds,
+        extra_seeds=extra,
+        best_k=int(st.get("best_k", 0)),
+        memory_steps=int(st.get("memory_steps", 3)),
+        raw=raw,
+    )
+    for v in variants:  # fail on a bad shape or activation before any training
+        study.model_config(v)
+    study.train_config(0, "cpu")
+    return study
+
+
+def load_study_corpus(study: Study, corpus_override: str | None = None) -> Corpus:
+    data = dict(study.data)
+    if corpus_override is not None:
+        data["corpus"] = corpus_override
+    data.setdefault("corpus", STDLIB)
+    return load_corpus(**data)
+
+
+def run_path(out: Path, variant: str, seed: int) -> Path:
+    return out / "runs" / f"{variant}_seed{seed}.json"
+
+
+def run_one(study: Study, variant: Variant, seed: int, corpus: Corpus, device: str, log=print) -> dict:
+    """Train one (variant, seed), then compute every analysis from the trained weights."""
+    torch.manual_seed(seed)  # same init for every variant wherever shapes agree
+    model = Transformer(study.model_config(variant))
+    counts = parameter_counts(model)
+    tcfg = study.train_config(seed, device)
+    log(f"[{variant.name} seed {seed}] {counts['total']:,} parameters ({counts['ffn_weights']:,} FFN weights)")
+    t0 = time.time()
+    history = train(model, corpus, tcfg, log=log)
+    batches = fixed_batches(corpus.val, min(tcfg.eval_batches, 4), tcfg.batch_size, model.cfg.context)
+    sim = lm_analysis.model_similarity(model, batches, device)
+    final = history.evals[-1]
+    return {
+        "variant": variant.name,
+        "ffn": variant.ffn,
+        "seed": seed,
+        "model": asdict(model.cfg),
+        "ffn_hidden": model.cfg.ffn_hidden,
+        "parameters": counts,
+        "final": final,
+        "best_val_loss": min(e["val_loss"] for e in history.evals),
+        "tokens_per_second": history.tokens_per_second,
+        "train_seconds": history.train_seconds,
+        "wall_seconds": time.time() - t0,
+        "torch_threads": torch.get_num_threads(),
+        "saved_bytes_per_step": history.saved_bytes_per_step,
+        "cuda_peak_bytes": history.cuda_peak_bytes,
+        "steps": history.steps,
+        "evals": history.evals,
+        "coefficients": history.coefficients,
+        "ranks": lm_analysis.ffn_ranks(model),
+        "similarity": sim.tolist(),
+        "neighbour_similarity": lm_analysis.neighbour_similarity(sim),
+        "provenance": provenance(study.raw, seed, device),
+        "corpus": corpus.describe(),
+    }
+
+
+def memory_table(study: Study, corpus: Corpus, device: str, log=print) -> list[dict]:
+    """Per variant, with and without recompute: tensors its activation keeps, saved bytes and ms per step."""
+    rows = []
+    x, y = next(random_batches(corpus.train, study.train.get("batch_size", 16), study.model["context"], 0))
+    x, y = x.to(device), y.to(device)
+    tcfg = study.train_config(0, device)
+    for variant in study.variants:
+        for recompute in (False, True) if variant.ffn != GATED else (False,):
+            torch.manual_seed(0)
+            model = Transformer(study.model_config(variant).with_(recompute_activation=recompute)).to(device)
+            opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
+            kept = (
+                lm_memory.activation_tensors_kept(model.activation_modules()[0])
+                if variant.ffn != GATED and not recompute
+                else (1.0 if variant.ffn != GATED else float("nan"))
+            )
+
+            def step(model=model, opt=opt):
+                with torch.autocast("cuda", dtype=torch.bfloat16) if tcfg.bf16 else contextlib.nullcontext():
+                    loss = model(x, y)[1]
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+
+            step()  # warm-up
+            if device.startswith("cuda"):
+                torch.cuda.synchronize(device)
+            t0 = time.perf_counter()
+            for _ in range(study.memory_steps):
+                step()
+            if device.startswith("cuda"):
+                torch.cuda.synchronize(device)
+            ms = 1000 * (time.perf_counter() - t0) / study.memory_steps
+            row = {
+                "variant": variant.name,
+                "recompute": recompute,
+                "activation_tensors_kept": kept,
+                "saved_MB_per_step": lm_memory.training_step_saved_bytes(model, x, y) / 2**20,
+                "ms_per_step": ms,
+                "tokens_per_second": x.numel() / (ms / 1000),
+                "cuda_peak_MB": lm_memory.cuda_peak_bytes(step, device) / 2**20 if device.startswith("cuda") else None,
+            }
+            rows.append(row)
+            log(
+                f"  memory {variant.name:10s} recompute={recompute!s:5s} "
+                f"saved {row['saved_MB_per_step']:.1f} MB/step, {ms:.0f} ms/step"
+            )
+    return rows
+
+
+def mean_val(runs: list[dict], variant: str) -> float:
+    vals = [r["final"]["val_loss"] for r in runs if r["variant"] == variant]
+    return sum(vals) / len(vals) if vals else math.inf
+
+
+def run_study(
+    config: str,
+    out: Path,
+    *,
+    resume: bool = False,
+    device: str = "cpu",
+    corpus: str | None = None,
+    overrides: dict | None = None,
+    log=print,
+) -> list[dict]:
+    """Run every (variant, seed) not yet done, then the extra seeds for the best ones; return all runs."""
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError("--device cuda requested but torch sees no CUDA device")
+    study = load_study(config, overrides)
+    out = Path(out)
+    if not resume and (out / "runs").exists() and any((out / "runs").glob("*.json")):
+        raise ValueError(f"{out} already holds runs; pass --resume to continue it or choose another --out")
+    data = load_study_corpus(study, corpus)
+    log(f"corpus: {data.describe()}")
+    write_json(
+        out / "study.json", {"study": study.raw, "corpus": data.describe(), **provenance(study.raw, None, device)}
+    )
+
+    def ensure(variant: Variant, seed: int) -> None:
+        path = run_path(out, variant.name, seed)
+        if path.exists():
+            log(f"[{variant.name} seed {seed}] done already, skipped")
+            return
+        write_json(path, run_one(study, variant, seed, data, device, log))
+
+    for seed in study.seeds:
+        for variant in study.variants:
+            ensure(variant, seed)
+    runs = load_runs(out)
+    if study.extra_seeds and study.best_k:
+        ranked = sorted(study.variants, key=lambda v: mean_val(runs, v.name))
+        for variant in ranked[: study.best_k]:
+            for seed in study.extra_seeds:
+                ensure(variant, seed)
+        runs = load_runs(out)
+    if study.memory_steps > 0 and not (out / "memory.json").exists():
+        log("memory and speed per activation:")
+        write_json(out / "memory.json", {"rows": memory_table(study, data, device, log), **provenance(study.raw)})
+    return runs
+
+
+def load_runs(out: Path) -> list[dict]:
+    return [json.loads(p.read_text()) for p in sorted((Path(out) / "runs").glob("*.json"))]
+
+
+def write_csv(out: Path, runs: list[dict]) -> Path:
+    """One row per run: sizes, losses, speed, memory and the analyses' summaries."""
+    header = [
+        "variant",
+        "seed",
+        "ffn_hidden",
+        "params_total",
+        "ffn_weights",
+        "activation_coefficients",
+        "final_train_loss",
+        "final_val_loss",
+        "final_val_ppl",
+        "best_val_loss",
+        "tokens_per_second",
+        "train_seconds",
+        "saved_MB_per_step",
+        "entropy_rank_w1",
+        "entropy_rank_w2",
+        "threshold_rank_w1",
+        "threshold_rank_w2",
+        "neighbour_similarity",
+    ]
+    lines = [",".join(header)]
+    for r in runs:
+        rk = summarise_ranks(r)
+        row = [
+            r["variant"],
+            r["seed"],
+            r["ffn_hidden"],
+            r["parameters"]["total"],
+            r["parameters"]["ffn_weights"],
+            r["parameters"]["activation_coefficients"],
+            f"{r['final']['train_loss']:.5f}",
+            f"{r['final']['val_loss']:.5f}",
+            f"{r['final']['val_ppl']:.4f}",
+            f"{r['best_val_loss']:.5f}",
+            f"{r['tokens_per_second']:.0f}",
+            f"{r['train_seconds']:.1f}",
+            f"{r['saved_bytes_per_step'] / 2**20:.2f}",
+            f"{rk['entropy_rank_w1']:.2f}",
+            f"{rk['entropy_rank_w2']:.2f}",
+            f"{rk['threshold_rank_w1']:.2f}",
+            f"{rk['threshold_rank_w2']:.2f}",
+            f"{r['neighbour_similarity']:.4f}",
+        ]
+        lines.append(",".join(str(v) for v in row))
+    return write_text(out / "results.csv", "\n".join(lines) + "\n")
+
+
+def summarise_ranks(run: dict) -> dict[str, float]:
+    """Layer means of the entropy and threshold ranks of w1 and w2."""
+    out = {}
+    for m in ("w1", "w2"):
+        rows = [r for r in run["ranks"] if r["matrix"] == m]
+        for kind in ("entropy_rank", "threshold_rank"):
+            out[f"{kind}_{m}"] = sum(r[kind] for r in rows) / len(rows)
+    return out
+
+
+def is_learnable(ffn: str) -> bool:
+    return ffn in activations.LEARNABLE
