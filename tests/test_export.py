@@ -65,3 +65,13 @@ def test_polyrelu_coefficients_are_trainable_and_relu_is_not():
     loss = poly(torch.randn(5, 2, dtype=torch.float64)).sum()
     loss.backward()
     assert poly.activations[0].relu_coeffs.grad is not None
+
+
+def test_shared_conversions_stay_accurate_in_float64():
+    """The scaling trick cancels (λu)^r terms; balanced scales (theory.scaling_trick) keep that harmless."""
+    pts = random_points(3, 40, 2)
+    for kind, tol in ((0, 1e-12), (1, 1e-12), (2, 1e-12), (3, 1e-10)):
+        net = T.random_network(kind, 3, [8, 8, 8], 2, KINDS[kind])
+        shared = T.to_polyrelu(net, 3, T.paper_coefficients(3)).target
+        assert all(shared.shared)
+        assert max_relative_error(shared, to_torch(shared), pts) <= tol

@@ -57,6 +57,8 @@ def test_random_mixed_networks_convert_exactly(arch, shared):
     assert check.holds, check.max_error
     if shared:
         assert all(conv.target.shared)  # one coefficient vector per layer, the paper's convention
+        plain = T.to_polyrelu(net, 3, a, domain=None).target  # scales 1, 2, 3: exact all the same
+        assert compare_at_points(plain, net, random_points(d, 4, seed + 1, -2, 2)).holds
 
 
 def test_small_polynomial_network_proven_by_case_analysis():

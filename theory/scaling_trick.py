@@ -11,7 +11,7 @@ Per-neuron coefficients (Lemma 1):
 - a polynomial p of degree <= r: p(u) = σ_b(u) + σ_{b'}(-u), b = p, b'_k = (-1)^k p_k, b'_0 = 0: 2 terms
   (a monomial c·u^k uses e_k twice, with output weights c and (-1)^k c).
 Shared coefficients a (the scaling trick): for λ > 0, σ_a(λu) = a_0 + Σ_{i>=1} a_i λ^i ReLU(u)^i. With
-scales λ_j = 1..m, one per exponent in S = {i >= 1 : a_i != 0}, the weights c solve the generalised
+scales λ_j = s·j (j = 1..m, any s > 0), one per exponent in S = {i >= 1 : a_i != 0}, the weights c solve the generalised
 Vandermonde system Σ_j c_j λ_j^i = t_i / a_i (i in S), nonsingular because 0 < λ_1 < ... < λ_m; the
 a_0 Σ c_j offset goes into the constant (the next layer's bias). Hence
 - Σ_i t_i ReLU(u)^i needs |S| <= r neurons (targets must vanish off S),
@@ -20,14 +20,17 @@ a_0 Σ c_j offset goes into the constant (the next layer's bias). Hence
 
 API
 - ``Expansion(terms, constant)``; ``terms`` are ``(scale, Activation, weight)``; ``.width``; ``.sympy(u)``.
-- ``expansion(activation, r, shared=None)``: any identity / ReLU^k / PolyReLU / polynomial activation
-  of degree <= r; ``shared`` is the common coefficient vector a (None: per-neuron form).
-- ``shared_relu_powers(targets, a)``, ``per_neuron_polynomial(p, r)``, ``shared_polynomial(p, a)``.
+- ``expansion(activation, r, shared=None, scale=1)``: any identity / ReLU^k / PolyReLU / polynomial
+  activation of degree <= r; ``shared`` is the common coefficient vector a (None: per-neuron form).
+- ``shared_relu_powers(targets, a, scale=1)``, ``per_neuron_polynomial(p, r)``, ``shared_polynomial(p, a, scale=1)``:
+  the scales are λ_j = scale·j; any scale > 0 gives the same exact identity.
+- ``balanced_scale(bound, m)``: a power of two 2^-e with m·2^-e·bound <= 1, for float-friendly networks.
 - ``solve(matrix, rhs)``: exact Gaussian elimination over Fractions (ValueError when singular).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
@@ -91,8 +94,8 @@ def _check_shared(a: Sequence[object]) -> tuple[Exact, ...]:
     return a
 
 
-def shared_relu_powers(targets: Sequence[Exact], a: Sequence[object]) -> Expansion:
-    """Σ_i t_i ReLU(u)^i (t_0 a constant) from neurons σ_a(λ_j u), λ_j = 1, 2, ... (module docstring)."""
+def shared_relu_powers(targets: Sequence[Exact], a: Sequence[object], scale: Exact = ONE) -> Expansion:
+    """Σ_i t_i ReLU(u)^i (t_0 a constant) from neurons σ_a(λ_j u), λ_j = scale·j (module docstring)."""
     a = _check_shared(a)
     r = len(a) - 1
     t = _pad([exact(v) for v in targets], r)
@@ -102,7 +105,9 @@ def shared_relu_powers(targets: Sequence[Exact], a: Sequence[object]) -> Expansi
         raise ValueError(f"shared coefficients {a} have a_i = 0 for i in {missing}: ReLU^i is out of reach")
     if not support or all(t[i] == 0 for i in support):
         return Expansion((), t[0])
-    scales = [Fraction(j) for j in range(1, len(support) + 1)]
+    if not scale > 0:
+        raise ValueError(f"the scaling trick needs a positive scale, got {scale}")
+    scales = [scale * j for j in range(1, len(support) + 1)]
     matrix = [[lam**i for lam in scales] for i in support]
     weights = solve(matrix, [t[i] / a[i] for i in support])
     act = polyrelu(a)
@@ -124,18 +129,21 @@ def per_neuron_polynomial(p: Sequence[Exact], r: int) -> Expansion:
     return Expansion(((ONE, polyrelu(p), ONE), (-ONE, polyrelu(b_minus), ONE)), ZERO)
 
 
-def shared_polynomial(p: Sequence[Exact], a: Sequence[object]) -> Expansion:
+def shared_polynomial(p: Sequence[Exact], a: Sequence[object], scale: Exact = ONE) -> Expansion:
     """p(u) from neurons σ_a(±λ_j u): ReLU-power expansions of u^k's two halves (module docstring)."""
     a = _check_shared(a)
     p = _pad([exact(v) for v in p], len(a) - 1)
-    plus = shared_relu_powers((ZERO, *p[1:]), a)
-    minus = shared_relu_powers((ZERO, *((-1) ** k * p[k] for k in range(1, len(p)))), a)
+    plus = shared_relu_powers((ZERO, *p[1:]), a, scale)
+    minus = shared_relu_powers((ZERO, *((-1) ** k * p[k] for k in range(1, len(p)))), a, scale)
     terms = plus.terms + tuple((-s, act, w) for s, act, w in minus.terms)
     return Expansion(terms, p[0] + plus.constant + minus.constant)
 
 
-def expansion(activation: Activation, r: int, shared: Sequence[object] | None = None) -> Expansion:
-    """The PolyReLU expansion of any identity / ReLU^k / PolyReLU / polynomial activation of degree <= r."""
+def expansion(activation: Activation, r: int, shared: Sequence[object] | None = None, scale: Exact = ONE) -> Expansion:
+    """The PolyReLU expansion of any identity / ReLU^k / PolyReLU / polynomial activation of degree <= r.
+
+    ``scale`` (shared form only) is the base of the scales λ_j = scale·j; see ``balanced_scale``.
+    """
     if shared is not None and len(shared) != r + 1:
         raise ValueError(f"shared coefficients must have r + 1 = {r + 1} entries, got {len(shared)}")
     relu_c, poly_c = activation.relu_coefficients, activation.polynomial_coefficients
@@ -143,8 +151,21 @@ def expansion(activation: Activation, r: int, shared: Sequence[object] | None = 
         raise ValueError(f"{activation.describe()} has degree {activation.degree} > r = {r}")
     if relu_c is not None:
         if shared is not None:
-            return shared_relu_powers(relu_c, shared)
+            return shared_relu_powers(relu_c, shared, scale)
         return Expansion(((ONE, polyrelu(_pad(relu_c, r)), ONE),), ZERO)
     if shared is not None:
-        return shared_polynomial(poly_c, shared)
+        return shared_polynomial(poly_c, shared, scale)
     return per_neuron_polynomial(poly_c, r)
+
+
+def balanced_scale(bound: float, neurons: int, max_exponent: int = 16) -> Fraction:
+    """2^-e with λ_m·bound = m·2^-e·bound <= ~1: the scale that keeps σ_a(λ_j u) free of huge r-th powers.
+
+    The identity holds for every scale; this choice only matters in floating point, where
+    the shared form cancels terms of size (λ|u|)^r against each other (benchmarks/RESULTS.md).
+    A power of two keeps every λ_j exact in binary floats too.
+    """
+    if not math.isfinite(bound):
+        return Fraction(1, 2**max_exponent)
+    e = math.ceil(math.log2(max(1.0, neurons * bound)))
+    return Fraction(1, 2 ** min(max(e, 0), max_exponent))

@@ -30,14 +30,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 
+import numpy as np
 import sympy
 
 from theory.activation import Activation, identity, polynomial, polyrelu, relu, relu_power
 from theory.certificate import Certificate, certify
 from theory.exact_equality import compare_at_points, prove_same_function, random_points
-from theory.exact_numbers import Exact, random_rational
+from theory.exact_numbers import Exact, random_rational, to_float
 from theory.network import Affine, Network
-from theory.scaling_trick import expansion
+from theory.scaling_trick import ONE, balanced_scale, expansion
 
 PAPER_ORDER = 3
 
@@ -91,11 +92,19 @@ def is_polyrelu_network(net: Network, r: int) -> bool:
     return all(a.kind == "polyrelu" and len(a.coeffs) == r + 1 for layer in net.activations for a in layer)
 
 
-def to_polyrelu(net: Network, r: int = PAPER_ORDER, shared: Sequence[object] | None = None) -> Conversion:
-    """Swap every hidden neuron for its PolyReLU expansion; layer l+1 absorbs weights and constants."""
+def to_polyrelu(
+    net: Network, r: int = PAPER_ORDER, shared: Sequence[object] | None = None, domain: float | None = 1.0
+) -> Conversion:
+    """Swap every hidden neuron for its PolyReLU expansion; layer l+1 absorbs weights and constants.
+
+    Exact on all of R^d whatever ``domain`` is. With ``shared``, each neuron's scales λ_j = s·j use
+    s = ``balanced_scale`` of its pre-activation bound for inputs in [-domain, domain]^d, so the float64
+    export does not cancel huge r-th powers; ``domain=None`` uses s = 1 everywhere.
+    """
     if r < 1:
         raise ValueError(f"order r must be >= 1, got {r}")
-    cache: dict[Activation, object] = {}
+    bounds = preactivation_bounds(net, domain) if shared is not None and domain is not None else None
+    cache: dict[tuple[Activation, Fraction], object] = {}
     affines, acts = [], []
     col_map: list[list[tuple[int, Exact]]] | None = None  # old neuron k -> [(new neuron, weight)]
     kappa: list[Exact] = []  # old neuron k's constant
@@ -121,10 +130,11 @@ def to_polyrelu(net: Network, r: int = PAPER_ORDER, shared: Sequence[object] | N
             break
         out_rows, out_bias, layer_acts = [], [], []
         col_map_next, kappa_next = [], []
-        for row, b, act in zip(rows, bias, net.activations[l], strict=True):
-            if act not in cache:
-                cache[act] = expansion(act, r, shared)
-            e = cache[act]
+        for i, (row, b, act) in enumerate(zip(rows, bias, net.activations[l], strict=True)):
+            scale = ONE if bounds is None else balanced_scale(bounds[l][i], r)
+            if (act, scale) not in cache:
+                cache[act, scale] = expansion(act, r, shared, scale)
+            e = cache[act, scale]
             factor = max(factor, e.width)
             cols = []
             for s, new_act, w in e.terms:
@@ -140,6 +150,39 @@ def to_polyrelu(net: Network, r: int = PAPER_ORDER, shared: Sequence[object] | N
         acts.append(layer_acts)
         col_map, kappa = col_map_next, kappa_next
     return Conversion(net, Network(affines, acts), factor, r)
+
+
+def preactivation_bounds(net: Network, domain: float, samples: int = 64, seed: int = 0) -> list[list[float]]:
+    """Typical |pre-activation| of every hidden neuron for inputs in [-domain, domain]^d: twice the largest
+    value seen at ``samples`` random float inputs (numpy, sparse rows).
+
+    Only used to pick float-friendly scales (``balanced_scale``), never for a correctness claim; a
+    worst-case interval bound would be far too pessimistic for polynomial activations.
+    """
+    rng = np.random.default_rng(seed)
+    h = rng.uniform(-domain, domain, size=(samples, net.in_dim))
+    out = []
+    for aff, layer in zip(net.affines[:-1], net.activations, strict=True):
+        z = np.tile(np.array([to_float(b) for b in aff.bias]), (samples, 1))
+        for i, row in enumerate(aff.rows):
+            if row:
+                cols = np.fromiter(row.keys(), dtype=np.int64, count=len(row))
+                vals = np.array([to_float(v) for v in row.values()])
+                z[:, i] += h[:, cols] @ vals
+        out.append([2.0 * float(m) for m in np.abs(z).max(axis=0)])
+        with np.errstate(over="ignore", invalid="ignore"):
+            h = np.stack([_float_activation(act, z[:, i]) for i, act in enumerate(layer)], axis=1)
+    return out
+
+
+def _float_activation(act: Activation, z: np.ndarray) -> np.ndarray:
+    c = act.relu_coefficients
+    t = np.maximum(z, 0.0) if c is not None else z
+    c = c if c is not None else act.polynomial_coefficients
+    y = np.zeros_like(z)
+    for v in reversed(c):
+        y = y * t + to_float(v)
+    return y
 
 
 def relu_to_polyrelu(net: Network, r: int = PAPER_ORDER) -> Conversion:
