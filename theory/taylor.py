@@ -66,8 +66,11 @@ class TaylorTable:
                 v = Fraction(1, factorial(alpha)) * _eval_rational(poly, x)
             else:
                 v = TaylorValue(e, sp.Tuple(*self.target.symbols), sp.Tuple(*map(_rational, x)), factorial(alpha))
-                if abs(self.numeric(m, alpha, dps=50)) < mpmath.mpf(10) ** -40 and is_zero_constant(v.doit()):
+                value = self.numeric(m, alpha, dps=50)
+                if abs(value) < mpmath.mpf(10) ** -40 and is_zero_constant(v.doit()):
                     v = Fraction(0)
+                else:
+                    _NUMERIC[v] = value
             self._exact[key] = v
         return self._exact[key]
 
@@ -91,6 +94,9 @@ class TaylorTable:
 
 def _rational(q: Fraction) -> sp.Rational:
     return sp.Rational(q.numerator, q.denominator)
+
+
+_NUMERIC: dict = {}  # TaylorValue -> its value to 50 digits (mpmath), filled by TaylorTable.exact
 
 
 class TaylorValue(sp.Function):
@@ -118,7 +124,10 @@ class TaylorValue(sp.Function):
         return expr.xreplace(dict(zip(symbols, point, strict=True))) / fact
 
     def _eval_evalf(self, prec):
-        return self.doit().evalf(mpmath.libmp.prec_to_dps(prec) + 5)
+        dps = mpmath.libmp.prec_to_dps(prec)
+        if self in _NUMERIC and dps <= 45:  # the table computed it to 50 digits already
+            return sp.Float(_NUMERIC[self], dps)
+        return self.doit().evalf(dps + 5)
 
     def _sympystr(self, printer):
         expr, _, point, fact = self.args

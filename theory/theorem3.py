@@ -386,3 +386,193 @@ def relu_squaring_depth(approximant: Approximant, eps: Fraction | None = None, m
         except ValueError:
             continue
     raise ValueError(f"no squaring depth <= {max_m} reaches accuracy {float(eps):.3g}")
+
+
+# --------------------------------------------------------------------------- checks and certificates
+
+
+def hidden_values(net: Network, x: Sequence[Fraction]) -> list[Fraction]:
+    """The last hidden layer at an exact point (rational hidden layers: pure Fraction arithmetic)."""
+    h = [Fraction(v) for v in x]
+    for aff, layer in zip(net.affines[:-1], net.activations, strict=True):
+        h = [act(z) for act, z in zip(layer, aff(h), strict=True)]
+    return h
+
+
+def value_mp(net: Network, x: Sequence[Fraction], dps: int = 30):
+    """net(x): hidden layers exactly, then the (possibly irrational) output weights to ``dps`` digits."""
+    import mpmath
+
+    h = hidden_values(net, x)
+    last = net.affines[-1]
+    with mpmath.workdps(dps):
+        row, b = last.rows[0], last.bias[0]
+        total = _mp(b, dps)
+        for j, w in row.items():
+            if h[j]:
+                total += _mp(w, dps) * mpmath.mpf(h[j].numerator) / h[j].denominator
+        return +total
+
+
+def _mp(v, dps: int):
+    import mpmath
+
+    if isinstance(v, Fraction):
+        return mpmath.mpf(v.numerator) / v.denominator
+    return mpmath.mpf(str(sympy.N(v, dps + 5)))
+
+
+def check_cells(net: Network, approximant: Approximant, max_cells: int | None = None, seed: int = 0) -> dict:
+    """Network ≡ f_N on every cell between breakpoints (or a random sample of ``max_cells`` of them)."""
+    import random
+
+    from theory.cellwise import NotPolynomial, network_on_box
+
+    cells = list(approximant.partition.cells())
+    total = len(cells)
+    if max_cells is not None and total > max_cells:
+        cells = random.Random(seed).sample(cells, max_cells)
+    failures = []
+    for cell in cells:
+        try:
+            same = network_on_box(net, cell)[0].equals(approximant.on_cell(cell))
+        except NotPolynomial as err:
+            same, why = False, str(err)
+        else:
+            why = "network polynomial differs from f_N"
+        if not same:
+            failures.append((cell, why))
+    return {"cells_checked": len(cells), "cells_total": total, "failures": failures, "holds": not failures}
+
+
+def dense_grid(d: int, N: int, per_cell: int = 16, max_points: int = 4000) -> list[tuple[Fraction, ...]]:
+    """A rational grid through every breakpoint, refined ``per_cell`` times inside each 1/(3N) cell."""
+    steps = 3 * N * per_cell
+    per_axis = max(2, min(steps, round(max_points ** (1 / d))))
+    axis = [Fraction(i, per_axis) for i in range(per_axis + 1)]
+    import itertools
+
+    return list(itertools.product(axis, repeat=d))
+
+
+def certify_case(
+    text: str,
+    d: int,
+    n: int,
+    N: int,
+    form: str = "per_neuron",
+    max_cells: int | None = 60,
+    grid_points: int = 1500,
+    partition: Partition | None = None,
+    tamper: str | None = None,
+):
+    """One Theorem 3 certificate: sizes = closed form, network ≡ f_N cell by cell, sup|f − f_N| ≤ bound.
+
+    ``partition`` (a wrong ψ) or ``tamper="taylor"`` (one output weight moved by 1/7) break the
+    construction on purpose; the reference f_N is always the standard one, built independently.
+    """
+    from theory.certificate import certify
+
+    target = Target.parse(text, d, n)
+    reference = Approximant(target, N)
+    statement = (
+        f"For f = {text} on [0,1]^{d} (n = {n}) and N = {N}, the {form.replace('_', '-')} PolyReLU network equals "
+        f"f_N = Σ_m φ_m P_m on every cell; its neurons, depth and width equal the closed form; and "
+        f"sup|f − f_N| ≤ (dρ)^n/n!·N^-n·‖f‖_n ≤ 2^d d^n/n!·N^-n·‖f‖ (THEORY.md §5)."
+    )
+    bound = reference.certified_bound()
+
+    def check() -> dict:
+        built = build(target, N, form, partition=partition)
+        net = built.network
+        if tamper == "taylor":
+            j = next(iter(net.affines[-1].rows[0]))
+            net = net.perturbed(len(net.affines) - 1, 0, j, Fraction(1, 7))
+        sizes = built.sizes
+        closed = built.closed_form()
+        size_ok = all(sizes[k] == closed[k] for k in ("neurons", "depth", "width"))
+        cells = check_cells(net, reference, max_cells)
+        grid = dense_grid(d, N, max_points=grid_points)
+        measured = reference.sup_error_mp(grid)
+        holds = (
+            bound["partition_holds"]
+            and size_ok
+            and cells["holds"]
+            and measured <= bound["bound"]
+            and bound["bound"] <= bound["bound_paper"]
+        )
+        details = (
+            f"cells: {cells['cells_checked']}/{cells['cells_total']} checked, {len(cells['failures'])} differ; "
+            f"sizes {'=' if size_ok else '!='} closed form {closed}; "
+            f"sup|f-f_N| on {len(grid)} grid points (30 digits) = {measured:.4e} <= bound {float(bound['bound']):.4e}"
+            f" <= paper bound {float(bound['bound_paper']):.4e}; ‖f‖ <= {float(bound['norm_upper']):.6g}"
+        )
+        return {"holds": bool(holds), "measured_error": f"{measured:.6e}", "sizes": sizes, "details": details}
+
+    return certify(
+        f"theorem3 d={d} n={n} N={N} {form} f={text}",
+        statement,
+        "exact cellwise polynomial evaluation (case analysis on ReLU signs) vs f_N; interval-arithmetic norm bound; "
+        "30-digit grid error",
+        check,
+        params={"target": text, "d": d, "n": n, "N": N, "form": form, "max_cells": max_cells},
+        error_bound=f"{float(bound['bound']):.6e}",
+    )
+
+
+def certify_relu_twin(text: str, d: int, n: int, N: int, grid_points: int = 400):
+    """The ReLU twin (Yarotsky products): measured |f̃_N − f_N| ≤ its composed bound ≤ the PolyReLU bound."""
+    from theory.certificate import certify
+
+    target = Target.parse(text, d, n)
+    approximant = Approximant(target, N)
+    eps = approximant.certified_bound()["bound"]
+
+    def check() -> dict:
+        built = build(target, N, "relu")
+        bound = relu_error_bound(approximant, built.squaring_depth)
+        import mpmath
+
+        grid = dense_grid(d, N, max_points=grid_points)
+        worst = max(abs(value_mp(built.network, x) - approximant.value_mp(x)) for x in grid)
+        closed = built.closed_form()
+        size_ok = built.sizes["neurons"] == closed["neurons"] and built.sizes["depth"] == closed["depth"]
+        holds = bool(worst <= mpmath.mpf(bound.numerator) / bound.denominator and bound <= eps and size_ok)
+        return {
+            "holds": holds,
+            "measured_error": f"{float(worst):.6e}",
+            "sizes": built.sizes,
+            "details": f"squaring depth m = {built.squaring_depth}; |f~_N - f_N| on {len(grid)} points = "
+            f"{float(worst):.4e} <= composed bound {float(bound):.4e} <= eps {float(eps):.4e}; "
+            f"neurons {built.sizes['neurons']} (closed form {closed['neurons']})",
+        }
+
+    return certify(
+        f"theorem3 relu twin d={d} n={n} N={N} f={text}",
+        f"Replacing each exact product by a Yarotsky product of squaring depth m gives a ReLU network within the "
+        f"composed bound 2^d Σ_α ‖D^α f‖/α!·E_α(m) of f_N, the least m making it <= the PolyReLU bound (N = {N}).",
+        "exact hidden layers at grid points, 30-digit output weights; composed product-tree bound",
+        check,
+        params={"target": text, "d": d, "n": n, "N": N},
+    )
+
+
+#: (target, d, n, N) of ``polylab verify``'s theorem3 group: d = 1 with n = 1, 2, 3 and d = 2 with n = 2
+VERIFY_CASES = (
+    ("sin(pi*x0)", 1, 1, 4),
+    ("exp(x0)*cos(3*x0)", 1, 1, 4),
+    ("sin(pi*x0)", 1, 2, 4),
+    ("1/(1+x0**2)", 1, 2, 5),
+    ("exp(x0)", 1, 3, 3),
+    ("sin(2*x0)+x0**4", 1, 3, 3),
+    ("sin(pi*x0)*exp(x1)", 2, 2, 2),
+    ("x0**2*x1+cos(x0-x1)", 2, 2, 2),
+)
+
+
+def certificates() -> list:
+    out = [certify_case(t, d, n, N) for t, d, n, N in VERIFY_CASES]
+    out.append(certify_case("sin(pi*x0)", 1, 2, 4, form="shared"))
+    out.append(certify_case("sin(pi*x0)*exp(x1)", 2, 2, 2, form="shared", max_cells=8))
+    out.append(certify_relu_twin("sin(pi*x0)", 1, 2, 4))
+    return out
