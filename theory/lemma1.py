@@ -144,7 +144,8 @@ def certificates(r: int = PAPER_ORDER) -> list[Certificate]:
             cases.append((f"x^{k}", f"x^{k} = ReLU(x)^{k} + (-1)^{k} ReLU(-x)^{k}: PolyReLU, <= {2 * m} neurons.",
                           lambda k=k, s=shared: monomial_network(k, r, s), X**k, _poly_fn([0] * k + [1]), 2 * m,
                           shared, {"k": k}))
-        cases.append(("polynomial", f"p(x) = {p_expr} (degree {r}) = σ_b(x) + σ_b'(-x), <= {2 * m} neurons.",
+        form_text = "σ_b(x) + σ_b'(-x)" if shared is None else "Σ_j c_j σ_a(±λ_j x) + const (scaling trick)"
+        cases.append(("polynomial", f"p(x) = {p_expr} (degree {r}) = {form_text}, <= {2 * m} neurons.",
                       lambda s=shared: polynomial_network(p_example, r, s), p_expr, _poly_fn(p_example), 2 * m,
                       shared, {"p": [str(c) for c in p_example]}))
     if r == 3:

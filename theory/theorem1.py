@@ -243,7 +243,9 @@ def certify_conversion(
     name: str, net: Network, kind: str, r: int, shared, relation: str, points: int, seed: int, prove: bool, params: dict
 ) -> Certificate:
     form = (
-        "per-neuron coefficients" if shared is None else f"one shared coefficient vector a = {tuple(map(str, shared))}"
+        "per-neuron coefficients"
+        if shared is None
+        else f"one shared coefficient vector a = ({', '.join(map(str, shared))})"
     )
     return certify(
         name,
