@@ -1,0 +1,91 @@
+"""approx.models: a stacked network is M independent library networks; counts and the width solver."""
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from approx.models import Activation, Architecture, width_for_params
+
+ACTIVATIONS = [
+    Activation("relu"), Activation("relu2"), Activation("gelu"), Activation("silu"), Activation("tanh"),
+    Activation("relu_power", k=3), Activation("polynomial"), Activation("polyrelu"),
+    Activation("polyrelu", coefficients="per_neuron", order=2), Activation("polynorm"),
+    Activation("polycom", rho="silu", kind="II"), Activation("polycom", rho="tanh", coefficients="per_neuron"),
+]  # fmt: skip
+
+
+def _perturbed(theta):
+    g = torch.Generator().manual_seed(7)
+    return theta + 0.3 * torch.randn(theta.shape, generator=g, dtype=theta.dtype)  # coefficients away from init
+
+
+@settings(max_examples=25, deadline=None)
+@given(act=st.sampled_from(ACTIVATIONS), d=st.integers(1, 3), width=st.integers(1, 9), depth=st.integers(1, 3),
+       models=st.integers(1, 4), shared_x=st.booleans())  # fmt: skip
+def test_stack_equals_library_modules(act, d, width, depth, models, shared_x):
+    arch = Architecture(d, width, depth, act)
+    theta = _perturbed(arch.init(list(range(models))))
+    x = torch.rand(models, 11, d, dtype=torch.float64)
+    out = arch.forward(theta, x[0] if shared_x else x)
+    for m in range(models):
+        ref = arch.to_module(theta[m])(x[0] if shared_x else x[m])
+        torch.testing.assert_close(out[m], ref, rtol=1e-12, atol=1e-12)
+
+
+def test_the_equality_check_catches_a_changed_coefficient():
+    arch = Architecture(2, 5, 2, Activation("polyrelu", coefficients="per_neuron"))
+    theta = _perturbed(arch.init([0, 1]))
+    x = torch.rand(9, 2, dtype=torch.float64)
+    module = arch.to_module(theta[1])
+    broken = theta.clone()
+    broken[1, -1] += 1e-9  # the output bias, by a hair
+    assert torch.allclose(arch.forward(theta, x)[1], module(x), rtol=1e-12, atol=1e-13)
+    assert not torch.allclose(arch.forward(broken, x)[1], module(x), rtol=1e-12, atol=1e-13)
+
+
+def test_models_do_not_see_each_other():
+    arch = Architecture(1, 6, 2, Activation("polynorm"))
+    theta = arch.init([0, 1, 2])
+    x = torch.rand(7, 1, dtype=torch.float64)
+    poisoned = theta.clone()
+    poisoned[1] = float("nan")
+    out = arch.forward(poisoned, x)
+    assert out[1].isnan().all() and torch.equal(out[[0, 2]], arch.forward(theta, x)[[0, 2]])
+
+
+@pytest.mark.parametrize("act", ACTIVATIONS, ids=lambda a: a.label)
+def test_counts_match_torch_numel(act):
+    arch = Architecture(3, 7, 2, act)
+    module = arch.to_module(arch.init([0])[0])
+    c = arch.count()
+    assert c.total == sum(p.numel() for p in module.parameters())
+    assert c.weights == 3 * 7 + 7 * 7 + 7 and c.biases == 7 + 7 + 1 and c.neurons == 14
+    assert c.coefficients == sum(p.numel() for n, p in module.named_parameters() if "coefficients" in n)
+
+
+def test_init_depends_on_the_seed_only():
+    arch = Architecture(2, 4, 2, Activation("relu"))
+    assert torch.equal(arch.init([5, 6])[1], arch.init([6])[0])
+    assert not torch.equal(arch.init([5])[0], arch.init([6])[0])
+
+
+@settings(max_examples=40, deadline=None)
+@given(target=st.integers(10, 200_000), d=st.integers(1, 4), depth=st.integers(1, 4),
+       act=st.sampled_from(ACTIVATIONS[:8]))  # fmt: skip
+def test_width_solver_is_closest(target, d, depth, act):
+    w = width_for_params(target, d, depth, act)
+    size = lambda k: Architecture(d, k, depth, act).size  # noqa: E731
+    assert all(abs(size(w) - target) <= abs(size(k) - target) for k in (w - 1, w + 1) if k >= 1)
+
+
+@pytest.mark.parametrize(
+    "spec, message",
+    [("swish", "unknown activation"), ({"name": "polyrelu", "order": 99}, "order"),
+     ({"name": "polynorm", "coefficients": "per_neuron"}, "shared coefficients only"),
+     ({"name": "polycom", "rho": "prelu"}, "parameters"), ({"name": "relu", "colour": 1}, "unknown activation option"),
+     (3, "name or a table")],
+)  # fmt: skip
+def test_bad_activation_specs(spec, message):
+    with pytest.raises(ValueError, match=message):
+        Activation.parse(spec)
