@@ -71,8 +71,10 @@ def table_text(rows: list[lemma2.Lemma2Result], fits: dict) -> str:
         line = f"{float(e):.0e}  "
         for r in orders:
             c = cell[(r, e)]
-            line += f"  {c.m:6d}  {c.sizes['neurons']:7d}"
+            mark = "*" if c.method in ("exact", "enclosure") else " "
+            line += f"  {c.m:6d}  {c.sizes['neurons']:6d}{mark}"
         lines.append(line)
+    lines.append("(* certified by the exact PL engine; otherwise by the exact-rational composed bound)")
     lines.append("")
     for r, f in fits.items():
         lin, paper = f["linear"], f["paper_ln2"]
@@ -144,7 +146,7 @@ def run(args: argparse.Namespace) -> int:
     print(describe(res))
     rows, fits = [], {}
     if args.table or args.plot:
-        rows = lemma2.size_table()
+        rows = lemma2.size_table(exact_max_m=args.exact_max_m)
         fits = lemma2.fit_sizes(rows)
     if args.table:
         print()

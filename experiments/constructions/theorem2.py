@@ -29,7 +29,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--row-norm", default=None, help="scale every row to ‖w‖₁+|b| = this (default: random ≤ 1)")
     p.add_argument("--alpha", default=None, help="Lipschitz constant α to assume (default: the certified one)")
     p.add_argument("--rescale", action="store_true", help="opt in: divide rows with ‖w‖₁+|b| > 1 by it (reported)")
-    p.add_argument("--grid", type=int, default=None, help="exact grid points per axis (default 33 for d=1, 8 else)")
+    p.add_argument("--grid", type=int, default=None, help="exact grid points per axis (default 65 for d=1, 9 else)")
     p.add_argument("--table", action="store_true", help="also print sizes over eps, L, K and the lower-bound table")
     p.add_argument("--json", default=None, metavar="FILE", help="write the result (and tables) with provenance")
     p.add_argument("--plot", default=None, metavar="FILE", help="draw certified error against size over eps")
@@ -137,7 +137,7 @@ def run(args: argparse.Namespace) -> int:
     alpha = None if args.alpha is None else as_fraction(args.alpha)
     args.alpha = alpha
     res = theorem2.relu_approximation(net, eps, alpha, args.rescale)
-    grid = args.grid or (33 if args.dim == 1 else 8)
+    grid = args.grid or (65 if args.dim == 1 else 9)
     theorem2.measure(res, grid)
     print(describe(res))
     out = {"result": res.row()}
