@@ -1,0 +1,108 @@
+"""``polylab construct theorem3``: the PolyReLU network realising the Sobolev approximant f_N exactly,
+its ReLU-Yarotsky twin, and the constructive rate curves (THEORY.md §5, ``experiments.theorem3_rates``)."""
+
+from __future__ import annotations
+
+import argparse
+import math
+import re
+from fractions import Fraction
+
+from experiments import theorem3_rates as rates
+from experiments.atomic_io import write_json
+from experiments.provenance import provenance
+
+HELP = "Theorem 3: exact PolyReLU network = Sobolev approximant f_N, ReLU twin, error-vs-size rate curves"
+MAX_TERMS = 400_000  # (N+1)^d·C(n−1+d, d) above this would not build in a reasonable time
+
+
+def parse_grid_sizes(text: str) -> list[int]:
+    try:
+        Ns = [int(p) for p in text.split(",") if p.strip()]
+    except ValueError:
+        raise ValueError(f"--N needs comma-separated positive integers, got {text!r}") from None
+    if not Ns or any(N < 1 for N in Ns):
+        raise ValueError(f"--N needs comma-separated positive integers, got {text!r}")
+    return sorted(set(Ns))
+
+
+def infer_dimension(target: str) -> int:
+    idx = [int(k) for k in re.findall(r"\bx(\d+)\b", target)]
+    return max(idx, default=0) + 1
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--target", default="sin(pi*x0)", help="f on [0,1]^d in x0..x{d-1} (default 'sin(pi*x0)')")
+    p.add_argument("--d", type=int, default=None, help="dimension (default: from the highest x_k in --target)")
+    p.add_argument("--n", type=int, default=2, help="smoothness order n: Taylor degree n-1 (default 2)")
+    p.add_argument("--N", default="1,2,4,8,16,32", help="grid sizes, comma-separated (default 1,2,4,8,16,32)")
+    p.add_argument("--no-relu", action="store_true", help="skip the ReLU-Yarotsky twin")
+    p.add_argument("--no-scale", action="store_true", help="use f as given instead of scaling it into F_{n,d}")
+    p.add_argument("--max-relu-neurons", type=int, default=60_000, help="build the ReLU twin up to this size")
+    p.add_argument("--cells", type=int, default=20, help="cells checked exactly per N (random sample; default 20)")
+    p.add_argument("--hp-points", type=int, default=1500, help="30-digit grid points for sup|f - f_N|")
+    p.add_argument("--float-points", type=int, default=20_000, help="random points for the float64 export check")
+    p.add_argument("--device", default="cpu", help="torch device for the exported network (cpu, cuda)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--json", default=None, metavar="FILE", help="write every row, fit and provenance here")
+    p.add_argument("--plot", default=None, metavar="FILE", help="error vs neurons and vs nonzero weights")
+
+
+def run(args: argparse.Namespace) -> int:
+    Ns = parse_grid_sizes(args.N)
+    d = args.d if args.d is not None else infer_dimension(args.target)
+    if args.cells < 0 or args.hp_points < 1 or args.float_points < 1:
+        raise ValueError("--cells must be >= 0 and --hp-points, --float-points >= 1")
+    if args.device.startswith("cuda"):
+        import torch
+
+        if not torch.cuda.is_available():
+            raise ValueError(f"--device {args.device}: CUDA is not available here")
+    terms = (max(Ns) + 1) ** d * math.comb(args.n - 1 + d, d) if 1 <= args.n <= 8 and 1 <= d <= 6 else 0
+    if terms > MAX_TERMS:
+        raise ValueError(f"N = {max(Ns)} in d = {d} needs {terms} terms (> {MAX_TERMS}); use a smaller N")
+    from theory.sobolev_target import Target
+
+    Target.parse(args.target, d, args.n)  # a bad target fails here, before any output
+    print(f"Theorem 3: f = {args.target}, d = {d}, n = {args.n}, N = {Ns}")
+    result = rates.sweep(
+        args.target,
+        d,
+        args.n,
+        Ns,
+        scale=not args.no_scale,
+        relu=not args.no_relu,
+        max_relu_neurons=args.max_relu_neurons,
+        cells=args.cells,
+        hp_points=args.hp_points,
+        float_points=args.float_points,
+        device=args.device,
+        seed=args.seed,
+    )
+    f = result["fits"]
+    print(
+        f"  scale factor {float(Fraction(result['scale_factor'])):.6g} "
+        f"(certified ‖f‖_W^(n,inf) <= {float(Fraction(result['norm_upper'])):.6g})"
+    )
+    print(
+        f"  fitted slope (N >= {rates.FIT_MIN_N}), error vs neurons: PolyReLU {_s(f['polyrelu_vs_neurons'])}, "
+        f"ReLU {_s(f['relu_vs_neurons'])}; theory -n/d = {result['theory_slope']:.3f}"
+    )
+    print(
+        f"  vs nonzero weights: PolyReLU {_s(f['polyrelu_vs_nonzero_parameters'])}, "
+        f"ReLU {_s(f['relu_vs_nonzero_parameters'])}"
+    )
+    exact = all(r["polyrelu"]["cells"]["holds"] and r["polyrelu"]["closed_form_matches"] for r in result["rows"])
+    print(f"  exactness (sampled cells) and closed-form sizes: {'hold' if exact else 'FAIL'}")
+    if args.json:
+        config = {k: v for k, v in vars(args).items() if k not in ("construct", "run")}
+        write_json(args.json, {"result": result, "provenance": provenance(config, args.seed, args.device)})
+        print(f"  json: {args.json}")
+    if args.plot:
+        rates.plot(result, args.plot)
+        print(f"  plot: {args.plot}")
+    return 0 if exact else 1
+
+
+def _s(v: float | None) -> str:
+    return "n/a" if v is None else f"{v:.3f}"

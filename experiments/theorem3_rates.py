@@ -1,0 +1,288 @@
+"""Constructive rate curves for Theorem 3 (THEORY.md §5): PolyReLU-exact against ReLU-Yarotsky.
+
+For each grid size N this builds the exact PolyReLU network (``theory.theorem3``), checks a sample of
+cells exactly (network ≡ f_N), exports it to torch float64 (``theory.export``) and compares it with
+f_N at random points, and measures sup|f − f_N| on a grid in 30-digit arithmetic. The network *is*
+f_N (proven on the checked cells), so that is the network's error; the float64 export error is
+reported beside it. The ReLU twin uses Yarotsky products at the least squaring depth m whose composed
+bound is ≤ the PolyReLU bound (accuracy matched to ε_N); it is built, exported and measured in float64
+when its closed-form size is at most ``max_relu_neurons``, otherwise only its sizes and certified
+bound are reported (marked ``"built": false``).
+
+Slopes are least-squares fits of log(error) on log(size) over N ≥ 4; the theory slope is −n/d.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import warnings
+from fractions import Fraction
+
+import numpy as np
+import torch
+
+from theory import theorem3 as T3
+from theory.export import to_torch
+from theory.sobolev_approximant import Approximant
+from theory.sobolev_target import Target, scale_into_ball
+
+FIT_MIN_N = 4
+
+
+def evaluate(module: torch.nn.Module, X: np.ndarray, device: str = "cpu", batch: int | None = None) -> np.ndarray:
+    """The exported network at the rows of X in float64, in batches (hidden layers can be 10^5 wide).
+
+    Sparse layers are multiplied in CSR form (several times faster than COO on CPU).
+    """
+    module = module.to(device)
+    width = max(getattr(a, "out_features", 1) for a in module.affines)
+    batch = batch or max(64, min(65536, 2**25 // max(width, 1)))
+    mats = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # "sparse CSR support is in beta"
+        for a in module.affines:
+            w = a.weight.detach()
+            mats.append((w.to_sparse_csr() if w.is_sparse else w, a.bias.detach()))
+    out = []
+    with torch.no_grad():
+        for i in range(0, len(X), batch):
+            h = torch.as_tensor(X[i : i + batch], dtype=torch.float64, device=device)
+            for k, (w, b) in enumerate(mats):
+                h = (w @ h.T).T + b if w.layout == torch.sparse_csr else h @ w.T + b
+                if k < len(module.activations):
+                    h = module.activations[k](h)
+            out.append(h[:, 0].cpu().numpy())
+    return np.concatenate(out)
+
+
+def hp_grid(d: int, points: int) -> list[tuple[Fraction, ...]]:
+    per_axis = max(2, round(points ** (1 / d)))
+    axis = [Fraction(i, per_axis) for i in range(per_axis + 1)]
+    import itertools
+
+    return list(itertools.product(axis, repeat=d))
+
+
+def fit_slope(sizes: list[float], errors: list[float]) -> float | None:
+    pts = [(math.log(s), math.log(e)) for s, e in zip(sizes, errors, strict=True) if s > 0 and e > 0]
+    if len(pts) < 2:
+        return None
+    x, y = np.array(pts).T
+    return float(np.polyfit(x, y, 1)[0])
+
+
+def one_grid(
+    target: Target,
+    N: int,
+    *,
+    relu: bool,
+    max_relu_neurons: int,
+    cells: int,
+    hp_points: int,
+    float_points: int,
+    device: str,
+    seed: int,
+) -> dict:
+    rng = np.random.default_rng(seed)
+    d = target.d
+    row: dict = {"N": N}
+    t = time.perf_counter()
+    built = T3.build(target, N, "per_neuron")
+    row["build_seconds"] = time.perf_counter() - t
+    sizes, closed = built.sizes, built.closed_form()
+    row["polyrelu"] = {
+        "sizes": sizes,
+        "closed_form": closed,
+        "closed_form_matches": all(sizes[k] == closed[k] for k in ("neurons", "depth", "width")),
+    }
+    approximant = built.approximant
+    bound = approximant.certified_bound()
+    row["bound"] = float(bound["bound"])
+    row["bound_paper"] = float(bound["bound_paper"])
+    t = time.perf_counter()
+    cell_check = T3.check_cells(built.network, approximant, max_cells=cells, seed=seed)
+    row["polyrelu"]["cells"] = {k: cell_check[k] for k in ("cells_checked", "cells_total", "holds")}
+    row["cell_seconds"] = time.perf_counter() - t
+    t = time.perf_counter()
+    module = to_torch(built.network)
+    row["export_seconds"] = time.perf_counter() - t
+    X = rng.random((float_points, d))
+    t = time.perf_counter()
+    y = evaluate(module, X, device)
+    row["eval_seconds"] = time.perf_counter() - t
+    f = target.numpy()(*X.T)
+    fN = approximant.values_float(X)
+    row["polyrelu"]["export_vs_fN"] = float(np.max(np.abs(y - fN)))
+    row["polyrelu"]["float_error"] = float(np.max(np.abs(y - f)))
+    t = time.perf_counter()
+    row["polyrelu"]["error"] = approximant.sup_error_mp(hp_grid(d, hp_points))
+    row["hp_seconds"] = time.perf_counter() - t
+    if relu:
+        row["relu"] = relu_twin(target, approximant, max_relu_neurons, X, f, device)
+    return row
+
+
+def relu_twin(target: Target, approximant: Approximant, max_neurons: int, X, f, device: str) -> dict:
+    N, d, n = approximant.N, target.d, target.n
+    m = T3.relu_squaring_depth(approximant)
+    bound = T3.relu_error_bound(approximant, m)
+    product = T3._yarotsky_product(m)
+    h = product.depth - 1
+    closed = T3.closed_form_sizes(N, d, n, product.sizes().neurons, 2 * h, product_layers=h)
+    out = {"squaring_depth": m, "bound_vs_fN": float(bound), "closed_form": closed, "built": False}
+    out["bound_total"] = float(bound) + float(approximant.certified_bound()["bound"])
+    if closed["neurons"] > max_neurons:
+        out["sizes"] = {"neurons": closed["neurons"], "depth": closed["depth"]}
+        return out
+    t = time.perf_counter()
+    built = T3.build(target, N, "relu", squaring_depth=m)
+    out["build_seconds"] = time.perf_counter() - t
+    out["sizes"] = built.sizes
+    out["built"] = True
+    y = evaluate(to_torch(built.network), X, device)
+    fN = approximant.values_float(X)
+    out["vs_fN"] = float(np.max(np.abs(y - fN)))
+    out["error"] = float(np.max(np.abs(y - f)))
+    return out
+
+
+def sweep(
+    text: str,
+    d: int,
+    n: int,
+    Ns: list[int],
+    *,
+    scale: bool = True,
+    relu: bool = True,
+    max_relu_neurons: int = 60_000,
+    cells: int = 20,
+    hp_points: int = 1500,
+    float_points: int = 20_000,
+    device: str = "cpu",
+    seed: int = 0,
+    log=print,
+) -> dict:
+    """The rate curves' data for one target: one row per N, fitted slopes, the theory slope −n/d."""
+    original = Target.parse(text, d, n)
+    target, scale_factor = scale_into_ball(original) if scale else (original, Fraction(1))
+    rows = []
+    for N in Ns:
+        row = one_grid(
+            target,
+            N,
+            relu=relu,
+            max_relu_neurons=max_relu_neurons,
+            cells=cells,
+            hp_points=hp_points,
+            float_points=float_points,
+            device=device,
+            seed=seed,
+        )
+        rows.append(row)
+        p = row["polyrelu"]
+        msg = (
+            f"  N={N:>5}  PolyReLU neurons {p['sizes']['neurons']:>8}  sup|f-f_N| {p['error']:.3e}"
+            f"  (bound {row['bound']:.3e}; cells {p['cells']['cells_checked']}/{p['cells']['cells_total']}"
+            f" {'exact' if p['cells']['holds'] else 'DIFFER'}; export {p['export_vs_fN']:.1e})"
+        )
+        if "relu" in row:
+            r = row["relu"]
+            err = f"{r['error']:.3e}" if r["built"] else f"<= {r['bound_total']:.3e} (sizes only)"
+            msg += f"\n         ReLU m={r['squaring_depth']:>2} neurons {r['sizes']['neurons']:>8}  error {err}"
+        log(msg)
+    return {
+        "target": text,
+        "d": d,
+        "n": n,
+        "scale_factor": str(scale_factor),
+        "norm_upper": str(original.norm.upper),
+        "norm_lower": original.norm.lower,
+        "theory_slope": -n / d,
+        "rows": rows,
+        "fits": fits(rows),
+    }
+
+
+def fits(rows: list[dict]) -> dict:
+    use = [r for r in rows if r["N"] >= FIT_MIN_N]
+    out = {}
+    for key in ("neurons", "nonzero_parameters"):
+        out[f"polyrelu_vs_{key}"] = fit_slope(
+            [r["polyrelu"]["sizes"][key] for r in use], [r["polyrelu"]["error"] for r in use]
+        )
+        built = [r for r in use if "relu" in r and r["relu"]["built"]]
+        out[f"relu_vs_{key}"] = fit_slope([r["relu"]["sizes"][key] for r in built], [r["relu"]["error"] for r in built])
+    relu_rows = [r for r in use if "relu" in r]
+    out["relu_bound_vs_neurons"] = fit_slope(
+        [r["relu"]["sizes"]["neurons"] for r in relu_rows], [r["relu"]["bound_total"] for r in relu_rows]
+    )
+    out["polyrelu_bound_vs_neurons"] = fit_slope(
+        [r["polyrelu"]["sizes"]["neurons"] for r in use], [r["bound"] for r in use]
+    )
+    return out
+
+
+def plot(result: dict, path: str) -> None:
+    """Error against neurons and against nonzero weights, PolyReLU-exact vs ReLU-Yarotsky, theory line −n/d."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from experiments.atomic_io import save_figure
+
+    rows, slope = result["rows"], result["theory_slope"]
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+    for ax, key, label in zip(
+        axes, ("neurons", "nonzero_parameters"), ("neurons", "nonzero weights + biases"), strict=True
+    ):
+        xs = [r["polyrelu"]["sizes"][key] for r in rows]
+        es = [r["polyrelu"]["error"] for r in rows]
+        fit = result["fits"][f"polyrelu_vs_{key}"]
+        ax.loglog(xs, es, "o-", color="C0", label=f"PolyReLU exact: sup|f−f_N| (fit {fit:.2f})" if fit else "PolyReLU")
+        ax.loglog(xs, [r["bound"] for r in rows], ":", color="C0", alpha=0.7, label="PolyReLU certified bound")
+        rel = [r for r in rows if "relu" in r]
+        built = [r for r in rel if r["relu"]["built"]]
+        if built:
+            fr = result["fits"][f"relu_vs_{key}"]
+            ax.loglog(
+                [r["relu"]["sizes"][key] for r in built],
+                [r["relu"]["error"] for r in built],
+                "s-",
+                color="C3",
+                label=f"ReLU Yarotsky: measured (fit {fr:.2f})" if fr else "ReLU Yarotsky: measured",
+            )
+        if key == "neurons" and rel:
+            ax.loglog(
+                [r["relu"]["sizes"]["neurons"] for r in rel],
+                [r["relu"]["bound_total"] for r in rel],
+                ":",
+                color="C3",
+                alpha=0.7,
+                label="ReLU certified bound",
+            )
+            for r in rel:
+                ax.annotate(
+                    f"m={r['relu']['squaring_depth']}",
+                    (r["relu"]["sizes"]["neurons"], r["relu"]["bound_total"]),
+                    fontsize=7,
+                    color="C3",
+                    xytext=(3, 3),
+                    textcoords="offset points",
+                )
+        anchor = [(x, e) for x, e, r in zip(xs, es, rows, strict=True) if r["N"] >= FIT_MIN_N]
+        if anchor:
+            x0, e0 = anchor[0]
+            grid = np.array([x0, max(xs)])
+            ax.loglog(grid, e0 * (grid / x0) ** slope, "k--", lw=1, label=f"theory slope −n/d = {slope:.2f}")
+        ax.set_xlabel(label)
+        ax.set_ylabel("sup error on [0,1]^d")
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.suptitle(
+        f"Theorem 3: f = {result['target']} (scaled ×{float(Fraction(result['scale_factor'])):.4g}), "
+        f"d = {result['d']}, n = {result['n']}"
+    )
+    save_figure(fig, path, dpi=130)
+    plt.close(fig)
