@@ -9,6 +9,8 @@ whatever machine runs it (the lab's reference: 2 shared CPU cores).
   the SymPy closed form, at the same random rational points (all three must agree exactly);
 - proof: case analysis vs ``sympy.simplify`` of the closed-form difference with ReLU written as Max
   (the blind approach), under a time limit;
+- float: the shared-coefficient form cancels (λu)^r terms; float64 error with λ_j = j vs balanced scales
+  (a number, not seconds, in that row);
 - scale: build, convert (Theorem 1), export (sparse float64) and evaluate exactly a ReLU network with
   10^4 and 10^5 neurons.
 """
@@ -127,19 +129,44 @@ def bench_scale(dim: int, depth: int):
     return net.sizes().neurons, build, convert, export, evaluate, forward
 
 
+def bench_float_export():
+    """Max relative float64 error of shared-coefficient conversions, plain scales j vs balanced 2^-e·j."""
+    import torch
+
+    from theory.activation import polyrelu, relu_power
+    from theory.export import points_tensor, to_torch
+
+    kinds = {"ReLU": [relu()], "ReLU^2": [relu_power(2)], "PolyReLU(1/2,-1,1)": [polyrelu(["1/2", -1, 1])],
+             "cubic polynomial": [polynomial([0, 1, "1/2", "-1/3"])]}  # fmt: skip
+    pts = random_points(3, 50, 1)
+    rows = []
+    for name, acts in kinds.items():
+        net = T.random_network(0, 3, [8, 8, 8], 2, acts)
+        errs = []
+        for domain in (None, 1.0):
+            conv = T.to_polyrelu(net, 3, T.paper_coefficients(3), domain=domain).target
+            y = to_torch(conv)(points_tensor(pts)).detach()
+            exact = torch.tensor([[float(v) for v in conv(p)] for p in pts], dtype=torch.float64)
+            errs.append(((y - exact).abs().max() / exact.abs().max().clamp(min=1)).item())
+        rows.append((name, *errs))
+    return rows
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="fewer repeats, smaller scale case")
     args = ap.parse_args()
     print("| what | n | seconds |\n| --- | --- | --- |")
-    print(
-        f"| `polylab verify --only lemma1,theorem1` (end to end) | 1 run | {bench_verify(1 if args.quick else 3):.2f} |"
-    )
+    runs = 1 if args.quick else 3
+    print(f"| `polylab verify --only lemma1,theorem1` (end to end) | best of {runs} | {bench_verify(runs):.2f} |")
     for name, n, s in bench_evaluation(20 if args.quick else 40):
         print(f"| {name} | {n} points | {s:.3f} |")
     case, proof, naive = bench_proof(20 if args.quick else 120)
     print(f"| proof, 1-2x2-1 cubic net = PolyReLU twin: case analysis ({proof.branches} branches) | 1 | {case:.2f} |")
     print(f"| same, `sympy.simplify` of the Max(u,0) closed-form difference | 1 | {naive} |")
+    for name, plain, balanced in bench_float_export():
+        print(f"| float64 export of 3-8-8-8-2 {name} net, shared a: rel. error, scales j / balanced | 50 points | "
+              f"{plain:.1e} / {balanced:.1e} |")  # fmt: skip
     for dim, depth in ((500, 11),) if args.quick else ((500, 11), (5000, 11)):
         n, build, convert, export, evaluate, forward = bench_scale(dim, depth)
         print(f"| scale, {n} neurons: build / Theorem 1 / export / exact eval / torch forward | 1 | "
