@@ -133,7 +133,10 @@ class Partition:
         sums_one = all(sum(self.psi_1d(m, x) for m in range(self.N + 1)) == 1 for x in pts)
         nonnegative = all(self.psi_1d(m, x) >= 0 for x in pts for m in range(self.N + 1))
         max_active_1d = max(sum(1 for m in range(self.N + 1) if self.psi_1d(m, x) != 0) for x in pts + mids)
-        rho = self.psi.support_radius() / self.scale
+        try:
+            rho = self.psi.support_radius() / self.scale
+        except ValueError:  # ψ does not vanish outside its breakpoints: no support bound, no theorem
+            rho = None
         return {
             "sum_is_one": sums_one,
             "nonnegative": nonnegative,
@@ -141,5 +144,5 @@ class Partition:
             "max_active": max_active_1d**self.d,
             "at_most_2^d_active": max_active_1d <= 2,
             "support_radius_times_N": rho,  # |x_k − m_k/N| ≤ ρ/N on the support of φ_m
-            "holds": sums_one and nonnegative and max_active_1d <= 2,
+            "holds": sums_one and nonnegative and max_active_1d <= 2 and rho is not None,
         }

@@ -41,6 +41,8 @@ class Approximant:
     def certified_bound(self) -> dict:
         cert = self.partition.certify()
         d, n, N = self.d, self.n, self.N
+        if cert["support_radius_times_N"] is None:
+            raise ValueError("the partition's ψ is not compactly supported: Theorem 3's bound does not apply")
         rho = cert["support_radius_times_N"]
         c_cert = (d * rho) ** n / math.factorial(n)
         c_paper = Fraction(2**d * d**n, math.factorial(n))

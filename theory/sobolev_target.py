@@ -212,6 +212,20 @@ def interval_eval(expr: sp.Expr, box: dict[sp.Symbol, iv.mpf]) -> iv.mpf:
 # --------------------------------------------------------------------------- the target
 
 
+def _resolve_abs(expr: sp.Expr, d: int) -> sp.Expr:
+    """|u| → ±u where u provably keeps one sign on [0,1]^d (so |x0+1| is smooth there, and stays so)."""
+    box = {s: iv.mpf([0, 1]) for s in variables(d)}
+
+    def fix(a: sp.Expr) -> sp.Expr:
+        try:
+            u = interval_eval(a.args[0], box)
+        except NotSmooth:
+            return a
+        return a.args[0] if u.a > 0 else -a.args[0] if u.b < 0 else a
+
+    return expr.replace(lambda e: isinstance(e, sp.Abs), fix)
+
+
 def multi_indices(d: int, max_order: int, min_order: int = 0) -> list[tuple[int, ...]]:
     """All α ∈ N^d with min_order ≤ |α| ≤ max_order, ordered by |α| then lexicographically (descending)."""
     out = []
@@ -248,7 +262,7 @@ class Target:
         """Parse, then refuse a target that is not certified n times differentiable on [0,1]^d."""
         if not isinstance(n, int) or not 1 <= n <= 8:
             raise ValueError(f"smoothness order n must be an integer in 1..8, got {n!r}")
-        target = cls(text=text, d=d, n=n, expr=parse_target(text, d), **kw)
+        target = cls(text=text, d=d, n=n, expr=_resolve_abs(parse_target(text, d), d), **kw)
         target.norm  # noqa: B018 - certify smoothness now, so a bad target fails at the door
         return target
 
@@ -304,7 +318,7 @@ class Target:
             nonlocal best_lo, count
             count += 1
             # a witness value at the centre: only a lower bound
-            with contextlib.suppress(ValueError, ZeroDivisionError, TypeError, OverflowError):
+            with contextlib.suppress(Exception):  # e.g. a DiracDelta lambdify cannot print
                 best_lo = max(best_lo, abs(float(num(*[float((a + b) / 2) for a, b in box]))))
             env = {s: iv.mpf([_mpf(a), _mpf(b)]) for s, (a, b) in zip(syms, box, strict=True)}
             try:
