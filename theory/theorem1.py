@@ -97,9 +97,10 @@ def to_polyrelu(
 ) -> Conversion:
     """Swap every hidden neuron for its PolyReLU expansion; layer l+1 absorbs weights and constants.
 
-    Exact on all of R^d whatever ``domain`` is. With ``shared``, each neuron's scales λ_j = s·j use
-    s = ``balanced_scale`` of its pre-activation bound for inputs in [-domain, domain]^d, so the float64
-    export does not cancel huge r-th powers; ``domain=None`` uses s = 1 everywhere.
+    Exact on all of R^d whatever ``domain`` is. With ``shared``, each ReLU-type neuron's scales λ_j = s·j
+    use s = ``balanced_scale`` of its typical pre-activation for inputs in [-domain, domain]^d, so the
+    float64 export does not cancel huge r-th powers (polynomial neurons keep s = 1, which measured
+    better); ``domain=None`` uses s = 1 everywhere.
     """
     if r < 1:
         raise ValueError(f"order r must be >= 1, got {r}")
@@ -131,7 +132,9 @@ def to_polyrelu(
         out_rows, out_bias, layer_acts = [], [], []
         col_map_next, kappa_next = [], []
         for i, (row, b, act) in enumerate(zip(rows, bias, net.activations[l], strict=True)):
-            scale = ONE if bounds is None else balanced_scale(bounds[l][i], r)
+            # balanced scales help ReLU-type neurons in float64; polynomial ones fare better with λ_j = j
+            balanced = bounds is not None and act.relu_coefficients is not None
+            scale = balanced_scale(bounds[l][i], r) if balanced else ONE
             if (act, scale) not in cache:
                 cache[act, scale] = expansion(act, r, shared, scale)
             e = cache[act, scale]
