@@ -527,10 +527,11 @@ def certify_relu_twin(text: str, d: int, n: int, N: int, grid_points: int = 400)
     target = Target.parse(text, d, n)
     approximant = Approximant(target, N)
     eps = approximant.certified_bound()["bound"]
+    m = relu_squaring_depth(approximant, eps)
+    bound = relu_error_bound(approximant, m)
 
     def check() -> dict:
-        built = build(target, N, "relu")
-        bound = relu_error_bound(approximant, built.squaring_depth)
+        built = build(target, N, "relu", squaring_depth=m)
         import mpmath
 
         grid = dense_grid(d, N, max_points=grid_points)
@@ -553,7 +554,8 @@ def certify_relu_twin(text: str, d: int, n: int, N: int, grid_points: int = 400)
         f"composed bound 2^d Σ_α ‖D^α f‖/α!·E_α(m) of f_N, the least m making it <= the PolyReLU bound (N = {N}).",
         "exact hidden layers at grid points, 30-digit output weights; composed product-tree bound",
         check,
-        params={"target": text, "d": d, "n": n, "N": N},
+        params={"target": text, "d": d, "n": n, "N": N, "squaring_depth": m},
+        error_bound=f"{float(bound):.6e}",
     )
 
 

@@ -23,7 +23,22 @@ def run(args: argparse.Namespace) -> int:
     print(f"figure: {fig}")
     failed = certificates_section(out)
     failed += relu_approximation_section(out)
+    failed += sobolev_section(out)
+    lm_section(out)
     return 1 if failed else 0
+
+
+def lm_section(out: Path) -> None:
+    """Issue 8: the transformer FFN study on the tiny preset, a few steps (the full study: polylab lm)."""
+    from experiments import lm_report, lm_study
+
+    print("\n== Transformer FFN study, tiny preset, 40 steps (THEORY.md §6; polylab lm cpu for the real one) ==")
+    runs = lm_study.demo(out / "lm_tiny")
+    for r in runs:
+        print(f"{r['variant']:9s} {r['parameters']['total']:,} parameters, val loss {r['final']['val_loss']:.3f}, "
+              f"{r['tokens_per_second']:.0f} tokens/s, {r['saved_bytes_per_step'] / 2**20:.1f} MB saved per step")
+    paths = lm_report.write_all(out / "lm_tiny", runs)
+    print(f"report: {paths[-1]}")
 
 
 def relu_approximation_section(out: Path) -> int:
@@ -50,6 +65,26 @@ def relu_approximation_section(out: Path) -> int:
                       "lemma2_table": [r.row() for r in rows]})  # fmt: skip
     print(f"json: {path}")
     return failed
+
+
+def sobolev_section(out: Path) -> int:
+    """Theorem 3 (THEORY.md §5): one constructive rate plot, PolyReLU-exact vs ReLU-Yarotsky; returns failures."""
+    from experiments import theorem3_rates
+    from experiments.atomic_io import write_json
+    from experiments.provenance import provenance
+
+    print("\n== Theorem 3: PolyReLU = Sobolev approximant f_N exactly, vs ReLU-Yarotsky (THEORY.md §5) ==")
+    print("f = sin(pi*x0) scaled into F_{2,1}, n = 2 (polylab construct theorem3 for more; polylab verify for all)")
+    result = theorem3_rates.sweep("sin(pi*x0)", 1, 2, [1, 2, 4, 8, 16], cells=6, hp_points=300, float_points=4000)
+    f = result["fits"]
+    print(f"fitted slope, error vs neurons (N >= 4): PolyReLU {f['polyrelu_vs_neurons']:.2f}, "
+          f"ReLU {f['relu_vs_neurons']:.2f}; theory -n/d = {result['theory_slope']:.2f}")
+    fig = out / "theorem3_rate.png"
+    theorem3_rates.plot(result, str(fig))
+    write_json(out / "theorem3_rate.json", {"result": result, "provenance": provenance(config={"demo": "theorem3"})})
+    print(f"figure: {fig}")
+    rows = result["rows"]
+    return sum(not (r["polyrelu"]["cells"]["holds"] and r["polyrelu"]["error"] <= r["bound"]) for r in rows)
 
 
 def certificates_section(out: Path) -> int:
