@@ -322,7 +322,7 @@ def run(
     device: str = "cpu",
     resume: bool = False,
     progress: bool = True,
-    on_stack: Callable[[int], None] | None = None,
+    on_stack: Callable[[dict], None] | None = None,
 ) -> dict:
     """Run every job not yet in ``out/results.csv``; returns {"done", "ran", "seconds"}."""
     check_device(device, cfg.dtype)
@@ -346,14 +346,16 @@ def run(
     from tqdm import tqdm
 
     start = time.perf_counter()
+    ran = 0
     bar = tqdm(total=len(cfg.jobs), initial=len(cfg.jobs) - len(todo), disable=not progress, unit="fit",
                desc=cfg.name, dynamic_ncols=True)  # fmt: skip
-    for i, group in enumerate(stacks(todo)):
+    for group in stacks(todo):
         bar.set_postfix_str(f"{group[0].activation.label} P={group[0].arch.size}", refresh=False)
         rows += run_stack(cfg, group, device, test_sets)
         write_rows(results, rows)  # atomic: the file holds every finished stack, never half of one
         bar.update(len(group))
+        ran += len(group)
         if on_stack:
-            on_stack(i)
+            on_stack({"done": len(rows), "ran": ran, "seconds": time.perf_counter() - start})
     bar.close()
     return {"done": len(rows), "ran": len(todo), "seconds": time.perf_counter() - start}

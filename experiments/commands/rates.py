@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import argparse
-import sys
+import json
 import time
 from pathlib import Path
 
@@ -28,20 +28,23 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     print(f"{cfg.name}: {len(cfg.jobs)} fits ({len(cfg.targets)} targets × {len(cfg.activations)} activations × "
           f"{len(cfg.sizes)} sizes × {len(cfg.seeds)} seeds) → {out}")  # fmt: skip
-    start = time.perf_counter()
-    stats = sweep.run(cfg, out, args.device, args.resume, progress=not args.no_progress and sys.stderr.isatty())
-    wall = time.perf_counter() - start
     runs_file = out / "run.json"
     history = []
     if args.resume and runs_file.exists():
-        import json
-
         history = json.loads(runs_file.read_text()).get("runs", [])
-    history.append(
-        {"wall_seconds": round(wall, 1), "fits_run": stats["ran"], **provenance(cfg.name, None, args.device)}
-    )
-    total = round(sum(r["wall_seconds"] for r in history), 1)
-    write_json(runs_file, {"config": args.config, "total_wall_seconds": total, "runs": history})
+    this_run = provenance(cfg.name, None, args.device)
+    start = time.perf_counter()
+
+    def record(stats: dict) -> None:  # after every stack, so a killed run keeps its wall time
+        this_run.update(wall_seconds=round(time.perf_counter() - start, 1), fits_run=stats["ran"])
+        runs = [*history, this_run]
+        total = round(sum(r.get("wall_seconds", 0) for r in runs), 1)
+        write_json(runs_file, {"config": args.config, "total_wall_seconds": total, "runs": runs})
+
+    progress = not args.no_progress
+    stats = sweep.run(cfg, out, args.device, args.resume, progress=progress, on_stack=record)
+    record(stats)
+    wall = time.perf_counter() - start
     print(f"{stats['ran']} fits in {wall:.0f} s; {stats['done']} in {out / 'results.csv'}")
     rate_report.write_all(out, cfg)
     print(f"summary: {out / 'summary.json'}  report: {out / 'report.md'}")
