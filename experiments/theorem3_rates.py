@@ -217,6 +217,14 @@ def fits(rows: list[dict]) -> dict:
     out["relu_bound_vs_neurons"] = fit_slope(
         [r["relu"]["sizes"]["neurons"] for r in relu_rows], [r["relu"]["bound_total"] for r in relu_rows]
     )
+    # the log factor: ReLU/PolyReLU neurons at matched accuracy against ln(1/ε_N) (linear if size ∝ ε^{−d/n}·ln(1/ε))
+    ratio = [
+        (math.log(1 / r["bound"]), r["relu"]["sizes"]["neurons"] / r["polyrelu"]["sizes"]["neurons"]) for r in relu_rows
+    ]
+    if len(ratio) >= 2:
+        slope, intercept = np.polyfit(*np.array(ratio).T, 1)
+        out["relu_over_polyrelu_neurons"] = [round(q, 3) for _, q in ratio]
+        out["ratio_vs_ln_inv_eps"] = {"slope": float(slope), "intercept": float(intercept)}
     out["polyrelu_bound_vs_neurons"] = fit_slope(
         [r["polyrelu"]["sizes"]["neurons"] for r in use], [r["bound"] for r in use]
     )

@@ -92,6 +92,11 @@ def run(args: argparse.Namespace) -> int:
         f"  vs nonzero weights: PolyReLU {_s(f['polyrelu_vs_nonzero_parameters'])}, "
         f"ReLU {_s(f['relu_vs_nonzero_parameters'])}"
     )
+    if "ratio_vs_ln_inv_eps" in f:
+        print(
+            f"  ReLU/PolyReLU neurons at matched accuracy: {f['relu_over_polyrelu_neurons']} "
+            f"(grows like {f['ratio_vs_ln_inv_eps']['slope']:.2f}·ln(1/eps): the log factor)"
+        )
     exact = all(r["polyrelu"]["cells"]["holds"] and r["polyrelu"]["closed_form_matches"] for r in result["rows"])
     print(f"  exactness (sampled cells) and closed-form sizes: {'hold' if exact else 'FAIL'}")
     if args.json:
