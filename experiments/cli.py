@@ -16,7 +16,6 @@ import sys
 COMMANDS = ("demo", "activations", "verify", "construct", "rates", "report", "bench", "lm")
 #: subcommands whose issue has not landed yet: they say so and exit 2
 NOT_BUILT: dict[str, str] = {
-    "bench": "benchmarks: fitting engine, kernels, exact engines",
 }
 
 

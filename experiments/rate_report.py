@@ -95,24 +95,28 @@ def chebyshev_reference(targets: dict, rows: list[dict[str, str]], test_points: 
     return out
 
 
-def theorem3_curve(n: int | None, d: int, errors: np.ndarray) -> np.ndarray | None:
-    """Parameters of the constructive Theorem 3 network per target error, if theory/ provides it.
+def theorem3_curve(n: int | None, d: int, max_size: float) -> tuple[np.ndarray, np.ndarray] | None:
+    """(neurons, sup-error bound) of the constructive Theorem 3 network for N = 1, 2, …, if theory/ has it.
 
-    Optional: theory/theorem3.py is built by another issue; until it exists there is no curve.
+    The bound 2^d d^n/n! · N^{−n} is for f in the unit ball F_{n,d} (THEORY.md §5); the size is the
+    construction's exact neuron count (``theory.theorem3.closed_form_sizes``, per-neuron PolyReLU).
+    Neurons, not dense parameters: the x-axis measure differs and the legend says so. Optional import:
+    theory/theorem3.py comes from another issue.
     """
     if n is None:
         return None
     try:
-        from theory import theorem3  # noqa: PLC0415
+        from theory.theorem3 import closed_form_sizes
     except ImportError:
         return None
-    size_for_error = getattr(theorem3, "size_for_error", None)
-    if size_for_error is None:
-        return None
-    try:
-        return np.array([float(size_for_error(n=n, d=d, eps=float(e))) for e in errors])
-    except (TypeError, ValueError, ArithmeticError):
-        return None
+    sizes, bounds = [], []
+    for N in range(1, 10_000):
+        neurons = closed_form_sizes(N, d, n)["neurons"]
+        if neurons > 4 * max_size:
+            break
+        sizes.append(neurons)
+        bounds.append(2**d * d**n / math.factorial(n) * float(N) ** (-n))
+    return (np.array(sizes), np.array(bounds)) if len(sizes) >= 2 else None
 
 
 def figures(out: Path, rows: list[dict[str, str]], fits: list[dict], cheb: dict, metric: str) -> list[Path]:
@@ -172,9 +176,9 @@ def _panel(ax, target, rows, acts, colors, fit_of, cheb, metric) -> None:
         e0 = float(np.exp(np.mean(np.log(first_medians))))
         xs = np.array([p0, p1])
         ax.plot(xs, e0 * (xs / p0) ** (-n / d), "k:", lw=1.2, label=f"theory P^(-n/d) = P^({-n / d:.2g})")
-        curve = theorem3_curve(n, d, np.geomspace(e0, e0 * (p1 / p0) ** (-n / d), 8))
+        curve = theorem3_curve(n, d, p1)
         if curve is not None:
-            ax.plot(curve, np.geomspace(e0, e0 * (p1 / p0) ** (-n / d), 8), "k-.", lw=1, label="Theorem 3 construction")
+            ax.plot(*curve, "-.", color="0.45", lw=1, label="Theorem 3 bound, unit ball (x = neurons)")
     if cheb:
         ax.plot([c["params"] for c in cheb], [c[metric] if metric in c else c["max_abs"] for c in cheb],
                 "k--", lw=1, label="Chebyshev interpolation")  # fmt: skip
@@ -182,6 +186,9 @@ def _panel(ax, target, rows, acts, colors, fit_of, cheb, metric) -> None:
            title=f"{target}  (d={d}, n={rs[0]['n']})")  # fmt: skip
     if all_p:
         ax.set_xlim(min(all_p) / 1.5, max(all_p) * 1.5)
+    from matplotlib.ticker import NullFormatter
+
+    ax.xaxis.set_minor_formatter(NullFormatter())
     ax.grid(alpha=0.3, which="both")
 
 

@@ -24,8 +24,32 @@ def run(args: argparse.Namespace) -> int:
     failed = certificates_section(out)
     failed += relu_approximation_section(out)
     failed += sobolev_section(out)
+    rates_section(out)
     lm_section(out)
     return 1 if failed else 0
+
+
+def rates_section(out: Path) -> None:
+    """Issue 6: the `quick` rates preset: trained networks, error against parameters, slope fits."""
+    import shutil
+    import time
+
+    from experiments import rate_report, sweep
+
+    print("\n== Empirical rates, quick preset (THEORY.md §5, §7; polylab rates CONFIG for more) ==")
+    cfg = sweep.load(Path(__file__).resolve().parent.parent / "configs" / "quick.toml")
+    folder = out / "rates"
+    shutil.rmtree(folder, ignore_errors=True)  # the demo's own output: always a fresh run
+    start = time.perf_counter()
+    stats = sweep.run(cfg, folder, progress=False)
+    summary = rate_report.write_all(folder, cfg, boot=200)
+    print(f"{stats['ran']} fits in {time.perf_counter() - start:.0f} s (Adam then per-model L-BFGS, float64)")
+    for f in summary["fits"]:
+        slope = "—" if f["slope"] is None else f"{f['slope']:+.2f} [{f['ci'][0]:+.2f}, {f['ci'][1]:+.2f}]"
+        theory = "analytic" if f["theory_slope"] is None else f"{f['theory_slope']:+.2f}"
+        print(f"{f['target']:18s} {f['activation']:14s} slope {slope:24s} theory {theory:9s} "
+              f"best max-abs {f['best_error']:.1e}")
+    print(f"report: {folder / 'report.md'}")
 
 
 def lm_section(out: Path) -> None:

@@ -1,0 +1,101 @@
+"""``polylab bench sweep``: the fitting engine's speed on this machine (issue 6 performance goals).
+
+Three measurements, all in the same run so they share the machine's state:
+
+1. the machine's own float64 matmul rate (n×n @ n×n, torch's default threads): the yardstick;
+2. stacked against one-at-a-time: M networks of width w (d = 1, ``depth`` hidden layers, N points),
+   time per model of one loss+gradient pass, each side at its best thread count (1 or default); and
+   the plan the engine picks (approx.train.choose_plan) with its speed-up over one-at-a-time;
+3. achieved FLOP/s of real sweep steps (Adam, ``fit_stack``) on the ``paper`` preset's largest models
+   (its own stack sizes and training points), against the matmul rate.
+
+FLOPs counted: 3 × 2·N·(weights) per model per step (forward, and backward ≈ 2 forwards), the
+matmul work only; activations, the optimiser and the Python overhead are what the ratio exposes.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import torch
+
+from approx.models import Activation, Architecture
+from approx.train import Phase, choose_plan, fit_stack, intra_op_threads, step_seconds
+
+PAPER = Path(__file__).resolve().parent / "configs" / "paper.toml"
+
+
+def matmul_rate(n: int = 1024, repeats: int = 10) -> float:
+    """float64 GFLOP/s of an n×n matmul (best of ``repeats``), torch's default thread count."""
+    a = torch.randn(n, n, dtype=torch.float64)
+    b = torch.randn(n, n, dtype=torch.float64)
+    a @ b
+    best = float("inf")
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        a @ b
+        best = min(best, time.perf_counter() - t0)
+    return 2 * n**3 / best / 1e9
+
+
+def stacking(width: int, act: str, models: int, points: int, depth: int, repeats: int) -> dict:
+    arch = Architecture(1, width, depth, Activation(act))
+    threads = sorted({1, torch.get_num_threads()})
+    one = min(step_seconds(arch, 1, points, repeats=repeats, threads=t) for t in threads)
+    stacked = min(step_seconds(arch, models, points, repeats=repeats, threads=t) / models for t in threads)
+    chunk, th = choose_plan(arch, models, points)
+    engine = step_seconds(arch, chunk, points, repeats=repeats, threads=th) / chunk
+    return {"width": width, "activation": act, "one_ms": 1e3 * one, "stacked_ms": 1e3 * stacked,
+            "speedup": one / stacked, "plan": f"{chunk}×, {th} thr", "engine_speedup": one / engine}  # fmt: skip
+
+
+def paper_largest(steps: int) -> list[dict]:
+    from experiments import sweep
+
+    cfg = sweep.load(PAPER)
+    out = []
+    for group in sweep.stacks(cfg.jobs):
+        if group[0].size != max(cfg.sizes):
+            continue
+        arch, models = group[0].arch, len(group)
+        points = sweep.points_for(cfg, arch.d_in)
+        x = torch.rand(models, points, arch.d_in, dtype=torch.float64)
+        y = torch.rand(models, points, dtype=torch.float64)
+        chunk, threads = choose_plan(arch, models, points)
+        theta = arch.init([j.seed for j in group])
+        with intra_op_threads(threads):
+            t0 = time.perf_counter()
+            fit_stack(arch, theta, x, y, [Phase("adam", steps, 1e-3)])
+            seconds = (time.perf_counter() - t0) / (steps + 1)  # steps + the initial loss pass
+        flops = 3 * arch.matmul_flops(points) * models
+        out.append({"activation": arch.activation.label, "d": arch.d_in, "width": arch.width, "params": arch.size,
+                    "models": models, "points": points, "step_ms": 1e3 * seconds, "gflops": flops / seconds / 1e9,
+                    "threads": threads})  # fmt: skip
+    return out
+
+
+def run(widths=(8, 32, 128), models=64, points=1024, depth=2, repeats=5, steps=10, activations=("relu", "polyrelu")):
+    """Print the three tables as Markdown; returns the numbers."""
+    rate = matmul_rate()
+    print(f"machine float64 matmul (1024², {torch.get_num_threads()} threads): {rate:.1f} GFLOP/s\n")
+    print(f"Stacked vs one-at-a-time: {models} MLPs, d=1, depth {depth}, {points} points, loss+grad pass\n")
+    print("| activation | width | one-at-a-time ms/model | stacked ms/model | stacked speed-up | engine plan "
+          "| engine speed-up |")  # fmt: skip
+    print("| --- | --- | --- | --- | --- | --- | --- |")
+    stack_rows = []
+    for act in activations:
+        for w in widths:
+            r = stacking(w, act, models, points, depth, repeats)
+            stack_rows.append(r)
+            print(f"| {act} | {w} | {r['one_ms']:.3f} | {r['stacked_ms']:.3f} | {r['speedup']:.2f}× | {r['plan']} | "
+                  f"{r['engine_speedup']:.2f}× |", flush=True)  # fmt: skip
+    print(f"\nPaper preset's largest models: Adam steps ({steps}) of the real stacks, matmul FLOPs only\n")
+    print("| activation | d | width | params | models | points | threads | ms/step | GFLOP/s | % of matmul rate |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    paper_rows = paper_largest(steps)
+    for r in paper_rows:
+        print(f"| {r['activation']} | {r['d']} | {r['width']} | {r['params']} | {r['models']} | {r['points']} | "
+              f"{r['threads']} | {r['step_ms']:.1f} | {r['gflops']:.2f} | {100 * r['gflops'] / rate:.0f}% |",
+              flush=True)  # fmt: skip
+    return {"matmul_gflops": rate, "stacking": stack_rows, "paper_largest": paper_rows}
