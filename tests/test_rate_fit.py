@@ -1,0 +1,64 @@
+"""approx.rates: the slope fit recovers a known rate; the seed bootstrap gives an interval that covers it."""
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from approx import rates
+
+
+def synthetic(alpha, c=3.0, noise=0.15, seeds=4, rng_seed=0):
+    rng = np.random.default_rng(rng_seed)
+    sizes = np.geomspace(100, 10_000, 6)
+    p = np.repeat(sizes, seeds)
+    s = np.tile(np.arange(seeds), len(sizes))
+    offset = rng.normal(0, noise, seeds)[s]  # each seed a bit luckier or unluckier throughout
+    e = c * p**-alpha * np.exp(offset + rng.normal(0, noise, len(p)))
+    return p, e, s
+
+
+@settings(max_examples=15, deadline=None)
+@given(alpha=st.floats(0.2, 3.0), rng_seed=st.integers(0, 10_000))
+def test_fit_recovers_a_known_slope(alpha, rng_seed):
+    p, e, s = synthetic(alpha, rng_seed=rng_seed)
+    fit = rates.fit_rate(p, e, s, boot=300)
+    assert fit.slope == pytest.approx(-alpha, abs=0.15)
+    assert fit.ci_low <= fit.slope <= fit.ci_high and fit.seeds == 4 and fit.points == 24
+
+
+def test_interval_covers_truth_and_excludes_a_wrong_slope():
+    p, e, s = synthetic(1.5, noise=0.1, seeds=5)
+    fit = rates.fit_rate(p, e, s, boot=1000)
+    assert fit.ci_low <= -1.5 <= fit.ci_high
+    assert not fit.ci_low <= -1.0 <= fit.ci_high  # a rate off by 0.5 is rejected
+    assert fit.r2 > 0.95
+    np.testing.assert_allclose(fit.predict(np.array([100.0])), 3.0 * 100**-1.5, rtol=0.3)
+
+
+def test_exact_power_law_is_exact():
+    p = np.array([10.0, 100, 1000, 10, 100, 1000])
+    fit = rates.fit_rate(p, 2 * p**-0.5, np.array([0, 0, 0, 1, 1, 1]), boot=50)
+    assert fit.slope == pytest.approx(-0.5, abs=1e-12) and math.exp(fit.log_c) == pytest.approx(2.0)
+    assert fit.ci_low == pytest.approx(-0.5) and fit.ci_high == pytest.approx(-0.5)
+
+
+def test_diverged_points_are_dropped():
+    p, e, s = synthetic(1.0)
+    e = e.copy()
+    e[[0, 5]] = [np.nan, np.inf]
+    clean = rates.fit_rate(np.delete(p, [0, 5]), np.delete(e, [0, 5]), np.delete(s, [0, 5]), boot=100)
+    assert rates.fit_rate(p, e, s, boot=100).slope == pytest.approx(clean.slope)
+
+
+def test_one_size_is_an_error():
+    with pytest.raises(ValueError, match="two distinct sizes"):
+        rates.fit_rate(np.array([10.0, 10.0]), np.array([1.0, 2.0]), np.array([0, 1]))
+
+
+def test_theory_slopes():
+    assert rates.theory_slope(3, 1) == -3.0 and rates.theory_slope(2, 2) == -1.0
+    assert rates.theory_slope(3, 1, relu=True) == -2.0 and rates.theory_slope(1, 2, relu=True) == -0.5
+    assert rates.theory_slope(None, 1) is None
