@@ -29,6 +29,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--row-norm", default=None, help="scale every row to ‖w‖₁+|b| = this (default: random ≤ 1)")
     p.add_argument("--alpha", default=None, help="Lipschitz constant α to assume (default: the certified one)")
     p.add_argument("--rescale", action="store_true", help="opt in: divide rows with ‖w‖₁+|b| > 1 by it (reported)")
+    p.add_argument(
+        "--exact-max-m",
+        type=int,
+        default=lemma2.EXACT_MAX_M,
+        help=f"exact per-neuron Lemma 2 errors up to this m (default {lemma2.EXACT_MAX_M}; -1: bound only)",
+    )
     p.add_argument("--grid", type=int, default=None, help="exact grid points per axis (default 65 for d=1, 9 else)")
     p.add_argument("--table", action="store_true", help="also print sizes over eps, L, K and the lower-bound table")
     p.add_argument("--json", default=None, metavar="FILE", help="write the result (and tables) with provenance")
@@ -59,7 +65,7 @@ def describe(res: theorem2.Theorem2Result) -> str:
         f"eps = {float(res.eps):.3g}",
         "  " + res.normalisation.report().replace("\n", "\n  "),
         f"  eps_0 = eps / Σ_(j<L) α^j = {float(res.eps0):.4e}; Lemma 2 squaring depth per activation: "
-        + ", ".join(f"{k}: m={m}" for k, m in res.squaring_depth.items()),
+        + ", ".join(f"{k}: m={m} ({res.neuron_methods[k]})" for k, m in res.squaring_depth.items()),
         f"  ReLU network: neurons {f.neurons}, width {f.width}, depth {f.depth} (affine layers), "
         f"nonzero parameters {f.nonzero_parameters}",
         f"  certified sup error (layer budget δ_(l+1) ≤ αδ_l + ε_0): {float(res.bound):.6e} < eps",
@@ -110,7 +116,7 @@ def plot(path: str, net, args, grid: int) -> list[dict]:
 
     points = []
     for eps in PLOT_EPS:
-        res = theorem2.relu_approximation(net, eps, args.alpha, args.rescale)
+        res = theorem2.relu_approximation(net, eps, args.alpha, args.rescale, args.exact_max_m)
         theorem2.measure(res, grid)
         points.append(res)
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
@@ -136,7 +142,7 @@ def run(args: argparse.Namespace) -> int:
     net = theorem2.random_network(args.seed, args.dim, args.depth, args.width, a, norm=args.row_norm)
     alpha = None if args.alpha is None else as_fraction(args.alpha)
     args.alpha = alpha
-    res = theorem2.relu_approximation(net, eps, alpha, args.rescale)
+    res = theorem2.relu_approximation(net, eps, alpha, args.rescale, args.exact_max_m)
     grid = args.grid or (65 if args.dim == 1 else 9)
     theorem2.measure(res, grid)
     print(describe(res))
