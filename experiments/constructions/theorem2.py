@@ -160,7 +160,8 @@ def run(args: argparse.Namespace) -> int:
         out["plot"] = plot(args.plot, net, args, grid)
         print(f"plot: {args.plot}")
     if args.json:
-        config = {k: (str(v) if isinstance(v, Fraction) else v) for k, v in vars(args).items() if k != "construct"}
+        skip = ("construct", "run")
+        config = {k: (str(v) if isinstance(v, Fraction) else v) for k, v in vars(args).items() if k not in skip}
         out["provenance"] = provenance(config=config, seed=args.seed)
         write_json(args.json, out)
         print(f"json: {args.json}")
