@@ -373,3 +373,25 @@ def summarise_ranks(run: dict) -> dict[str, float]:
 
 def is_learnable(ffn: str) -> bool:
     return ffn in activations.LEARNABLE
+
+
+def demo(out: Path, steps: int = 40, log=print) -> list[dict]:
+    """The ``polylab demo`` section: the tiny preset, ReLU against PolyNorm, ``steps`` steps, with its report."""
+    out = Path(out)
+    for old in (out / "runs").glob("*.json"):  # the demo's own previous runs: start afresh
+        old.unlink()
+    (out / "memory.json").unlink(missing_ok=True)
+    overrides = {
+        "train.steps": steps,
+        "train.warmup": steps // 10,
+        "train.eval_interval": steps // 2,
+        "study.variants": ["relu", "polynorm"],
+        "study.memory_steps": 1,
+    }
+    quiet = lambda line: None if line.startswith("  step") else log(line)  # noqa: E731
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # a model this small gains nothing from more, and loses a lot on a busy CPU
+    try:
+        return run_study("tiny", out, overrides=overrides, log=quiet)
+    finally:
+        torch.set_num_threads(threads)

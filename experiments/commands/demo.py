@@ -59,8 +59,10 @@ def lm_section(out: Path) -> None:
     print("\n== Transformer FFN study, tiny preset, 40 steps (THEORY.md §6; polylab lm cpu for the real one) ==")
     runs = lm_study.demo(out / "lm_tiny")
     for r in runs:
-        print(f"{r['variant']:9s} {r['parameters']['total']:,} parameters, val loss {r['final']['val_loss']:.3f}, "
-              f"{r['tokens_per_second']:.0f} tokens/s, {r['saved_bytes_per_step'] / 2**20:.1f} MB saved per step")
+        print(
+            f"{r['variant']:9s} {r['parameters']['total']:,} parameters, val loss {r['final']['val_loss']:.3f}, "
+            f"{r['tokens_per_second']:.0f} tokens/s, {r['saved_bytes_per_step'] / 2**20:.1f} MB saved per step"
+        )
     paths = lm_report.write_all(out / "lm_tiny", runs)
     print(f"report: {paths[-1]}")
 
