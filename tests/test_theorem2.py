@@ -54,6 +54,17 @@ def test_upper_bound_holds_on_random_networks(seed, L, K, eps):
     assert theorem2.measure(res, 9) <= res.bound
 
 
+def test_exact_shallow_error_is_between_the_grid_and_the_bound():
+    res = theorem2.relu_approximation(theorem2.random_network(5, 1, 1, 3, PAPER3), Q(1, 100), exact_max_m=4)
+    exact = theorem2.exact_error_shallow(res)
+    assert theorem2.measure(res, 41) <= exact <= res.bound < Q(1, 100)
+    last = res.relu.affines[-1]
+    res.relu = res.relu.with_affine(len(res.relu.affines) - 1, Affine(last.in_dim, last.rows, (last.bias[0] + 1,)))
+    assert theorem2.exact_error_shallow(res) > res.bound
+    with pytest.raises(ValueError, match="one hidden layer"):
+        theorem2.exact_error_shallow(theorem2.relu_approximation(theorem2.random_network(5, 1, 2, 2, PAPER3), Q(1, 10)))
+
+
 def test_a_broken_relu_network_exceeds_the_bound():
     res = theorem2.relu_approximation(theorem2.random_network(2, 2, 2, 2, PAPER3), Q(1, 100))
     assert theorem2.measure(res, 8) <= res.bound

@@ -269,6 +269,47 @@ def measure(result: Theorem2Result, n: int) -> Fraction:
     return worst
 
 
+def _poly_pow_linear(w: Fraction, b: Fraction, k: int) -> list[Fraction]:
+    """Coefficients of (w x + b)^k, ascending."""
+    out = [Q(1)]
+    for _ in range(k):
+        out = [(out[i] * b if i < len(out) else 0) + (out[i - 1] * w if i > 0 else 0) for i in range(len(out) + 1)]
+    return out
+
+
+def exact_error_shallow(result: Theorem2Result) -> Fraction:
+    """sup_{[−1,1]} |f − g| exactly (an enclosure's upper end for deg a ≥ 3) when d = 1 and L = 1.
+
+    Then g(x) = c + Σ_i v_i σ_i(w_i x + b_i) is a polynomial between the rational kinks −b_i/w_i, and f
+    is an exact PL function, so the 1-D engine applies piece by piece. (For L ≥ 2 the kinks of g are
+    roots of polynomials, algebraic numbers: the lab then relies on the layer budget and the grid.)
+    """
+    g = result.polyrelu
+    if g.in_dim != 1 or len(g.activations) != 1:
+        raise ValueError("the exact Theorem 2 error is implemented for d = 1 and one hidden layer")
+    first, out = g.affines
+    units = [(row.get(0, Q(0)), b, act) for row, b, act in zip(first.rows, first.bias, g.activations[0], strict=True)]
+    kinks = sorted({-b / w for w, b, _ in units if w != 0 and -1 < -b / w < 1})
+    (f,) = network_to_pl(result.relu, -1, 1)
+    cuts = [Q(-1), *kinks, Q(1)]
+    worst = Q(0)
+    for u, v in zip(cuts, cuts[1:], strict=False):
+        mid = (u + v) / 2
+        poly = [out.bias[0]]
+        for i, (w, b, act) in enumerate(units):
+            coeff = out.rows[0].get(i, Q(0))
+            a = activation_coefficients(act)
+            terms = [[a[0]]]
+            if w * mid + b > 0:  # the unit is on: Σ_k a_k (w x + b)^k
+                terms = [[c * t for t in _poly_pow_linear(w, b, k)] for k, c in enumerate(a)]
+            for t in terms:
+                poly += [Q(0)] * (len(t) - len(poly))
+                for k, c in enumerate(t):
+                    poly[k] += coeff * c
+        worst = max(worst, sup_error(f, poly, u, v).upper)
+    return worst
+
+
 def size_table(
     epsilons: Sequence[object] = (Q(1, 10**2), Q(1, 10**4), Q(1, 10**6)),
     depths: Sequence[int] = (1, 2, 3),
@@ -310,6 +351,32 @@ def certify_upper(d: int, L: int, K: int, eps: object, grid: int, seed: int = 1,
         "layer budget in exact rationals from exact 1-D per-neuron errors (Lemma 2 PL engine) + exact grid check",
         check,
         params={"d": d, "L": L, "K": K, "eps": str(eps), "a": [str(c) for c in a], "seed": seed},
+        error_bound=res.bound,
+    )
+
+
+def certify_upper_exact(K: int = 4, eps: object = Q(1, 10**3), seed: int = 3, r: int = 3) -> Certificate:
+    eps = as_fraction(eps)
+    a = lemma2.paper_coefficients(r)
+    net = random_network(seed, 1, 1, K, a)
+    res = relu_approximation(net, eps, exact_max_m=lemma2.EXACT_MAX_M)
+
+    def check():
+        exact = exact_error_shallow(res)
+        return {
+            "holds": res.bound < eps and 0 < exact <= res.bound,
+            "measured_error": exact,
+            "sizes": {"source": net.sizes().as_dict(), "target": res.relu.sizes().as_dict()},
+            "details": f"exact sup |f − g| = {float(exact):.6e} ≤ layer budget {float(res.bound):.6e} < eps",
+        }
+
+    return certify(
+        f"theorem2-upper-exact-d1-L1-K{K}",
+        "For one hidden layer and d = 1 the Theorem 2 ReLU network's sup error is computed exactly (g is a "
+        "polynomial between rational kinks, f an exact PL function) and lies below the layer budget < ε.",
+        "exact PL propagation + exact sup error per polynomial piece of g (certified enclosure for deg ≥ 3)",
+        check,
+        params={"d": 1, "L": 1, "K": K, "eps": str(eps), "a": [str(c) for c in a], "seed": seed},
         error_bound=res.bound,
     )
 
@@ -443,6 +510,7 @@ def certificates() -> list[Certificate]:
     return [
         certify_upper(1, 2, 3, Q(1, 10**3), grid=33),
         certify_upper(2, 2, 2, Q(1, 10**2), grid=8, seed=2),
+        certify_upper_exact(),
         certify_counterexample(),
         certify_piece_count(),
         certify_corrected_lower_bound(),

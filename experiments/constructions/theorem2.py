@@ -146,7 +146,13 @@ def run(args: argparse.Namespace) -> int:
     grid = args.grid or (65 if args.dim == 1 else 9)
     theorem2.measure(res, grid)
     print(describe(res))
-    out = {"result": res.row()}
+    if args.dim == 1 and args.depth == 1:
+        exact = theorem2.exact_error_shallow(res)
+        print(f"  exact sup error on [-1,1] (d = 1, one hidden layer): {float(exact):.6e}")
+        out_exact = str(exact)
+    else:
+        out_exact = None
+    out = {"result": {**res.row(), "exact_sup_error": out_exact}}
     if args.table:
         rows = theorem2.size_table(a=a, d=args.dim, seed=args.seed)
         lower = theorem2.lower_bound_table()
