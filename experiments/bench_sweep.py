@@ -50,7 +50,21 @@ def stacking(width: int, act: str, models: int, points: int, depth: int, repeats
             "speedup": one / stacked, "plan": f"{chunk}×, {th} thr", "engine_speedup": one / engine}  # fmt: skip
 
 
-def paper_largest(steps: int) -> list[dict]:
+def _adam_step_seconds(arch, group, points: int, steps: int, threads: int) -> float:
+    models = len(group)
+    x = torch.rand(models, points, arch.d_in, dtype=torch.float64)
+    y = torch.rand(models, points, dtype=torch.float64)
+    theta = arch.init([j.seed for j in group])
+    with intra_op_threads(threads):
+        fit_stack(arch, theta, x, y, [Phase("adam", 1, 1e-3)])  # warm-up (and compilation, if on)
+        t0 = time.perf_counter()
+        fit_stack(arch, theta, x, y, [Phase("adam", steps, 1e-3)])
+        return (time.perf_counter() - t0) / (steps + 1)  # steps + the initial loss pass
+
+
+def paper_largest(steps: int, compiled: bool = True) -> list[dict]:
+    """Real Adam steps on the paper preset's largest stacks: eager, and with compiled activations."""
+    from approx.models import compile_activations
     from experiments import sweep
 
     cfg = sweep.load(PAPER)
@@ -60,25 +74,32 @@ def paper_largest(steps: int) -> list[dict]:
             continue
         arch, models = group[0].arch, len(group)
         points = sweep.points_for(cfg, arch.d_in)
-        x = torch.rand(models, points, arch.d_in, dtype=torch.float64)
-        y = torch.rand(models, points, dtype=torch.float64)
-        chunk, threads = choose_plan(arch, models, points)
-        theta = arch.init([j.seed for j in group])
-        with intra_op_threads(threads):
-            t0 = time.perf_counter()
-            fit_stack(arch, theta, x, y, [Phase("adam", steps, 1e-3)])
-            seconds = (time.perf_counter() - t0) / (steps + 1)  # steps + the initial loss pass
+        _, threads = choose_plan(arch, models, points)
         flops = 3 * arch.matmul_flops(points) * models
-        out.append({"activation": arch.activation.label, "d": arch.d_in, "width": arch.width, "params": arch.size,
-                    "models": models, "points": points, "step_ms": 1e3 * seconds, "gflops": flops / seconds / 1e9,
-                    "threads": threads})  # fmt: skip
+        row = {"activation": arch.activation.label, "d": arch.d_in, "width": arch.width, "params": arch.size,
+               "models": models, "points": points, "threads": threads}  # fmt: skip
+        row["step_ms"] = 1e3 * _adam_step_seconds(arch, group, points, steps, threads)
+        row["gflops"] = flops / row["step_ms"] * 1e-6
+        if compiled and arch.activation.learnable:
+            compile_activations(True)
+            try:
+                row["compiled_ms"] = 1e3 * _adam_step_seconds(arch, group, points, steps, threads)
+            finally:
+                compile_activations(False)
+            row["compiled_gflops"] = flops / row["compiled_ms"] * 1e-6
+        out.append(row)
     return out
 
 
-def run(widths=(8, 32, 128), models=64, points=1024, depth=2, repeats=5, steps=10, activations=("relu", "polyrelu")):
+def run(widths=(8, 32, 128), models=64, points=1024, depth=2, repeats=5, steps=10, activations=("relu", "polyrelu"),
+        compiled=True):  # fmt: skip
     """Print the three tables as Markdown; returns the numbers."""
     rate = matmul_rate()
-    print(f"machine float64 matmul (1024², {torch.get_num_threads()} threads): {rate:.1f} GFLOP/s\n")
+    with intra_op_threads(1):
+        rate1 = matmul_rate()
+    threads = torch.get_num_threads()
+    print(f"machine float64 matmul (1024²): {rate:.1f} GFLOP/s on {threads} threads, {rate1:.1f} GFLOP/s on 1 thread;"
+          f" the % columns use the {threads}-thread rate\n")  # fmt: skip
     print(f"Stacked vs one-at-a-time: {models} MLPs, d=1, depth {depth}, {points} points, loss+grad pass\n")
     print("| activation | width | one-at-a-time ms/model | stacked ms/model | stacked speed-up | engine plan "
           "| engine speed-up |")  # fmt: skip
@@ -90,12 +111,17 @@ def run(widths=(8, 32, 128), models=64, points=1024, depth=2, repeats=5, steps=1
             stack_rows.append(r)
             print(f"| {act} | {w} | {r['one_ms']:.3f} | {r['stacked_ms']:.3f} | {r['speedup']:.2f}× | {r['plan']} | "
                   f"{r['engine_speedup']:.2f}× |", flush=True)  # fmt: skip
-    print(f"\nPaper preset's largest models: Adam steps ({steps}) of the real stacks, matmul FLOPs only\n")
-    print("| activation | d | width | params | models | points | threads | ms/step | GFLOP/s | % of matmul rate |")
-    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
-    paper_rows = paper_largest(steps)
+    print(f"\nPaper preset's largest models: Adam steps ({steps}) of the real stacks, matmul FLOPs only; compiled ="
+          " `compile = true` (torch.compile'd activations, compile time excluded)\n")  # fmt: skip
+    print("| activation | d | width | params | models | points | threads | ms/step | GFLOP/s | % of matmul "
+          "| compiled ms/step | compiled GFLOP/s | compiled % |")  # fmt: skip
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    paper_rows = paper_largest(steps, compiled)
     for r in paper_rows:
+        comp = "— | — | —"
+        if "compiled_ms" in r:
+            comp = f"{r['compiled_ms']:.1f} | {r['compiled_gflops']:.2f} | {100 * r['compiled_gflops'] / rate:.0f}%"
         print(f"| {r['activation']} | {r['d']} | {r['width']} | {r['params']} | {r['models']} | {r['points']} | "
-              f"{r['threads']} | {r['step_ms']:.1f} | {r['gflops']:.2f} | {100 * r['gflops'] / rate:.0f}% |",
+              f"{r['threads']} | {r['step_ms']:.1f} | {r['gflops']:.2f} | {100 * r['gflops'] / rate:.0f}% | {comp} |",
               flush=True)  # fmt: skip
-    return {"matmul_gflops": rate, "stacking": stack_rows, "paper_largest": paper_rows}
+    return {"matmul_gflops": rate, "matmul_gflops_1_thread": rate1, "stacking": stack_rows, "paper_largest": paper_rows}

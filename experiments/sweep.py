@@ -8,6 +8,7 @@ Config (see experiments/configs/quick.toml)::
     seeds = [0, 1, 2]
     dtype = "float64"            # float64 | float32 | tf32 (CUDA) | bfloat16
     metric = "max_abs"           # error the rate fit uses: max_abs | rmse
+    compile = false              # torch.compile the learnable activations (pays off for long sweeps)
     targets = [{family = "abs_power", n = 1, d = 1}, {name = "runge"}, {expr = "x0*x1", d = 2}]
     activations = ["relu", {name = "polyrelu", coefficients = "per_neuron"}]
     [data]
@@ -41,7 +42,7 @@ from pathlib import Path
 import torch
 
 from approx import metrics, targets
-from approx.models import Activation, Architecture, width_for_params
+from approx.models import Activation, Architecture, compile_activations, width_for_params
 from approx.targets import Target
 from approx.train import Phase, fit
 from experiments.atomic_io import write_text
@@ -101,6 +102,7 @@ class Config:
     test_points: int
     phases: list[Phase]
     explode: float
+    compile: bool = False
     jobs: list[Job] = field(default_factory=list)
 
     @property
@@ -216,9 +218,12 @@ def from_dict(raw: dict, text: str = "", default_name: str = "sweep") -> Config:
         except TypeError as err:
             raise ValueError(f"phase {i}: {err}") from None
 
+    compile_ = raw.get("compile", False)
+    if not isinstance(compile_, bool):
+        raise ValueError(f"compile must be true or false, got {compile_!r}")
     cfg = Config(
         raw.get("name", default_name), text, depth, sizes, seeds, dtype, metric, tgts, acts, train_points,
-        sampling, test_points, phases, float(explode),
+        sampling, test_points, phases, float(explode), compile_,
     )  # fmt: skip
     widths: dict[tuple, int] = {}
     for t in tgts:
@@ -328,6 +333,7 @@ def run(
     check_device(device, cfg.dtype)
     if cfg.dtype == "tf32":
         torch.backends.cuda.matmul.allow_tf32 = True
+    compile_activations(cfg.compile)
     results = out / "results.csv"
     stored = out / "config.toml"
     if results.exists() and not resume:

@@ -89,3 +89,24 @@ def test_width_solver_is_closest(target, d, depth, act):
 def test_bad_activation_specs(spec, message):
     with pytest.raises(ValueError, match=message):
         Activation.parse(spec)
+
+
+@pytest.mark.slow
+def test_compiled_activations_give_the_same_values_and_gradients():
+    """``compile = true`` is a speed option only (torch.compile of the same functional forms)."""
+    from approx.models import compile_activations
+
+    for act in (Activation("polyrelu", coefficients="per_neuron"), Activation("polynorm")):
+        arch = Architecture(2, 6, 2, act)
+        theta = _perturbed(arch.init([0, 1, 2])).requires_grad_(True)
+        x = torch.rand(3, 17, 2, dtype=torch.float64)
+        eager = arch.forward(theta, x)
+        (g_eager,) = torch.autograd.grad(eager.square().sum(), theta)
+        compile_activations(True)
+        try:
+            compiled = arch.forward(theta, x)
+            (g_compiled,) = torch.autograd.grad(compiled.square().sum(), theta)
+        finally:
+            compile_activations(False)
+        torch.testing.assert_close(compiled, eager, rtol=1e-11, atol=1e-12)
+        torch.testing.assert_close(g_compiled, g_eager, rtol=1e-10, atol=1e-11)

@@ -31,6 +31,7 @@ def add_sweep_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--depth", type=int, default=2, help="hidden layers (default 2)")
     p.add_argument("--repeats", type=int, default=5, help="timed passes per measurement (default 5)")
     p.add_argument("--steps", type=int, default=10, help="Adam steps timed on the paper models (default 10)")
+    p.add_argument("--no-compiled", action="store_true", help="skip the torch.compile column (saves ~1-2 min)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -41,7 +42,15 @@ def run(args: argparse.Namespace) -> int:
             values = getattr(args, name)
             if any(v < 1 for v in (values if isinstance(values, list) else [values])):
                 raise ValueError(f"--{name} must be >= 1")
-        bench_sweep.run(tuple(args.widths), args.models, args.points, args.depth, args.repeats, args.steps)
+        bench_sweep.run(
+            tuple(args.widths),
+            args.models,
+            args.points,
+            args.depth,
+            args.repeats,
+            args.steps,
+            compiled=not args.no_compiled,
+        )
         return 0
     module = importlib.import_module(BENCHES[args.bench][0])
     return module.run(args)

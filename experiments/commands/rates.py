@@ -16,6 +16,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default="cpu", help="cpu (default), cuda or cuda:N")
     p.add_argument("--resume", action="store_true", help="continue a run in --out, skipping finished fits")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--compile", action="store_true", help="torch.compile the activations (same values, faster)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -24,6 +25,7 @@ def run(args: argparse.Namespace) -> int:
     from experiments.provenance import provenance
 
     cfg = sweep.load(args.config)  # every config error surfaces here, before any fit
+    cfg.compile = cfg.compile or args.compile
     sweep.check_device(args.device, cfg.dtype)
     out = Path(args.out)
     print(f"{cfg.name}: {len(cfg.jobs)} fits ({len(cfg.targets)} targets × {len(cfg.activations)} activations × "
@@ -32,7 +34,7 @@ def run(args: argparse.Namespace) -> int:
     history = []
     if args.resume and runs_file.exists():
         history = json.loads(runs_file.read_text()).get("runs", [])
-    this_run = provenance(cfg.name, None, args.device)
+    this_run = provenance(cfg.name, None, args.device) | {"compile": cfg.compile}
     start = time.perf_counter()
 
     def record(stats: dict) -> None:  # after every stack, so a killed run keeps its wall time
