@@ -171,7 +171,7 @@ def compare(a: list[float], b: list[float], lower_is_better: bool) -> tuple[floa
     if spreads and abs(diff) <= max(spreads):
         return diff, "within seed spread"
     verdict = "agrees" if better else "disagrees"
-    return diff, verdict + ("" if spreads else " (1 seed, noise unknown)")
+    return diff, verdict + ("" if spreads else " (single seed: noise unknown)")
 
 
 def steps_to_reach(run: dict, target: float) -> int | None:
@@ -224,18 +224,10 @@ def claims(groups: dict[str, list[dict]]) -> tuple[list[list[str]], list[str]]:
             )
             tally.setdefault("faster convergence", []).append(verdict)
     for claim, verdicts in tally.items():
-        agree = sum(v.startswith("agrees") for v in verdicts)
-        sentences.append(
-            f"- **{claim}**: the measurement agrees with the paper in {agree} of {len(verdicts)} PolyCom-vs-baseline "
-            f"comparisons; "
-            + (
-                "all of them agree."
-                if agree == len(verdicts)
-                else "none agree."
-                if agree == 0
-                else f"the rest are {', '.join(sorted({v for v in verdicts if not v.startswith('agrees')}))}."
-            )
-        )
+        counts = {v: verdicts.count(v) for v in dict.fromkeys(verdicts)}
+        parts = "; ".join(f"{v}: {n}" for v, n in counts.items())
+        agree = sum(n for v, n in counts.items() if v.startswith("agrees"))
+        sentences.append(f"- **{claim}**: {agree} of {len(verdicts)} PolyCom-vs-baseline comparisons agree ({parts}).")
     return rows, sentences
 
 
@@ -351,7 +343,10 @@ def report(out: Path, runs: list[dict], figures: dict[str, Path | None]) -> str:
             "",
             "Activation memory is counted as the bytes autograd saves for the backward in one training step "
             "(`saved_tensors_hooks`); *tensors kept* is what the activation alone saves, in units of its input. "
-            "Recompute wraps the activation in `torch.utils.checkpoint`, as the released PolyNorm code does.",
+            "Recompute wraps the activation in `torch.utils.checkpoint`, as the released PolyNorm code does: "
+            "it then keeps only its input, but W2 still keeps the activation's output, so for ReLU and GELU "
+            "(which keep a single tensor themselves) recompute costs one tensor more instead of saving any. "
+            "Times come from a few steps per row on a shared CPU and are noisy.",
             "",
             table(
                 ["variant", "recompute", "tensors kept", "saved MB/step", "ms/step", "tokens/s", "CUDA peak MB"],
@@ -398,9 +393,9 @@ def report(out: Path, runs: list[dict], figures: dict[str, Path | None]) -> str:
         "## What this study cannot say",
         "",
         "- Scale: the paper trains 1B-parameter models on hundreds of billions of tokens; this study trains "
-        f"~{first['parameters']['total'] / 1e6:.1f}M parameters on about "
-        f"{trained_bytes / 1e6:.1f}M"
-        " bytes of Python source. Differences in the ordering of activations at this scale need not carry over.",
+        f"~{first['parameters']['total'] / 1e6:.1f}M parameters on "
+        f"{trained_bytes:,} bytes of Python source (random windows, {len(first['steps'])} steps). "
+        "Differences in the ordering of activations at this scale need not carry over.",
         "- Downstream accuracy, the MoE comparison and the bf16 order ablation (r ∈ {2,3,4}) are not measured here.",
         "- The paper does not say exactly how it computes the effective rank; we report the entropy-based rank "
         "(Roy & Vetterli) and the count of singular values above 1% of the largest, for W1 and W2 separately.",
