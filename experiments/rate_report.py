@@ -55,7 +55,7 @@ def summarize(rows: list[dict[str, str]], metric: str = "max_abs", boot: int = 1
             "target": target, "d": d, "n": rs[0]["n"], "activation": act, "metric": metric,
             "fits": len(rs), "diverged": sum(r["status"] == "diverged" for r in rs),
             "theory_slope": rates.theory_slope(n, d),
-            "relu_pl_slope": rates.theory_slope(n, d, relu=True) if act.startswith("relu") else None,
+            "relu_pl_slope": rates.theory_slope(n, d, relu=True) if act == "relu" else None,
             "best_error": min((_float(r[metric]) for r in ok), default=math.nan),
         }  # fmt: skip
         try:
@@ -207,9 +207,10 @@ def report(out: Path, summary: dict, figs: list[Path]) -> str:
         " on the dense held-out grid",
         "",
         "Slopes are least-squares fits of log error on log P; the 95% interval is a bootstrap over seeds. "
-        "Theory: −n/d is the constructive rate (Yarotsky; Theorem 3 for PolyReLU); a piecewise-linear "
-        "ReLU fit cannot beat −min(n,2)/d. Trained networks are known to fall short of the constructions "
-        "(THEORY.md §7, Adcock & Dexter): the table measures that gap.",
+        "Theory: −n/d is the constructive rate (Yarotsky; Theorem 3 for PolyReLU). A fixed-depth ReLU net "
+        "is piecewise linear, and piecewise-linear fits of a function with curvature reach −2/d at best "
+        "(PL, shown for ReLU where it differs from −n/d). Trained networks are known to fall short of "
+        "the constructions (THEORY.md §7, Adcock & Dexter): the table measures that gap.",
         "",
         "| target | d | n | activation | slope | 95% CI | theory −n/d | R² | best error | diverged |",
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
@@ -218,6 +219,8 @@ def report(out: Path, summary: dict, figs: list[Path]) -> str:
         slope = f"{f['slope']:+.2f}" if f.get("slope") is not None else "—"
         ci = f"[{f['ci'][0]:+.2f}, {f['ci'][1]:+.2f}]" if f.get("ci") and not math.isnan(f["ci"][0]) else "—"
         th = f"{f['theory_slope']:+.2f}" if f["theory_slope"] is not None else "analytic"
+        if f.get("relu_pl_slope") is not None and f["relu_pl_slope"] != f["theory_slope"]:
+            th += f" (PL {f['relu_pl_slope']:+.2f})"
         r2 = f"{f['r2']:.2f}" if f.get("r2") is not None else "—"
         lines.append(
             f"| {f['target']} | {f['d']} | {f['n']} | {f['activation']} | {slope} | {ci} | {th} | {r2} | "
