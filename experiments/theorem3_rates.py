@@ -14,6 +14,7 @@ Slopes are least-squares fits of log(error) on log(size) over N ≥ 4; the theor
 
 from __future__ import annotations
 
+import itertools
 import math
 import time
 import warnings
@@ -59,8 +60,6 @@ def evaluate(module: torch.nn.Module, X: np.ndarray, device: str = "cpu", batch:
 def hp_grid(d: int, points: int) -> list[tuple[Fraction, ...]]:
     per_axis = max(2, round(points ** (1 / d)))
     axis = [Fraction(i, per_axis) for i in range(per_axis + 1)]
-    import itertools
-
     return list(itertools.product(axis, repeat=d))
 
 

@@ -30,23 +30,30 @@ product node's error obeys E ≤ δ + B_a E_b + B_b E_a + E_a E_b, so
 
 from __future__ import annotations
 
+import itertools
 import math
+import random
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
 from functools import cached_property
 
+import mpmath
 import sympy
 
 from theory.activation import polyrelu, relu, relu_power
 from theory.calculus import block_parallel, compose, identity, parallel
+from theory.cellwise import NotPolynomial, network_on_box
+from theory.certificate import certify
 from theory.exact_numbers import exact
 from theory.network import Affine, Network
 from theory.partition_of_unity import Partition
 from theory.sobolev_approximant import Approximant
 from theory.sobolev_target import Target
 from theory.taylor import TaylorTable
+from theory.theorem1 import to_polyrelu
+from theory.yarotsky import product_bound, product_network, square_error
 
 Q = Fraction
 FORMS = ("per_neuron", "shared", "relu")
@@ -178,8 +185,6 @@ class Theorem3Network:
 
 
 def _yarotsky_product(m: int) -> Network:
-    from theory.yarotsky import product_network
-
     return product_network(m, PRODUCT_BOUND_M)
 
 
@@ -214,8 +219,6 @@ def build(
         net, terms = _assemble_exact(partition, table, L)
         shared_vec = None
         if form == "shared":
-            from theory.theorem1 import to_polyrelu
-
             shared_vec = tuple(exact(a) for a in shared)
             net = to_polyrelu(net, len(shared_vec) - 1, shared_vec).target
         return Theorem3Network(
@@ -361,8 +364,6 @@ def tree_error(factors: int, levels: int, delta: Fraction, bounds: Sequence[Frac
 
 def relu_error_bound(approximant: Approximant, m: int) -> Fraction:
     """Certified sup |f_N − f̃_N| of the ReLU twin with squaring depth m (module docstring)."""
-    from theory.yarotsky import product_bound, square_error
-
     target, N = approximant.target, approximant.N
     d, n = target.d, target.n
     rho = approximant.partition.certify()["support_radius_times_N"] / N
@@ -401,8 +402,6 @@ def hidden_values(net: Network, x: Sequence[Fraction]) -> list[Fraction]:
 
 def value_mp(net: Network, x: Sequence[Fraction], dps: int = 30):
     """net(x): hidden layers exactly, then the (possibly irrational) output weights to ``dps`` digits."""
-    import mpmath
-
     h = hidden_values(net, x)
     last = net.affines[-1]
     with mpmath.workdps(dps):
@@ -415,8 +414,6 @@ def value_mp(net: Network, x: Sequence[Fraction], dps: int = 30):
 
 
 def _mp(v, dps: int):
-    import mpmath
-
     if isinstance(v, Fraction):
         return mpmath.mpf(v.numerator) / v.denominator
     return mpmath.mpf(str(sympy.N(v, dps + 5)))
@@ -424,10 +421,6 @@ def _mp(v, dps: int):
 
 def check_cells(net: Network, approximant: Approximant, max_cells: int | None = None, seed: int = 0) -> dict:
     """Network ≡ f_N on every cell between breakpoints (or a random sample of ``max_cells`` of them)."""
-    import random
-
-    from theory.cellwise import NotPolynomial, network_on_box
-
     cells = list(approximant.partition.cells())
     total = len(cells)
     if max_cells is not None and total > max_cells:
@@ -450,8 +443,6 @@ def dense_grid(d: int, N: int, per_cell: int = 16, max_points: int = 4000) -> li
     steps = 3 * N * per_cell
     per_axis = max(2, min(steps, round(max_points ** (1 / d))))
     axis = [Fraction(i, per_axis) for i in range(per_axis + 1)]
-    import itertools
-
     return list(itertools.product(axis, repeat=d))
 
 
@@ -471,8 +462,6 @@ def certify_case(
     ``partition`` (a wrong ψ) or ``tamper="taylor"`` (one output weight moved by 1/7) break the
     construction on purpose; the reference f_N is always the standard one, built independently.
     """
-    from theory.certificate import certify
-
     target = Target.parse(text, d, n)
     reference = Approximant(target, N)
     statement = (
@@ -522,8 +511,6 @@ def certify_case(
 
 def certify_relu_twin(text: str, d: int, n: int, N: int, grid_points: int = 400):
     """The ReLU twin (Yarotsky products): measured |f̃_N − f_N| ≤ its composed bound ≤ the PolyReLU bound."""
-    from theory.certificate import certify
-
     target = Target.parse(text, d, n)
     approximant = Approximant(target, N)
     eps = approximant.certified_bound()["bound"]
@@ -532,8 +519,6 @@ def certify_relu_twin(text: str, d: int, n: int, N: int, grid_points: int = 400)
 
     def check() -> dict:
         built = build(target, N, "relu", squaring_depth=m)
-        import mpmath
-
         grid = dense_grid(d, N, max_points=grid_points)
         worst = max(abs(value_mp(built.network, x) - approximant.value_mp(x)) for x in grid)
         closed = built.closed_form()
