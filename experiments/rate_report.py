@@ -42,11 +42,14 @@ def _smoothness(n: str) -> int | None:
     return None if n in ("analytic", "", None) else int(n)
 
 
-def summarize(rows: list[dict[str, str]], metric: str = "max_abs", boot: int = 1000) -> list[dict]:
-    """One rate fit per (target, activation), in the order the rows first name them."""
+def summarize(rows: list[dict[str, str]], metric: str = "max_abs", boot: int = 1000, order=None) -> list[dict]:
+    """One rate fit per (target, activation); ``order`` = (targets, activations) names to sort by."""
     groups: dict[tuple[str, str], list[dict]] = defaultdict(list)
     for r in rows:
         groups[(r["target"], r["activation"])].append(r)
+    if order is not None:
+        rank_t, rank_a = ({name: i for i, name in enumerate(names)} for names in order)
+        groups = dict(sorted(groups.items(), key=lambda kv: (rank_t.get(kv[0][0], 1e9), rank_a.get(kv[0][1], 1e9))))
     fits = []
     for (target, act), rs in groups.items():
         d, n = int(rs[0]["d"]), _smoothness(rs[0]["n"])
@@ -80,6 +83,13 @@ def _targets_from_config(out: Path) -> dict:
     if not stored.exists():
         return {}
     return {t.name: t for t in sweep.load(stored).targets}
+
+
+def _activations_from_config(out: Path) -> list[str]:
+    from experiments import sweep
+
+    stored = out / "config.toml"
+    return [a.label for a in sweep.load(stored).activations] if stored.exists() else []
 
 
 def chebyshev_reference(targets: dict, rows: list[dict[str, str]], test_points: int = 8192) -> dict:
@@ -125,8 +135,8 @@ def figures(out: Path, rows: list[dict[str, str]], fits: list[dict], cheb: dict,
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    targets = list(dict.fromkeys(r["target"] for r in rows))
-    acts = list(dict.fromkeys(r["activation"] for r in rows))
+    targets = list(dict.fromkeys(f["target"] for f in fits))
+    acts = list(dict.fromkeys(f["activation"] for f in fits))
     colors = {a: plt.cm.tab10(i % 10) for i, a in enumerate(acts)}
     fit_of = {(f["target"], f["activation"]): f for f in fits}
     cols = min(3, len(targets))
@@ -246,7 +256,8 @@ def write_all(out: str | Path, cfg=None, boot: int = 1000) -> dict:
         raise ValueError(f"{out / 'results.csv'} has no rows yet")
     metric = cfg.metric if cfg is not None else _stored_metric(out)
     targets = {t.name: t for t in cfg.targets} if cfg is not None else _targets_from_config(out)
-    fits = summarize(rows, metric, boot)
+    acts = [a.label for a in cfg.activations] if cfg is not None else _activations_from_config(out)
+    fits = summarize(rows, metric, boot, order=(list(targets), acts))
     cheb = chebyshev_reference(targets, rows)
     run_file = out / "run.json"
     summary = {
