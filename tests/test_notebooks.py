@@ -16,3 +16,25 @@ def test_notebook_runs_and_draws(path, tmp_path):
     NotebookClient(nb, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
     images = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs if "image/png" in o.get("data", {})]
     assert images, f"{path.name} drew no figure"
+    silent = silent_figure_cells(nb)
+    assert not silent, f"{path.name}: cells {silent} create a figure but show none"
+
+
+def silent_figure_cells(nb) -> list[int]:
+    """Executed code cells that create a figure (``plt.subplots(``) but show no image: a lost figure."""
+    return [
+        i
+        for i, c in enumerate(nb.cells)
+        if c.cell_type == "code"
+        and "plt.subplots(" in c.source
+        and not any("image/png" in o.get("data", {}) for o in c.outputs)
+    ]
+
+
+def test_a_lost_figure_is_caught():
+    shown = nbformat.v4.new_code_cell("fig, ax = plt.subplots()")
+    shown.outputs = [nbformat.v4.new_output("display_data", data={"image/png": "iVBOR"})]
+    lost = nbformat.v4.new_code_cell("fig, ax = plt.subplots(); plt.close(fig)")
+    lost.outputs = [nbformat.v4.new_output("stream", text="no picture")]
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("plt.subplots("), shown, lost])
+    assert silent_figure_cells(nb) == [2]
