@@ -281,28 +281,6 @@ def fit_stack(
 _PLAN_CACHE: dict[tuple, tuple[int, int]] = {}
 
 
-def step_seconds(
-    arch: Architecture, models: int, points: int, dtype=torch.float64, device="cpu", repeats=3, threads=None
-) -> float:
-    """Mean wall time of one loss+gradient pass of ``models`` stacked copies on ``points`` inputs."""
-    theta = arch.init(list(range(models)), dtype, device)
-    x = torch.rand(points, arch.d_in, dtype=dtype, device=device)
-    y = torch.zeros(models, points, dtype=dtype, device=device)
-    loss_grad = mse_loss_grad(arch, x, y)
-    with intra_op_threads(threads):
-        loss_grad(theta, True)  # warm-up: allocator, kernels
-        times = []
-        for _ in range(repeats):
-            if device.startswith("cuda"):
-                torch.cuda.synchronize()
-            t0 = time.perf_counter()
-            loss_grad(theta, True)
-            if device.startswith("cuda"):
-                torch.cuda.synchronize()
-            times.append(time.perf_counter() - t0)
-    return sum(times) / len(times)  # the mean: heavy tails (a descheduled thread) count
-
-
 class intra_op_threads:
     """Context manager: run with ``n`` torch CPU threads (None: leave as is), restore afterwards.
 
@@ -321,24 +299,55 @@ class intra_op_threads:
         torch.set_num_threads(self.old)
 
 
+def time_plans(
+    arch: Architecture, plans: list[tuple[int, int]], points: int, dtype=torch.float64, device="cpu", repeats=5
+) -> dict[tuple[int, int], list[float]]:
+    """Seconds per model of one loss+gradient pass for each (stack size, threads) plan, ``repeats`` each.
+
+    The plans are timed round-robin, so a change in the machine's load hits all of them alike.
+    """
+    passes = {}
+    for chunk in sorted({c for c, _ in plans}):
+        theta = arch.init(list(range(chunk)), dtype, device)
+        x = torch.rand(points, arch.d_in, dtype=dtype, device=device)
+        y = torch.zeros(chunk, points, dtype=dtype, device=device)
+        passes[chunk] = (mse_loss_grad(arch, x, y), theta)
+    times: dict[tuple[int, int], list[float]] = {plan: [] for plan in plans}
+    for r in range(repeats + 1):
+        for chunk, threads in plans:
+            loss_grad, theta = passes[chunk]
+            with intra_op_threads(threads or None):
+                if device.startswith("cuda"):
+                    torch.cuda.synchronize()
+                t0 = time.perf_counter()
+                loss_grad(theta, True)
+                if device.startswith("cuda"):
+                    torch.cuda.synchronize()
+                if r:  # pass 0 is the warm-up (allocator, kernels, compilation)
+                    times[(chunk, threads)].append((time.perf_counter() - t0) / chunk)
+    return times
+
+
+def plan_cost(plan: tuple[int, int], times: list[float]) -> float:
+    """Median time per model; more than one thread pays its mean ×1.3 (see :func:`choose_plan`)."""
+    if plan[1] > 1:
+        return 1.3 * sum(times) / len(times)
+    return sorted(times)[len(times) // 2]
+
+
 def choose_plan(arch: Architecture, models: int, points: int, dtype=torch.float64, device="cpu") -> tuple[int, int]:
     """(stack size, CPU threads) with the least measured time per model.
 
     Stack sizes tried: 1 (one at a time), ``models`` (all stacked) and 8 if models > 16; threads: 1 and
-    torch's default (CPU only). More threads must win by a clear margin (1.3x, on the mean of 5 passes):
-    on a shared CPU their slow cases are 10-100x slower, their gain at most the core count.
+    torch's default (CPU only). More threads must win by a clear margin (1.3x, on the mean rather than
+    the median): on a shared CPU their slow cases are 10-100x slower, their gain at most the core count.
     """
     key = (arch, models, points, dtype, device, torch.get_num_threads())
     if key not in _PLAN_CACHE:
         chunks = sorted({1, models} | ({8} if models > 16 else set()))
         threads = [0] if device != "cpu" else sorted({1, torch.get_num_threads()})
-        cost = {}
-        for c in chunks:
-            for t in threads:
-                cost[(c, t)] = step_seconds(arch, c, points, dtype, device, repeats=5, threads=t or None) / c
-                if t > 1:
-                    cost[(c, t)] *= 1.3
-        _PLAN_CACHE[key] = min(cost, key=cost.get)
+        times = time_plans(arch, [(c, t) for c in chunks for t in threads], points, dtype, device)
+        _PLAN_CACHE[key] = min(times, key=lambda plan: plan_cost(plan, times[plan]))
     return _PLAN_CACHE[key]
 
 

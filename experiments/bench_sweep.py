@@ -21,7 +21,7 @@ from pathlib import Path
 import torch
 
 from approx.models import Activation, Architecture
-from approx.train import Phase, choose_plan, fit_stack, intra_op_threads, step_seconds
+from approx.train import Phase, choose_plan, fit_stack, intra_op_threads, time_plans
 
 PAPER = Path(__file__).resolve().parent / "configs" / "paper.toml"
 
@@ -40,14 +40,18 @@ def matmul_rate(n: int = 1024, repeats: int = 10) -> float:
 
 
 def stacking(width: int, act: str, models: int, points: int, depth: int, repeats: int) -> dict:
+    """One-at-a-time, all stacked, and the engine's plan, timed round-robin (medians per model)."""
     arch = Architecture(1, width, depth, Activation(act))
+    engine = choose_plan(arch, models, points)
     threads = sorted({1, torch.get_num_threads()})
-    one = min(step_seconds(arch, 1, points, repeats=repeats, threads=t) for t in threads)
-    stacked = min(step_seconds(arch, models, points, repeats=repeats, threads=t) / models for t in threads)
-    chunk, th = choose_plan(arch, models, points)
-    engine = step_seconds(arch, chunk, points, repeats=repeats, threads=th) / chunk
+    plans = sorted({(1, t) for t in threads} | {(models, t) for t in threads} | {engine})
+    times = time_plans(arch, plans, points, repeats=repeats)
+    med = {plan: sorted(v)[len(v) // 2] for plan, v in times.items()}
+    one = min(med[(1, t)] for t in threads)
+    stacked = min(med[(models, t)] for t in threads)
     return {"width": width, "activation": act, "one_ms": 1e3 * one, "stacked_ms": 1e3 * stacked,
-            "speedup": one / stacked, "plan": f"{chunk}×, {th} thr", "engine_speedup": one / engine}  # fmt: skip
+            "speedup": one / stacked, "plan": f"{engine[0]}×, {engine[1]} thr",
+            "engine_speedup": one / med[engine]}  # fmt: skip
 
 
 def _adam_step_seconds(arch, group, points: int, steps: int, threads: int) -> float:
@@ -91,7 +95,7 @@ def paper_largest(steps: int, compiled: bool = True) -> list[dict]:
     return out
 
 
-def run(widths=(8, 32, 128), models=64, points=1024, depth=2, repeats=5, steps=10, activations=("relu", "polyrelu"),
+def run(widths=(8, 32, 128), models=64, points=1024, depth=2, repeats=7, steps=10, activations=("relu", "polyrelu"),
         compiled=True):  # fmt: skip
     """Print the three tables as Markdown; returns the numbers."""
     rate = matmul_rate()

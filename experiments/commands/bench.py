@@ -29,7 +29,7 @@ def add_sweep_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--models", type=int, default=64, help="models per stack (default 64)")
     p.add_argument("--points", type=int, default=1024, help="training points (default 1024)")
     p.add_argument("--depth", type=int, default=2, help="hidden layers (default 2)")
-    p.add_argument("--repeats", type=int, default=5, help="timed passes per measurement (default 5)")
+    p.add_argument("--repeats", type=int, default=7, help="timed passes per measurement (default 7)")
     p.add_argument("--steps", type=int, default=10, help="Adam steps timed on the paper models (default 10)")
     p.add_argument("--no-compiled", action="store_true", help="skip the torch.compile column (saves ~1-2 min)")
 
