@@ -338,15 +338,16 @@ def plan_cost(plan: tuple[int, int], times: list[float]) -> float:
 def choose_plan(arch: Architecture, models: int, points: int, dtype=torch.float64, device="cpu") -> tuple[int, int]:
     """(stack size, CPU threads) with the least measured time per model.
 
-    Stack sizes tried: 1 (one at a time), ``models`` (all stacked) and 8 if models > 16; threads: 1 and
-    torch's default (CPU only). More threads must win by a clear margin (1.3x, on the mean rather than
-    the median): on a shared CPU their slow cases are 10-100x slower, their gain at most the core count.
+    Stack sizes tried: 1 (one at a time), 4, 16, 64, … below ``models``, and ``models`` (all stacked): a
+    wide stack can fall out of cache and lose to a smaller one. Threads: 1 and torch's default (CPU
+    only). More threads must win by a clear margin (1.3x, on the mean rather than the median): on a
+    shared CPU their slow cases are 10-100x slower, their gain at most the core count.
     """
     key = (arch, models, points, dtype, device, torch.get_num_threads())
     if key not in _PLAN_CACHE:
-        chunks = sorted({1, models} | ({8} if models > 16 else set()))
+        chunks = sorted({1, models} | {4**k for k in range(1, 8) if 4**k < models})
         threads = [0] if device != "cpu" else sorted({1, torch.get_num_threads()})
-        times = time_plans(arch, [(c, t) for c in chunks for t in threads], points, dtype, device)
+        times = time_plans(arch, [(c, t) for c in chunks for t in threads], points, dtype, device, repeats=7)
         _PLAN_CACHE[key] = min(times, key=lambda plan: plan_cost(plan, times[plan]))
     return _PLAN_CACHE[key]
 

@@ -40,7 +40,11 @@ def matmul_rate(n: int = 1024, repeats: int = 10) -> float:
 
 
 def stacking(width: int, act: str, models: int, points: int, depth: int, repeats: int) -> dict:
-    """One-at-a-time, all stacked, and the engine's plan, timed round-robin (medians per model)."""
+    """One-at-a-time, all stacked, and the engine's plan, timed round-robin (medians per model).
+
+    The engine's plan is chosen from its own timings a moment earlier (as in a sweep, once per stack),
+    so under a changing load it can be measured slower here than it was there.
+    """
     arch = Architecture(1, width, depth, Activation(act))
     engine = choose_plan(arch, models, points)
     threads = sorted({1, torch.get_num_threads()})
