@@ -95,12 +95,13 @@ def one_grid(
     float_points: int,
     device: str,
     seed: int,
+    form: str = "per_neuron",
 ) -> dict:
     rng = np.random.default_rng(seed)
     d = target.d
     row: dict = {"N": N}
     t = time.perf_counter()
-    built = T3.build(target, N, "per_neuron")
+    built = T3.build(target, N, form)
     row["build_seconds"] = time.perf_counter() - t
     sizes, closed = built.sizes, built.closed_form()
     row["polyrelu"] = {
@@ -178,6 +179,7 @@ def sweep(
     float_points: int = 20_000,
     device: str = "cpu",
     seed: int = 0,
+    form: str = "per_neuron",
     log=print,
 ) -> dict:
     """The rate curves' data for one target: one row per N, fitted slopes, the theory slope −n/d."""
@@ -195,6 +197,7 @@ def sweep(
             float_points=float_points,
             device=device,
             seed=seed,
+            form=form,
         )
         rows.append(row)
         p = row["polyrelu"]
@@ -215,6 +218,7 @@ def sweep(
         "scale_factor": str(scale_factor),
         "norm_upper": str(original.norm.upper),
         "norm_lower": original.norm.lower,
+        "form": form,
         "theory_slope": -n / d,
         "rows": rows,
         "fits": fits(rows),

@@ -257,6 +257,14 @@ def test_construct_theorem3_cli(tmp_path, capsys):
     assert "exactness" in capsys.readouterr().out
 
 
+def test_construct_theorem3_shared_form(tmp_path):
+    out = tmp_path / "t3s.json"
+    rc = main(["construct", "theorem3", "--form", "shared", "--no-relu", "--N", "2,4", "--cells", "3",
+               "--hp-points", "100", "--float-points", "500", "--json", str(out)])  # fmt: skip
+    rows = json.loads(out.read_text())["result"]["rows"]
+    assert rc == 0 and all(r["polyrelu"]["closed_form_matches"] and r["polyrelu"]["export_vs_fN"] < 1e-12 for r in rows)
+
+
 @pytest.mark.parametrize(
     ("args", "fragment"),
     [

@@ -36,6 +36,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--d", type=int, default=None, help="dimension (default: from the highest x_k in --target)")
     p.add_argument("--n", type=int, default=2, help="smoothness order n: Taylor degree n-1 (default 2)")
     p.add_argument("--N", default="1,2,4,8,16,32", help="grid sizes, comma-separated (default 1,2,4,8,16,32)")
+    p.add_argument("--form", choices=("per_neuron", "shared"), default="per_neuron",
+                   help="PolyReLU coefficients per neuron (e_1/e_2) or one shared a = (0,1,1) per layer")  # fmt: skip
     p.add_argument("--no-relu", action="store_true", help="skip the ReLU-Yarotsky twin")
     p.add_argument("--no-scale", action="store_true", help="use f as given instead of scaling it into F_{n,d}")
     p.add_argument("--max-relu-neurons", type=int, default=60_000, help="build the ReLU twin up to this size")
@@ -72,6 +74,7 @@ def run(args: argparse.Namespace) -> int:
         Ns,
         scale=not args.no_scale,
         relu=not args.no_relu,
+        form=args.form,
         max_relu_neurons=args.max_relu_neurons,
         cells=args.cells,
         hp_points=args.hp_points,
