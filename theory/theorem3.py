@@ -10,7 +10,8 @@ O((d+n)·(N+1)^d·C(n−1+d, d)) = O(ε^{−d/n}) with N ≈ ε^{−1/n}; depth 
 (Optimality of the ε^{−d/n} rate holds under continuous parameter selection only; very deep ReLU
 networks with discontinuous weight selection beat it — THEORY.md §5.)
 
-Architecture (the network calculus of ``theory.calculus``):
+Architecture (Berner et al.'s calculus, ``theory.calculus``, for the ReLU twin; the exact forms are
+written layer by layer with the same architecture, so that 10^5 units build in seconds):
 1. features, one hidden layer of ReLU units shared by all terms: ψ_{k,m_k}(x_k) = ψ(3N x_k − 3m_k)
    from 4 units each, and x_k = ReLU(x_k) − ReLU(−x_k);
 2. for each term (m, α) with |α| < n, the factors ψ_{1,m_1}..ψ_{d,m_d} and α_k copies of
@@ -35,7 +36,7 @@ import math
 import random
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from fractions import Fraction
 from functools import cached_property
 
@@ -168,7 +169,6 @@ class Theorem3Network:
     squaring_depth: int | None = None
     shared: tuple | None = None
     build_seconds: float = 0.0
-    info: dict = field(default_factory=dict)
 
     @cached_property
     def sizes(self) -> dict:
@@ -203,41 +203,43 @@ def build(
     if not isinstance(N, int) or N < 1:
         raise ValueError(f"grid size N must be an integer >= 1, got {N!r}")
     start = time.perf_counter()
-    d, n = target.d, target.n
-    partition = partition or Partition(N, d)
+    partition = partition or Partition(N, target.d)
     table = table or TaylorTable(target, N)
     approximant = Approximant(target, N, partition, table)
+    levels = tree_levels(target.d, target.n)
+    shared_vec = None
     if form == "relu":
         if squaring_depth is None:
             squaring_depth = relu_squaring_depth(approximant)
-        product = _yarotsky_product(squaring_depth)
-        carry = identity(1, product.depth, relu())
+        net, terms = _assemble_relu(partition, table, levels, squaring_depth)
     else:
-        product, carry = exact_product(), exact_carry()
-    L = tree_levels(d, n)
-    if form != "relu":
-        net, terms = _assemble_exact(partition, table, L)
-        shared_vec = None
+        net, terms = _assemble_exact(partition, table, levels)
         if form == "shared":
             shared_vec = tuple(exact(a) for a in shared)
             net = to_polyrelu(net, len(shared_vec) - 1, shared_vec).target
-        return Theorem3Network(
-            target=target,
-            N=N,
-            form=form,
-            network=net,
-            approximant=approximant,
-            terms=terms,
-            shared=shared_vec,
-            build_seconds=time.perf_counter() - start,
-        )
-    trees = {F: product_tree(F, L, product, carry) for F in range(d, d + n)}
-    features = feature_network(partition)
+    return Theorem3Network(
+        target=target,
+        N=N,
+        form=form,
+        network=net,
+        approximant=approximant,
+        terms=terms,
+        squaring_depth=squaring_depth if form == "relu" else None,
+        shared=shared_vec,
+        build_seconds=time.perf_counter() - start,
+    )
+
+
+def _assemble_relu(partition: Partition, table: TaylorTable, levels: int, squaring_depth: int):
+    """The ReLU twin with the calculus: features, then per term a tree of Yarotsky products, then Σ c·term."""
+    N, d = partition.N, partition.d
+    product = _yarotsky_product(squaring_depth)
+    carry = identity(1, product.depth, relu())
+    trees = {F: product_tree(F, levels, product, carry) for F in {d + sum(a) for a in table.alphas}}
     n_feat = d * (N + 1) + d
     terms, term_nets, weights = [], [], []
     for m in partition.nodes():
         for alpha in table.alphas:
-            c = table.exact(m, alpha)  # kept when 0 too, so the size is the closed form's
             rows = [{k * (N + 1) + mk: Q(1)} for k, mk in enumerate(m)]
             bias = [Q(0)] * d
             for k, ak in enumerate(alpha):
@@ -246,21 +248,11 @@ def build(
             select = Network([Affine(n_feat, tuple(rows), tuple(bias))], [])
             term_nets.append(compose(trees[d + sum(alpha)], select))
             terms.append((m, alpha))
-            weights.append(c)
+            weights.append(table.exact(m, alpha))  # a term with c = 0 stays, so sizes are the closed form's
     body = parallel(*term_nets)
     # the output layer holds the exact (possibly irrational) Taylor coefficients, built directly
     out = Network([Affine(len(weights), ({t: w for t, w in enumerate(weights) if w != 0},), (Q(0),))], [])
-    net = compose(out, compose(body, features))
-    return Theorem3Network(
-        target=target,
-        N=N,
-        form=form,
-        network=net,
-        approximant=approximant,
-        terms=terms,
-        squaring_depth=squaring_depth,
-        build_seconds=time.perf_counter() - start,
-    )
+    return compose(out, compose(body, feature_network(partition))), terms
 
 
 E1, E2 = polyrelu((0, 1, 0)), polyrelu((0, 0, 1))  # ReLU and ReLU² as PolyReLU of order 2
