@@ -8,6 +8,7 @@ between seeds; with a single seed the verdict says that the noise is unknown.
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from statistics import mean, stdev
 
@@ -174,6 +175,21 @@ def compare(a: list[float], b: list[float], lower_is_better: bool) -> tuple[floa
     return diff, verdict + ("" if spreads else " (single seed: noise unknown)")
 
 
+SMOOTH = 50  # steps in the running mean of the training loss
+
+
+def smoothed_train(run: dict) -> list[float]:
+    return smooth([s["loss"] for s in run["steps"]], SMOOTH)
+
+
+def steps_to_reach_train(run: dict, target: float) -> int | None:
+    """First step whose ``SMOOTH``-step running mean of the training loss is at or below ``target``."""
+    for step, loss in zip((s["step"] for s in run["steps"]), smoothed_train(run), strict=True):
+        if loss <= target:
+            return step
+    return None
+
+
 def steps_to_reach(run: dict, target: float) -> int | None:
     """First evaluation step whose validation loss is at or below ``target``."""
     for e in run["evals"]:
@@ -206,19 +222,23 @@ def claims(groups: dict[str, list[dict]]) -> tuple[list[list[str]], list[str]]:
                 diff, verdict = compare(values[key][p], values[key][b], lower)
                 rows.append([claim, f"{p} vs {b}", f"{diff:+.4f}", verdict])
                 tally.setdefault(claim, []).append(verdict)
-    if "swiglu" in groups:
-        target = mean(values["val"]["swiglu"])
-        last = groups["swiglu"][0]["evals"][-1]["step"]
-        for p in poly:
-            reached = [steps_to_reach(r, target) for r in groups[p]]
+    for p in poly:  # convergence: every baseline against the same seeds' batches (paired by seed)
+        for b in base:
+            target = mean(smoothed_train(r)[-1] for r in groups[b])
+            reached = [steps_to_reach_train(r, target) for r in groups[p]]
+            last = len(groups[b][0]["steps"])
             shown = ", ".join("not reached" if s is None else str(s) for s in reached)
             ok = all(s is not None and s < last for s in reached)
+            pairs = [(x, y) for rp in groups[p] for rb in groups[b] if rp["seed"] == rb["seed"] for x, y in
+                     zip(rp["evals"][1:], rb["evals"][1:], strict=True)]  # fmt: skip
+            lower = sum(x["val_loss"] < y["val_loss"] for x, y in pairs)
             verdict = "agrees" if ok else "disagrees"
             rows.append(
                 [
                     "faster convergence",
-                    f"{p}: step reaching SwiGLU's final val loss {target:.4f} (SwiGLU: {last})",
-                    shown,
+                    f"{p} vs {b}: step where {p}'s train loss ({SMOOTH}-step mean) reaches {b}'s final "
+                    f"{target:.4f} ({b}: {last}); evaluations where {p}'s val loss is lower",
+                    f"{shown}; {lower}/{len(pairs)}",
                     verdict,
                 ]
             )
@@ -269,6 +289,12 @@ def report(out: Path, runs: list[dict], figures: dict[str, Path | None]) -> str:
         f"Lowest mean validation loss: **{best}** ({fmt([r['final']['val_loss'] for r in groups[best]])} nats/byte).",
         "",
     ]
+    if "swiglu" in groups:
+        ref = mean(r["final"]["val_loss"] for r in groups["swiglu"])
+        for p in (p for p in POLYCOM if p in groups):
+            d = mean(r["final"]["val_loss"] for r in groups[p]) - ref
+            lines.append(f"- {p} − SwiGLU: {d:+.4f} nats/byte of validation loss, ppl {100 * (math.exp(d) - 1):+.1f}%.")
+        lines.append("")
     rows, sentences = claims(groups)
     lines += sentences
     lines += [
@@ -344,8 +370,9 @@ def report(out: Path, runs: list[dict], figures: dict[str, Path | None]) -> str:
             "Activation memory is counted as the bytes autograd saves for the backward in one training step "
             "(`saved_tensors_hooks`); *tensors kept* is what the activation alone saves, in units of its input. "
             "Recompute wraps the activation in `torch.utils.checkpoint`, as the released PolyNorm code does: "
-            "it then keeps only its input, but W2 still keeps the activation's output, so for ReLU and GELU "
-            "(which keep a single tensor themselves) recompute costs one tensor more instead of saving any. "
+            "it then keeps only its input, while W2 still keeps the activation's output. It pays off when the "
+            "activation keeps more than that (PolyReLU, PolyNorm); for GELU it changes nothing and for ReLU, "
+            "whose saved output is W2's saved input, it costs one tensor. "
             "Times come from a few steps per row on a shared CPU and are noisy.",
             "",
             table(
