@@ -75,9 +75,10 @@ def loss_figure(groups: dict[str, list[dict]], path: Path) -> Path:
             )
     ax1.set(xlabel="step", ylabel="train loss (nats/byte, running mean)", title="training loss")
     ax2.set(xlabel="step", ylabel="validation loss (nats/byte)", title="validation loss")
-    for ax in (ax1, ax2):
-        lo = min(min(e["val_loss"] for e in r["evals"]) for runs in groups.values() for r in runs)
-        ax.set_ylim(lo - 0.1, lo + 1.2)
+    lo_train = min(min(smooth([s["loss"] for s in r["steps"]], 20)) for runs in groups.values() for r in runs)
+    lo_val = min(min(e["val_loss"] for e in r["evals"]) for runs in groups.values() for r in runs)
+    for ax, lo in ((ax1, lo_train), (ax2, lo_val)):
+        ax.set_ylim(lo - 0.05, lo + 0.75)
         ax.grid(alpha=0.3)
         ax.legend()
     fig.suptitle("All FFN variants, same data order and seed (dashed: further seeds)")
@@ -108,6 +109,7 @@ def rank_figure(groups: dict[str, list[dict]], path: Path) -> Path:
             ylabel="entropy effective rank",
             title=f"FFN {matrix} (max rank {max_rank})",
         )
+        ax.set_xticks([l + 1 for l in layers])
         ax.grid(alpha=0.3)
         ax.legend()
     fig.suptitle("Effective rank of the trained FFN weights per layer (mean over seeds)")
@@ -153,7 +155,11 @@ def coefficient_figure(groups: dict[str, list[dict]], path: Path) -> Path | None
                     color=cycle[i % len(cycle)],
                     label=f"a{i}" if l == 0 else None,
                 )
-        ax.set(xlabel="step", ylabel="coefficient", title=f"{name}: a_i per layer (line style = layer)")
+        ax.set(
+            xlabel="step",
+            ylabel="coefficient",
+            title=f"{name}: a_i per layer\n(layer 1 solid, 2 dashed, 3 dotted, 4 dash-dot)",
+        )
         ax.grid(alpha=0.3)
         ax.legend()
     save_figure(fig, path, dpi=120)
