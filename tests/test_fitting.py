@@ -145,3 +145,11 @@ def test_plan_is_a_valid_choice():
     arch = Architecture(1, 8, 2, Activation("relu"))
     chunk, threads = choose_plan(arch, 12, 128)
     assert chunk in (1, 4, 12) and 1 <= threads <= max(1, torch.get_num_threads())
+
+
+def test_bench_sweep_measures_both_sides():
+    from experiments import bench_sweep
+
+    r = bench_sweep.stacking(width=4, act="polyrelu", models=5, points=32, depth=1, repeats=2)
+    assert r["one_ms"] > 0 and r["stacked_ms"] > 0
+    assert r["speedup"] == pytest.approx(r["one_ms"] / r["stacked_ms"]) and r["engine_speedup"] > 0

@@ -17,7 +17,7 @@ BENCHES: dict[str, tuple[str, str]] = {
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    sub = p.add_subparsers(dest="bench", metavar="NAME", required=True)
+    sub = p.add_subparsers(dest="bench", metavar="NAME", required=False)  # none: run them all
     for name, (module, help_) in BENCHES.items():
         q = sub.add_parser(name, help=help_, description=help_)
         mod = importlib.import_module(module)
@@ -35,6 +35,10 @@ def add_sweep_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.bench is None:  # `polylab bench` (what `make bench` runs): every benchmark on its defaults
+        parser = argparse.ArgumentParser(prog="polylab bench")
+        add_arguments(parser)
+        return max(run(parser.parse_args([name])) for name in BENCHES)
     if args.bench == "sweep":
         from experiments import bench_sweep
 
