@@ -88,15 +88,23 @@ class State:
         self.active &= ~mask
 
 
-def mse_loss_grad(arch: Architecture, x: Tensor, y: Tensor) -> LossGrad:
-    """(θ, need_grad) → (per-model MSE (M,), ∇ (M, P) or None)."""
+def mse_loss_grad(arch: Architecture, x: Tensor, y: Tensor, compute_dtype: torch.dtype | None = None) -> LossGrad:
+    """(θ, need_grad) → (per-model MSE (M,), ∇ (M, P) or None).
+
+    ``compute_dtype`` (e.g. bfloat16): the forward pass runs in it while θ, the loss and the optimiser
+    stay in θ's dtype (mixed precision; bf16 optimiser state would round 1 − 0.999 to 0).
+    """
+
+    def mse(theta: Tensor) -> Tensor:
+        out = arch.forward(theta if compute_dtype is None else theta.to(compute_dtype), x)
+        return (out.to(y.dtype) - y).square().mean(-1)
 
     def loss_grad(theta: Tensor, need_grad: bool = True) -> tuple[Tensor, Tensor | None]:
         if not need_grad:
             with torch.no_grad():
-                return (arch.forward(theta, x) - y).square().mean(-1), None
+                return mse(theta), None
         theta = theta.detach().requires_grad_(True)
-        loss = (arch.forward(theta, x) - y).square().mean(-1)
+        loss = mse(theta)
         # masked sum: a NaN model must not poison the backward of the others
         (grad,) = torch.autograd.grad(torch.where(loss.isfinite(), loss, 0.0).sum(), theta)
         return loss.detach(), grad
@@ -243,15 +251,17 @@ def fit_stack(
     phases: list[Phase],
     lr_scale: Tensor | None = None,
     explode: float = 1e6,
+    compute_dtype: torch.dtype | None = None,
 ) -> Fit:
     """Train the stack theta (M, P) on x (M, N, d) or (N, d) and y (M, N) through the phases.
 
-    ``lr_scale`` (M,) multiplies each phase's lr per model (e.g. an lr sweep inside one stack).
+    ``lr_scale`` (M,) multiplies each phase's lr per model (e.g. an lr sweep inside one stack);
+    ``compute_dtype`` runs the forward pass in a lower precision (see :func:`mse_loss_grad`).
     """
     start = time.perf_counter()
     M = theta.shape[0]
     lr_scale = torch.ones(M, dtype=theta.dtype, device=theta.device) if lr_scale is None else lr_scale
-    loss_grad = mse_loss_grad(arch, x, y)
+    loss_grad = mse_loss_grad(arch, x, y, compute_dtype)
     loss0, _ = loss_grad(theta, False)
     state = State(theta.clone(), ["ok"] * M, ["steps"] * M, torch.zeros(M, dtype=torch.long), loss0, loss0)
     _check_divergence(state, loss0, explode)
@@ -362,6 +372,7 @@ def fit(
     explode: float = 1e6,
     chunk: int | None = None,
     threads: int | None = None,
+    compute_dtype: torch.dtype | None = None,
 ) -> Fit:
     """:func:`fit_stack` over chunks of the stack; ``chunk=None`` picks chunk size and threads by timing.
 
@@ -369,14 +380,14 @@ def fit(
     """
     M = theta.shape[0]
     if chunk is None:
-        chunk, threads = choose_plan(arch, M, x.shape[-2], theta.dtype, str(theta.device))
+        chunk, threads = choose_plan(arch, M, x.shape[-2], compute_dtype or theta.dtype, str(theta.device))
     parts = []
     with intra_op_threads(threads):
         for lo in range(0, M, chunk):
             sl = slice(lo, lo + chunk)
             xs = x[sl] if x.dim() == 3 else x
             lr = None if lr_scale is None else lr_scale[sl]
-            parts.append(fit_stack(arch, theta[sl], xs, y[sl], phases, lr, explode))
+            parts.append(fit_stack(arch, theta[sl], xs, y[sl], phases, lr, explode, compute_dtype))
     return Fit(
         torch.cat([p.theta for p in parts]),
         [s for p in parts for s in p.status],

@@ -286,8 +286,11 @@ def run_stack(cfg: Config, group: list[Job], device: str, test_sets: dict[str, t
     n_train = points_for(cfg, arch.d_in)
     xs = torch.stack([targets.sample(arch.d_in, n_train, cfg.sampling, job.seed) for job in group])
     ys = torch.stack([job.target(x) for job, x in zip(group, xs, strict=True)])
-    theta0 = arch.init([job.seed for job in group], dtype, device)
-    result = fit(arch, theta0, xs.to(device, dtype), ys.to(device, dtype), cfg.phases, explode=cfg.explode)
+    # bfloat16 is mixed precision: parameters, loss and optimiser in float32, the forward pass in bf16
+    master = torch.float32 if dtype == torch.bfloat16 else dtype
+    theta0 = arch.init([job.seed for job in group], master, device)
+    result = fit(arch, theta0, xs.to(device, dtype), ys.to(device, master), cfg.phases, explode=cfg.explode,
+                 compute_dtype=dtype if dtype != master else None)  # fmt: skip
     rows = []
     for m, job in enumerate(group):
         x_test, y_test = test_sets[job.target.name]

@@ -137,3 +137,16 @@ def test_report_command_rewrites_from_results(tmp_path):
     assert "Chebyshev" in text
     missing = polylab("report", str(tmp_path / "nothing"))
     assert missing.wait() == 2 and "no such folder" in missing.stderr.read()
+
+
+def test_bfloat16_is_mixed_precision_and_trains(tmp_path):
+    """dtype = "bfloat16": bf16 forward, float32 optimiser (pure bf16 Adam rounds 1 − 0.999 to 0 and diverges)."""
+    results = {}
+    for dtype in ("float64", "bfloat16"):
+        text = TINY.replace("sizes = [12, 18, 24, 30, 40, 50]", f'sizes = [30]\ndtype = "{dtype}"')
+        cfg = sweep.from_dict(__import__("tomllib").loads(text), text)
+        sweep.run(cfg, tmp_path / dtype, progress=False)
+        results[dtype] = {r["job"]: r for r in rows(tmp_path / dtype / "results.csv")}
+    for job, r in results["bfloat16"].items():
+        assert r["status"] == "ok" and r["dtype"] == "bfloat16"
+        assert float(r["rmse"]) == pytest.approx(float(results["float64"][job]["rmse"]), rel=0.5)
