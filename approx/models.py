@@ -25,6 +25,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from approx import activations as A
+from approx import fused_horner
 
 FIXED: dict[str, Callable[[Tensor], Tensor]] = {
     "relu": F.relu,
@@ -142,10 +143,10 @@ class Activation:
             return FIXED[self.name](h)
         if self.name == "relu_power":
             return F.relu(h).pow(self.k) if self.k else torch.ones_like(h)
-        if self.name == "polynomial":
-            return _kernel(("horner",), A.horner)(h, a)
-        if self.name == "polyrelu":
-            return _kernel(("polyrelu",), A.polyrelu)(h, a)
+        if self.name in ("polynomial", "polyrelu"):  # eager: hand-written backward; compiled: the library form
+            if _COMPILE["on"]:
+                return _kernel((self.name,), A.polyrelu if self.name == "polyrelu" else A.horner)(h, a)
+            return (fused_horner.polyrelu if self.name == "polyrelu" else fused_horner.horner)(h, a)
         eps, rho, kind = self.eps, self._rho, self.kind
         if self.name == "polynorm":
             return _kernel(("polynorm", eps), lambda h, a: A.polynorm(h, a, eps, dim=-1))(h, a)

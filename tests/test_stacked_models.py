@@ -110,3 +110,31 @@ def test_compiled_activations_give_the_same_values_and_gradients():
             compile_activations(False)
         torch.testing.assert_close(compiled, eager, rtol=1e-11, atol=1e-12)
         torch.testing.assert_close(g_compiled, g_eager, rtol=1e-10, atol=1e-11)
+
+
+@settings(max_examples=20, deadline=None)
+@given(relu=st.booleans(), order=st.integers(1, 5), per_neuron=st.booleans(), seed=st.integers(0, 1000))
+def test_fused_horner_matches_the_library_form(relu, order, per_neuron, seed):
+    """approx.fused_horner: same values and gradients as approx.activations.horner/polyrelu (autograd)."""
+    from approx import activations as A
+    from approx import fused_horner
+
+    g = torch.Generator().manual_seed(seed)
+    h = torch.randn(3, 9, 5, generator=g, dtype=torch.float64).requires_grad_(True)
+    a = torch.randn(3, 1, 5 if per_neuron else 1, order + 1, generator=g, dtype=torch.float64).requires_grad_(True)
+    fused, ref = (fused_horner.polyrelu, A.polyrelu) if relu else (fused_horner.horner, A.horner)
+    y, y_ref = fused(h, a), ref(h, a)
+    up = torch.randn(y.shape, generator=g, dtype=torch.float64)
+    for got, want in zip(torch.autograd.grad(y, (h, a), up), torch.autograd.grad(y_ref, (h, a), up), strict=True):
+        torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(y, y_ref, rtol=0, atol=0)
+
+
+def test_fused_horner_gradcheck():
+    from approx import fused_horner
+
+    h = torch.randn(2, 4, 3, dtype=torch.float64, requires_grad=True)
+    a = torch.randn(2, 1, 3, 4, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(fused_horner.polyrelu, (h, a)) and torch.autograd.gradcheck(
+        fused_horner.horner, (h, a)
+    )
