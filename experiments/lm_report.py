@@ -341,6 +341,7 @@ def report(out: Path, runs: list[dict], figures: dict[str, Path | None]) -> str:
                 "neighbour sim.",
                 "tokens/s",
                 "train s/run",
+                "wall s/run (max)",
             ],
             [
                 [
@@ -356,6 +357,7 @@ def report(out: Path, runs: list[dict], figures: dict[str, Path | None]) -> str:
                     fmt([r["neighbour_similarity"] for r in rs], 3),
                     f"{mean(r['tokens_per_second'] for r in rs):.0f}",
                     f"{mean(r['train_seconds'] for r in rs):.0f}",
+                    f"{mean(r['wall_seconds'] for r in rs):.0f} ({max(r['wall_seconds'] for r in rs):.0f})",
                 ]
                 for n, rs in groups.items()
             ],
@@ -363,8 +365,8 @@ def report(out: Path, runs: list[dict], figures: dict[str, Path | None]) -> str:
         "",
         "Ranks are layer means; the maximum possible rank is d_model for every FFN matrix. Neighbour similarity is "
         "the mean cosine similarity between the outputs of consecutive blocks. Tokens/s were measured on a machine "
-        "shared with other jobs, so they carry the load of the moment; the memory table below times all variants "
-        "back to back.",
+        "shared with other jobs, so they carry the load of the moment (wall time includes the evaluations); the "
+        "memory table below times all variants back to back.",
         "",
     ]
     memory_path = out / "memory.json"
