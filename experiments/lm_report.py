@@ -254,6 +254,19 @@ def claims(groups: dict[str, list[dict]]) -> tuple[list[list[str]], list[str]]:
         parts = "; ".join(f"{v}: {n}" for v, n in counts.items())
         agree = sum(n for v, n in counts.items() if v.startswith("agrees"))
         sentences.append(f"- **{claim}**: {agree} of {len(verdicts)} PolyCom-vs-baseline comparisons agree ({parts}).")
+    groups_of = {"agree with the paper": [], "partly agree": [], "do not agree": []}
+    for claim, verdicts in tally.items():
+        agree = sum(v.startswith("agrees") for v in verdicts)
+        key = (
+            "agree with the paper"
+            if agree == len(verdicts)
+            else "do not agree"
+            if agree <= len(verdicts) // 4
+            else "partly agree"
+        )
+        groups_of[key].append(claim)
+    summary = "; ".join(f"{k} on {', '.join(c)}" for k, c in groups_of.items() if c)
+    sentences.append(f"\nIn short, at this scale the measurements {summary}.")
     return rows, sentences
 
 
@@ -296,10 +309,13 @@ def report(out: Path, runs: list[dict], figures: dict[str, Path | None]) -> str:
         "",
     ]
     if "swiglu" in groups:
-        ref = mean(r["final"]["val_loss"] for r in groups["swiglu"])
+        ref = [r["final"]["val_loss"] for r in groups["swiglu"]]
         for p in (p for p in POLYCOM if p in groups):
-            d = mean(r["final"]["val_loss"] for r in groups[p]) - ref
-            lines.append(f"- {p} − SwiGLU: {d:+.4f} nats/byte of validation loss, ppl {100 * (math.exp(d) - 1):+.1f}%.")
+            d, verdict = compare([r["final"]["val_loss"] for r in groups[p]], ref, True)
+            lines.append(
+                f"- {p} − SwiGLU: {d:+.4f} nats/byte of validation loss, ppl {100 * (math.exp(d) - 1):+.1f}% "
+                f"({verdict})."
+            )
         lines.append("")
     rows, sentences = claims(groups)
     lines += sentences
@@ -363,6 +379,16 @@ def report(out: Path, runs: list[dict], figures: dict[str, Path | None]) -> str:
             ],
         ),
         "",
+        *(
+            [
+                "Every FFN matrix of every run has all its singular values above 1% of the largest "
+                "(threshold rank = max rank), so that measure cannot separate the variants here; "
+                "the entropy rank carries the comparison.",
+                "",
+            ]
+            if all(row["threshold_rank"] == row["max_rank"] for r in runs for row in r["ranks"])
+            else []
+        ),
         "Ranks are layer means; the maximum possible rank is d_model for every FFN matrix. Neighbour similarity is "
         "the mean cosine similarity between the outputs of consecutive blocks. Tokens/s were measured on a machine "
         "shared with other jobs, so they carry the load of the moment (wall time includes the evaluations); the "
