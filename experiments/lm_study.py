@@ -281,6 +281,8 @@ def run_study(
         raise ValueError(f"{out} already holds runs; pass --resume to continue it or choose another --out")
     data = load_study_corpus(study, corpus)
     log(f"corpus: {data.describe()}")
+    if resume:
+        check_resumable(out, study, data)
     write_json(
         out / "study.json", {"study": study.raw, "corpus": data.describe(), **provenance(study.raw, None, device)}
     )
@@ -306,6 +308,17 @@ def run_study(
         log("memory and speed per activation:")
         write_json(out / "memory.json", {"rows": memory_table(study, data, device, log), **provenance(study.raw)})
     return runs
+
+
+def check_resumable(out: Path, study: Study, corpus: Corpus) -> None:
+    """Refuse to mix runs: finished runs must share the data, model and train tables and the corpus."""
+    for run in load_runs(out):
+        where = f"the finished run {run['variant']} seed {run['seed']} in {out}"
+        for table in ("data", "model", "train"):
+            if run["provenance"]["config"].get(table, {}) != study.raw.get(table, {}):
+                raise ValueError(f"--resume: [{table}] differs from {where}; use another --out")
+        if run["corpus"] != corpus.describe():
+            raise ValueError(f"--resume: the corpus differs from {where}; use another --out")
 
 
 def load_runs(out: Path) -> list[dict]:

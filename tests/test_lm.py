@@ -265,7 +265,7 @@ def test_study_config_errors(tmp_path):
         lm_study.load_study("no_such_preset")
 
 
-def test_lm_tiny_end_to_end_and_resume(tmp_path):
+def test_lm_tiny_end_to_end_and_resume(tmp_path, capsys, text_dir):
     """The tiny preset through the CLI with fewer steps, then --resume reruns nothing."""
     out = tmp_path / "lm"
     args = ("lm", "tiny", "--out", str(out), "--steps", "4", "--variants", "relu,polynorm", "--threads", "1")
@@ -288,6 +288,11 @@ def test_lm_tiny_end_to_end_and_resume(tmp_path):
     assert resumed.returncode == 0, resumed.stderr
     assert resumed.stdout.count("done already, skipped") == 2 and "  step " not in resumed.stdout
     assert (out / "runs" / "relu_seed0.json").read_bytes() == saved
+    capsys.readouterr()
+    assert cli.main([*args[:4], "--steps", "5", "--variants", "relu", "--resume"]) == 2  # would mix configs
+    assert "[train] differs" in capsys.readouterr().err
+    assert cli.main([*args[:4], "--steps", "4", "--variants", "relu", "--corpus", str(text_dir), "--resume"]) == 2
+    assert "corpus differs" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(
