@@ -458,6 +458,10 @@ def report(out: Path, runs: list[dict], figures: dict[str, Path | None]) -> str:
         f"{trained_bytes:,} bytes of Python source (random windows, {len(first['steps'])} steps). "
         "Differences in the ordering of activations at this scale need not carry over.",
         "- Downstream accuracy, the MoE comparison and the bf16 order ablation (r ∈ {2,3,4}) are not measured here.",
+        "- Effective ranks compare like with like only between the ungated FFNs (ReLU, GELU, PolyReLU, PolyNorm: "
+        "W1 is (3h/2)×d for all). SwiGLU's W1 and W2 have h rows or columns instead of 3h/2, and even random "
+        "matrices of different aspect ratios have different spectra, so the rank comparison with SwiGLU mixes "
+        "the activation's effect with the shape's.",
         "- The paper does not say exactly how it computes the effective rank; we report the entropy-based rank "
         "(Roy & Vetterli) and the count of singular values above 1% of the largest, for W1 and W2 separately.",
         "",
