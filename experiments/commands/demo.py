@@ -29,42 +29,35 @@ def run(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
-def rates_section(out: Path) -> None:
-    """Issue 6: the `quick` rates preset: trained networks, error against parameters, slope fits."""
-    import shutil
-    import time
-
-    from experiments import rate_report, sweep
-
-    print("\n== Empirical rates, quick preset (THEORY.md §5, §7; polylab rates CONFIG for more) ==")
-    cfg = sweep.load(Path(__file__).resolve().parent.parent / "configs" / "quick.toml")
-    folder = out / "rates"
-    shutil.rmtree(folder, ignore_errors=True)  # the demo's own output: always a fresh run
-    start = time.perf_counter()
-    stats = sweep.run(cfg, folder, progress=False)
-    summary = rate_report.write_all(folder, cfg, boot=200)
-    print(f"{stats['ran']} fits in {time.perf_counter() - start:.0f} s (Adam then per-model L-BFGS, float64)")
-    for f in summary["fits"]:
-        slope = "—" if f["slope"] is None else f"{f['slope']:+.2f} [{f['ci'][0]:+.2f}, {f['ci'][1]:+.2f}]"
-        theory = "analytic" if f["theory_slope"] is None else f"{f['theory_slope']:+.2f}"
-        print(f"{f['target']:18s} {f['activation']:14s} slope {slope:24s} theory {theory:9s} "
-              f"best max-abs {f['best_error']:.1e}")
-    print(f"report: {folder / 'report.md'}")
+#: the rows the demo prints (every certificate still runs; a failing one is always shown)
+DEMO_CERTIFICATES = (
+    "lemma1/relu/shared",
+    "lemma1/x^3/per-neuron",
+    "lemma1/polynomial/shared",
+    "lemma1/single-neuron-constant-half-line",
+    "theorem1/relu-deep-wide",
+    "theorem1/relu-shared-paper-a",
+    "theorem1/poly-per-neuron-proof",
+)
 
 
-def lm_section(out: Path) -> None:
-    """Issue 8: the transformer FFN study on the tiny preset, a few steps (the full study: polylab lm)."""
-    from experiments import lm_report, lm_study
+def certificates_section(out: Path) -> int:
+    """Lemma 1 and Theorem 1 certificates (THEORY.md §3), short form; returns how many fail."""
+    from experiments.atomic_io import write_json
+    from experiments.commands import verify
+    from experiments.provenance import provenance
+    from theory import certificate
 
-    print("\n== Transformer FFN study, tiny preset, 40 steps (THEORY.md §6; polylab lm cpu for the real one) ==")
-    runs = lm_study.demo(out / "lm_tiny")
-    for r in runs:
-        print(
-            f"{r['variant']:9s} {r['parameters']['total']:,} parameters, val loss {r['final']['val_loss']:.3f}, "
-            f"{r['tokens_per_second']:.0f} tokens/s, {r['saved_bytes_per_step'] / 2**20:.1f} MB saved per step"
-        )
-    paths = lm_report.write_all(out / "lm_tiny", runs)
-    print(f"report: {paths[-1]}")
+    print("\n== Certificates: Lemma 1 and Theorem 1 (THEORY.md §3; all of them: polylab verify) ==")
+    certs = certificate.gather(["lemma1", "theorem1"])
+    print(verify.table([c for c in certs if c.name in DEMO_CERTIFICATES or not c.holds]))
+    failed = sum(not c.holds for c in certs)
+    print(f"{len(certs) - failed}/{len(certs)} hold, {sum(c.seconds for c in certs):.1f} s")
+    path = out / "certificates_lemma1_theorem1.json"
+    write_json(path, {"provenance": provenance(config={"only": ["lemma1", "theorem1"]}),
+                      "certificates": [c.as_dict() for c in certs]})  # fmt: skip
+    print(f"json: {path}")
+    return failed
 
 
 def relu_approximation_section(out: Path) -> int:
@@ -103,8 +96,10 @@ def sobolev_section(out: Path) -> int:
     print("f = sin(pi*x0) scaled into F_{2,1}, n = 2 (polylab construct theorem3 for more; polylab verify for all)")
     result = theorem3_rates.sweep("sin(pi*x0)", 1, 2, [1, 2, 4, 8, 16], cells=6, hp_points=300, float_points=4000)
     f = result["fits"]
-    print(f"fitted slope, error vs neurons (N >= 4): PolyReLU {f['polyrelu_vs_neurons']:.2f}, "
-          f"ReLU {f['relu_vs_neurons']:.2f}; theory -n/d = {result['theory_slope']:.2f}")
+    print(
+        f"fitted slope, error vs neurons (N >= 4): PolyReLU {f['polyrelu_vs_neurons']:.2f}, "
+        f"ReLU {f['relu_vs_neurons']:.2f}; theory -n/d = {result['theory_slope']:.2f}"
+    )
     fig = out / "theorem3_rate.png"
     theorem3_rates.plot(result, str(fig))
     write_json(out / "theorem3_rate.json", {"result": result, "provenance": provenance(config={"demo": "theorem3"})})
@@ -113,32 +108,41 @@ def sobolev_section(out: Path) -> int:
     return sum(not (r["polyrelu"]["cells"]["holds"] and r["polyrelu"]["error"] <= r["bound"]) for r in rows)
 
 
-def certificates_section(out: Path) -> int:
-    """Lemma 1 and Theorem 1 certificates (THEORY.md §3), short form; returns how many fail."""
-    from experiments.atomic_io import write_json
-    from experiments.commands import verify
-    from experiments.provenance import provenance
-    from theory import certificate
+def rates_section(out: Path) -> None:
+    """Issue 6: the `quick` rates preset: trained networks, error against parameters, slope fits."""
+    import shutil
+    import time
 
-    print("\n== Certificates: Lemma 1 and Theorem 1 (THEORY.md §3; all of them: polylab verify) ==")
-    certs = certificate.gather(["lemma1", "theorem1"])
-    print(verify.table([c for c in certs if c.name in DEMO_CERTIFICATES or not c.holds]))
-    failed = sum(not c.holds for c in certs)
-    print(f"{len(certs) - failed}/{len(certs)} hold, {sum(c.seconds for c in certs):.1f} s")
-    path = out / "certificates_lemma1_theorem1.json"
-    write_json(path, {"provenance": provenance(config={"only": ["lemma1", "theorem1"]}),
-                      "certificates": [c.as_dict() for c in certs]})  # fmt: skip
-    print(f"json: {path}")
-    return failed
+    from experiments import rate_report, sweep
+
+    print("\n== Empirical rates, quick preset (THEORY.md §5, §7; polylab rates CONFIG for more) ==")
+    cfg = sweep.load(Path(__file__).resolve().parent.parent / "configs" / "quick.toml")
+    folder = out / "rates"
+    shutil.rmtree(folder, ignore_errors=True)  # the demo's own output: always a fresh run
+    start = time.perf_counter()
+    stats = sweep.run(cfg, folder, progress=False)
+    summary = rate_report.write_all(folder, cfg, boot=200)
+    print(f"{stats['ran']} fits in {time.perf_counter() - start:.0f} s (Adam then per-model L-BFGS, float64)")
+    for f in summary["fits"]:
+        slope = "—" if f["slope"] is None else f"{f['slope']:+.2f} [{f['ci'][0]:+.2f}, {f['ci'][1]:+.2f}]"
+        theory = "analytic" if f["theory_slope"] is None else f"{f['theory_slope']:+.2f}"
+        print(
+            f"{f['target']:18s} {f['activation']:14s} slope {slope:24s} theory {theory:9s} "
+            f"best max-abs {f['best_error']:.1e}"
+        )
+    print(f"report: {folder / 'report.md'}")
 
 
-#: the rows the demo prints (every certificate still runs; a failing one is always shown)
-DEMO_CERTIFICATES = (
-    "lemma1/relu/shared",
-    "lemma1/x^3/per-neuron",
-    "lemma1/polynomial/shared",
-    "lemma1/single-neuron-constant-half-line",
-    "theorem1/relu-deep-wide",
-    "theorem1/relu-shared-paper-a",
-    "theorem1/poly-per-neuron-proof",
-)
+def lm_section(out: Path) -> None:
+    """Issue 8: the transformer FFN study on the tiny preset, a few steps (the full study: polylab lm)."""
+    from experiments import lm_report, lm_study
+
+    print("\n== Transformer FFN study, tiny preset, 40 steps (THEORY.md §6; polylab lm cpu for the real one) ==")
+    runs = lm_study.demo(out / "lm_tiny")
+    for r in runs:
+        print(
+            f"{r['variant']:9s} {r['parameters']['total']:,} parameters, val loss {r['final']['val_loss']:.3f}, "
+            f"{r['tokens_per_second']:.0f} tokens/s, {r['saved_bytes_per_step'] / 2**20:.1f} MB saved per step"
+        )
+    paths = lm_report.write_all(out / "lm_tiny", runs)
+    print(f"report: {paths[-1]}")
