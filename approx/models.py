@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from approx import activations as A
-from approx import fused_horner
+from approx import native_kernels
 
 FIXED: dict[str, Callable[[Tensor], Tensor]] = {
     "relu": F.relu,
@@ -143,13 +143,15 @@ class Activation:
             return FIXED[self.name](h)
         if self.name == "relu_power":
             return F.relu(h).pow(self.k) if self.k else torch.ones_like(h)
-        if self.name in ("polynomial", "polyrelu"):  # eager: hand-written backward; compiled: the library form
+        if self.name in ("polynomial", "polyrelu"):  # fused kernels (C on CPU, else eager); compiled: library form
             if _COMPILE["on"]:
                 return _kernel((self.name,), A.polyrelu if self.name == "polyrelu" else A.horner)(h, a)
-            return (fused_horner.polyrelu if self.name == "polyrelu" else fused_horner.horner)(h, a)
+            return native_kernels.horner(h, a, relu=self.name == "polyrelu")
         eps, rho, kind = self.eps, self._rho, self.kind
         if self.name == "polynorm":
-            return _kernel(("polynorm", eps), lambda h, a: A.polynorm(h, a, eps, dim=-1))(h, a)
+            if _COMPILE["on"]:
+                return _kernel(("polynorm", eps), lambda h, a: A.polynorm(h, a, eps, dim=-1))(h, a)
+            return native_kernels.polynorm(h, a, eps)
         if kind == "I":
             return _kernel(("polycom", self.rho, kind), lambda h, a: A.horner(rho(h), a))(h, a)
         return _kernel(("polycom", self.rho, kind), lambda h, a: A.polycom_type2(h, a, rho))(h, a)
@@ -251,7 +253,9 @@ class Architecture:
         if h.dim() == 2:
             h = h.expand(M, *h.shape)
         for layer in range(self.depth + 1):
-            h = torch.baddbmm(p[f"b{layer}"].unsqueeze(1), h, p[f"W{layer}"])
+            W, b = p[f"W{layer}"], p[f"b{layer}"].unsqueeze(1)
+            # the width-1 readout as a product and a row sum: 2x faster than bmm (forward + backward)
+            h = (h * W.transpose(1, 2)).sum(-1, keepdim=True) + b if W.shape[-1] == 1 else torch.baddbmm(b, h, W)
             if layer < self.depth:
                 a = p.get(f"a{layer}")
                 if a is not None:

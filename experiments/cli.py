@@ -12,11 +12,12 @@ import importlib
 import os
 import sys
 
+from approx.cpu_memory import keep_freed_memory
+
 #: subcommand -> module, in the order ``--help`` lists them
 COMMANDS = ("demo", "activations", "verify", "construct", "rates", "report", "bench", "lm")
 #: subcommands whose issue has not landed yet: they say so and exit 2
-NOT_BUILT: dict[str, str] = {
-}
+NOT_BUILT: dict[str, str] = {}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -41,6 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command in NOT_BUILT:
         print(f"polylab {args.command}: not built yet", file=sys.stderr)
         return 2
+    keep_freed_memory()  # tensors reuse freed pages instead of faulting in fresh ones (approx/cpu_memory.py)
     try:
         return args.run(args) or 0
     except (ValueError, OSError) as err:

@@ -1,0 +1,150 @@
+"""Fused CPU kernels (C, loaded with ctypes) for stacked PolyNorm, PolyReLU and polynomial activations.
+
+The eager forms (approx.fused_horner, approx.fused_polynorm) cut autograd's passes over the
+(M, N, width) activations to ~4r, but each pass still streams the tensor through memory.
+``native_kernels.c`` evaluates the same formulas element by element (a row at a time for PolyNorm):
+one read and one write of each tensor per forward or backward, 2-3x faster than the eager forms
+(benchmarks/RESULTS.md, issue 6). The tests compare the two to float64 rounding and gradcheck both.
+
+The C file is compiled once per process (``cc -O3 -march=native``, about 2 s) and loaded from a
+temporary directory that is removed at once. Without a C compiler, with ``POLYLAB_NATIVE=0``, or
+for tensors that are not float64 CPU tensors in the stacked layout, :func:`polynorm` and
+:func:`horner` use the eager forms, which are also the CUDA path. The kernels run on the calling
+thread: splitting the rows over Python threads measured slower on 2 cores (torch's own OpenMP
+threads compete for them), while the matmuls around them keep using torch's threads.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import shutil
+import subprocess
+import tempfile
+import warnings
+from pathlib import Path
+
+import torch
+from torch import Tensor
+
+from approx import fused_horner, fused_polynorm
+
+SOURCE = Path(__file__).with_name("native_kernels.c")
+# -fassociative-math & co. let the row sums vectorise (summation order only; no other fast-math)
+FLAGS = ["-O3", "-march=native", "-fPIC", "-shared", "-fno-math-errno", "-fno-trapping-math", "-fassociative-math",
+         "-fno-signed-zeros"]  # fmt: skip
+MAX_ORDER = 16  # MAXR in the C file
+
+_LIB: dict[str, ctypes.CDLL | None] = {}
+
+
+def _build() -> ctypes.CDLL:
+    compiler = next(filter(None, map(shutil.which, (os.environ.get("CC", "cc"), "gcc", "clang"))), None)
+    if compiler is None:
+        raise OSError("no C compiler (cc, gcc or clang) on PATH")
+    tmp = tempfile.mkdtemp(prefix="polylab-native-")
+    try:
+        out = Path(tmp) / "native_kernels.so"
+        cmd = [compiler, *FLAGS, "-o", str(out), str(SOURCE), "-lm"]
+        subprocess.run(cmd, check=True, capture_output=True, text=True)
+        lib = ctypes.CDLL(str(out))  # stays mapped after the file is removed
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    P, L, I = ctypes.c_void_p, ctypes.c_long, ctypes.c_int  # noqa: E741
+    lib.polynorm_fwd.argtypes = [P, P, P, P, L, L, I, ctypes.c_double, L]
+    lib.polynorm_bwd.argtypes = [P, P, P, P, P, L, L, I, P, L]
+    lib.horner_fwd.argtypes = [P, P, P, L, L, I, I, I, L]
+    lib.horner_bwd.argtypes = [P, P, P, P, L, L, I, I, I, P, L]
+    return lib
+
+
+def library() -> ctypes.CDLL | None:
+    """The compiled kernels, or None (``POLYLAB_NATIVE=0``, or no working compiler: warned once)."""
+    if os.environ.get("POLYLAB_NATIVE", "1") == "0":
+        return None
+    if "lib" not in _LIB:
+        try:
+            _LIB["lib"] = _build()
+        except (OSError, subprocess.CalledProcessError) as err:
+            detail = getattr(err, "stderr", None) or err
+            warnings.warn(f"native kernels unavailable, using the eager forms: {detail}", RuntimeWarning, stacklevel=2)
+            _LIB["lib"] = None
+    return _LIB["lib"]
+
+
+def _ptr(t: Tensor) -> ctypes.c_void_p:
+    return ctypes.c_void_p(t.data_ptr())
+
+
+class _PolyNorm(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x: Tensor, a: Tensor, eps: float) -> Tensor:
+        M, N, w = x.shape
+        r = a.shape[-1] - 1
+        coeffs = a.detach().reshape(M, r + 1).contiguous()
+        y, rinv = torch.empty_like(x), x.new_empty(M * N, r)
+        _LIB["lib"].polynorm_fwd(_ptr(x), _ptr(coeffs), _ptr(y), _ptr(rinv), N, w, r, eps, M * N)
+        ctx.save_for_backward(x, coeffs, rinv)
+        return y
+
+    @staticmethod
+    def backward(ctx, g: Tensor):
+        x, coeffs, rinv = ctx.saved_tensors
+        M, N, w = x.shape
+        g = g.contiguous()
+        gx, ga = torch.empty_like(x), torch.zeros_like(coeffs)
+        _LIB["lib"].polynorm_bwd(_ptr(g), _ptr(x), _ptr(coeffs), _ptr(rinv), _ptr(gx), N, w, coeffs.shape[1] - 1,
+                                 _ptr(ga), M * N)  # fmt: skip
+        return gx, ga.reshape(M, 1, 1, -1), None
+
+
+class _Horner(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, h: Tensor, a: Tensor, relu: bool) -> Tensor:
+        M, N, w = h.shape
+        r, per_neuron = a.shape[-1] - 1, a.shape[-2] != 1
+        coeffs = a.detach().reshape(M, -1, r + 1).transpose(1, 2).contiguous()  # (M, r+1, W): neurons innermost
+        y = torch.empty_like(h)
+        _LIB["lib"].horner_fwd(_ptr(h), _ptr(coeffs), _ptr(y), N, w, r, per_neuron, relu, M * N)
+        ctx.relu, ctx.per_neuron, ctx.a_shape = relu, per_neuron, a.shape
+        ctx.save_for_backward(h, coeffs)
+        return y
+
+    @staticmethod
+    def backward(ctx, g: Tensor):
+        h, coeffs = ctx.saved_tensors
+        M, N, w = h.shape
+        g = g.contiguous()
+        gh, ga = torch.empty_like(h), torch.zeros_like(coeffs)
+        _LIB["lib"].horner_bwd(_ptr(g), _ptr(h), _ptr(coeffs), _ptr(gh), N, w, coeffs.shape[1] - 1, ctx.per_neuron,
+                               ctx.relu, _ptr(ga), M * N)  # fmt: skip
+        return gh, ga.transpose(1, 2).reshape(ctx.a_shape), None
+
+
+def applies(x: Tensor, a: Tensor) -> bool:
+    """Stacked layout on the CPU: x (M, N, w) float64 contiguous, a (M, 1, 1 | w, r+1) float64, 1 ≤ r ≤ 16."""
+    return (
+        x.device.type == "cpu"
+        and x.dtype == a.dtype == torch.float64
+        and x.dim() == 3
+        and x.is_contiguous()
+        and a.dim() == 4
+        and a.shape[:2] == (x.shape[0], 1)
+        and a.shape[2] in (1, x.shape[2])
+        and 1 <= a.shape[-1] - 1 <= MAX_ORDER
+        and library() is not None
+    )
+
+
+def polynorm(x: Tensor, a: Tensor, eps: float = 1e-6) -> Tensor:
+    """PolyNorm over the last axis (approx.fused_polynorm.polynorm), by the C kernel where it applies."""
+    if a.shape[-2:-1] == (1,) and applies(x, a):
+        return _PolyNorm.apply(x, a, eps)
+    return fused_polynorm.polynorm(x, a, eps)
+
+
+def horner(h: Tensor, a: Tensor, relu: bool = False) -> Tensor:
+    """Σ_i a_i ρ(h)^i, ρ = ReLU or identity (approx.fused_horner), by the C kernel where it applies."""
+    if applies(h, a):
+        return _Horner.apply(h, a, relu)
+    return fused_horner.polyrelu(h, a) if relu else fused_horner.horner(h, a)
