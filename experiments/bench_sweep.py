@@ -1,13 +1,18 @@
 """``polylab bench sweep``: the fitting engine's speed on this machine (issue 6 performance goals).
 
-Three measurements, all in the same run so they share the machine's state:
+Four measurements, all in the same run so they share the machine's state:
 
 1. the machine's own float64 matmul rate (n×n @ n×n, torch's default threads): the yardstick;
 2. stacked against one-at-a-time: M networks of width w (d = 1, ``depth`` hidden layers, N points),
    time per model of one loss+gradient pass, each side at its best thread count (1 or default); and
    the plan the engine picks (approx.train.choose_plan) with its speed-up over one-at-a-time;
-3. achieved FLOP/s of real sweep steps (Adam, ``fit_stack``) on the ``paper`` preset's largest models
-   (its own stack sizes and training points), against the matmul rate.
+3. one activation's forward+backward on the paper preset's largest stacks, five ways: the library's
+   autograd form, the released code's way (the same under ``torch.utils.checkpoint``), ``torch.compile``
+   of it, the eager fused forms (approx.fused_horner / fused_polynorm) and the C kernels
+   (approx.native_kernels, the default on CPU);
+4. achieved FLOP/s of real sweep steps (Adam, ``fit_stack``) on the ``paper`` preset's largest models
+   (its own stack sizes and training points), against the matmul rate: with the C kernels (default),
+   with the eager fused forms (``POLYLAB_NATIVE=0``) and with ``compile = true``.
 
 FLOPs counted: 3 × 2·N·(weights) per model per step (forward, and backward ≈ 2 forwards), the
 matmul work only; activations, the optimiser and the Python overhead are what the ratio exposes.
@@ -15,11 +20,15 @@ matmul work only; activations, the optimiser and the Python overhead are what th
 
 from __future__ import annotations
 
+import contextlib
+import os
 import time
+from functools import partial
 from pathlib import Path
 
 import torch
 
+from approx.cpu_memory import keep_freed_memory
 from approx.models import Activation, Architecture
 from approx.train import Phase, choose_plan, fit_stack, intra_op_threads, time_plans
 
@@ -58,6 +67,64 @@ def stacking(width: int, act: str, models: int, points: int, depth: int, repeats
             "engine_speedup": one / med[engine]}  # fmt: skip
 
 
+KERNEL_SHAPES = ((9, 256, 98), (6, 1024, 97))  # (models, points, width) of the paper preset's largest stacks, d = 1, 2
+KERNEL_ACTIVATIONS = ("polynomial", "polyrelu", "polyrelu_per_neuron", "polynorm")
+
+
+def _kernel_forms(kind: str) -> dict[str, object]:
+    """name -> fn(h, a) for one activation kind (``relu`` in every row is the floor to compare with)."""
+    from torch.utils.checkpoint import checkpoint
+
+    from approx import activations as A
+    from approx import fused_horner, fused_polynorm, native_kernels
+
+    library = {
+        "polynomial": A.horner,
+        "polyrelu": A.polyrelu,
+        "polyrelu_per_neuron": A.polyrelu,
+        "polynorm": lambda h, a: A.polynorm(h, a, 1e-6, dim=-1),
+    }[kind]
+    eager = {
+        "polynomial": fused_horner.horner,
+        "polyrelu": fused_horner.polyrelu,
+        "polyrelu_per_neuron": fused_horner.polyrelu,
+        "polynorm": fused_polynorm.polynorm,
+    }[kind]
+    relu = kind != "polynomial"
+    native = native_kernels.polynorm if kind == "polynorm" else partial(native_kernels.horner, relu=relu)
+    return {
+        "library": library,
+        "checkpointed": lambda h, a: checkpoint(library, h, a, use_reentrant=False),
+        "compiled": torch.compile(library, dynamic=True),
+        "eager fused": eager,
+        "C kernel": native,
+    }
+
+
+def activation_kernels(repeats: int = 30) -> list[dict]:
+    """µs per forward+backward of one activation layer (median of ``repeats``, round-robin), per form."""
+    rows = []
+    for M, N, w in KERNEL_SHAPES:
+        g = torch.Generator().manual_seed(0)
+        h = torch.randn(M, N, w, generator=g, dtype=torch.float64).requires_grad_(True)
+        up = torch.randn(M, N, w, generator=g, dtype=torch.float64)
+        for kind in KERNEL_ACTIVATIONS:
+            a = torch.randn(M, 1, w if kind.endswith("per_neuron") else 1, 4, generator=g, dtype=torch.float64)
+            a.requires_grad_(True)
+            forms = {"relu": lambda h, a: torch.relu(h), **_kernel_forms(kind)}
+            times: dict[str, list[float]] = {name: [] for name in forms}
+            for rep in range(repeats + 1):
+                for name, fn in forms.items():
+                    t0 = time.perf_counter()
+                    torch.autograd.grad(fn(h, a), (h, a), up, allow_unused=True)
+                    if rep:  # pass 0: warm-up and compilation
+                        times[name].append(time.perf_counter() - t0)
+            row = {"shape": f"{M}×{N}×{w}", "activation": kind}
+            row.update({name: 1e6 * sorted(v)[len(v) // 2] for name, v in times.items()})
+            rows.append(row)
+    return rows
+
+
 def _adam_step_seconds(arch, group, points: int, steps: int, threads: int) -> float:
     models = len(group)
     x = torch.rand(models, points, arch.d_in, dtype=torch.float64)
@@ -70,8 +137,29 @@ def _adam_step_seconds(arch, group, points: int, steps: int, threads: int) -> fl
         return (time.perf_counter() - t0) / (steps + 1)  # steps + the initial loss pass
 
 
-def paper_largest(steps: int, compiled: bool = True) -> list[dict]:
-    """Real Adam steps on the paper preset's largest stacks: eager, and with compiled activations."""
+class _native_off:
+    """Context manager: the eager fused forms instead of the C kernels (``POLYLAB_NATIVE=0``)."""
+
+    def __enter__(self):
+        self.old = os.environ.get("POLYLAB_NATIVE")
+        os.environ["POLYLAB_NATIVE"] = "0"
+
+    def __exit__(self, *exc):
+        if self.old is None:
+            os.environ.pop("POLYLAB_NATIVE", None)
+        else:
+            os.environ["POLYLAB_NATIVE"] = self.old
+
+
+MODES = ("C kernels", "eager fused", "compiled")
+
+
+def paper_largest(steps: int, compiled: bool = True, rounds: int = 3) -> list[dict]:
+    """Real Adam steps on the paper preset's largest stacks, per mode (MODES; fixed activations have one).
+
+    The modes are timed round-robin, ``rounds`` times (median), with the matmul rate re-measured
+    next to each stack, so a change of load between rows does not bias the % column.
+    """
     from approx.models import compile_activations
     from experiments import sweep
 
@@ -83,31 +171,36 @@ def paper_largest(steps: int, compiled: bool = True) -> list[dict]:
         arch, models = group[0].arch, len(group)
         points = sweep.points_for(cfg, arch.d_in)
         _, threads = choose_plan(arch, models, points)
+        modes = MODES[: 3 if compiled else 2] if arch.activation.learnable else MODES[:1]
+        times: dict[str, list[float]] = {mode: [] for mode in modes}
+        for _ in range(rounds):
+            for mode in modes:
+                compile_activations(mode == "compiled")
+                try:
+                    with _native_off() if mode == "eager fused" else contextlib.nullcontext():
+                        times[mode].append(_adam_step_seconds(arch, group, points, steps, threads))
+                finally:
+                    compile_activations(False)
+        rate = matmul_rate(repeats=5)
         flops = 3 * arch.matmul_flops(points) * models
         row = {"activation": arch.activation.label, "d": arch.d_in, "width": arch.width, "params": arch.size,
-               "models": models, "points": points, "threads": threads}  # fmt: skip
-        row["step_ms"] = 1e3 * _adam_step_seconds(arch, group, points, steps, threads)
-        row["gflops"] = flops / row["step_ms"] * 1e-6
-        if compiled and arch.activation.learnable:
-            compile_activations(True)
-            try:
-                row["compiled_ms"] = 1e3 * _adam_step_seconds(arch, group, points, steps, threads)
-            finally:
-                compile_activations(False)
-            row["compiled_gflops"] = flops / row["compiled_ms"] * 1e-6
+               "models": models, "points": points, "threads": threads, "matmul_gflops": rate}  # fmt: skip
+        for mode, v in times.items():
+            ms = 1e3 * sorted(v)[len(v) // 2]
+            row[mode] = {"ms": ms, "gflops": flops / ms * 1e-6, "percent": 100 * flops / ms * 1e-6 / rate}
         out.append(row)
     return out
 
 
 def run(widths=(8, 32, 128), models=64, points=1024, depth=2, repeats=7, steps=10, activations=("relu", "polyrelu"),
         compiled=True):  # fmt: skip
-    """Print the three tables as Markdown; returns the numbers."""
+    """Print the four tables as Markdown; returns the numbers."""
+    keep_freed_memory()
     rate = matmul_rate()
     with intra_op_threads(1):
         rate1 = matmul_rate()
     threads = torch.get_num_threads()
-    print(f"machine float64 matmul (1024²): {rate:.1f} GFLOP/s on {threads} threads, {rate1:.1f} GFLOP/s on 1 thread;"
-          f" the % columns use the {threads}-thread rate\n")  # fmt: skip
+    print(f"machine float64 matmul (1024²): {rate:.1f} GFLOP/s on {threads} threads, {rate1:.1f} GFLOP/s on 1 thread\n")
     print(f"Stacked vs one-at-a-time: {models} MLPs, d=1, depth {depth}, {points} points, loss+grad pass\n")
     print("| activation | width | one-at-a-time ms/model | stacked ms/model | stacked speed-up | engine plan "
           "| engine speed-up |")  # fmt: skip
@@ -119,17 +212,26 @@ def run(widths=(8, 32, 128), models=64, points=1024, depth=2, repeats=7, steps=1
             stack_rows.append(r)
             print(f"| {act} | {w} | {r['one_ms']:.3f} | {r['stacked_ms']:.3f} | {r['speedup']:.2f}× | {r['plan']} | "
                   f"{r['engine_speedup']:.2f}× |", flush=True)  # fmt: skip
-    print(f"\nPaper preset's largest models: Adam steps ({steps}) of the real stacks, matmul FLOPs only; compiled ="
-          " `compile = true` (torch.compile'd activations, compile time excluded)\n")  # fmt: skip
-    print("| activation | d | width | params | models | points | threads | ms/step | GFLOP/s | % of matmul "
-          "| compiled ms/step | compiled GFLOP/s | compiled % |")  # fmt: skip
-    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    print("\nOne activation layer, forward + backward, µs (median, round-robin); shapes = (models, points, width) of"
+          " the paper preset's largest stacks; order 3\n")  # fmt: skip
+    kernel_rows = activation_kernels()
+    forms = [k for k in kernel_rows[0] if k not in ("shape", "activation")]
+    print("| shape | activation | " + " | ".join(forms) + " | C kernel vs best other |")
+    print("| --- | --- | " + " | ".join("---" for _ in forms) + " | --- |")
+    for r in kernel_rows:
+        best_other = min(r[f] for f in forms if f not in ("relu", "C kernel"))
+        print(f"| {r['shape']} | {r['activation']} | " + " | ".join(f"{r[f]:.0f}" for f in forms)
+              + f" | {best_other / r['C kernel']:.2f}× |", flush=True)  # fmt: skip
+    shown = MODES if compiled else MODES[:2]
+    print(f"\nPaper preset's largest models: Adam steps ({steps}) of the real stacks, median of 3 round-robin rounds;"
+          " GFLOP/s counts matmul FLOPs only; % = of the float64 matmul rate measured next to each row\n")  # fmt: skip
+    print("| activation | d | width | params | models | points | threads | matmul GFLOP/s | "
+          + " | ".join(f"{m} ms/step | {m} %" for m in shown) + " |")  # fmt: skip
+    print("| --- " * (8 + 2 * len(shown)) + "|")
     paper_rows = paper_largest(steps, compiled)
     for r in paper_rows:
-        comp = "— | — | —"
-        if "compiled_ms" in r:
-            comp = f"{r['compiled_ms']:.1f} | {r['compiled_gflops']:.2f} | {100 * r['compiled_gflops'] / rate:.0f}%"
+        cells = [f"{r[m]['ms']:.1f} | **{r[m]['percent']:.0f}%**" if m in r else "— | —" for m in shown]
         print(f"| {r['activation']} | {r['d']} | {r['width']} | {r['params']} | {r['models']} | {r['points']} | "
-              f"{r['threads']} | {r['step_ms']:.1f} | {r['gflops']:.2f} | {100 * r['gflops'] / rate:.0f}% | {comp} |",
-              flush=True)  # fmt: skip
-    return {"matmul_gflops": rate, "matmul_gflops_1_thread": rate1, "stacking": stack_rows, "paper_largest": paper_rows}
+              f"{r['threads']} | {r['matmul_gflops']:.1f} | " + " | ".join(cells) + " |", flush=True)  # fmt: skip
+    return {"matmul_gflops": rate, "matmul_gflops_1_thread": rate1, "stacking": stack_rows, "kernels": kernel_rows,
+            "paper_largest": paper_rows}  # fmt: skip

@@ -147,9 +147,40 @@ def test_plan_is_a_valid_choice():
     assert chunk in (1, 4, 12) and 1 <= threads <= max(1, torch.get_num_threads())
 
 
+@pytest.mark.parametrize("fastest", [(1, 2), (4, 1), (12, 2)])
+def test_plan_is_the_argmin_of_the_median_never_slower_than_one_at_a_time(fastest, monkeypatch):
+    """With timings in hand, the engine takes the fastest plan by median, one-at-a-time plans included."""
+    import approx.train as T
+
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 2)
+    monkeypatch.setattr(T, "_PLAN_CACHE", {})
+
+    def fake_times(arch, plans, points, dtype, device, repeats):
+        # every plan 1.0 s per model with one 100 s outlier; the chosen one 0.5 s with two outliers
+        return {p: ([0.5, 0.5, 0.5, 50.0, 50.0] if p == fastest else [1.0] * 4 + [100.0]) for p in plans}
+
+    monkeypatch.setattr(T, "time_plans", fake_times)
+    assert T.choose_plan(Architecture(1, 8, 2, Activation("relu")), 12, 128) == fastest
+
+
 def test_bench_sweep_measures_both_sides():
     from experiments import bench_sweep
 
     r = bench_sweep.stacking(width=4, act="polyrelu", models=5, points=32, depth=1, repeats=2)
     assert r["one_ms"] > 0 and r["stacked_ms"] > 0
     assert r["speedup"] == pytest.approx(r["one_ms"] / r["stacked_ms"]) and r["engine_speedup"] > 0
+
+
+def test_bench_kernel_forms_agree():
+    """The forms `polylab bench sweep` races (library, checkpointed, eager fused, C kernel) compute one function."""
+    from experiments import bench_sweep
+
+    g = torch.Generator().manual_seed(0)
+    h = torch.randn(2, 5, 3, generator=g, dtype=torch.float64)
+    for kind in bench_sweep.KERNEL_ACTIVATIONS:
+        a = torch.randn(2, 1, 3 if kind.endswith("per_neuron") else 1, 4, generator=g, dtype=torch.float64)
+        forms = bench_sweep._kernel_forms(kind)
+        ref = forms.pop("library")(h, a)
+        forms.pop("compiled")  # compiles for ~5 s; covered by the slow compiled-activations test
+        for name, fn in forms.items():
+            torch.testing.assert_close(fn(h, a), ref, rtol=1e-12, atol=1e-12, msg=f"{kind}: {name}")
