@@ -30,7 +30,7 @@ from approx import native_kernels
 FIXED: dict[str, Callable[[Tensor], Tensor]] = {
     "relu": F.relu,
     "relu2": lambda h: F.relu(h).square(),
-    "gelu": F.gelu,
+    "gelu": native_kernels.gelu,  # F.gelu off the CPU/float64, or without libmvec
     "silu": F.silu,
     "tanh": torch.tanh,
     "identity": lambda h: h,
@@ -43,11 +43,12 @@ _KERNELS: dict[tuple, Callable] = {}
 
 
 def compile_activations(on: bool = True) -> None:
-    """Opt-in: run the learnable activations through ``torch.compile`` (dynamic shapes, one compile each).
+    """Opt-in: run the learnable activations' library forms through ``torch.compile`` (dynamic shapes).
 
-    Why: Horner and PolyNorm are chains of elementwise ops, each a pass over (M, N, width) with its own
-    autograd node; fused, forward+backward runs 4-6x faster on CPU. Costs ~20-30 s of compilation per
-    activation kind, so it pays for long sweeps only. Same values to float64 rounding.
+    Off, polynomial/PolyReLU/PolyNorm use the fused C kernels on the CPU (approx.native_kernels) and
+    the eager fused forms elsewhere; compiled, inductor fuses the library forms instead, which is the
+    faster choice on CUDA and for PolyCom with other ρ. Costs ~5-30 s of compilation per activation
+    kind, so it pays for long sweeps only. Same values to float64 rounding.
     """
     _COMPILE["on"] = bool(on)
 

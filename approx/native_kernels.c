@@ -175,3 +175,21 @@ void horner_bwd(const double *g, const double *h, const double *a, double *gh, l
                 int relu, double *ga, long rows) {
     DISPATCH(r, horner_bwd_r, g, h, a, gh, N, w, per_neuron, relu, ga, rows)
 }
+
+/* ---------------------------------------------------------------- GELU (compiled where glibc has libmvec) */
+#ifdef POLYLAB_GELU
+/* glibc's vector erf and exp (libmvec, glibc ≥ 2.35): without them these loops would call scalar libm */
+double erf(double) __attribute__((simd("notinbranch")));
+double exp(double) __attribute__((simd("notinbranch")));
+
+/* y = x Φ(x) and d = dy/dx = Φ(x) + x φ(x), Φ(x) = (1 + erf(x/√2))/2, φ(x) = exp(−x²/2)/√(2π), in one pass:
+ * the backward is then g·d, where torch's gelu_backward evaluates erf and exp again. */
+void gelu_fwd(const double *restrict x, double *restrict y, double *restrict d, long n) {
+    const double inv_sqrt_2pi = 0.5 * M_2_SQRTPI * M_SQRT1_2;
+    for (long j = 0; j < n; j++) {
+        double cdf = 0.5 * (1.0 + erf(x[j] * M_SQRT1_2)), pdf = exp(-0.5 * x[j] * x[j]) * inv_sqrt_2pi;
+        y[j] = x[j] * cdf;
+        d[j] = cdf + x[j] * pdf;
+    }
+}
+#endif

@@ -1,10 +1,12 @@
-"""Fused CPU kernels (C, loaded with ctypes) for stacked PolyNorm, PolyReLU and polynomial activations.
+"""Fused CPU kernels (C, loaded with ctypes) for stacked PolyNorm, PolyReLU, polynomial and GELU activations.
 
 The eager forms (approx.fused_horner, approx.fused_polynorm) cut autograd's passes over the
 (M, N, width) activations to ~4r, but each pass still streams the tensor through memory.
 ``native_kernels.c`` evaluates the same formulas element by element (a row at a time for PolyNorm):
 one read and one write of each tensor per forward or backward, 2-3x faster than the eager forms
-(benchmarks/RESULTS.md, issue 6). The tests compare the two to float64 rounding and gradcheck both.
+(benchmarks/RESULTS.md, issue 6). GELU's forward also writes its derivative (glibc's vector erf and
+exp), so its backward is one multiply where torch's evaluates erf and exp a second time. The tests
+compare each kernel with the autograd form to float64 rounding and gradcheck both.
 
 The C file is compiled once per process (``cc -O3 -march=native``, about 2 s) and loaded from a
 temporary directory that is removed at once. Without a C compiler, with ``POLYLAB_NATIVE=0``, or
@@ -25,6 +27,7 @@ import warnings
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 from approx import fused_horner, fused_polynorm
@@ -38,6 +41,11 @@ MAX_ORDER = 16  # MAXR in the C file
 _LIB: dict[str, ctypes.CDLL | None] = {}
 
 
+def _compile(compiler: str, out: Path, extra: list[str]) -> None:
+    cmd = [compiler, *FLAGS, *extra, "-o", str(out), str(SOURCE), "-lm"]
+    subprocess.run(cmd, check=True, capture_output=True, text=True)
+
+
 def _build() -> ctypes.CDLL:
     compiler = next(filter(None, map(shutil.which, (os.environ.get("CC", "cc"), "gcc", "clang"))), None)
     if compiler is None:
@@ -45,8 +53,10 @@ def _build() -> ctypes.CDLL:
     tmp = tempfile.mkdtemp(prefix="polylab-native-")
     try:
         out = Path(tmp) / "native_kernels.so"
-        cmd = [compiler, *FLAGS, "-o", str(out), str(SOURCE), "-lm"]
-        subprocess.run(cmd, check=True, capture_output=True, text=True)
+        try:  # GELU needs glibc's vector erf/exp; without them, the rest still builds
+            _compile(compiler, out, ["-DPOLYLAB_GELU", "-lmvec"])
+        except subprocess.CalledProcessError:
+            _compile(compiler, out, [])
         lib = ctypes.CDLL(str(out))  # stays mapped after the file is removed
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -55,6 +65,8 @@ def _build() -> ctypes.CDLL:
     lib.polynorm_bwd.argtypes = [P, P, P, P, P, L, L, I, P, L]
     lib.horner_fwd.argtypes = [P, P, P, L, L, I, I, I, L]
     lib.horner_bwd.argtypes = [P, P, P, P, L, L, I, I, I, P, L]
+    if hasattr(lib, "gelu_fwd"):
+        lib.gelu_fwd.argtypes = [P, P, P, L]
     return lib
 
 
@@ -119,6 +131,27 @@ class _Horner(torch.autograd.Function):
         _LIB["lib"].horner_bwd(_ptr(g), _ptr(h), _ptr(coeffs), _ptr(gh), N, w, coeffs.shape[1] - 1, ctx.per_neuron,
                                ctx.relu, _ptr(ga), M * N)  # fmt: skip
         return gh, ga.transpose(1, 2).reshape(ctx.a_shape), None
+
+
+class _GELU(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x: Tensor) -> Tensor:
+        y, d = torch.empty_like(x), torch.empty_like(x)
+        _LIB["lib"].gelu_fwd(_ptr(x), _ptr(y), _ptr(d), x.numel())
+        ctx.save_for_backward(d)
+        return y
+
+    @staticmethod
+    def backward(ctx, g: Tensor) -> Tensor:
+        (d,) = ctx.saved_tensors
+        return g * d
+
+
+def gelu(x: Tensor) -> Tensor:
+    """GELU(x) = x Φ(x) (exact, erf form), by the C kernel for float64 contiguous CPU tensors where libmvec exists."""
+    if x.device.type == "cpu" and x.dtype == torch.float64 and x.is_contiguous() and hasattr(library(), "gelu_fwd"):
+        return _GELU.apply(x)
+    return F.gelu(x)
 
 
 def applies(x: Tensor, a: Tensor) -> bool:
