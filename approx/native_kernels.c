@@ -1,20 +1,33 @@
-/* Fused CPU kernels for the learnable activations of stacked models (approx/native_kernels.py).
+/* Fused CPU kernels for the activations of stacked models (approx/native_kernels.py).
  *
- * Layout: x, h, g, y are (M, N, w) float64, contiguous, read as R = M*N rows of w; row `row` belongs
+ * Layout: x, h, g, y are (M, N, w) float64, contiguous, read as M*N rows of w; row `row` belongs
  * to model row / N. Coefficients are (M, r+1, W): W = 1 (shared per model) or W = w (per neuron),
  * coefficient i of neuron j at [m, i, j], so that a loop over j reads them contiguously.
  *
- * Each kernel is one loop over the elements (two per row for PolyNorm: its moments, then its
- * values), with the order r a compile-time constant (DISPATCH) so that the Horner loop over i
- * unrolls and the loop over elements vectorises: one read and one write of each (M, N, w) tensor,
- * where the autograd form makes 10-40 passes. THEORY.md §1 defines the activations; the Python
- * docstrings of approx/fused_horner.py and approx/fused_polynorm.py derive the backward formulas.
+ * Each kernel makes one loop over the elements (two per row for PolyNorm: its moments, then its
+ * values) with the order R a compile-time constant (DISPATCH), so that the Horner loop over i
+ * unrolls and the loop over elements vectorises: one read and one write of each (M, N, w) tensor
+ * where the autograd form makes 10-40 passes. THEORY.md §1 defines the activations; the docstrings
+ * of approx/fused_horner.py and approx/fused_polynorm.py derive the backward formulas.
+ *
+ * Threads: the exported functions share work items (rows, or blocks of rows) out over OpenMP.
+ * Compiled with -fopenmp, this file binds to the libgomp that torch has already loaded, so it runs
+ * on torch's threads and follows torch.set_num_threads; compiled without, the pragmas are ignored.
+ * The parallel loop sits outside DISPATCH: an OpenMP body is outlined before inlining, and R must
+ * still be a constant where the element loops are.
  */
 #include <math.h>
+#ifdef _OPENMP
+#include <omp.h>
+#else
+static int omp_get_thread_num(void) { return 0; }
+#endif
 
 #define MAXR 16
+#define PAR_MIN 32768 /* elements below which a kernel stays on one thread (torch's grain size) */
+#define BLOCK 16      /* rows per work item in the Horner kernels */
 #define INLINE static inline __attribute__((always_inline))
-/* fn(R, ...) with R a literal for r ≤ 8, so each case compiles to its own unrolled loops */
+/* fn(R, ...) with R a literal for r ≤ 8, so that each case compiles to its own unrolled loops */
 #define DISPATCH(r, fn, ...)                                                                                           \
     switch (r) {                                                                                                       \
     case 1: fn(1, __VA_ARGS__); break;                                                                                 \
@@ -30,74 +43,71 @@
 
 /* ---------------------------------------------------------------- PolyNorm (shared coefficients per model) */
 
-/* y = a_0 + Σ_{i=1}^R k_i x^i, k_i = a_i r_i, r_i = (mean_j x_j^{2i} + eps)^{-1/2}; rinv[row, i-1] = r_i. */
-INLINE void polynorm_fwd_r(const int R, const double *restrict x, const double *restrict a, double *restrict y,
-                           double *restrict rinv, long N, long w, double eps, long rows) {
-    for (long row = 0; row < rows; row++) {
-        const double *restrict xr = x + row * w, *c = a + (row / N) * (R + 1);
-        double *restrict yr = y + row * w, s[MAXR + 1] = {0}, k[MAXR + 1];
-        for (long j = 0; j < w; j++) {
-            double x2 = xr[j] * xr[j], p = x2;
-            for (int i = 1; i <= R; i++, p *= x2) s[i] += p;
-        }
-        for (int i = 1; i <= R; i++) {
-            double ri = 1.0 / sqrt(s[i] / w + eps);
-            rinv[row * R + i - 1] = ri;
-            k[i] = c[i] * ri;
-        }
-        k[0] = c[0];
-        for (long j = 0; j < w; j++) {
-            double v = k[R];
-            for (int i = R - 1; i >= 0; i--) v = v * xr[j] + k[i];
-            yr[j] = v;
-        }
+/* One row: y = a_0 + Σ_{i=1}^R k_i x^i, k_i = a_i r_i, r_i = (mean_j x_j^{2i} + eps)^{-1/2}; ri[i-1] = r_i. */
+INLINE void polynorm_fwd_row(const int R, const double *restrict x, const double *restrict c, double *restrict y,
+                             double *restrict ri, long w, double eps) {
+    double s[MAXR + 1] = {0}, k[MAXR + 1];
+    for (long j = 0; j < w; j++) {
+        double x2 = x[j] * x[j], p = x2;
+        for (int i = 1; i <= R; i++, p *= x2) s[i] += p;
+    }
+    k[0] = c[0];
+    for (int i = 1; i <= R; i++) {
+        ri[i - 1] = 1.0 / sqrt(s[i] / w + eps);
+        k[i] = c[i] * ri[i - 1];
+    }
+    for (long j = 0; j < w; j++) {
+        double v = k[R];
+        for (int i = R - 1; i >= 0; i--) v = v * x[j] + k[i];
+        y[j] = v;
     }
 }
 
-/* gx = g Σ i k_i x^{i-1} − x Σ i e_i (x²)^{i-1}, e_i = a_i r_i³ D_i / w, D_i = Σ_j g_j x_j^i;
- * ga[model] += (Σ_j g_j, r_1 D_1, …, r_R D_R): the row's share of ∂L/∂a (ga (M, R+1), zeroed by the caller). */
-INLINE void polynorm_bwd_r(const int R, const double *restrict g, const double *restrict x, const double *restrict a,
-                           const double *restrict rinv, double *restrict gx, long N, long w, double *restrict ga,
-                           long rows) {
-    for (long row = 0; row < rows; row++) {
-        const double *restrict xr = x + row * w, *restrict gr = g + row * w, *c = a + (row / N) * (R + 1);
-        const double *ri = rinv + row * R;
-        double *restrict out = gx + row * w, *gm = ga + (row / N) * (R + 1), D[MAXR + 1] = {0}, k[MAXR + 1],
-                         e[MAXR + 1];
-        for (long j = 0; j < w; j++) {
-            double p = gr[j];
-            for (int i = 0; i <= R; i++, p *= xr[j]) D[i] += p;
+/* One row: gx = g Σ i k_i x^{i-1} − x Σ i e_i (x²)^{i-1}, e_i = k_i r_i² D_i / w, D_i = Σ_j g_j x_j^i;
+ * ga = (Σ_j g_j, r_1 D_1, …, r_R D_R), the row's share of ∂L/∂a. */
+INLINE void polynorm_bwd_row(const int R, const double *restrict g, const double *restrict x, const double *restrict c,
+                             const double *restrict ri, double *restrict gx, double *restrict ga, long w) {
+    double D[MAXR + 1] = {0}, k[MAXR + 1], e[MAXR + 1];
+    for (long j = 0; j < w; j++) {
+        double p = g[j];
+        for (int i = 0; i <= R; i++, p *= x[j]) D[i] += p;
+    }
+    ga[0] = D[0];
+    for (int i = 1; i <= R; i++) {
+        ga[i] = ri[i - 1] * D[i];
+        k[i] = i * c[i] * ri[i - 1];
+        e[i] = k[i] * ri[i - 1] * ri[i - 1] * D[i] / w;
+    }
+    for (long j = 0; j < w; j++) {
+        double x1 = x[j], xx = x1 * x1, P = k[R], Q = e[R];
+        for (int i = R - 1; i >= 1; i--) {
+            P = P * x1 + k[i];
+            Q = Q * xx + e[i];
         }
-        gm[0] += D[0];
-        for (int i = 1; i <= R; i++) {
-            gm[i] += ri[i - 1] * D[i];
-            k[i] = i * c[i] * ri[i - 1];
-            e[i] = k[i] * ri[i - 1] * ri[i - 1] * D[i] / w;
-        }
-        for (long j = 0; j < w; j++) {
-            double x1 = xr[j], xx = x1 * x1, P = k[R], Q = e[R];
-            for (int i = R - 1; i >= 1; i--) {
-                P = P * x1 + k[i];
-                Q = Q * xx + e[i];
-            }
-            out[j] = gr[j] * P - x1 * Q;
-        }
+        gx[j] = g[j] * P - x1 * Q;
     }
 }
 
+/* rinv (rows, r): the r_i of each row, kept for the backward. */
 void polynorm_fwd(const double *x, const double *a, double *y, double *rinv, long N, long w, int r, double eps,
                   long rows) {
-    DISPATCH(r, polynorm_fwd_r, x, a, y, rinv, N, w, eps, rows)
+#pragma omp parallel for schedule(static) if (rows * w > PAR_MIN)
+    for (long row = 0; row < rows; row++)
+        DISPATCH(r, polynorm_fwd_row, x + row * w, a + row / N * (r + 1), y + row * w, rinv + row * r, w, eps)
 }
 
+/* ga_rows (rows, r+1): each row's share of ∂L/∂a; the caller sums them over the rows of a model. */
 void polynorm_bwd(const double *g, const double *x, const double *a, const double *rinv, double *gx, long N, long w,
-                  int r, double *ga, long rows) {
-    DISPATCH(r, polynorm_bwd_r, g, x, a, rinv, gx, N, w, ga, rows)
+                  int r, double *ga_rows, long rows) {
+#pragma omp parallel for schedule(static) if (rows * w > PAR_MIN)
+    for (long row = 0; row < rows; row++)
+        DISPATCH(r, polynorm_bwd_row, g + row * w, x + row * w, a + row / N * (r + 1), rinv + row * r, gx + row * w,
+                 ga_rows + row * (r + 1), w)
 }
 
 /* ---------------------------------------------------------------- Horner: polynomial and PolyReLU */
 
-/* A run of n elements that share their coefficients' row: c[i * W + j·dj], dj = 1 per neuron, 0 shared. */
+/* A run of n elements whose coefficients are c[i * W + j] (per neuron, n = w) or c[i] (shared). */
 
 /* y = Σ_i c_i t^i, t = relu(h) or h. */
 INLINE void horner_fwd_run(const int R, const double *restrict h, const double *restrict c, double *restrict y,
@@ -144,41 +154,40 @@ INLINE void horner_bwd_run(const int R, const double *restrict g, const double *
     }
 }
 
-/* The rows as runs that share coefficients: a model's N rows when shared, one row when per neuron. */
-#define RUNS(body)                                                                                                     \
-    for (long row = 0; row < rows;) {                                                                               \
-        long m = row / N, end = per_neuron ? row + 1 : (m + 1) * N, n = (end - row) * w; \
-        const double *c = a + m * (R + 1) * W;                                                                         \
-        body;                                                                                                          \
-        row = end;                                                                                                     \
+/* Work item `item`: rows [lo, hi) of model m, at most BLOCK of them, taken as runs that share their
+ * coefficients c (all the rows when shared, one row at a time when per neuron); body sees row, n, m, W, c. */
+#define RUNS(item, body)                                                                                               \
+    {                                                                                                                  \
+        long per_model = (N + BLOCK - 1) / BLOCK, m = (item) / per_model, W = per_neuron ? w : 1;                      \
+        long lo = m * N + (item) % per_model * BLOCK, hi = lo + BLOCK < (m + 1) * N ? lo + BLOCK : (m + 1) * N;         \
+        const double *c = a + m * (r + 1) * W;                                                                         \
+        for (long row = lo; row < hi; row += per_neuron ? 1 : hi - lo) {                                               \
+            long n = (per_neuron ? 1 : hi - row) * w;                                                                  \
+            body;                                                                                                      \
+        }                                                                                                              \
     }
+#define ITEMS (rows / N * ((N + BLOCK - 1) / BLOCK))
 
-INLINE void horner_fwd_r(const int R, const double *h, const double *a, double *y, long N, long w, int per_neuron,
-                         int relu, long rows) {
-    long W = per_neuron ? w : 1;
-    RUNS(horner_fwd_run(R, h + row * w, c, y + row * w, n, W, per_neuron, relu))
-}
-
-INLINE void horner_bwd_r(const int R, const double *g, const double *h, const double *a, double *gh, long N, long w,
-                         int per_neuron, int relu, double *ga, long rows) {
-    long W = per_neuron ? w : 1;
-    RUNS(horner_bwd_run(R, g + row * w, h + row * w, c, gh + row * w, ga + m * (R + 1) * W, n, W, per_neuron, relu))
-}
-
+/* threads: at most this many OpenMP threads (torch.get_num_threads()). */
 void horner_fwd(const double *h, const double *a, double *y, long N, long w, int r, int per_neuron, int relu,
-                long rows) {
-    DISPATCH(r, horner_fwd_r, h, a, y, N, w, per_neuron, relu, rows)
+                int threads, long rows) {
+#pragma omp parallel for schedule(static) num_threads(threads) if (rows * w > PAR_MIN)
+    for (long item = 0; item < ITEMS; item++)
+        RUNS(item, DISPATCH(r, horner_fwd_run, h + row * w, c, y + row * w, n, W, per_neuron, relu))
 }
 
-/* ga (M, r+1, W), zeroed by the caller, receives ∂L/∂a. */
+/* ga_threads (threads, M, r+1, W), zeroed by the caller: thread t adds into slice t; ∂L/∂a is their sum. */
 void horner_bwd(const double *g, const double *h, const double *a, double *gh, long N, long w, int r, int per_neuron,
-                int relu, double *ga, long rows) {
-    DISPATCH(r, horner_bwd_r, g, h, a, gh, N, w, per_neuron, relu, ga, rows)
+                int relu, int threads, double *ga_threads, long rows) {
+#pragma omp parallel for schedule(static) num_threads(threads) if (rows * w > PAR_MIN)
+    for (long item = 0; item < ITEMS; item++)
+        RUNS(item, double *ga = ga_threads + (omp_get_thread_num() * (rows / N) + m) * (r + 1) * W;
+             DISPATCH(r, horner_bwd_run, g + row * w, h + row * w, c, gh + row * w, ga, n, W, per_neuron, relu))
 }
 
-/* ---------------------------------------------------------------- GELU (compiled where glibc has libmvec) */
+/* ---------------------------------------------------------------- GELU (built where glibc has libmvec) */
 #ifdef POLYLAB_GELU
-/* glibc's vector erf and exp (libmvec, glibc ≥ 2.35): without them these loops would call scalar libm */
+/* glibc's vector erf and exp (libmvec, glibc ≥ 2.35): without them this loop would call scalar libm */
 double erf(double) __attribute__((simd("notinbranch")));
 double exp(double) __attribute__((simd("notinbranch")));
 
@@ -186,6 +195,7 @@ double exp(double) __attribute__((simd("notinbranch")));
  * the backward is then g·d, where torch's gelu_backward evaluates erf and exp again. */
 void gelu_fwd(const double *restrict x, double *restrict y, double *restrict d, long n) {
     const double inv_sqrt_2pi = 0.5 * M_2_SQRTPI * M_SQRT1_2;
+#pragma omp parallel for simd schedule(static) if (n > PAR_MIN)
     for (long j = 0; j < n; j++) {
         double cdf = 0.5 * (1.0 + erf(x[j] * M_SQRT1_2)), pdf = exp(-0.5 * x[j] * x[j]) * inv_sqrt_2pi;
         y[j] = x[j] * cdf;

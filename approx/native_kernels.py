@@ -8,12 +8,12 @@ one read and one write of each tensor per forward or backward, 2-3x faster than 
 exp), so its backward is one multiply where torch's evaluates erf and exp a second time. The tests
 compare each kernel with the autograd form to float64 rounding and gradcheck both.
 
-The C file is compiled once per process (``cc -O3 -march=native``, about 2 s) and loaded from a
-temporary directory that is removed at once. Without a C compiler, with ``POLYLAB_NATIVE=0``, or
-for tensors that are not float64 CPU tensors in the stacked layout, :func:`polynorm` and
-:func:`horner` use the eager forms, which are also the CUDA path. The kernels run on the calling
-thread: splitting the rows over Python threads measured slower on 2 cores (torch's own OpenMP
-threads compete for them), while the matmuls around them keep using torch's threads.
+The C file is compiled once per process (``cc -O3 -march=native -fopenmp``, about 2 s) and loaded
+from a temporary directory that is removed at once. Its OpenMP binds to the libgomp torch has
+loaded, so the kernels share torch's threads and follow ``torch.set_num_threads`` (Python threads
+measured slower: they fight torch's spinning OpenMP workers for the cores). Without a C compiler,
+with ``POLYLAB_NATIVE=0``, or for tensors that are not float64 CPU tensors in the stacked layout,
+:func:`polynorm` and :func:`horner` use the eager forms, which are also the CUDA path.
 """
 
 from __future__ import annotations
@@ -36,6 +36,8 @@ SOURCE = Path(__file__).with_name("native_kernels.c")
 # -fassociative-math & co. let the row sums vectorise (summation order only; no other fast-math)
 FLAGS = ["-O3", "-march=native", "-fPIC", "-shared", "-fno-math-errno", "-fno-trapping-math", "-fassociative-math",
          "-fno-signed-zeros"]  # fmt: skip
+# tried in turn: OpenMP threads (torch's libgomp) and GELU (glibc's libmvec), OpenMP only, neither
+OPTIONAL_FLAGS = (["-fopenmp", "-DPOLYLAB_GELU", "-lmvec"], ["-fopenmp"], [])
 MAX_ORDER = 16  # MAXR in the C file
 
 _LIB: dict[str, ctypes.CDLL | None] = {}
@@ -53,18 +55,21 @@ def _build() -> ctypes.CDLL:
     tmp = tempfile.mkdtemp(prefix="polylab-native-")
     try:
         out = Path(tmp) / "native_kernels.so"
-        try:  # GELU needs glibc's vector erf/exp; without them, the rest still builds
-            _compile(compiler, out, ["-DPOLYLAB_GELU", "-lmvec"])
-        except subprocess.CalledProcessError:
-            _compile(compiler, out, [])
+        for extra in OPTIONAL_FLAGS:
+            try:
+                _compile(compiler, out, extra)
+                break
+            except subprocess.CalledProcessError:
+                if not extra:  # even the plain build failed
+                    raise
         lib = ctypes.CDLL(str(out))  # stays mapped after the file is removed
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     P, L, I = ctypes.c_void_p, ctypes.c_long, ctypes.c_int  # noqa: E741
     lib.polynorm_fwd.argtypes = [P, P, P, P, L, L, I, ctypes.c_double, L]
     lib.polynorm_bwd.argtypes = [P, P, P, P, P, L, L, I, P, L]
-    lib.horner_fwd.argtypes = [P, P, P, L, L, I, I, I, L]
-    lib.horner_bwd.argtypes = [P, P, P, P, L, L, I, I, I, P, L]
+    lib.horner_fwd.argtypes = [P, P, P, L, L, I, I, I, I, L]
+    lib.horner_bwd.argtypes = [P, P, P, P, L, L, I, I, I, I, P, L]
     if hasattr(lib, "gelu_fwd"):
         lib.gelu_fwd.argtypes = [P, P, P, L]
     return lib
@@ -104,10 +109,10 @@ class _PolyNorm(torch.autograd.Function):
         x, coeffs, rinv = ctx.saved_tensors
         M, N, w = x.shape
         g = g.contiguous()
-        gx, ga = torch.empty_like(x), torch.zeros_like(coeffs)
+        gx, ga_rows = torch.empty_like(x), x.new_empty(M, N, coeffs.shape[1])
         _LIB["lib"].polynorm_bwd(_ptr(g), _ptr(x), _ptr(coeffs), _ptr(rinv), _ptr(gx), N, w, coeffs.shape[1] - 1,
-                                 _ptr(ga), M * N)  # fmt: skip
-        return gx, ga.reshape(M, 1, 1, -1), None
+                                 _ptr(ga_rows), M * N)  # fmt: skip
+        return gx, ga_rows.sum(1).reshape(M, 1, 1, -1), None
 
 
 class _Horner(torch.autograd.Function):
@@ -117,7 +122,9 @@ class _Horner(torch.autograd.Function):
         r, per_neuron = a.shape[-1] - 1, a.shape[-2] != 1
         coeffs = a.detach().reshape(M, -1, r + 1).transpose(1, 2).contiguous()  # (M, r+1, W): neurons innermost
         y = torch.empty_like(h)
-        _LIB["lib"].horner_fwd(_ptr(h), _ptr(coeffs), _ptr(y), N, w, r, per_neuron, relu, M * N)
+        _LIB["lib"].horner_fwd(
+            _ptr(h), _ptr(coeffs), _ptr(y), N, w, r, per_neuron, relu, torch.get_num_threads(), M * N
+        )
         ctx.relu, ctx.per_neuron, ctx.a_shape = relu, per_neuron, a.shape
         ctx.save_for_backward(h, coeffs)
         return y
@@ -127,10 +134,12 @@ class _Horner(torch.autograd.Function):
         h, coeffs = ctx.saved_tensors
         M, N, w = h.shape
         g = g.contiguous()
-        gh, ga = torch.empty_like(h), torch.zeros_like(coeffs)
+        # one zeroed slice of ∂L/∂a per OpenMP thread (torch's threads), summed here
+        threads = torch.get_num_threads()
+        gh, ga = torch.empty_like(h), coeffs.new_zeros(threads, *coeffs.shape)
         _LIB["lib"].horner_bwd(_ptr(g), _ptr(h), _ptr(coeffs), _ptr(gh), N, w, coeffs.shape[1] - 1, ctx.per_neuron,
-                               ctx.relu, _ptr(ga), M * N)  # fmt: skip
-        return gh, ga.transpose(1, 2).reshape(ctx.a_shape), None
+                               ctx.relu, threads, _ptr(ga), M * N)  # fmt: skip
+        return gh, ga.sum(0).transpose(1, 2).reshape(ctx.a_shape), None
 
 
 class _GELU(torch.autograd.Function):

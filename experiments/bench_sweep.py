@@ -27,6 +27,7 @@ from functools import partial
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 
 from approx.cpu_memory import keep_freed_memory
 from approx.models import Activation, Architecture
@@ -68,30 +69,23 @@ def stacking(width: int, act: str, models: int, points: int, depth: int, repeats
 
 
 KERNEL_SHAPES = ((9, 256, 98), (6, 1024, 97))  # (models, points, width) of the paper preset's largest stacks, d = 1, 2
-KERNEL_ACTIVATIONS = ("polynomial", "polyrelu", "polyrelu_per_neuron", "polynorm")
+KERNEL_ACTIVATIONS = ("polynomial", "polyrelu", "polyrelu_per_neuron", "polynorm", "gelu")
 
 
 def _kernel_forms(kind: str) -> dict[str, object]:
-    """name -> fn(h, a) for one activation kind (``relu`` in every row is the floor to compare with)."""
+    """name -> fn(h, a) for one activation kind; None where a form does not exist (GELU has no eager fused form)."""
     from torch.utils.checkpoint import checkpoint
 
     from approx import activations as A
     from approx import fused_horner, fused_polynorm, native_kernels
 
-    library = {
-        "polynomial": A.horner,
-        "polyrelu": A.polyrelu,
-        "polyrelu_per_neuron": A.polyrelu,
-        "polynorm": lambda h, a: A.polynorm(h, a, 1e-6, dim=-1),
+    library, eager, native = {
+        "polynomial": (A.horner, fused_horner.horner, native_kernels.horner),
+        "polyrelu": (A.polyrelu, fused_horner.polyrelu, partial(native_kernels.horner, relu=True)),
+        "polyrelu_per_neuron": (A.polyrelu, fused_horner.polyrelu, partial(native_kernels.horner, relu=True)),
+        "polynorm": (lambda h, a: A.polynorm(h, a, 1e-6, dim=-1), fused_polynorm.polynorm, native_kernels.polynorm),
+        "gelu": (lambda h, a: F.gelu(h), None, lambda h, a: native_kernels.gelu(h)),
     }[kind]
-    eager = {
-        "polynomial": fused_horner.horner,
-        "polyrelu": fused_horner.polyrelu,
-        "polyrelu_per_neuron": fused_horner.polyrelu,
-        "polynorm": fused_polynorm.polynorm,
-    }[kind]
-    relu = kind != "polynomial"
-    native = native_kernels.polynorm if kind == "polynorm" else partial(native_kernels.horner, relu=relu)
     return {
         "library": library,
         "checkpointed": lambda h, a: checkpoint(library, h, a, use_reentrant=False),
@@ -112,15 +106,15 @@ def activation_kernels(repeats: int = 30) -> list[dict]:
             a = torch.randn(M, 1, w if kind.endswith("per_neuron") else 1, 4, generator=g, dtype=torch.float64)
             a.requires_grad_(True)
             forms = {"relu": lambda h, a: torch.relu(h), **_kernel_forms(kind)}
-            times: dict[str, list[float]] = {name: [] for name in forms}
+            times: dict[str, list[float]] = {name: [] for name, fn in forms.items() if fn is not None}
             for rep in range(repeats + 1):
-                for name, fn in forms.items():
-                    t0 = time.perf_counter()
+                for name in times:
+                    t0, fn = time.perf_counter(), forms[name]
                     torch.autograd.grad(fn(h, a), (h, a), up, allow_unused=True)
                     if rep:  # pass 0: warm-up and compilation
                         times[name].append(time.perf_counter() - t0)
             row = {"shape": f"{M}×{N}×{w}", "activation": kind}
-            row.update({name: 1e6 * sorted(v)[len(v) // 2] for name, v in times.items()})
+            row.update({name: 1e6 * sorted(v)[len(v) // 2] if v else None for name, v in times.items()})
             rows.append(row)
     return rows
 
@@ -215,12 +209,12 @@ def run(widths=(8, 32, 128), models=64, points=1024, depth=2, repeats=7, steps=1
     print("\nOne activation layer, forward + backward, µs (median, round-robin); shapes = (models, points, width) of"
           " the paper preset's largest stacks; order 3\n")  # fmt: skip
     kernel_rows = activation_kernels()
-    forms = [k for k in kernel_rows[0] if k not in ("shape", "activation")]
+    forms = ["relu", "library", "checkpointed", "compiled", "eager fused", "C kernel"]
     print("| shape | activation | " + " | ".join(forms) + " | C kernel vs best other |")
     print("| --- | --- | " + " | ".join("---" for _ in forms) + " | --- |")
     for r in kernel_rows:
-        best_other = min(r[f] for f in forms if f not in ("relu", "C kernel"))
-        print(f"| {r['shape']} | {r['activation']} | " + " | ".join(f"{r[f]:.0f}" for f in forms)
+        best_other = min(r[f] for f in forms if f not in ("relu", "C kernel") and r.get(f))
+        print(f"| {r['shape']} | {r['activation']} | " + " | ".join(f"{r[f]:.0f}" if r.get(f) else "—" for f in forms)
               + f" | {best_other / r['C kernel']:.2f}× |", flush=True)  # fmt: skip
     shown = MODES if compiled else MODES[:2]
     print(f"\nPaper preset's largest models: Adam steps ({steps}) of the real stacks, median of 3 round-robin rounds;"

@@ -183,4 +183,6 @@ def test_bench_kernel_forms_agree():
         ref = forms.pop("library")(h, a)
         forms.pop("compiled")  # compiles for ~5 s; covered by the slow compiled-activations test
         for name, fn in forms.items():
+            if fn is None:
+                continue
             torch.testing.assert_close(fn(h, a), ref, rtol=1e-12, atol=1e-12, msg=f"{kind}: {name}")

@@ -147,3 +147,22 @@ def test_native_gelu_equals_torch():
     up = torch.randn(3, 50, 7, dtype=torch.float64)
     _assert_same(lambda x, a: native_kernels.gelu(x), lambda x, a: torch.nn.functional.gelu(x), x, None, up)
     assert torch.autograd.gradcheck(native_kernels.gelu, (x[:1, :5],))
+
+
+@native
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_native_kernels_split_over_threads(threads):
+    """Above the parallel threshold (32768 elements) rows are shared out over OpenMP threads, each
+    thread with its own ∂L/∂a buffer; the results must not depend on the thread count."""
+    from approx.train import intra_op_threads
+
+    M, N, w = 3, 150, 80  # 36000 elements; 150 rows per model is not a multiple of the 16-row block
+    with intra_op_threads(threads):
+        for per_neuron in (False, True):
+            x, a, up = _inputs(5, M, N, w, 3, per_neuron)
+            _assert_same(lambda x, a: native_kernels.horner(x, a, relu=True), A.polyrelu, x, a, up)
+        x, a, up = _inputs(6, M, N, w, 3, per_neuron=False)
+        _assert_same(native_kernels.polynorm, _library_polynorm, x, a, up, rtol=1e-10)
+        if hasattr(native_kernels.library(), "gelu_fwd"):
+            gelu = torch.nn.functional.gelu
+            _assert_same(lambda x, a: native_kernels.gelu(x), lambda x, a: gelu(x), x, None, up)
