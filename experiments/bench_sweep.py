@@ -148,11 +148,12 @@ class _native_off:
 MODES = ("C kernels", "eager fused", "compiled")
 
 
-def paper_largest(steps: int, compiled: bool = True, rounds: int = 3) -> list[dict]:
+def paper_largest(steps: int, compiled: bool = True, rounds: int = 5) -> list[dict]:
     """Real Adam steps on the paper preset's largest stacks, per mode (MODES; fixed activations have one).
 
-    The modes are timed round-robin, ``rounds`` times (median), with the matmul rate re-measured
-    next to each stack, so a change of load between rows does not bias the % column.
+    Each of ``rounds`` rounds measures the float64 matmul rate and then every mode, so a step is set
+    against the rate of the same moment: on a shared CPU the load, and both numbers, move by 2x over a
+    run. Reported: the median step time and the median of the per-round % of the matmul rate.
     """
     from approx.models import compile_activations
     from experiments import sweep
@@ -165,25 +166,33 @@ def paper_largest(steps: int, compiled: bool = True, rounds: int = 3) -> list[di
         arch, models = group[0].arch, len(group)
         points = sweep.points_for(cfg, arch.d_in)
         _, threads = choose_plan(arch, models, points)
+        flops = 3 * arch.matmul_flops(points) * models
         modes = MODES[: 3 if compiled else 2] if arch.activation.learnable else MODES[:1]
-        times: dict[str, list[float]] = {mode: [] for mode in modes}
+        seconds: dict[str, list[float]] = {mode: [] for mode in modes}
+        percent: dict[str, list[float]] = {mode: [] for mode in modes}
+        rates = []
         for _ in range(rounds):
+            rates.append(matmul_rate(repeats=3))
             for mode in modes:
                 compile_activations(mode == "compiled")
                 try:
                     with _native_off() if mode == "eager fused" else contextlib.nullcontext():
-                        times[mode].append(_adam_step_seconds(arch, group, points, steps, threads))
+                        t = _adam_step_seconds(arch, group, points, steps, threads)
                 finally:
                     compile_activations(False)
-        rate = matmul_rate(repeats=5)
-        flops = 3 * arch.matmul_flops(points) * models
+                seconds[mode].append(t)
+                percent[mode].append(100 * flops / t * 1e-9 / rates[-1])
         row = {"activation": arch.activation.label, "d": arch.d_in, "width": arch.width, "params": arch.size,
-               "models": models, "points": points, "threads": threads, "matmul_gflops": rate}  # fmt: skip
-        for mode, v in times.items():
-            ms = 1e3 * sorted(v)[len(v) // 2]
-            row[mode] = {"ms": ms, "gflops": flops / ms * 1e-6, "percent": 100 * flops / ms * 1e-6 / rate}
+               "models": models, "points": points, "threads": threads, "matmul_gflops": _median(rates)}  # fmt: skip
+        for mode in modes:
+            ms = 1e3 * _median(seconds[mode])
+            row[mode] = {"ms": ms, "gflops": flops / ms * 1e-6, "percent": _median(percent[mode])}
         out.append(row)
     return out
+
+
+def _median(v: list[float]) -> float:
+    return sorted(v)[len(v) // 2]
 
 
 def run(widths=(8, 32, 128), models=64, points=1024, depth=2, repeats=7, steps=10, activations=("relu", "polyrelu"),
@@ -217,8 +226,9 @@ def run(widths=(8, 32, 128), models=64, points=1024, depth=2, repeats=7, steps=1
         print(f"| {r['shape']} | {r['activation']} | " + " | ".join(f"{r[f]:.0f}" if r.get(f) else "—" for f in forms)
               + f" | {best_other / r['C kernel']:.2f}× |", flush=True)  # fmt: skip
     shown = MODES if compiled else MODES[:2]
-    print(f"\nPaper preset's largest models: Adam steps ({steps}) of the real stacks, median of 3 round-robin rounds;"
-          " GFLOP/s counts matmul FLOPs only; % = of the float64 matmul rate measured next to each row\n")  # fmt: skip
+    print(f"\nPaper preset's largest models: {steps} Adam steps of the real stacks per measurement; 5 rounds, each"
+          " timing the float64 matmul and then every mode; medians of the step time and of the per-round % of"
+          " the matmul rate (GFLOP/s counts matmul FLOPs only)\n")  # fmt: skip
     print("| activation | d | width | params | models | points | threads | matmul GFLOP/s | "
           + " | ".join(f"{m} ms/step | {m} %" for m in shown) + " |")  # fmt: skip
     print("| --- " * (8 + 2 * len(shown)) + "|")
