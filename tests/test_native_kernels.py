@@ -166,3 +166,17 @@ def test_native_kernels_split_over_threads(threads):
         if hasattr(native_kernels.library(), "gelu_fwd"):
             gelu = torch.nn.functional.gelu
             _assert_same(lambda x, a: native_kernels.gelu(x), lambda x, a: gelu(x), x, None, up)
+
+
+def test_a_failed_optional_build_falls_back_to_the_next(monkeypatch):
+    """No libmvec (here: a library that does not exist): the kernels build without GELU, GELU is torch's."""
+    if native_kernels.library() is None:
+        pytest.skip("no C compiler")
+    monkeypatch.setattr(native_kernels, "_LIB", {})
+    monkeypatch.setattr(native_kernels, "OPTIONAL_FLAGS", (["-DPOLYLAB_GELU", "-lpolylab_missing"], []))
+    lib = native_kernels.library()
+    assert lib is not None and not hasattr(lib, "gelu_fwd")
+    x = torch.randn(2, 3, 4, dtype=torch.float64)
+    torch.testing.assert_close(native_kernels.gelu(x), torch.nn.functional.gelu(x), rtol=0, atol=0)
+    _, a, _ = _inputs(0, 2, 3, 4, 2, per_neuron=False)
+    torch.testing.assert_close(native_kernels.horner(x, a), A.horner(x, a), rtol=1e-13, atol=1e-14)
