@@ -6,9 +6,10 @@ evaluate at 10^6 points (CPU or GPU). Prints a Markdown table; run from the repo
     .venv/bin/python benchmarks/theorem3_scale.py [--device cpu] [--points 1000000] [--json FILE]
 
 Each case: parse (+ certified norm), build (``theory.theorem3.build``), export (``theory.export.to_torch``),
-then evaluate at ``--points`` random points (``experiments.theorem3_rates.evaluate``, batched, CSR) and
-compare with f_N evaluated directly. ``--eval-cases`` picks which cases get the big evaluation (a
-10^5-unit-wide layer costs width × points multiply-adds on a CPU).
+then evaluate at ``--points`` random points and compare with f_N evaluated directly. ``--evaluator
+block`` (default, ``experiments.block_evaluation``) evaluates per grid cell only the product trees of
+the terms active there; ``layered`` is the generic batched CSR pass (``experiments.theorem3_rates.evaluate``),
+whose cost is width × points (10^4-10^5 units wide here).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import time
 import numpy as np
 
 from experiments.atomic_io import write_json
+from experiments.block_evaluation import BlockEvaluator
 from experiments.provenance import provenance
 from experiments.theorem3_rates import evaluate
 from theory import theorem3 as T3
@@ -33,7 +35,7 @@ CASES = {
 }
 
 
-def run_case(name: str, points: int, device: str, seed: int) -> dict:
+def run_case(name: str, points: int, device: str, seed: int, evaluator: str = "block") -> dict:
     text, d, n, N = CASES[name]
     t0 = time.perf_counter()
     target = Target.parse(text, d, n)
@@ -59,7 +61,8 @@ def run_case(name: str, points: int, device: str, seed: int) -> dict:
     if points:
         X = np.random.default_rng(seed).random((points, d))
         t4 = time.perf_counter()
-        y = evaluate(module, X, device)
+        y = BlockEvaluator(built, module)(X) if evaluator == "block" else evaluate(module, X, device)
+        row["evaluator"] = evaluator
         row["eval_points"] = points
         row["eval_s"] = time.perf_counter() - t4
         row["max_abs_vs_fN"] = float(np.max(np.abs(y - built.approximant.values_float(X))))
@@ -69,9 +72,11 @@ def run_case(name: str, points: int, device: str, seed: int) -> dict:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--cases", default="1d-N1024,2d-N64", help=f"comma-separated, from {', '.join(CASES)}")
-    p.add_argument("--eval-cases", default="1d-N1024,1d-N64,2d-N16", help="cases evaluated at --points points")
+    p.add_argument("--eval-cases", default="1d-N1024,2d-N64", help="cases evaluated at --points points")
     p.add_argument("--points", type=int, default=1_000_000)
-    p.add_argument("--device", default="cpu")
+    p.add_argument("--device", default="cpu", help="device of the layered pass (the block pass is CPU numpy)")
+    p.add_argument("--evaluator", choices=("block", "layered"), default="block",
+                   help="block: per grid cell, the active terms' trees only (default); layered: all units")  # fmt: skip
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", default=None)
     args = p.parse_args()
@@ -81,7 +86,7 @@ def main() -> None:
           "| max abs(net − f_N) |")  # fmt: skip
     print("|---|---|---|---|---|---|---|---|---|")
     for name in args.cases.split(","):
-        row = run_case(name, args.points if name in evals else 0, args.device, args.seed)
+        row = run_case(name, args.points if name in evals else 0, args.device, args.seed, args.evaluator)
         rows.append(row)
         ev = (f"{row['eval_points']:,} | {row['eval_s']:.1f} | {row['max_abs_vs_fN']:.1e}" if "eval_s" in row
               else "- | - | -")  # fmt: skip

@@ -156,6 +156,19 @@ def closed_form_sizes(
 # --------------------------------------------------------------------------- the construction
 
 
+@dataclass(frozen=True)
+class TermBlocks:
+    """Where each term (m, α) lives in the per-neuron network: its product tree is a block of units.
+
+    ``inputs[t]``: the first-layer units term t reads (its ψ_{k,m_k} hats and the identity units);
+    ``ranges[l][t]``: its units ``range(*ranges[l][t])`` in product layer l (layer l + 2 of the network).
+    Term t's tree is zero wherever φ_{m_t} is, which is what lets an evaluator skip it there.
+    """
+
+    inputs: list[tuple[int, ...]]
+    ranges: list[list[tuple[int, int]]]
+
+
 @dataclass
 class Theorem3Network:
     """The built network with what it realises: f_N (exactly) for the PolyReLU forms, ≈ f_N for ``relu``."""
@@ -169,6 +182,7 @@ class Theorem3Network:
     squaring_depth: int | None = None
     shared: tuple | None = None
     build_seconds: float = 0.0
+    blocks: TermBlocks | None = None  # per_neuron form only
 
     @cached_property
     def sizes(self) -> dict:
@@ -208,13 +222,15 @@ def build(
     approximant = Approximant(target, N, partition, table)
     levels = tree_levels(target.d, target.n)
     shared_vec = None
+    blocks = None
     if form == "relu":
         if squaring_depth is None:
             squaring_depth = relu_squaring_depth(approximant)
         net, terms = _assemble_relu(partition, table, levels, squaring_depth)
     else:
-        net, terms = _assemble_exact(partition, table, levels)
+        net, terms, blocks = _assemble_exact(partition, table, levels)
         if form == "shared":
+            blocks = None  # to_polyrelu rewrites the units
             shared_vec = tuple(exact(a) for a in shared)
             net = to_polyrelu(net, len(shared_vec) - 1, shared_vec).target
     return Theorem3Network(
@@ -227,6 +243,7 @@ def build(
         squaring_depth=squaring_depth if form == "relu" else None,
         shared=shared_vec,
         build_seconds=time.perf_counter() - start,
+        blocks=blocks,
     )
 
 
@@ -278,11 +295,13 @@ def _assemble_exact(partition: Partition, table: TaylorTable, levels: int):
                 hs += [(combine.rows[d * (N + 1) + k], Q(-m[k], N))] * ak
             terms.append((m, alpha))
             handles.append(hs)
-    width = hidden1
+    inputs = [tuple(sorted({j for row, _ in hs for j in row})) for hs in handles]  # first-layer units per term
+    width, ranges = hidden1, []
     for _ in range(levels):
         rows, bias, layer = [], [], []
-        new_handles = []
+        new_handles, level_ranges = [], []
         for hs in handles:
+            start = len(rows)
             nh = []
             for i in range(0, len(hs) - 1, 2):
                 (ra, ca), (rb, cb) = hs[i], hs[i + 1]
@@ -300,9 +319,11 @@ def _assemble_exact(partition: Partition, table: TaylorTable, levels: int):
                 layer += [E1] * 2
                 nh.append(({j: Q(1), j + 1: Q(-1)}, Q(0)))
             new_handles.append(nh)
+            level_ranges.append((start, len(rows)))
         affines.append(Affine(width, tuple(rows), tuple(bias)))
         acts.append(layer)
         handles, width = new_handles, len(rows)
+        ranges.append(level_ranges)
     out_row: dict[int, object] = {}
     out_bias = Q(0)
     for (m, alpha), hs in zip(terms, handles, strict=True):
@@ -314,7 +335,7 @@ def _assemble_exact(partition: Partition, table: TaylorTable, levels: int):
         for j, w in row.items():
             out_row[j] = _times(c, w)
     affines.append(Affine(width, (out_row,), (out_bias,)))
-    return Network(affines, acts), terms
+    return Network(affines, acts), terms, TermBlocks(inputs, ranges)
 
 
 def _times(c, w: Fraction):
