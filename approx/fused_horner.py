@@ -8,7 +8,7 @@ evaluates
     ∂y/∂h = p_a'(t) · ρ'(h)          (p' by Horner, ρ' = 1 or the ReLU mask t > 0)
     ∂y/∂a_i = Σ_{broadcast axes} g · t^i
 
-with r + 2 passes for ∂y/∂h and r for ∂y/∂a.
+in at most r + 1 passes for ∂y/∂h, and r products and r + 1 reductions for ∂y/∂a.
 """
 
 from __future__ import annotations

@@ -46,9 +46,10 @@ def compile_activations(on: bool = True) -> None:
     """Opt-in: run the learnable activations' library forms through ``torch.compile`` (dynamic shapes).
 
     Off, polynomial/PolyReLU/PolyNorm use the fused C kernels on the CPU (approx.native_kernels) and
-    the eager fused forms elsewhere; compiled, inductor fuses the library forms instead, which is the
-    faster choice on CUDA and for PolyCom with other ρ. Costs ~5-30 s of compilation per activation
-    kind, so it pays for long sweeps only. Same values to float64 rounding.
+    the eager fused forms elsewhere; compiled, inductor fuses the library forms instead: an option for
+    CUDA (not measured here: no GPU) and for PolyCom with other ρ, slower than the C kernels on the CPU
+    (benchmarks/RESULTS.md). Costs ~5-30 s of compilation per activation kind, so it pays for long
+    sweeps only. Same values to float64 rounding.
     """
     _COMPILE["on"] = bool(on)
 

@@ -31,7 +31,7 @@ import torch.nn.functional as F
 
 from approx.cpu_memory import keep_freed_memory
 from approx.models import Activation, Architecture
-from approx.train import Phase, choose_plan, fit_stack, intra_op_threads, time_plans
+from approx.train import Phase, choose_plan, fit_stack, intra_op_threads, plan_cost, time_plans
 
 PAPER = Path(__file__).resolve().parent / "configs" / "paper.toml"
 
@@ -60,7 +60,7 @@ def stacking(width: int, act: str, models: int, points: int, depth: int, repeats
     threads = sorted({1, torch.get_num_threads()})
     plans = sorted({(1, t) for t in threads} | {(models, t) for t in threads} | {engine})
     times = time_plans(arch, plans, points, repeats=repeats)
-    med = {plan: sorted(v)[len(v) // 2] for plan, v in times.items()}
+    med = {plan: plan_cost(v) for plan, v in times.items()}  # the engine's own statistic
     one = min(med[(1, t)] for t in threads)
     stacked = min(med[(models, t)] for t in threads)
     return {"width": width, "activation": act, "one_ms": 1e3 * one, "stacked_ms": 1e3 * stacked,
@@ -114,7 +114,7 @@ def activation_kernels(repeats: int = 30) -> list[dict]:
                     if rep:  # pass 0: warm-up and compilation
                         times[name].append(time.perf_counter() - t0)
             row = {"shape": f"{M}×{N}×{w}", "activation": kind}
-            row.update({name: 1e6 * sorted(v)[len(v) // 2] if v else None for name, v in times.items()})
+            row.update({name: 1e6 * _median(v) if v else None for name, v in times.items()})
             rows.append(row)
     return rows
 
