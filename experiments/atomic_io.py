@@ -1,26 +1,47 @@
-"""Atomic file writes: write a sibling temp file, fsync, then ``os.replace`` (a reader never sees half a file)."""
+"""Atomic file writes: write a sibling temp file, fsync, then ``os.replace`` (a reader never sees half a file).
+
+Temp files are named ``.NAME.XXXX.tmp``: hidden, and never matching a reader's ``*.json`` or
+``*.csv``. A killed writer can leave one behind; :func:`remove_temp_files` clears them, and each
+writer calls it once it holds its folder (experiments/output_lock.py).
+"""
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from experiments.faults import checkpoint
+
+TEMP_SUFFIX = ".tmp"
+# ours (.NAME.XXXXXXXX.tmp) and the older form that kept NAME's suffix (.NAME.XXXXXXXX.csv)
+_TEMP_NAME = re.compile(r"^\..+\.[A-Za-z0-9_]{8}(\.tmp|\.json|\.csv|\.toml|\.md|\.png|\.svg|\.pdf)$")
+
+
+def remove_temp_files(folder: str | os.PathLike) -> list[Path]:
+    """Delete the temp files a killed writer left in ``folder`` and its subfolders; returns them."""
+    stray = [p for p in Path(folder).rglob(".*") if p.is_file() and _TEMP_NAME.match(p.name)]
+    for p in stray:
+        p.unlink(missing_ok=True)
+    return stray
 
 
 def atomic_write(path: str | os.PathLike, write: Callable[[Path], None]) -> Path:
     """Call ``write(tmp)`` on a temp path next to ``path``, then move it into place atomically."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=path.suffix)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=TEMP_SUFFIX)
     os.close(fd)
     tmp = Path(tmp)
     try:
         write(tmp)
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
+        checkpoint(f"write:{path.name}")
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
@@ -33,6 +54,17 @@ def write_text(path: str | os.PathLike, text: str) -> Path:
 
 def write_json(path: str | os.PathLike, data: Any) -> Path:
     return write_text(path, json.dumps(data, indent=2, default=str) + "\n")
+
+
+def read_json(path: str | os.PathLike) -> Any:
+    """The JSON in ``path``; a file that is not JSON is a ValueError naming the file and line."""
+    path = Path(path)
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{path}:{err.lineno}: not valid JSON ({err.msg})") from None
+    except UnicodeDecodeError:
+        raise ValueError(f"{path}: not a text file") from None
 
 
 def save_figure(fig, path: str | os.PathLike, **kwargs) -> Path:

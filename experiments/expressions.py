@@ -1,56 +1,66 @@
-"""Targets from symbolic expression strings, e.g. ``"exp(sin(pi*x0) + x1**2)"`` on [0,1]^d.
+"""Targets from expression strings, e.g. ``"exp(sin(pi*x0) + x1**2)"`` on [0,1]^d.
 
-The string is parsed here, in experiments/, and handed to approx.targets as a plain callable, so
-approx/ never depends on the symbolic engine. Variables are ``x0 … x{d-1}`` (``x, y, z, w`` also work
-for d ≤ 4). A malformed string, an unknown symbol or a non-real value is a ValueError naming the
-problem.
+The string is read by the lab's one grammar (:mod:`theory.expression`), certified finite on the
+closed cube by interval arithmetic (:func:`theory.intervals.certify_finite`, so ``1/x0`` is refused
+although no grid point sees its pole), and compiled here into torch operations by walking the
+SymPy tree: no ``lambdify``, no generated code. approx/ receives a plain callable and never sees
+SymPy.
 """
 
 from __future__ import annotations
 
-import numpy as np
+import math
+
 import sympy as sp
 import torch
 
-from approx.targets import Target, dense_grid, from_callable
+from approx.targets import Target, from_callable
+from theory.expression import parse
+from theory.intervals import certify_finite
 
-ALIASES = ("x", "y", "z", "w")
+_UNARY = {
+    sp.sin: torch.sin,
+    sp.cos: torch.cos,
+    sp.tan: torch.tan,
+    sp.exp: torch.exp,
+    sp.log: torch.log,
+    sp.sinh: torch.sinh,
+    sp.cosh: torch.cosh,
+    sp.tanh: torch.tanh,
+    sp.atan: torch.atan,
+    sp.Abs: torch.abs,
+}
+
+
+def torch_function(expr: sp.Expr, d: int):
+    """f(x: (N, d) float64) -> (N,) for a grammar expression, built node by node."""
+    index = {f"x{k}": k for k in range(d)}
+
+    def ev(e: sp.Expr, x: torch.Tensor) -> torch.Tensor:
+        if e.is_Symbol:
+            return x[..., index[e.name]]
+        if e.is_number:
+            return torch.full(x.shape[:-1], float(e), dtype=x.dtype, device=x.device)
+        if e.is_Add:
+            return sum((ev(a, x) for a in e.args[1:]), ev(e.args[0], x))
+        if e.is_Mul:
+            return math.prod((ev(a, x) for a in e.args[1:]), start=ev(e.args[0], x))
+        if e.is_Pow:
+            base, ex = e.args
+            if ex.is_Integer:
+                return ev(base, x) ** int(ex)
+            return ev(base, x) ** (float(ex) if ex.is_number else ev(ex, x))
+        if e.func in _UNARY:
+            return _UNARY[e.func](ev(e.args[0], x))
+        raise ValueError(f"no torch form for {e.func.__name__}")  # the grammar builds no other node
+
+    return lambda x: ev(expr, x.to(torch.float64))
 
 
 def expression_target(expr: str, d: int, n: int | None = None, name: str | None = None) -> Target:
     """A :class:`Target` computing ``expr`` (smoothness ``n`` as the caller states; None = analytic)."""
-    if not isinstance(expr, str) or not expr.strip():
-        raise ValueError(f"expr must be a non-empty string, got {expr!r}")
     if isinstance(d, bool) or not isinstance(d, int) or not 1 <= d <= 16:
         raise ValueError(f"expression target {expr!r}: d must be an integer in 1..16, got {d!r}")
-    symbols = [sp.Symbol(f"x{i}", real=True) for i in range(d)]
-    local = {s.name: s for s in symbols}
-    if d <= len(ALIASES):
-        local.update({ALIASES[i]: symbols[i] for i in range(d)})
-    try:
-        parsed = sp.sympify(expr, locals=local)
-    except (sp.SympifyError, SyntaxError, TypeError, ValueError) as err:
-        raise ValueError(f"cannot parse expression {expr!r}: {err}") from None
-    if not isinstance(parsed, sp.Expr):
-        raise ValueError(f"expression {expr!r} is not a scalar expression")
-    unknown = sorted(str(s) for s in parsed.free_symbols - set(symbols))
-    if unknown:
-        raise ValueError(f"expression {expr!r} uses unknown symbol(s) {unknown}; variables are x0..x{d - 1}")
-    fn_np = sp.lambdify(symbols, parsed, modules=["numpy", {"besselj": _besselj}])
-
-    def fn(x: torch.Tensor) -> torch.Tensor:
-        cols = x.detach().cpu().numpy().T
-        with np.errstate(all="ignore"):
-            values = np.broadcast_to(np.asarray(fn_np(*cols)), (x.shape[0],))
-        if np.iscomplexobj(values):
-            raise ValueError(f"expression {expr!r} is not real on [0,1]^{d}")
-        return torch.as_tensor(np.array(values, dtype=np.float64), device=x.device)
-
-    fn(dense_grid(d, 16))  # evaluate once so a bad expression fails here, before any work
-    return from_callable(name or expr, fn, d, n)
-
-
-def _besselj(nu, x):
-    from scipy.special import jv
-
-    return jv(nu, x)
+    parsed = parse(expr, d)
+    certify_finite(parsed, d, expr)
+    return from_callable(name or expr, torch_function(parsed, d), d, n)

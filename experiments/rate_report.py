@@ -10,9 +10,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
-import json
 import math
 from collections import defaultdict
 from pathlib import Path
@@ -21,7 +18,8 @@ import numpy as np
 
 from approx import chebyshev, rates
 from approx.targets import dense_grid
-from experiments.atomic_io import save_figure, write_json, write_text
+from experiments import results_table
+from experiments.atomic_io import read_json, save_figure, write_json, write_text
 
 
 def _float(v: str) -> float:
@@ -32,10 +30,11 @@ def _float(v: str) -> float:
 
 
 def load_rows(out: Path) -> list[dict[str, str]]:
+    """The validated rows of ``out/results.csv`` (experiments/results_table.py); a cut-short row is refused."""
     path = out / "results.csv"
     if not path.exists():
         raise ValueError(f"{out} has no results.csv: run `polylab rates CONFIG --out {out}` first")
-    return list(csv.DictReader(io.StringIO(path.read_text())))
+    return results_table.read(path, drop_cut_line=False).rows
 
 
 def _smoothness(n: str) -> int | None:
@@ -73,23 +72,6 @@ def summarize(rows: list[dict[str, str]], metric: str = "max_abs", boot: int = 1
             entry |= {"slope": None, "ci": None, "log_c": None, "r2": None, "note": str(err)}
         fits.append(entry)
     return fits
-
-
-def _targets_from_config(out: Path) -> dict:
-    """The run's Target objects (for the Chebyshev reference), from the config stored beside the results."""
-    from experiments import sweep
-
-    stored = out / "config.toml"
-    if not stored.exists():
-        return {}
-    return {t.name: t for t in sweep.load(stored).targets}
-
-
-def _activations_from_config(out: Path) -> list[str]:
-    from experiments import sweep
-
-    stored = out / "config.toml"
-    return [a.label for a in sweep.load(stored).activations] if stored.exists() else []
 
 
 def chebyshev_reference(targets: dict, rows: list[dict[str, str]], test_points: int = 8192) -> dict:
@@ -254,9 +236,19 @@ def write_all(out: str | Path, cfg=None, boot: int = 1000) -> dict:
     rows = load_rows(out)
     if not rows:
         raise ValueError(f"{out / 'results.csv'} has no rows yet")
-    metric = cfg.metric if cfg is not None else _stored_metric(out)
-    targets = {t.name: t for t in cfg.targets} if cfg is not None else _targets_from_config(out)
-    acts = [a.label for a in cfg.activations] if cfg is not None else _activations_from_config(out)
+    if cfg is None and (out / "config.toml").exists():
+        from experiments import sweep
+
+        cfg = sweep.load(out / "config.toml")
+    if cfg is not None:
+        ids = {job.id for job in cfg.jobs}
+        foreign = [r["job"] for r in rows if r["job"] not in ids]
+        if foreign:
+            where = out / "results.csv"
+            raise results_table.CorruptResults(f"{where}: job {foreign[0]!r} is not a job of its config.toml")
+    metric = cfg.metric if cfg is not None else "max_abs"
+    targets = {t.name: t for t in cfg.targets} if cfg is not None else {}
+    acts = [a.label for a in cfg.activations] if cfg is not None else []
     fits = summarize(rows, metric, boot, order=(list(targets), acts))
     cheb = chebyshev_reference(targets, rows)
     run_file = out / "run.json"
@@ -267,7 +259,7 @@ def write_all(out: str | Path, cfg=None, boot: int = 1000) -> dict:
         "diverged": sum(r["status"] == "diverged" for r in rows),
         "fits": fits,
         "chebyshev": cheb,
-        "run": json.loads(run_file.read_text()) if run_file.exists() else None,
+        "run": _run_record(run_file),
     }
     write_json(out / "summary.json", summary)
     figs = figures(out, rows, fits, cheb, metric)
@@ -275,10 +267,14 @@ def write_all(out: str | Path, cfg=None, boot: int = 1000) -> dict:
     return summary
 
 
-def _stored_metric(out: Path) -> str:
-    import tomllib
-
-    stored = out / "config.toml"
-    if stored.exists():
-        return tomllib.loads(stored.read_text()).get("metric", "max_abs")
-    return "max_abs"
+def _run_record(path: Path) -> dict | None:
+    """run.json if it is a well-formed record of the run's sessions; a malformed one is refused."""
+    if not path.exists():
+        return None
+    record = read_json(path)
+    runs = record.get("runs") if isinstance(record, dict) else None
+    needed = ("command", "device", "git_commit", "versions")
+    complete = isinstance(runs, list) and runs and all(isinstance(r, dict) and set(needed) <= set(r) for r in runs)
+    if not complete or not isinstance(record.get("total_wall_seconds"), int | float):
+        raise ValueError(f"{path}: not a record of rates sessions (needs runs with {', '.join(needed)})")
+    return record

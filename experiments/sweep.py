@@ -29,9 +29,7 @@ job already in the file (by its id): no lost and no duplicated rows.
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
 import math
 import time
 import tomllib
@@ -45,8 +43,10 @@ from approx import metrics, targets
 from approx.models import Activation, Architecture, compile_activations, width_for_params
 from approx.targets import Target
 from approx.train import Phase, fit
-from experiments.atomic_io import write_text
+from experiments import resources, results_table
+from experiments.atomic_io import remove_temp_files, write_text
 from experiments.expressions import expression_target
+from experiments.faults import checkpoint
 
 DTYPES = {"float64": torch.float64, "float32": torch.float32, "tf32": torch.float32, "bfloat16": torch.bfloat16}
 TOP_KEYS = {
@@ -64,13 +64,6 @@ TOP_KEYS = {
     "explode",
 }
 DATA_KEYS = {"train_points", "sampling", "test_points"}
-COLUMNS = (
-    "job", "target", "d", "n", "activation", "size_target", "params", "weights", "biases", "coefficients",
-    "neurons", "width", "depth", "seed", *metrics.NAMES, "train_mse", "status", "stop", "steps", "seconds",
-    "stack", "threads", "dtype", "device",
-)  # fmt: skip
-
-
 @dataclass(frozen=True)
 class Job:
     """One fit: a target, an activation, a size and a seed."""
@@ -110,12 +103,25 @@ class Config:
         return hashlib.sha256(self.text.encode()).hexdigest()[:16]
 
 
-def _int_list(raw: object, what: str, lo: int) -> list[int]:
+def _int_list(raw: object, what: str, lo: int, hi: int, max_len: int = 1000) -> list[int]:
     if not isinstance(raw, list) or not raw or any(isinstance(v, bool) or not isinstance(v, int) for v in raw):
-        raise ValueError(f"{what} must be a non-empty list of integers, got {raw!r}")
-    if min(raw) < lo or len(set(raw)) != len(raw):
-        raise ValueError(f"{what} must be distinct integers >= {lo}, got {raw!r}")
+        raise ValueError(f"{what} must be a non-empty list of integers, got {_short(raw)}")
+    if len(raw) > max_len:
+        raise ValueError(f"{what} has {len(raw)} entries (at most {max_len})")
+    if min(raw) < lo or max(raw) > hi or len(set(raw)) != len(raw):
+        raise ValueError(f"{what} must be distinct integers in {lo}..{hi:.0e}, got {_short(raw)}")
     return list(raw)
+
+
+def _short(value: object, limit: int = 80) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _points(value: object, what: str, lo: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= resources.MAX_POINTS:
+        raise ValueError(f"{what} must be an integer in {lo}..{resources.MAX_POINTS:.0e}, got {_short(value)}")
+    return value
 
 
 def parse_target(spec: object) -> Target:
@@ -147,7 +153,10 @@ def load(path: str | Path) -> Config:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
         raise ValueError(f"{path}: invalid TOML: {err}") from None
-    return from_dict(raw, text, default_name=path.stem)
+    try:
+        return from_dict(raw, text, default_name=path.stem)
+    except ValueError as err:
+        raise type(err)(f"{path}: {err}") from None
 
 
 def from_dict(raw: dict, text: str = "", default_name: str = "sweep") -> Config:
@@ -160,8 +169,8 @@ def from_dict(raw: dict, text: str = "", default_name: str = "sweep") -> Config:
     depth = raw.get("depth", 2)
     if isinstance(depth, bool) or not isinstance(depth, int) or not 1 <= depth <= 64:
         raise ValueError(f"depth must be an integer in 1..64, got {depth!r}")
-    sizes = _int_list(raw["sizes"], "sizes", 2)
-    seeds = _int_list(raw["seeds"], "seeds", 0)
+    sizes = _int_list(raw["sizes"], "sizes", 2, resources.MAX_PARAMS, max_len=100)
+    seeds = _int_list(raw["seeds"], "seeds", 0, resources.MAX_SEED, max_len=resources.MAX_SEEDS)
     dtype = raw.get("dtype", "float64")
     if dtype not in DTYPES:
         raise ValueError(f"unknown dtype {dtype!r}; valid: {', '.join(DTYPES)}")
@@ -180,18 +189,14 @@ def from_dict(raw: dict, text: str = "", default_name: str = "sweep") -> Config:
         try:
             train_points = {int(k): v for k, v in tp.items()}
         except ValueError:
-            raise ValueError(f"train_points table keys must be dimensions, got {sorted(tp)}") from None
+            raise ValueError(f"train_points table keys must be dimensions, got {_short(sorted(tp))}") from None
     else:
         train_points = {0: tp}
-    for v in train_points.values():
-        if isinstance(v, bool) or not isinstance(v, int) or v < 2:
-            raise ValueError(f"train_points must be integers >= 2, got {v!r}")
+    train_points = {k: _points(v, "train_points", 2) for k, v in train_points.items()}
     sampling = data.get("sampling", "sobol")
     if sampling not in targets.SAMPLINGS:
         raise ValueError(f"unknown sampling {sampling!r}; valid: {', '.join(targets.SAMPLINGS)}")
-    test_points = data.get("test_points", 8192)
-    if isinstance(test_points, bool) or not isinstance(test_points, int) or test_points < 16:
-        raise ValueError(f"test_points must be an integer >= 16, got {test_points!r}")
+    test_points = _points(data.get("test_points", 8192), "test_points", 16)
 
     if not isinstance(raw["targets"], list) or not raw["targets"]:
         raise ValueError("targets must be a non-empty list")
@@ -239,29 +244,6 @@ def from_dict(raw: dict, text: str = "", default_name: str = "sweep") -> Config:
 
 def points_for(cfg: Config, d: int) -> int:
     return cfg.train_points.get(d, cfg.train_points.get(0, 1024))
-
-
-# --------------------------------------------------------------------------- results file
-
-
-def read_rows(path: Path) -> list[dict[str, str]]:
-    """Rows of results.csv, first occurrence of each job id (a duplicate can never come back)."""
-    if not path.exists():
-        return []
-    rows, seen = [], set()
-    for row in csv.DictReader(io.StringIO(path.read_text())):
-        if row.get("job") and row["job"] not in seen and None not in row:  # None: a ragged line
-            seen.add(row["job"])
-            rows.append(row)
-    return rows
-
-
-def write_rows(path: Path, rows: list[dict]) -> None:
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=COLUMNS, extrasaction="ignore", lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    write_text(path, buf.getvalue())
 
 
 def _fmt(v: object) -> object:
@@ -331,27 +313,28 @@ def run(
     resume: bool = False,
     progress: bool = True,
     on_stack: Callable[[dict], None] | None = None,
+    allow_large: bool = False,
+    log: Callable[[str], None] = print,
 ) -> dict:
-    """Run every job not yet in ``out/results.csv``; returns {"done", "ran", "seconds"}."""
+    """Run every job not yet in ``out/results.csv``; returns {"done", "ran", "seconds"}.
+
+    The caller holds ``out`` (``experiments.output_lock.hold``). ``--resume`` verifies what it finds:
+    the stored config must exist and equal ``cfg``, every row must be valid and belong to one of
+    ``cfg``'s jobs, and a cut-short last row is dropped (its job is refitted).
+    """
     check_device(device, cfg.dtype)
+    resources.check(resources.rates_estimates(cfg), device, allow_large)
     if cfg.dtype == "tf32":
         torch.backends.cuda.matmul.allow_tf32 = True
     compile_activations(cfg.compile)
-    results = out / "results.csv"
-    stored = out / "config.toml"
-    if results.exists() and not resume:
-        raise ValueError(f"{out} already holds results.csv: pass --resume to continue it, or choose another --out")
-    if resume and stored.exists() and stored.read_text() != cfg.text:
-        raise ValueError(f"{stored} differs from the config given: --resume needs the same config")
     out.mkdir(parents=True, exist_ok=True)
-    write_text(stored, cfg.text)
-    rows = read_rows(results)
+    for stray in remove_temp_files(out):
+        log(f"note: removed {stray}, a temp file left by a killed run")
+    rows = _resumable_rows(cfg, out, resume, log)
     done = {r["job"] for r in rows}
     todo = [job for job in cfg.jobs if job.id not in done]
-    test_sets = {}
-    for t in cfg.targets:
-        x = targets.dense_grid(t.d, cfg.test_points)
-        test_sets[t.name] = (x, t(x))
+    test_sets = {t.name: _test_set(t, cfg.test_points) for t in cfg.targets}
+    write_text(out / "config.toml", cfg.text)
     from tqdm import tqdm
 
     start = time.perf_counter()
@@ -360,11 +343,45 @@ def run(
                desc=cfg.name, dynamic_ncols=True)  # fmt: skip
     for group in stacks(todo):
         bar.set_postfix_str(f"{group[0].activation.label} P={group[0].arch.size}", refresh=False)
-        rows += run_stack(cfg, group, device, test_sets)
-        write_rows(results, rows)  # atomic: the file holds every finished stack, never half of one
+        new = run_stack(cfg, group, device, test_sets)
+        checkpoint("stack")
+        rows += new
+        results_table.write(out / "results.csv", rows)  # atomic: every finished stack, never half of one
         bar.update(len(group))
         ran += len(group)
         if on_stack:
             on_stack({"done": len(rows), "ran": ran, "seconds": time.perf_counter() - start})
     bar.close()
     return {"done": len(rows), "ran": len(todo), "seconds": time.perf_counter() - start}
+
+
+def _resumable_rows(cfg: Config, out: Path, resume: bool, log: Callable[[str], None]) -> list[dict]:
+    results, stored = out / "results.csv", out / "config.toml"
+    if results.exists() and not resume:
+        raise ValueError(f"{out} already holds results.csv: pass --resume to continue it, or choose another --out")
+    if not results.exists():
+        return []
+    if not stored.exists():
+        raise ValueError(f"{results} has no config.toml beside it, so its rows cannot be matched to a config; "
+                         "restore it or choose another --out")  # fmt: skip
+    if stored.read_text() != cfg.text:
+        raise ValueError(f"{stored} differs from the config given: --resume needs the same config")
+    table = results_table.read(results, drop_cut_line=True)
+    if table.dropped_line is not None:
+        log(f"note: {results}:{table.dropped_line} was cut short; dropped, and its fit runs again")
+    ids = {job.id for job in cfg.jobs}
+    for row in table.rows:
+        if row["job"] not in ids:
+            raise results_table.CorruptResults(f"{results}: job {row['job']!r} is not a job of {stored}")
+    return table.rows
+
+
+def _test_set(target: Target, points: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The dense held-out grid and the target's values on it; a non-finite value is refused by point."""
+    x = targets.dense_grid(target.d, points)
+    y = target(x)
+    bad = (~torch.isfinite(y)).nonzero()
+    if len(bad):
+        point = ", ".join(f"{v:.4g}" for v in x[bad[0, 0]].tolist())
+        raise ValueError(f"target {target.name!r} is not finite at x = ({point}) of the test grid")
+    return x, y

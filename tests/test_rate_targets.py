@@ -75,7 +75,7 @@ def test_expression_target_matches_direct_evaluation():
 
 @pytest.mark.parametrize(
     "expr, d, message",
-    [("sin(x0", 1, "cannot parse"), ("x0 + q", 1, "unknown symbol"), ("", 1, "non-empty"), ("x0", 0, "d must be")],
+    [("sin(x0", 1, "malformed"), ("x0 + q", 1, "unknown symbol"), ("", 1, "non-empty"), ("x0", 0, "d must be")],
 )
 def test_bad_expressions_are_clear_errors(expr, d, message):
     with pytest.raises(ValueError, match=message):

@@ -89,7 +89,7 @@ BAD = [
     ("sizes = [12, 18, 24, 30, 40, 50]", "sizes = []", "sizes must be a non-empty list"),
     ('"relu", "polyrelu", "gelu"', '"relu", "swish"', "unknown activation 'swish'"),
     ('{ name = "runge" }', '{ name = "rungee" }', "unknown target 'rungee'"),
-    ('{ name = "runge" }', '{ expr = "sin(x0", d = 1 }', "cannot parse expression"),
+    ('{ name = "runge" }', '{ expr = "sin(x0", d = 1 }', "malformed target"),
     ('optimizer = "adam"', 'optimizer = "sgd"', "unknown optimizer"),
     ("depth = 1", "depth = 0", "depth must be"),
     ("depth = 1", 'depth = 1\ncolour = "red"', "unknown config key"),

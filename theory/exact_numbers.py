@@ -4,8 +4,9 @@ API
 - ``Exact``: ``fractions.Fraction`` (every rational) or a constant real ``sympy.Expr`` (e.g. ``sqrt(2)``).
 - ``exact(value, floats="exact")``: the one entry point. ints, Fractions, SymPy rationals -> Fraction;
   a float -> the binary fraction it *is* (``floats="refuse"`` raises instead); a constant real SymPy
-  expression or a string such as ``"1/3"`` or ``"sqrt(2)/2"`` -> Fraction when rational, else kept
-  symbolic. Anything else (NaN, symbols, complex, malformed strings) -> ``ValueError``, one line.
+  expression or a string such as ``"1/3"`` or ``"sqrt(2)/2"`` (read by :mod:`theory.expression`) -> Fraction
+  when rational, else kept symbolic. Anything else (NaN, symbols, complex, malformed strings) ->
+  ``ValueError``, one line.
 - ``is_rational(v)``, ``to_sympy(v)``, ``to_float(v)``.
 - ``is_nonnegative(v)``: the exact sign test behind ReLU on algebraic values.
 - ``random_rational(rng, low, high, denominator)``: exact random points and weights.
@@ -19,9 +20,10 @@ import math
 import random
 from fractions import Fraction
 from numbers import Integral, Rational
-from tokenize import TokenError  # sympy's parser raises it for unbalanced brackets
 
 import sympy
+
+from theory.expression import parse
 
 Exact = Fraction | sympy.Expr
 
@@ -46,10 +48,7 @@ def exact(value: object, floats: str = "exact") -> Exact:
             raise ValueError(f"float weight {value!r} refused: pass an exact value (int, Fraction, '1/3', SymPy)")
         return Fraction(value)  # the binary fraction the float is, exactly
     if isinstance(value, str):
-        try:
-            value = sympy.sympify(value, rational=True, convert_xor=False)
-        except (sympy.SympifyError, SyntaxError, TypeError, TokenError) as err:
-            raise ValueError(f"malformed exact number {value!r}: {err.__class__.__name__}") from None
+        value = parse(value, 0)  # the lab's strict grammar, with no variables: a constant
     if isinstance(value, sympy.Basic):
         if not isinstance(value, sympy.Expr) or value.free_symbols:
             raise ValueError(f"a weight must be a constant number, got {value}")

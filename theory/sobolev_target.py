@@ -1,12 +1,11 @@
 """Targets for Theorem 3 (THEORY.md §5): exact SymPy functions on [0,1]^d and their W^{n,∞} norm.
 
-A target is a string such as ``"sin(pi*x0)*exp(x1)"``. It is read by a strict parser: the string is
-parsed as a Python expression, and only numbers, the variables ``x0..x{d-1}``, the constants ``pi``
-and ``E``, the operators ``+ - * / ** ^`` and a fixed list of functions are accepted. Nothing is
-passed to ``eval``. Decimal literals are read exactly (``0.1`` is 1/10).
+A target is a string such as ``"sin(pi*x0)*exp(x1)"``, read by the lab's one strict grammar
+(:mod:`theory.expression`: numbers, ``x0..x{d-1}``, ``pi``, ``E``, ``+ - * / ** ^`` and a fixed
+list of functions; nothing reaches ``eval``). Decimal literals are read exactly (``0.1`` is 1/10).
 
 The Sobolev norm ‖f‖ = max_{|α|≤n} sup_{[0,1]^d} |D^α f| (THEORY.md §2) is bounded from above by
-interval arithmetic (``mpmath.iv``, outward rounding) with branch and bound over sub-boxes. The same
+interval arithmetic (:mod:`theory.intervals`, outward rounding) with branch and bound over sub-boxes. The same
 interval evaluation certifies smoothness: if every D^α f with |α| ≤ n evaluates to a finite enclosure
 on every box, each operation staying inside its domain (no division by an interval containing 0, no
 log of a non-positive number, no non-integer power of a negative number, no |u| or sign(u) where u
@@ -17,7 +16,6 @@ arithmetic cannot show that it is (e.g. a removable singularity like sin(x)/x) �
 
 from __future__ import annotations
 
-import ast
 import contextlib
 import heapq
 import itertools
@@ -30,183 +28,17 @@ import mpmath
 import sympy as sp
 from mpmath import iv
 
-#: function name in a target string -> SymPy function
-FUNCTIONS = {
-    "sin": sp.sin,
-    "cos": sp.cos,
-    "tan": sp.tan,
-    "exp": sp.exp,
-    "log": sp.log,
-    "sqrt": sp.sqrt,
-    "sinh": sp.sinh,
-    "cosh": sp.cosh,
-    "tanh": sp.tanh,
-    "abs": sp.Abs,
-}
-CONSTANTS = {"pi": sp.pi, "E": sp.E}
-MAX_LENGTH = 500
-MAX_EXPONENT = 64  # literal integer exponents beyond this only make SymPy slow
+from theory.expression import ExpressionError, parse, variables
+from theory.intervals import NotSmooth, box_env, interval_eval
+
 MAX_D = 6
 
 
-class NotSmooth(ValueError):
-    """Interval evaluation left an operation's smooth domain on some box."""
-
-
-# --------------------------------------------------------------------------- strict parser
-
-
-def variables(d: int) -> tuple[sp.Symbol, ...]:
-    return tuple(sp.Symbol(f"x{k}", real=True) for k in range(d))
-
-
 def parse_target(text: str, d: int) -> sp.Expr:
-    """Parse ``text`` into a SymPy expression in x0..x{d-1}; any other construct is a ValueError."""
-    if not isinstance(d, int) or not 1 <= d <= MAX_D:
-        raise ValueError(f"dimension d must be an integer in 1..{MAX_D}, got {d!r}")
-    if not isinstance(text, str) or not text.strip():
-        raise ValueError("target is empty")
-    if len(text) > MAX_LENGTH:
-        raise ValueError(f"target longer than {MAX_LENGTH} characters")
-    try:
-        tree = ast.parse(text.strip(), mode="eval")
-    except SyntaxError as err:
-        raise ValueError(f"malformed target {text!r}: {err.msg}") from None
-    names = {f"x{k}": s for k, s in enumerate(variables(d))}
-    try:
-        expr = _build(tree.body, names, d)
-    except RecursionError:
-        raise ValueError(f"target {text!r} is nested too deeply") from None
-    return sp.sympify(expr)
-
-
-def _build(node: ast.AST, names: dict[str, sp.Symbol], d: int) -> sp.Expr:
-    match node:
-        case ast.Constant(value=bool()):
-            raise ValueError("booleans are not allowed in a target")
-        case ast.Constant(value=int() as v):
-            return sp.Integer(v)
-        case ast.Constant(value=float()):
-            # the literal as written, exactly: repr gives its shortest decimal, so 0.1 -> 1/10
-            return sp.Rational(repr(node.value))
-        case ast.Name(id=name):
-            if name in names:
-                return names[name]
-            if name in CONSTANTS:
-                return CONSTANTS[name]
-            allowed = ", ".join(list(names) + list(CONSTANTS))
-            raise ValueError(f"unknown symbol {name!r} in target (d={d} allows {allowed})")
-        case ast.UnaryOp(op=ast.USub(), operand=a):
-            return -_build(a, names, d)
-        case ast.UnaryOp(op=ast.UAdd(), operand=a):
-            return _build(a, names, d)
-        case ast.BinOp(left=a, op=op, right=b):
-            left, right = _build(a, names, d), _build(b, names, d)
-            if isinstance(op, ast.Add):
-                return left + right
-            if isinstance(op, ast.Sub):
-                return left - right
-            if isinstance(op, ast.Mult):
-                return left * right
-            if isinstance(op, ast.Div):
-                if right == 0:
-                    raise ValueError("division by zero in target")
-                return left / right
-            if isinstance(op, ast.Pow | ast.BitXor):
-                if right.is_Integer and abs(int(right)) > MAX_EXPONENT:
-                    raise ValueError(f"exponent {right} too large (at most {MAX_EXPONENT})")
-                if left == 0 and right.is_number and bool(right <= 0):
-                    raise ValueError("0 to a non-positive power in target")
-                return left**right
-            raise ValueError(f"operator {type(op).__name__} is not allowed in a target")
-        case ast.Call(func=ast.Name(id=fname), args=args, keywords=[]):
-            if fname not in FUNCTIONS:
-                raise ValueError(f"unknown function {fname!r} in target (allowed: {', '.join(FUNCTIONS)})")
-            if len(args) != 1:
-                raise ValueError(f"{fname} takes one argument, got {len(args)}")
-            return FUNCTIONS[fname](_build(args[0], names, d))
-        case _:
-            raise ValueError(f"{type(node).__name__} is not allowed in a target")
-
-
-# --------------------------------------------------------------------------- interval evaluation
-
-
-def _iv(value) -> iv.mpf:
-    return iv.mpf(value)
-
-
-def interval_eval(expr: sp.Expr, box: dict[sp.Symbol, iv.mpf]) -> iv.mpf:
-    """An enclosure of ``expr`` over ``box``; raises NotSmooth where an operation leaves its domain."""
-    if expr.is_Symbol:
-        return box[expr]
-    if expr.is_Rational:
-        return _iv(expr.p) / expr.q
-    if expr is sp.pi:
-        return iv.pi
-    if expr is sp.E:
-        return iv.e
-    if expr.is_Add:
-        out = _iv(0)
-        for a in expr.args:
-            out = out + interval_eval(a, box)
-        return out
-    if expr.is_Mul:
-        out = _iv(1)
-        for a in expr.args:
-            out = out * interval_eval(a, box)
-        return out
-    if expr.is_Pow:
-        base, ex = expr.args
-        u = interval_eval(base, box)
-        if ex.is_Integer:
-            k = int(ex)
-            if k < 0:
-                if u.a <= 0 <= u.b:
-                    raise NotSmooth(f"division by {base}, which can vanish")
-                return 1 / u ** (-k)
-            return u**k
-        e = interval_eval(ex, box)
-        if not ex.is_number:  # u^v = exp(v log u) needs u > 0
-            if u.a <= 0:
-                raise NotSmooth(f"variable exponent on {base}, which can be <= 0")
-            return iv.exp(e * iv.log(u))
-        if u.a < 0:
-            raise NotSmooth(f"non-integer power of {base}, which can be negative")
-        if u.a == 0 and e.a <= 0:
-            raise NotSmooth(f"negative non-integer power of {base}, which can vanish")
-        if u.a == 0:
-            # u^e for e > 0 is continuous on [0, ∞); monotone, so the enclosure is [lo^e, hi^e]
-            hi = iv.exp(e * iv.log(_iv(u.b))) if u.b > 0 else _iv(0)
-            return iv.mpf([0, hi.b])
-        return iv.exp(e * iv.log(u))
-    if isinstance(expr, sp.Abs | sp.sign):
-        u = interval_eval(expr.args[0], box)
-        if u.a <= 0 <= u.b:
-            raise NotSmooth(f"{expr.func.__name__}({expr.args[0]}) where the argument can vanish")
-        s = 1 if u.a > 0 else -1
-        return u * s if isinstance(expr, sp.Abs) else _iv(s)
-    if isinstance(expr, sp.sin | sp.cos | sp.exp | sp.tan | sp.log | sp.sinh | sp.cosh | sp.tanh):
-        u = interval_eval(expr.args[0], box)
-        if isinstance(expr, sp.log):
-            if u.a <= 0:
-                raise NotSmooth(f"log({expr.args[0]}) where the argument can be <= 0")
-            return iv.log(u)
-        if isinstance(expr, sp.tan):
-            c = iv.cos(u)
-            if c.a <= 0 <= c.b:
-                raise NotSmooth(f"tan({expr.args[0]}) near a pole")
-            return iv.sin(u) / c
-        if isinstance(expr, sp.sinh):
-            return (iv.exp(u) - iv.exp(-u)) / 2
-        if isinstance(expr, sp.cosh):
-            return (iv.exp(u) + iv.exp(-u)) / 2
-        if isinstance(expr, sp.tanh):
-            # tanh = 1 - 2/(exp(2u)+1): monotone, so evaluate at the ends
-            lo, hi = (1 - 2 / (iv.exp(2 * _iv(v)) + 1) for v in (u.a, u.b))
-            return iv.mpf([lo.a, hi.b])
-        return {sp.sin: iv.sin, sp.cos: iv.cos, sp.exp: iv.exp}[expr.func](u)
-    raise NotSmooth(f"cannot bound {expr.func.__name__} ({expr}) by interval arithmetic")
+    """Parse ``text`` with the lab's one grammar (:mod:`theory.expression`), for d in 1..MAX_D."""
+    if isinstance(d, bool) or not isinstance(d, int) or not 1 <= d <= MAX_D:
+        raise ExpressionError(f"dimension d must be an integer in 1..{MAX_D}, got {d!r}")
+    return parse(text, d)
 
 
 # --------------------------------------------------------------------------- the target
@@ -320,7 +152,7 @@ class Target:
             # a witness value at the centre: only a lower bound
             with contextlib.suppress(Exception):  # e.g. a DiracDelta lambdify cannot print
                 best_lo = max(best_lo, abs(float(num(*[float((a + b) / 2) for a, b in box]))))
-            env = {s: iv.mpf([_mpf(a), _mpf(b)]) for s, (a, b) in zip(syms, box, strict=True)}
+            env = box_env(syms, box)
             try:
                 e = interval_eval(expr, env)
                 upper = max(_fraction(abs(e.a)), _fraction(abs(e.b)))
@@ -352,10 +184,6 @@ class Target:
             ) from None
         upper = max(entry[3] for entry in heap)
         return best_lo, upper, count
-
-
-def _mpf(q: Fraction) -> mpmath.mpf:
-    return mpmath.mpf(q.numerator) / q.denominator  # dyadic box ends: exact
 
 
 def _fraction(x) -> Fraction:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 
@@ -17,12 +16,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--resume", action="store_true", help="continue a run in --out, skipping finished fits")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--compile", action="store_true", help="torch.compile the activations (same values, faster)")
+    p.add_argument("--allow-large", action="store_true", help="run even if the memory estimate exceeds the limit")
+    p.add_argument("--dry-run", action="store_true", help="check the config and the memory estimate, then stop")
 
 
 def run(args: argparse.Namespace) -> int:
-    from experiments import rate_report, sweep
-    from experiments.atomic_io import write_json
-    from experiments.provenance import provenance
+    from experiments import output_lock, resources, sweep
 
     cfg = sweep.load(args.config)  # every config error surfaces here, before any fit
     cfg.compile = cfg.compile or args.compile
@@ -30,10 +29,24 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     print(f"{cfg.name}: {len(cfg.jobs)} fits ({len(cfg.targets)} targets × {len(cfg.activations)} activations × "
           f"{len(cfg.sizes)} sizes × {len(cfg.seeds)} seeds) → {out}")  # fmt: skip
+    resources.check(resources.rates_estimates(cfg), args.device, args.allow_large)
+    if args.dry_run:
+        peak = max(e.bytes for e in resources.rates_estimates(cfg))
+        print(f"config OK; estimated peak memory {peak / 2**20:.0f} MiB (dry run: nothing written)")
+        return 0
+    with output_lock.hold(out):
+        return _run(args, cfg, out)
+
+
+def _run(args: argparse.Namespace, cfg, out: Path) -> int:
+    from experiments import rate_report, sweep
+    from experiments.atomic_io import write_json
+    from experiments.provenance import provenance
+
     runs_file = out / "run.json"
     history = []
     if args.resume and runs_file.exists():
-        history = json.loads(runs_file.read_text()).get("runs", [])
+        history = _history(runs_file)
     this_run = provenance(cfg.name, None, args.device) | {"compile": cfg.compile}
     start = time.perf_counter()
 
@@ -44,10 +57,22 @@ def run(args: argparse.Namespace) -> int:
         write_json(runs_file, {"config": args.config, "total_wall_seconds": total, "runs": runs})
 
     progress = not args.no_progress
-    stats = sweep.run(cfg, out, args.device, args.resume, progress=progress, on_stack=record)
+    stats = sweep.run(cfg, out, args.device, args.resume, progress=progress, on_stack=record,
+                      allow_large=args.allow_large)  # fmt: skip
     record(stats)
     wall = time.perf_counter() - start
     print(f"{stats['ran']} fits in {wall:.0f} s; {stats['done']} in {out / 'results.csv'}")
     rate_report.write_all(out, cfg)
     print(f"summary: {out / 'summary.json'}  report: {out / 'report.md'}")
     return 0
+
+
+def _history(runs_file: Path) -> list[dict]:
+    """The earlier runs recorded in run.json (provenance of each resumed session)."""
+    from experiments.atomic_io import read_json
+
+    record = read_json(runs_file)
+    runs = record.get("runs") if isinstance(record, dict) else None
+    if not isinstance(runs, list) or not all(isinstance(r, dict) for r in runs):
+        raise ValueError(f"{runs_file}: 'runs' is not a list of run records")
+    return runs

@@ -14,13 +14,17 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from experiments import rate_report
+    from experiments import output_lock, rate_report
+    from experiments.atomic_io import remove_temp_files
 
     out = Path(args.dir)
     if not out.is_dir():
         raise ValueError(f"no such folder: {out}")
     if args.boot < 0:
         raise ValueError(f"--boot must be >= 0, got {args.boot}")
-    summary = rate_report.write_all(out, boot=args.boot)
+    with output_lock.hold(out):
+        for stray in remove_temp_files(out):
+            print(f"note: removed {stray}, a temp file left by a killed run")
+        summary = rate_report.write_all(out, boot=args.boot)
     print(f"{summary['rows']} fits, {len(summary['fits'])} rate fits → {out / 'report.md'}")
     return 0

@@ -1,0 +1,52 @@
+"""One writer per output folder: an advisory ``fcntl.flock`` on ``OUT/.lock``.
+
+The lock file holds the writer's PID. The kernel drops a flock when its holder dies, so a lock that
+can be taken while the file still names a PID was left by a killed run: it is taken over, with a
+note. A second live writer is refused with an error naming the holder.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+
+class FolderInUse(ValueError):
+    """Another live process holds the output folder (a user error)."""
+
+
+@contextlib.contextmanager
+def hold(out: str | os.PathLike, log=print) -> Iterator[Path]:
+    """Hold ``out`` for writing for the duration of the block; ``out`` is created if needed."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / ".lock"
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = _read(fd) or "unknown"
+            raise FolderInUse(
+                f"{out} is in use by another polylab run (PID {holder}); wait for it or choose another --out"
+            ) from None
+        stale = _read(fd)
+        if stale and stale != str(os.getpid()):
+            log(f"note: {path} named PID {stale}, which no longer holds it (a killed run); taking it over")
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        os.fsync(fd)
+        try:
+            yield out
+        finally:
+            os.ftruncate(fd, 0)  # a clean exit leaves no PID behind
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
+
+
+def _read(fd: int) -> str:
+    return os.pread(fd, 64, 0).decode(errors="replace").strip()

@@ -1,0 +1,104 @@
+"""``results.csv`` of a rates run: its schema, and a reader that trusts nothing it reads.
+
+Every row is checked on read: the header holds every column, each field has its column's type,
+the error metrics of a fit whose status is ``ok`` are finite numbers, and no job id occurs twice.
+The writer ends every row with a newline, so a last line without one was cut short (a file copied
+mid-write, a full disk): :func:`read` drops it when asked to (``--resume`` then refits its job, and
+says so) and refuses it otherwise. Every error names the file and the line.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+from approx import metrics
+from experiments.atomic_io import write_text
+
+INT = ("d", "size_target", "params", "weights", "biases", "coefficients", "neurons", "width", "depth", "seed", "steps")
+FINITE_WHEN_OK = (*metrics.NAMES, "train_mse")
+STATUSES = ("ok", "diverged")
+COLUMNS = (
+    "job", "target", "d", "n", "activation", "size_target", "params", "weights", "biases", "coefficients",
+    "neurons", "width", "depth", "seed", *metrics.NAMES, "train_mse", "status", "stop", "steps", "seconds",
+    "stack", "threads", "dtype", "device",
+)  # fmt: skip
+
+
+class CorruptResults(ValueError):
+    """results.csv does not hold what the lab writes (a user error: it names file and line)."""
+
+
+@dataclass(frozen=True)
+class Table:
+    rows: list[dict[str, str]]
+    dropped_line: int | None  # the cut-short last line that was dropped, if any
+
+
+def read(path: Path, *, drop_cut_line: bool) -> Table:
+    """The validated rows of ``path`` (none if it does not exist)."""
+    if not path.exists():
+        return Table([], None)
+    try:
+        text = path.read_text()
+    except (OSError, UnicodeDecodeError) as err:
+        raise CorruptResults(f"{path}: cannot read it ({err})") from None
+    lines = text.splitlines(keepends=True)
+    dropped = None
+    if lines and not lines[-1].endswith("\n"):
+        dropped = len(lines)
+        if not drop_cut_line or dropped == 1:
+            raise CorruptResults(
+                f"{path}:{dropped}: the last line is cut short (an interrupted copy?); "
+                "rerun `polylab rates CONFIG --out DIR --resume` to refit that job"
+            )
+        lines = lines[:-1]
+    reader = csv.DictReader(io.StringIO("".join(lines)))
+    missing = [c for c in COLUMNS if c not in (reader.fieldnames or [])]
+    if missing:
+        raise CorruptResults(f"{path}:1: header lacks column(s) {', '.join(missing)}")
+    rows, seen = [], {}
+    for row in reader:
+        line = reader.line_num
+        _check_row(path, line, row)
+        if row["job"] in seen:
+            raise CorruptResults(f"{path}:{line}: job {row['job']!r} already on line {seen[row['job']]}")
+        seen[row["job"]] = line
+        rows.append({c: row[c] for c in COLUMNS})
+    return Table(rows, dropped)
+
+
+def _check_row(path: Path, line: int, row: dict) -> None:
+    where = f"{path}:{line}"
+    if None in row or any(v is None for v in row.values()):
+        raise CorruptResults(f"{where}: wrong number of fields")
+    if not row["job"]:
+        raise CorruptResults(f"{where}: empty job id")
+    for c in INT:
+        try:
+            int(row[c])
+        except ValueError:
+            raise CorruptResults(f"{where}: {c} = {row[c]!r} is not an integer") from None
+    if row["n"] != "analytic" and not row["n"].isdigit():
+        raise CorruptResults(f"{where}: n = {row['n']!r} is neither an integer nor 'analytic'")
+    if row["status"] not in STATUSES:
+        raise CorruptResults(f"{where}: status = {row['status']!r}; valid: {', '.join(STATUSES)}")
+    for c in (*FINITE_WHEN_OK, "seconds"):
+        try:
+            value = float(row[c])
+        except ValueError:
+            raise CorruptResults(f"{where}: {c} = {row[c]!r} is not a number") from None
+        if (row["status"] == "ok" or c == "seconds") and not math.isfinite(value):
+            raise CorruptResults(f"{where}: {c} = {row[c]!r} is not finite in a fit with status ok")
+
+
+def write(path: Path, rows: list[dict]) -> None:
+    """All ``rows`` (dicts with :data:`COLUMNS`), atomically; each line ends with a newline."""
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=COLUMNS, extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    write_text(path, buf.getvalue())
