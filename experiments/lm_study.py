@@ -17,7 +17,6 @@ Each finished run is one JSON file in ``OUT/runs``; ``--resume`` skips the runs 
 from __future__ import annotations
 
 import contextlib
-import json
 import math
 import time
 import tomllib
@@ -30,7 +29,9 @@ from approx import activations, lm_analysis, lm_memory
 from approx.lm_data import STDLIB, Corpus, fixed_batches, load_corpus, random_batches
 from approx.lm_train import TrainConfig, train
 from approx.transformer import GATED, ModelConfig, Transformer, parameter_counts
-from experiments.atomic_io import write_json, write_text
+from experiments import resources
+from experiments.atomic_io import read_json, remove_temp_files, write_json, write_text
+from experiments.faults import checkpoint
 from experiments.provenance import provenance
 
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"
@@ -111,6 +112,15 @@ def load_study(config: str, overrides: dict | None = None) -> Study:
         raw = tomllib.loads(path.read_text())
     except tomllib.TOMLDecodeError as err:
         raise ValueError(f"config {str(path)!r} is not valid TOML: {err}") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise ValueError(f"cannot read config {str(path)!r}: {err}") from None
+    try:
+        return _study(path, raw, overrides)
+    except ValueError as err:
+        raise type(err)(f"{path}: {err}") from None
+
+
+def _study(path: Path, raw: dict, overrides: dict | None) -> Study:
     for key, value in (overrides or {}).items():
         table, _, name = key.partition(".")
         raw.setdefault(table, {})[name] = value
@@ -135,10 +145,12 @@ def load_study(config: str, overrides: dict | None = None) -> Study:
     seeds = tuple(st.get("seeds", [0]))
     extra = tuple(st.get("extra_seeds", []))
     for s in (*seeds, *extra):
-        if isinstance(s, bool) or not isinstance(s, int) or s < 0:
-            raise ValueError(f"seeds must be non-negative integers, got {s!r}")
+        if isinstance(s, bool) or not isinstance(s, int) or not 0 <= s <= resources.MAX_SEED:
+            raise ValueError(f"seeds must be integers in 0..{resources.MAX_SEED}, got {s!r}")
     if not seeds:
         raise ValueError("study.seeds is empty")
+    if len(seeds) + len(extra) > resources.MAX_SEEDS:
+        raise ValueError(f"study has {len(seeds) + len(extra)} seeds (at most {resources.MAX_SEEDS})")
     study = Study(
         name=str(raw.get("name", path.stem)),
         data=data,
@@ -207,13 +219,13 @@ def run_one(study: Study, variant: Variant, seed: int, corpus: Corpus, device: s
     }
 
 
-def memory_table(study: Study, corpus: Corpus, device: str, log=print) -> list[dict]:
+def memory_table(study: Study, corpus: Corpus, device: str, log=print, variants=None) -> list[dict]:
     """Per variant, with and without recompute: tensors its activation keeps, saved bytes and ms per step."""
     rows = []
     x, y = next(random_batches(corpus.train, study.train.get("batch_size", 16), study.model["context"], 0))
     x, y = x.to(device), y.to(device)
     tcfg = study.train_config(0, device)
-    for variant in study.variants:
+    for variant in study.variants if variants is None else variants:
         for recompute in (False, True) if variant.ffn != GATED else (False,):
             torch.manual_seed(0)
             model = Transformer(study.model_config(variant).with_(recompute_activation=recompute)).to(device)
@@ -270,50 +282,80 @@ def run_study(
     device: str = "cpu",
     corpus: str | None = None,
     overrides: dict | None = None,
+    allow_large: bool = False,
     log=print,
 ) -> list[dict]:
-    """Run every (variant, seed) not yet done, then the extra seeds for the best ones; return all runs."""
+    """Run every (variant, seed) not yet done, then the extra seeds for the best ones; return all runs.
+
+    The caller holds ``out`` (``experiments.output_lock.hold``). Without ``resume`` a folder that
+    already holds runs is refused; with it, every finished run must share the study's data, model
+    and train tables and its corpus, and a run file that is not a complete run is named and rerun.
+    """
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise ValueError("--device cuda requested but torch sees no CUDA device")
     study = load_study(config, overrides)
+    resources.check([memory_estimate(study, v) for v in study.variants], device, allow_large)
     out = Path(out)
-    if not resume and (out / "runs").exists() and any((out / "runs").glob("*.json")):
+    if not resume and run_files(out):
         raise ValueError(f"{out} already holds runs; pass --resume to continue it or choose another --out")
+    for stray in remove_temp_files(out) if out.exists() else []:
+        log(f"note: removed {stray}, a temp file left by a killed run")
     data = load_study_corpus(study, corpus)
     log(f"corpus: {data.describe()}")
     if resume:
-        check_resumable(out, study, data)
+        check_resumable(out, study, data, log)
     write_json(
         out / "study.json", {"study": study.raw, "corpus": data.describe(), **provenance(study.raw, None, device)}
     )
+    done = {(r["variant"], r["seed"]) for r in load_runs(out, log)}
 
     def ensure(variant: Variant, seed: int) -> None:
-        path = run_path(out, variant.name, seed)
-        if path.exists():
+        if (variant.name, seed) in done:
             log(f"[{variant.name} seed {seed}] done already, skipped")
             return
-        write_json(path, run_one(study, variant, seed, data, device, log))
+        run = run_one(study, variant, seed, data, device, log)
+        checkpoint("run")
+        write_json(run_path(out, variant.name, seed), run)
+        done.add((variant.name, seed))
 
     for seed in study.seeds:
         for variant in study.variants:
             ensure(variant, seed)
-    runs = load_runs(out)
+    runs = load_runs(out, log)
     if study.extra_seeds and study.best_k:
         ranked = sorted(study.variants, key=lambda v: mean_val(runs, v.name))
         for variant in ranked[: study.best_k]:
             for seed in study.extra_seeds:
                 ensure(variant, seed)
-        runs = load_runs(out)
-    if study.memory_steps > 0 and not (out / "memory.json").exists():
-        log("memory and speed per activation:")
-        write_json(out / "memory.json", {"rows": memory_table(study, data, device, log), **provenance(study.raw)})
+        runs = load_runs(out, log)
+    if study.memory_steps > 0:
+        update_memory_table(out, study, data, device, log)
     return runs
 
 
-def check_resumable(out: Path, study: Study, corpus: Corpus) -> None:
+def memory_estimate(study: Study, variant: Variant) -> resources.Estimate:
+    return resources.lm_estimate(study.model, study.train, study.model_config(variant).ffn_hidden)
+
+
+def update_memory_table(out: Path, study: Study, corpus: Corpus, device: str, log=print) -> None:
+    """memory.json: rows for every variant of the study; only the variants it lacks are measured."""
+    path = out / "memory.json"
+    old = read_json(path).get("rows", []) if path.exists() else []
+    have = {r.get("variant") for r in old if isinstance(r, dict)}
+    missing = [v for v in study.variants if v.name not in have]
+    if not missing:
+        return
+    log("memory and speed per activation:")
+    rows = old + memory_table(study, corpus, device, log, variants=missing)
+    order = {v.name: i for i, v in enumerate(study.variants)}
+    rows.sort(key=lambda r: order.get(r["variant"], len(order)))
+    write_json(path, {"rows": rows, **provenance(study.raw)})
+
+
+def check_resumable(out: Path, study: Study, corpus: Corpus, log=print) -> None:
     """Refuse to mix runs: finished runs must share the data, model and train tables and the corpus."""
-    for run in load_runs(out):
-        where = f"the finished run {run['variant']} seed {run['seed']} in {out}"
+    for run in load_runs(out, log, against_study_file=False):
+        where = f"{run_path(out, run['variant'], run['seed'])} (a finished run)"
         for table in ("data", "model", "train"):
             if run["provenance"]["config"].get(table, {}) != study.raw.get(table, {}):
                 raise ValueError(f"--resume: [{table}] differs from {where}; use another --out")
@@ -321,8 +363,50 @@ def check_resumable(out: Path, study: Study, corpus: Corpus) -> None:
             raise ValueError(f"--resume: the corpus differs from {where}; use another --out")
 
 
-def load_runs(out: Path) -> list[dict]:
-    return [json.loads(p.read_text()) for p in sorted((Path(out) / "runs").glob("*.json"))]
+RUN_KEYS = ("variant", "ffn", "seed", "model", "ffn_hidden", "parameters", "final", "best_val_loss", "evals",
+            "ranks", "provenance", "corpus")  # fmt: skip
+
+
+def run_files(out: Path) -> list[Path]:
+    """The run files in ``out/runs`` (hidden temp files excluded)."""
+    return sorted((Path(out) / "runs").glob("[!.]*.json"))
+
+
+def read_run(path: Path) -> dict:
+    """One finished run; a file that is not one (cut short, edited, misnamed) is a ValueError naming it."""
+    run = read_json(path)
+    missing = [k for k in RUN_KEYS if not isinstance(run, dict) or k not in run]
+    if missing:
+        raise ValueError(f"{path}: not a complete run file (lacks {', '.join(missing)})")
+    if not isinstance(run["seed"], int) or run_path(path.parent.parent, str(run["variant"]), run["seed"]) != path:
+        raise ValueError(f"{path}: holds {run['variant']} seed {run['seed']}, not the run its name says")
+    if not isinstance(run["final"], dict) or not isinstance(run["final"].get("val_loss"), int | float):
+        raise ValueError(f"{path}: final.val_loss is missing or not a number")
+    if not isinstance(run["provenance"], dict) or not isinstance(run["provenance"].get("config"), dict):
+        raise ValueError(f"{path}: provenance.config is missing")
+    return run
+
+
+def load_runs(out: Path, log=print, against_study_file: bool = True) -> list[dict]:
+    """Every complete run in ``out/runs`` (and, by default, matching ``out/study.json``); others are named, skipped."""
+    out = Path(out)
+    study_file = out / "study.json"
+    reference = read_json(study_file).get("study") if against_study_file and study_file.exists() else None
+    runs = []
+    for path in run_files(out):
+        try:
+            run = read_run(path)
+        except ValueError as err:
+            log(f"refused {err}; it does not count as a finished run")
+            continue
+        tables = ("data", "model", "train")
+        if isinstance(reference, dict):
+            differs = [t for t in tables if run["provenance"]["config"].get(t, {}) != reference.get(t, {})]
+            if differs:
+                log(f"refused {path}: its [{'], ['.join(differs)}] differ from {study_file}")
+                continue
+        runs.append(run)
+    return runs
 
 
 def write_csv(out: Path, runs: list[dict]) -> Path:
@@ -391,7 +475,7 @@ def is_learnable(ffn: str) -> bool:
 def demo(out: Path, steps: int = 40, log=print) -> list[dict]:
     """The ``polylab demo`` section: the tiny preset, ReLU against PolyNorm, ``steps`` steps, with its report."""
     out = Path(out)
-    for old in (out / "runs").glob("*.json"):  # the demo's own previous runs: start afresh
+    for old in run_files(out):  # the demo's own previous runs: start afresh
         old.unlink()
     (out / "memory.json").unlink(missing_ok=True)
     overrides = {

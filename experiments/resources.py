@@ -78,7 +78,7 @@ def rates_estimates(cfg) -> list[Estimate]:
         points = points_for(cfg, arch.d_in)
         act = ACTIVATION_TENSORS * models * points * arch.width * arch.depth * itemsize
         state = (4 + 2 * history) * models * arch.size * 8  # master copies in float64 at most
-        key = "data.train_points" if act >= state else "sizes"
+        key = "sizes and data.train_points" if act >= state else "sizes"
         detail = f"{models} models × P={arch.size} × {points} points × width {arch.width} × depth {arch.depth}"
         out.append(Estimate(key, act + state, detail))
     widest = max(job.arch.width for job in cfg.jobs)

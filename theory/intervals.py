@@ -123,7 +123,11 @@ def _function(expr: sp.Expr, u: iv.mpf) -> iv.mpf:
         case sp.cosh:
             return (_exp(u, arg) + _exp(-u, arg)) / 2
         case sp.atan:
-            return iv.atan(u)
+            # increasing, |atan| < 2: end values at 20 extra bits, widened by 2^-prec (mpmath.iv has no atan)
+            with mpmath.workprec(iv.prec + 20):
+                lo, hi = mpmath.atan(mpmath.mpf(u.a)), mpmath.atan(mpmath.mpf(u.b))
+            eps = mpmath.mpf(2) ** -iv.prec
+            return iv.mpf([lo - eps, hi + eps])
         case sp.tanh:
             # increasing, with values in (-1, 1): enclose by the ends (and by ±1 beyond any float)
             lo = _iv(-1) if u.a < -EXP_LIMIT else 1 - 2 / (iv.exp(2 * _iv(u.a)) + 1)

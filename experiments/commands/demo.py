@@ -15,7 +15,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    out = Path(args.out)
+    from experiments import output_lock
+
+    with output_lock.hold(Path(args.out)) as out:
+        return _demo(out)
+
+
+def _demo(out: Path) -> int:
     print("== PolyCom activations (THEORY.md §1) ==")
     print(activations.table())
     fig = out / "activations.png"

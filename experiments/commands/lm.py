@@ -8,7 +8,7 @@ from pathlib import Path
 
 import torch
 
-from experiments import lm_study
+from experiments import lm_study, output_lock
 
 HELP = "transformer FFN study: PolyCom vs ReLU, GELU, SwiGLU in a small byte-level LM (presets tiny, cpu, gpu)"
 
@@ -25,6 +25,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--threads", type=int, help="torch CPU threads (on a CPU shared with other jobs, 1 is often fastest)"
     )
     p.add_argument("--report-only", action="store_true", help="rewrite CSV, figures and report from OUT/runs")
+    p.add_argument("--allow-large", action="store_true", help="run even if the memory estimate exceeds the limit")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -47,15 +48,17 @@ def run(args: argparse.Namespace) -> int:
         if bad:
             raise ValueError(f"unknown variant(s) {', '.join(bad)}; config has {', '.join(known)}")
         overrides["study.variants"] = [dataclasses.asdict(known[n]) for n in chosen]
-    if not args.report_only:
-        lm_study.run_study(
-            args.config, out, resume=args.resume, device=args.device, corpus=args.corpus, overrides=overrides
-        )
-    from experiments import lm_report  # after training: the report needs only the run files
+    if args.report_only and not out.is_dir():
+        raise ValueError(f"no such folder: {out}")
+    with output_lock.hold(out):
+        if not args.report_only:
+            lm_study.run_study(args.config, out, resume=args.resume, device=args.device, corpus=args.corpus,
+                               overrides=overrides, allow_large=args.allow_large)  # fmt: skip
+        from experiments import lm_report  # after training: the report needs only the run files
 
-    runs = lm_study.load_runs(out)
-    if not runs:
-        raise ValueError(f"{out} holds no finished runs")
-    for path in lm_report.write_all(out, runs):
-        print(f"wrote {path}")
+        runs = lm_study.load_runs(out)
+        if not runs:
+            raise ValueError(f"{out} holds no finished runs")
+        for path in lm_report.write_all(out, runs):
+            print(f"wrote {path}")
     return 0
