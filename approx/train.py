@@ -22,9 +22,11 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor
 
+from approx.jacobian import output_jacobian
+from approx.levenberg_marquardt import ResidualJacobian, Residuals, levenberg_marquardt
 from approx.models import Architecture
 
-OPTIMIZERS = ("adam", "lbfgs")
+OPTIMIZERS = ("adam", "lbfgs", "lm")
 SCHEDULES = ("constant", "cosine", "exponential")
 LossGrad = Callable[[Tensor, bool], tuple[Tensor, Tensor | None]]
 
@@ -41,6 +43,10 @@ class Phase:
     patience: int = 0  # early stop after this many steps without min_delta relative improvement; 0 = off
     min_delta: float = 1e-4
     max_line_search: int = 25
+    damping: float = 1e-3  # LM: starting λ (relative to diag JᵀJ)
+    xtol: float = 1e-12  # LM, L-BFGS: stop when the step is below xtol relative to ‖θ‖
+    gtol: float = 0.0  # LM: stop when ‖Jᵀr‖_∞ falls to gtol (0: off)
+    seconds: float = 0.0  # wall-clock limit of the phase per stack (0: none)
 
     def __post_init__(self):
         if self.optimizer not in OPTIMIZERS:
@@ -51,10 +57,14 @@ class Phase:
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < lo:
                 raise ValueError(f"phase {name} must be an integer >= {lo}, got {v!r}")
-        for name in ("lr", "min_delta"):
+        for name in ("lr", "min_delta", "damping"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int | float) or not 0 < v < math.inf:
                 raise ValueError(f"phase {name} must be a positive number, got {v!r}")
+        for name in ("xtol", "gtol", "seconds"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int | float) or not 0 <= v < math.inf:
+                raise ValueError(f"phase {name} must be a number >= 0, got {v!r}")
 
     def factor(self, step: int) -> float:
         frac = step / max(1, self.steps)
@@ -110,6 +120,20 @@ def mse_loss_grad(arch: Architecture, x: Tensor, y: Tensor, compute_dtype: torch
         return loss.detach(), grad
 
     return loss_grad
+
+
+def least_squares(arch: Architecture, x: Tensor, y: Tensor) -> tuple[Residuals, ResidualJacobian]:
+    """The residuals r = f_θ(x) − y and their per-model Jacobians, for Gauss–Newton phases (float θ dtype)."""
+
+    def residuals(theta: Tensor) -> Tensor:
+        with torch.no_grad():
+            return arch.forward(theta, x) - y
+
+    def residual_jacobian(theta: Tensor, rows: Tensor) -> tuple[Tensor, Tensor]:
+        out, J = output_jacobian(arch, theta, x if x.dim() == 2 else x[rows])
+        return out - y[rows], J
+
+    return residuals, residual_jacobian
 
 
 def _check_divergence(state: State, loss: Tensor, explode: float) -> None:
@@ -262,6 +286,7 @@ def fit_stack(
     M = theta.shape[0]
     lr_scale = torch.ones(M, dtype=theta.dtype, device=theta.device) if lr_scale is None else lr_scale
     loss_grad = mse_loss_grad(arch, x, y, compute_dtype)
+    residuals, residual_jacobian = least_squares(arch, x, y)
     loss0, _ = loss_grad(theta, False)
     state = State(theta.clone(), ["ok"] * M, ["steps"] * M, torch.zeros(M, dtype=torch.long), loss0, loss0)
     _check_divergence(state, loss0, explode)
@@ -270,8 +295,11 @@ def fit_stack(
             break
         runnable = state.active.clone()
         state.stop = [s if not runnable[m] else "steps" for m, s in enumerate(state.stop)]
-        step_fn = adam if phase.optimizer == "adam" else lbfgs
-        step_fn(state, loss_grad, phase, lr_scale.to(theta.dtype) * phase.lr, explode)
+        if phase.optimizer == "lm":
+            levenberg_marquardt(state, residuals, residual_jacobian, phase)
+        else:
+            step_fn = adam if phase.optimizer == "adam" else lbfgs
+            step_fn(state, loss_grad, phase, lr_scale.to(theta.dtype) * phase.lr, explode)
         # plateau/converged stop a phase, not the fit: the next phase starts from there
         state.active = runnable & torch.tensor([s == "ok" for s in state.status], device=theta.device)
     theta_out = torch.where(torch.tensor([s == "ok" for s in state.status])[:, None].to(theta.device), state.theta, 0.0)

@@ -1,0 +1,87 @@
+"""Per-model Levenberg–Marquardt for stacked least-squares fits (docs/theory.md §7).
+
+Model m minimises ½‖r_m(θ_m)‖², r_m = f_θm(x) − y, with its own damping λ_m. Each step solves the
+damped normal equations (J_mᵀJ_m + λ_m D_m) δ_m = −J_mᵀ r_m, D_m = diag(J_mᵀJ_m) (Marquardt's
+scaling, so the step does not depend on how the parameters are scaled), by a batched Cholesky over
+the model axis. The step is taken only if it lowers the loss, so the loss never increases; λ_m
+follows Nielsen's rule on the gain ratio ρ = actual / predicted reduction: accepted steps shrink it
+by max(1/3, 1 − (2ρ − 1)³), rejected ones grow it by ν (doubling ν each time).
+
+A model stops (``converged``) when its relative step ‖δ‖ ≤ xtol·(‖θ‖ + xtol), when its gradient
+‖Jᵀr‖_∞ ≤ gtol, or when λ passes 1e16 (no step can lower the loss at float precision).
+Memory per model: J (N·P) and JᵀJ (P²) in θ's dtype; approx.train chunks a stack that would not fit.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import torch
+from torch import Tensor
+
+#: (theta rows (K, P), their model indices (K,)) -> (residuals (K, N), Jacobian (K, N, P))
+ResidualJacobian = Callable[[Tensor, Tensor], tuple[Tensor, Tensor]]
+#: theta (M, P) -> residuals (M, N), no gradient
+Residuals = Callable[[Tensor], Tensor]
+MAX_DAMPING = 1e16
+
+
+def normal_equations(J: Tensor, r: Tensor) -> tuple[Tensor, Tensor]:
+    """(JᵀJ (M, P, P), Jᵀr (M, P)), batched over the model axis."""
+    return J.transpose(1, 2) @ J, (J.transpose(1, 2) @ r[..., None])[..., 0]
+
+
+def marquardt_scale(A: Tensor) -> Tensor:
+    """D = diag(A), lifted by eps·max(diag) so a unit that never fires (a zero column) stays damped."""
+    diag = A.diagonal(dim1=1, dim2=2).clamp(min=0)
+    return diag + diag.amax(1, keepdim=True).clamp(min=torch.finfo(A.dtype).tiny) * torch.finfo(A.dtype).eps
+
+
+def damped_step(A: Tensor, g: Tensor, lam: Tensor, D: Tensor) -> tuple[Tensor, Tensor]:
+    """(δ, ok): δ solves (A + λD) δ = −g per model; ok is False where the Cholesky factorisation failed."""
+    L, info = torch.linalg.cholesky_ex(A + torch.diag_embed(lam[:, None] * D))
+    delta = torch.cholesky_solve(-g[..., None], L)[..., 0]
+    return delta, (info == 0) & delta.isfinite().all(1)
+
+
+def levenberg_marquardt(state, residuals: Residuals, residual_jacobian: ResidualJacobian, phase) -> None:
+    """Run up to ``phase.steps`` LM iterations on the active rows of ``state`` (an approx.train.State)."""
+    start = time.perf_counter()
+    theta = state.theta
+    M = theta.shape[0]
+    r, J = residual_jacobian(theta, torch.arange(M, device=theta.device))
+    N = r.shape[1]
+    A, g = normal_equations(J, r)
+    half_sse = 0.5 * r.square().sum(1)
+    lam = torch.full((M,), phase.damping, dtype=theta.dtype, device=theta.device)
+    nu = torch.full_like(lam, 2.0)
+    for _ in range(phase.steps):
+        state.freeze(g.abs().amax(1) <= phase.gtol, "converged")
+        active = state.active.clone()
+        D = marquardt_scale(A)
+        delta, ok = damped_step(A, g, lam, D)
+        delta = torch.where((active & ok)[:, None], delta, 0.0)
+        new_half = 0.5 * residuals(theta + delta).square().sum(1)
+        predicted = 0.5 * (delta * (lam[:, None] * D * delta - g)).sum(1)
+        accept = active & ok & new_half.isfinite() & (new_half < half_sse) & (predicted > 0)
+        rho = (half_sse - new_half) / predicted.clamp(min=torch.finfo(theta.dtype).tiny)
+        shrink = (1 - (2 * rho - 1) ** 3).clamp(min=1 / 3)
+        lam = torch.where(accept, lam * shrink, torch.where(active, lam * nu, lam))
+        nu = torch.where(accept, 2.0, torch.where(active, 2 * nu, nu))
+        small = delta.norm(dim=1) <= phase.xtol * (theta.norm(dim=1) + phase.xtol)
+        theta = torch.where(accept[:, None], theta + delta, theta)
+        half_sse = torch.where(accept, new_half, half_sse)
+        if accept.any():  # new curvature only where the point moved
+            idx = accept.nonzero()[:, 0]
+            r_new, J_new = residual_jacobian(theta[idx], idx)
+            A_new, g_new = normal_equations(J_new, r_new)
+            A, g = A.index_copy(0, idx, A_new), g.index_copy(0, idx, g_new)
+        state.theta, state.steps = theta, state.steps + accept.long()
+        state.loss = torch.where(active, 2 * half_sse / N, state.loss)
+        state.freeze(accept & small, "converged")
+        state.freeze(lam > MAX_DAMPING, "converged")
+        if phase.seconds and time.perf_counter() - start > phase.seconds:
+            state.freeze(state.active, "time")
+        if not state.active.any():
+            break
