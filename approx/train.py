@@ -22,8 +22,9 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor
 
-from approx.jacobian import output_jacobian
+from approx.jacobian import jacobian_bytes, output_jacobian
 from approx.levenberg_marquardt import ResidualJacobian, Residuals, levenberg_marquardt
+from approx.line_search import Point, strong_wolfe
 from approx.models import Architecture
 
 OPTIMIZERS = ("adam", "lbfgs", "lm")
@@ -73,6 +74,11 @@ class Phase:
         if self.schedule == "exponential":
             return 0.01**frac
         return 1.0
+
+
+#: the schedule of a rates config without [[phases]]: a short Adam start, then Levenberg–Marquardt
+#: (benchmarks/RESULTS.md, "precision": best error per second on the tuning targets)
+DEFAULT_SCHEDULE = (Phase("adam", steps=300, lr=1e-2, schedule="cosine"), Phase("lm", steps=500))
 
 
 @dataclass
@@ -198,13 +204,15 @@ def _two_loop(g: Tensor, S: Tensor, Y: Tensor, rho: Tensor) -> Tensor:
 
 
 def lbfgs(state: State, loss_grad: LossGrad, phase: Phase, lr: Tensor, explode: float) -> None:
-    """Per-model L-BFGS: own history (S, Y), own step size, own backtracking Armijo line search.
+    """Per-model L-BFGS: own history (S, Y), own step, own strong-Wolfe line search (approx.line_search).
 
-    Row m's direction d_m = −H_m g_m comes from its own curvature pairs; its step t_m starts at
-    lr_m (lr_m·min(1, 1/‖g_m‖₁) with an empty history, as torch.optim.LBFGS does) and halves until
-    L_m(θ_m + t_m d_m) ≤ L_m(θ_m) + 1e-4 t_m g_m·d_m. A pair (s, y) enters row m's history only if
-    s·y > 1e-10 (curvature condition), so H_m stays positive definite.
+    Row m's direction d_m = −H_m g_m comes from its own curvature pairs; its line search starts at
+    lr_m (lr_m·min(1, 1/‖g_m‖₁) with an empty history, as torch.optim.LBFGS does). A pair (s, y)
+    enters row m's history when sᵀy > 1e-10·‖s‖‖y‖: a test of the angle, not of the size, so the
+    history keeps updating however small the loss becomes. A row stops (``converged``) when the
+    line search finds no decrease, or its step falls below ``xtol`` relative to ‖θ‖.
     """
+    start_time = time.perf_counter()
     theta = state.theta
     M, P = theta.shape
     h = phase.history
@@ -222,33 +230,27 @@ def lbfgs(state: State, loss_grad: LossGrad, phase: Phase, lr: Tensor, explode: 
             keep = ~restart[:, None]
             S, Y, rho = S * keep[..., None], Y * keep[..., None], rho * keep
         empty = rho.sum(1) == 0
-        t = lr * phase.factor(step) * torch.where(empty, (1.0 / grad.abs().sum(1)).clamp(max=1.0), 1.0)
-        pending = state.active.clone()
-        new_theta, new_loss, new_grad = theta.clone(), loss.clone(), grad.clone()
-        for _ in range(phase.max_line_search):
-            trial = torch.where(pending[:, None], theta + t[:, None] * d, theta)
-            f, g = loss_grad(trial, True)
-            ok = pending & f.isfinite() & (f <= loss + 1e-4 * t * gtd)
-            new_theta = torch.where(ok[:, None], trial, new_theta)
-            new_loss, new_grad = torch.where(ok, f, new_loss), torch.where(ok[:, None], g, new_grad)
-            pending &= ~ok
-            if not pending.any():
-                break
-            t = torch.where(pending, 0.5 * t, t)
-        state.freeze(pending, "converged")  # no decrease along a descent direction: at float precision
-        moved = state.active.clone()
-        s, y = new_theta - theta, new_grad - grad
+        t0 = lr * phase.factor(step) * torch.where(empty, (1.0 / grad.abs().sum(1)).clamp(max=1.0), 1.0)
+        here = Point(torch.zeros_like(loss), loss, gtd, grad)
+        new, moved = strong_wolfe(loss_grad, theta, d, here, t0, state.active, phase.max_line_search)
+        moved &= state.active
+        state.freeze(~moved, "converged")  # no decrease along a descent direction: at float precision
+        s = torch.where(moved[:, None], new.t[:, None] * d, 0.0)
+        y = torch.where(moved[:, None], new.g - grad, 0.0)
         ys = (s * y).sum(1)
-        push = moved & (ys > 1e-10)
+        push = moved & (ys > 1e-10 * s.norm(dim=1) * y.norm(dim=1))
         S = torch.where(push[:, None, None], torch.cat([S[:, 1:], s[:, None]], 1), S)
         Y = torch.where(push[:, None, None], torch.cat([Y[:, 1:], y[:, None]], 1), Y)
         rho = torch.where(push[:, None], torch.cat([rho[:, 1:], (1.0 / ys.clamp(min=1e-300))[:, None]], 1), rho)
-        theta, loss, grad = new_theta, new_loss, new_grad
+        theta = theta + s
+        loss, grad = torch.where(moved, new.f, loss), torch.where(moved[:, None], new.g, grad)
         state.theta, state.steps = theta, state.steps + moved.long()
         state.loss = torch.where(state.active, loss, state.loss)
         _check_divergence(state, loss, explode)
         plateau.update(state, loss)
-        state.freeze(moved & (s.abs().amax(1) <= 1e-15 * theta.abs().amax(1).clamp(min=1.0)), "converged")
+        state.freeze(moved & (s.norm(dim=1) <= phase.xtol * theta.norm(dim=1).clamp(min=1.0)), "converged")
+        if phase.seconds and time.perf_counter() - start_time > phase.seconds:
+            state.freeze(state.active, "time")
         if not state.active.any():
             break
 
@@ -389,6 +391,15 @@ def choose_plan(arch: Architecture, models: int, points: int, dtype=torch.float6
     return _PLAN_CACHE[key]
 
 
+#: memory one chunk of an LM phase may hold (Jacobians, normal matrices, factors)
+LM_CHUNK_BYTES = 2 * 2**30
+
+
+def lm_bytes(params: int, points: int, itemsize: int = 8) -> int:
+    """Bytes one model holds during an LM phase: J and its one-point copies, JᵀJ and its Cholesky factor."""
+    return jacobian_bytes(1, points, params, itemsize) + 3 * params * params * itemsize
+
+
 def fit(
     arch: Architecture,
     theta: Tensor,
@@ -408,6 +419,9 @@ def fit(
     M = theta.shape[0]
     if chunk is None:
         chunk, threads = choose_plan(arch, M, x.shape[-2], compute_dtype or theta.dtype, str(theta.device))
+    if any(p.optimizer == "lm" for p in phases):  # bound the Jacobians and normal matrices of one chunk
+        per_model = lm_bytes(arch.size, x.shape[-2], theta.element_size())
+        chunk = max(1, min(chunk, LM_CHUNK_BYTES // per_model))
     parts = []
     with intra_op_threads(threads):
         for lo in range(0, M, chunk):

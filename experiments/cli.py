@@ -15,7 +15,7 @@ import sys
 from approx.cpu_memory import keep_freed_memory
 
 #: subcommand -> module, in the order ``--help`` lists them
-COMMANDS = ("demo", "activations", "verify", "construct", "rates", "report", "bench", "lm")
+COMMANDS = ("demo", "activations", "verify", "construct", "fit", "rates", "report", "bench", "lm")
 #: subcommands whose issue has not landed yet: they say so and exit 2
 NOT_BUILT: dict[str, str] = {}
 

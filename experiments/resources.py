@@ -3,7 +3,8 @@
 The estimate is an upper-bound model, not a measurement: for a rates stack of M models with P
 parameters, width w, depth L and n training points it counts the forward and backward tensors
 (``ACTIVATION_TENSORS`` of size M·n·w per hidden layer), the optimiser state (parameters, gradient,
-Adam moments and 2·history L-BFGS vectors per model) and the dense test set. A run whose largest
+Adam moments and 2·history L-BFGS vectors per model; for Levenberg–Marquardt the Jacobians and normal
+matrices of one chunk) and the dense test set. A run whose largest
 stack, or whose test set, would exceed ``HEADROOM`` of the memory available is refused with one line
 naming the config key that drives it; ``--allow-large`` lets it through.
 """
@@ -68,6 +69,7 @@ def _gb(n: int) -> str:
 
 def rates_estimates(cfg) -> list[Estimate]:
     """One estimate per stack of a rates config (experiments.sweep.Config), plus the test sets."""
+    from approx.train import LM_CHUNK_BYTES, lm_bytes
     from experiments.sweep import DTYPES, points_for, stacks
 
     itemsize = DTYPES[cfg.dtype].itemsize
@@ -78,6 +80,9 @@ def rates_estimates(cfg) -> list[Estimate]:
         points = points_for(cfg, arch.d_in)
         act = ACTIVATION_TENSORS * models * points * arch.width * arch.depth * itemsize
         state = (4 + 2 * history) * models * arch.size * 8  # master copies in float64 at most
+        if any(p.optimizer == "lm" for p in cfg.phases):  # Jacobians and normal matrices, chunked by the engine
+            per_model = lm_bytes(arch.size, points, itemsize)
+            state += min(models, max(1, LM_CHUNK_BYTES // per_model)) * per_model
         key = "sizes and data.train_points" if act >= state else "sizes"
         detail = f"{models} models × P={arch.size} × {points} points × width {arch.width} × depth {arch.depth}"
         out.append(Estimate(key, act + state, detail))

@@ -42,7 +42,8 @@ import torch
 from approx import metrics, targets
 from approx.models import Activation, Architecture, compile_activations, width_for_params
 from approx.targets import Target
-from approx.train import Phase, fit
+from approx.train import DEFAULT_SCHEDULE, Phase, fit
+from approx.varpro import solve_readout
 from experiments import resources, results_table
 from experiments.atomic_io import remove_temp_files, write_text
 from experiments.expressions import expression_target
@@ -62,6 +63,8 @@ TOP_KEYS = {
     "data",
     "phases",
     "explode",
+    "varpro",
+    "compile",
 }
 DATA_KEYS = {"train_points", "sampling", "test_points"}
 @dataclass(frozen=True)
@@ -96,6 +99,7 @@ class Config:
     phases: list[Phase]
     explode: float
     compile: bool = False
+    varpro: bool = False  # replace each trained readout by its least-squares solution (approx/varpro.py)
     jobs: list[Job] = field(default_factory=list)
 
     @property
@@ -163,7 +167,7 @@ def from_dict(raw: dict, text: str = "", default_name: str = "sweep") -> Config:
     unknown = set(raw) - TOP_KEYS
     if unknown:
         raise ValueError(f"unknown config key(s) {sorted(unknown)}; valid: {sorted(TOP_KEYS)}")
-    for key in ("sizes", "seeds", "targets", "activations", "phases"):
+    for key in ("sizes", "seeds", "targets", "activations"):
         if key not in raw:
             raise ValueError(f"config needs '{key}'")
     depth = raw.get("depth", 2)
@@ -212,10 +216,13 @@ def from_dict(raw: dict, text: str = "", default_name: str = "sweep") -> Config:
         if 0 not in train_points and t.d not in train_points:
             raise ValueError(f"train_points has no entry for d={t.d} (target {t.name!r})")
 
-    if not isinstance(raw["phases"], list) or not raw["phases"]:
-        raise ValueError("phases must be a non-empty list of [[phases]] tables")
-    phases = []
-    for i, p in enumerate(raw["phases"]):
+    if "phases" not in raw:
+        phases = list(DEFAULT_SCHEDULE)
+    elif not isinstance(raw["phases"], list) or not raw["phases"]:
+        raise ValueError("phases must be a non-empty list of [[phases]] tables (or absent: the default schedule)")
+    else:
+        phases = []
+    for i, p in enumerate(raw.get("phases", [])):
         if not isinstance(p, dict):
             raise ValueError(f"phase {i} must be a table, got {p!r}")
         try:
@@ -223,12 +230,13 @@ def from_dict(raw: dict, text: str = "", default_name: str = "sweep") -> Config:
         except TypeError as err:
             raise ValueError(f"phase {i}: {err}") from None
 
-    compile_ = raw.get("compile", False)
-    if not isinstance(compile_, bool):
-        raise ValueError(f"compile must be true or false, got {compile_!r}")
+    compile_, varpro = raw.get("compile", False), raw.get("varpro", False)
+    for key, value in (("compile", compile_), ("varpro", varpro)):
+        if not isinstance(value, bool):
+            raise ValueError(f"{key} must be true or false, got {_short(value)}")
     cfg = Config(
         raw.get("name", default_name), text, depth, sizes, seeds, dtype, metric, tgts, acts, train_points,
-        sampling, test_points, phases, float(explode), compile_,
+        sampling, test_points, phases, float(explode), compile_, varpro,
     )  # fmt: skip
     widths: dict[tuple, int] = {}
     for t in tgts:
@@ -273,15 +281,18 @@ def run_stack(cfg: Config, group: list[Job], device: str, test_sets: dict[str, t
     theta0 = arch.init([job.seed for job in group], master, device)
     result = fit(arch, theta0, xs.to(device, dtype), ys.to(device, master), cfg.phases, explode=cfg.explode,
                  compute_dtype=dtype if dtype != master else None)  # fmt: skip
+    floor = solve_readout(arch, result.theta.double(), xs, ys)  # the VarPro floor of the trained features
+    trained = floor if cfg.varpro else result.theta.double()
     rows = []
     for m, job in enumerate(group):
         x_test, y_test = test_sets[job.target.name]
-        if result.status[m] == "ok":
-            err = metrics.errors(arch, result.theta[m : m + 1].double(), x_test, y_test, xs[m : m + 1], ys[m : m + 1])[
-                0
-            ]  # errors in float64 whatever the training dtype
-        else:
-            err = dict.fromkeys(metrics.NAMES, math.nan)
+        err = dict.fromkeys(metrics.NAMES, math.nan)
+        floor_err = {f"floor_{k}": math.nan for k in ("rmse", "max_abs", "train_rmse")}
+        if result.status[m] == "ok":  # errors in float64 whatever the training dtype
+            one = slice(m, m + 1)
+            err = metrics.errors(arch, trained[one], x_test, y_test, xs[one], ys[one])[0]
+            best = metrics.errors(arch, floor[one], x_test, y_test, xs[one], ys[one])[0]
+            floor_err = {f"floor_{k}": best[k] for k in ("rmse", "max_abs", "train_rmse")}
         count = arch.count()
         row = {
             "job": job.id, "target": job.target.name, "d": arch.d_in,
@@ -289,7 +300,7 @@ def run_stack(cfg: Config, group: list[Job], device: str, test_sets: dict[str, t
             "activation": job.activation.label, "size_target": job.size, "params": count.total,
             "weights": count.weights, "biases": count.biases, "coefficients": count.coefficients,
             "neurons": count.neurons, "width": arch.width, "depth": arch.depth, "seed": job.seed,
-            **err, "train_mse": result.train_loss[m], "status": result.status[m], "stop": result.stop[m],
+            **err, "train_mse": result.train_loss[m], **floor_err, "status": result.status[m], "stop": result.stop[m],
             "steps": result.steps[m], "seconds": result.seconds / len(group), "stack": result.chunk,
             "threads": result.threads, "dtype": cfg.dtype, "device": device,
         }  # fmt: skip
