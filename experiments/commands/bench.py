@@ -8,11 +8,12 @@ from __future__ import annotations
 import argparse
 import importlib
 
-HELP = "benchmarks: fitting engine (sweep), ..."
+HELP = "benchmarks: fitting engine (sweep), precision fitting (precision)"
 
 #: benchmark name -> (module with add_arguments/run, one-line help)
 BENCHES: dict[str, tuple[str, str]] = {
     "sweep": ("experiments.commands.bench", "fitting engine: stacked vs one-at-a-time, FLOP/s vs matmul rate"),
+    "precision": ("experiments.bench_precision", "error at equal wall time: engine vs torch loop vs pykan"),
 }
 
 
