@@ -2,14 +2,16 @@
 
 Model m minimises ½‖r_m(θ_m)‖², r_m = f_θm(x) − y, with its own damping λ_m. Each step solves the
 damped normal equations (J_mᵀJ_m + λ_m D_m) δ_m = −J_mᵀ r_m, D_m = diag(J_mᵀJ_m) (Marquardt's
-scaling, so the step does not depend on how the parameters are scaled), by a batched Cholesky over
-the model axis. The step is taken only if it lowers the loss, so the loss never increases; λ_m
+scaling, so the step does not depend on how the parameters are scaled): by a batched Cholesky over
+the model axis up to ``Phase.cg_above`` parameters, by matrix-free conjugate gradients above
+(:class:`MatrixFree` says why). The step is taken only if it lowers the loss, so the loss never increases; λ_m
 follows Nielsen's rule on the gain ratio ρ = actual / predicted reduction: accepted steps shrink it
 by max(1/3, 1 − (2ρ − 1)³), rejected ones grow it by ν (doubling ν each time).
 
 A model stops (``converged``) when its relative step ‖δ‖ ≤ xtol·(‖θ‖ + xtol), when its gradient
 ‖Jᵀr‖_∞ ≤ gtol, or when λ passes 1e16 (no step can lower the loss at float precision).
-Memory per model: J (N·P) and JᵀJ (P²) in θ's dtype; approx.train chunks a stack that would not fit.
+Memory per model: J (N·P), and JᵀJ (P²) below the CG threshold, in θ's dtype; approx.train chunks
+a stack that would not fit.
 """
 
 from __future__ import annotations
@@ -45,25 +47,82 @@ def damped_step(A: Tensor, g: Tensor, lam: Tensor, D: Tensor) -> tuple[Tensor, T
     return delta, (info == 0) & delta.isfinite().all(1)
 
 
+class Normal:
+    """Curvature held as JᵀJ (M, P, P): a batched Cholesky solve per step (P up to ``cg_above``)."""
+
+    def __init__(self, J: Tensor, r: Tensor):
+        self.A, self.g = normal_equations(J, r)
+
+    def step(self, lam: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """(δ, ok, predicted reduction of ½‖r‖²) for damping λ."""
+        D = marquardt_scale(self.A)
+        delta, ok = damped_step(self.A, self.g, lam, D)
+        quad = (delta[:, None, :] @ self.A @ delta[..., None])[:, 0, 0]
+        return delta, ok, -((self.g * delta).sum(1) + 0.5 * quad)
+
+    def update(self, rows: Tensor, J: Tensor, r: Tensor) -> None:
+        A, g = normal_equations(J, r)
+        self.A, self.g = self.A.index_copy(0, rows, A), self.g.index_copy(0, rows, g)
+
+
+class MatrixFree:
+    """Curvature held as J (M, N, P): preconditioned conjugate gradients on JᵀJ + λD, never forming JᵀJ.
+
+    Above ``cg_above`` parameters the P×P matrix (P²·8 bytes per model) and its O(P³) factorisation
+    cost more than ``cg_iters`` products with J and Jᵀ (O(N·P) each); CG also runs where JᵀJ would
+    not fit in memory. Jacobi preconditioner (1 + λ)·D.
+    """
+
+    def __init__(self, J: Tensor, r: Tensor, iters: int):
+        self.J, self.g, self.iters = J, (J.transpose(1, 2) @ r[..., None])[..., 0], iters
+
+    def step(self, lam: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        J, g = self.J, self.g
+        sq = J.square().sum(1)
+        D = sq + sq.amax(1, keepdim=True).clamp(min=torch.finfo(J.dtype).tiny) * torch.finfo(J.dtype).eps
+
+        def apply(v: Tensor) -> Tensor:
+            return (J.transpose(1, 2) @ (J @ v[..., None]))[..., 0] + lam[:, None] * D * v
+
+        precond = 1 / ((1 + lam[:, None]) * D)
+        x, res = torch.zeros_like(g), -g
+        z = precond * res
+        p, rz = z, (res * z).sum(1)
+        target = 1e-24 * (g * precond * g).sum(1)  # relative residual 1e-12 in the preconditioned norm
+        for _ in range(self.iters):
+            Ap = apply(p)
+            alpha = rz / (p * Ap).sum(1).clamp(min=torch.finfo(J.dtype).tiny)
+            x, res = x + alpha[:, None] * p, res - alpha[:, None] * Ap
+            z = precond * res
+            rz_new = (res * z).sum(1)
+            if (rz_new <= target).all():
+                break
+            p, rz = z + (rz_new / rz.clamp(min=torch.finfo(J.dtype).tiny))[:, None] * p, rz_new
+        Jx = (J @ x[..., None])[..., 0]
+        return x, x.isfinite().all(1), -((g * x).sum(1) + 0.5 * Jx.square().sum(1))
+
+    def update(self, rows: Tensor, J: Tensor, r: Tensor) -> None:
+        self.J = self.J.index_copy(0, rows, J)
+        self.g = self.g.index_copy(0, rows, (J.transpose(1, 2) @ r[..., None])[..., 0])
+
+
 def levenberg_marquardt(state, residuals: Residuals, residual_jacobian: ResidualJacobian, phase) -> None:
     """Run up to ``phase.steps`` LM iterations on the active rows of ``state`` (an approx.train.State)."""
     start = time.perf_counter()
     theta = state.theta
-    M = theta.shape[0]
+    M, P = theta.shape
     r, J = residual_jacobian(theta, torch.arange(M, device=theta.device))
     N = r.shape[1]
-    A, g = normal_equations(J, r)
+    curvature = MatrixFree(J, r, phase.cg_iters) if phase.cg_above < P else Normal(J, r)
     half_sse = 0.5 * r.square().sum(1)
     lam = torch.full((M,), phase.damping, dtype=theta.dtype, device=theta.device)
     nu = torch.full_like(lam, 2.0)
     for _ in range(phase.steps):
-        state.freeze(g.abs().amax(1) <= phase.gtol, "converged")
+        state.freeze(curvature.g.abs().amax(1) <= phase.gtol, "converged")
         active = state.active.clone()
-        D = marquardt_scale(A)
-        delta, ok = damped_step(A, g, lam, D)
+        delta, ok, predicted = curvature.step(lam)
         delta = torch.where((active & ok)[:, None], delta, 0.0)
         new_half = 0.5 * residuals(theta + delta).square().sum(1)
-        predicted = 0.5 * (delta * (lam[:, None] * D * delta - g)).sum(1)
         accept = active & ok & new_half.isfinite() & (new_half < half_sse) & (predicted > 0)
         rho = (half_sse - new_half) / predicted.clamp(min=torch.finfo(theta.dtype).tiny)
         shrink = (1 - (2 * rho - 1) ** 3).clamp(min=1 / 3)
@@ -73,10 +132,9 @@ def levenberg_marquardt(state, residuals: Residuals, residual_jacobian: Residual
         theta = torch.where(accept[:, None], theta + delta, theta)
         half_sse = torch.where(accept, new_half, half_sse)
         if accept.any():  # new curvature only where the point moved
-            idx = accept.nonzero()[:, 0]
-            r_new, J_new = residual_jacobian(theta[idx], idx)
-            A_new, g_new = normal_equations(J_new, r_new)
-            A, g = A.index_copy(0, idx, A_new), g.index_copy(0, idx, g_new)
+            rows = accept.nonzero()[:, 0]
+            r_new, J_new = residual_jacobian(theta[rows], rows)
+            curvature.update(rows, J_new, r_new)
         state.theta, state.steps = theta, state.steps + accept.long()
         state.loss = torch.where(active, 2 * half_sse / N, state.loss)
         state.freeze(accept & small, "converged")

@@ -47,6 +47,8 @@ class Phase:
     damping: float = 1e-3  # LM: starting λ (relative to diag JᵀJ)
     xtol: float = 1e-12  # LM, L-BFGS: stop when the step is below xtol relative to ‖θ‖
     gtol: float = 0.0  # LM: stop when ‖Jᵀr‖_∞ falls to gtol (0: off)
+    cg_above: int = 4096  # LM: matrix-free CG instead of Cholesky above this many parameters
+    cg_iters: int = 100  # LM: CG iterations per step at most
     seconds: float = 0.0  # wall-clock limit of the phase per stack (0: none)
 
     def __post_init__(self):
@@ -54,7 +56,8 @@ class Phase:
             raise ValueError(f"unknown optimizer {self.optimizer!r}; valid: {', '.join(OPTIMIZERS)}")
         if self.schedule not in SCHEDULES:
             raise ValueError(f"unknown schedule {self.schedule!r}; valid: {', '.join(SCHEDULES)}")
-        for name, lo in (("steps", 0), ("history", 1), ("patience", 0), ("max_line_search", 1)):
+        for name, lo in (("steps", 0), ("history", 1), ("patience", 0), ("max_line_search", 1), ("cg_above", 0),
+                         ("cg_iters", 1)):  # fmt: skip
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < lo:
                 raise ValueError(f"phase {name} must be an integer >= {lo}, got {v!r}")

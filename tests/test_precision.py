@@ -179,3 +179,13 @@ test_points = 512
     (row,) = __import__("csv").DictReader((tmp_path / "o" / "results.csv").read_text().splitlines())
     assert float(row["floor_train_rmse"]) <= float(row["train_rmse"]) * (1 + 1e-9)
     assert float(row["floor_max_abs"]) > 0 and int(row["steps"]) > 300  # Adam's 300, then LM steps
+
+
+def test_matrix_free_cg_matches_cholesky():
+    """Above cg_above the LM step comes from CG on JᵀJ + λD; it must follow the Cholesky path."""
+    arch, theta, x, y = problem("tanh", width=6, seeds=(0, 1))
+    phases = [Phase("adam", 50, 1e-2), Phase("lm", 40)]
+    direct = fit(arch, theta, x, y, phases, chunk=2)
+    cg = fit(arch, theta, x, y, [phases[0], Phase("lm", 40, cg_above=0, cg_iters=200)], chunk=2)
+    assert cg.train_loss == pytest.approx(direct.train_loss, rel=1e-5)
+    assert cg.steps == direct.steps
