@@ -1,4 +1,4 @@
-"""The activation library: PolyCom (THEORY.md §1) and the baselines it is measured against.
+"""The activation library: PolyCom (docs/theory.md §1) and the baselines it is measured against.
 
 Coefficient convention, used everywhere in the lab: a tensor ``a`` whose last axis holds
 ``(a_0, a_1, ..., a_r)`` in ascending order. ``a_0`` is the constant (the released code's bias).
@@ -49,17 +49,17 @@ def horner(t: Tensor, a: Tensor) -> Tensor:
 
 
 def rms_norm(x: Tensor, eps: float = 1e-6, dim: int = -1) -> Tensor:
-    """N(z) = z / sqrt(mean(z², dim) + eps): RMS normalisation with no gain (THEORY.md §1)."""
+    """N(z) = z / sqrt(mean(z², dim) + eps): RMS normalisation with no gain (docs/theory.md §1)."""
     return x * torch.rsqrt(x.pow(2).mean(dim=dim, keepdim=True) + eps)
 
 
 def polyrelu(x: Tensor, a: Tensor) -> Tensor:
-    """PolyReLU_a(x) = Σ_i a_i ReLU(x)^i (THEORY.md §1, type I with ρ = ReLU)."""
+    """PolyReLU_a(x) = Σ_i a_i ReLU(x)^i (docs/theory.md §1, type I with ρ = ReLU)."""
     return horner(F.relu(x), a)
 
 
 def polycom_type2(x: Tensor, a: Tensor, rho: Callable[[Tensor], Tensor]) -> Tensor:
-    """a_0 + Σ_{i≥1} a_i ρ(x^i) (THEORY.md §1, type II)."""
+    """a_0 + Σ_{i≥1} a_i ρ(x^i) (docs/theory.md §1, type II)."""
     coeffs = a.to(x.dtype).unbind(-1)
     y = coeffs[0] + coeffs[1] * rho(x)
     power = x
@@ -70,7 +70,7 @@ def polycom_type2(x: Tensor, a: Tensor, rho: Callable[[Tensor], Tensor]) -> Tens
 
 
 def polynorm(x: Tensor, a: Tensor, eps: float = 1e-6, dim: int = -1) -> Tensor:
-    """PolyNorm_a(x) = a_0 + Σ_{i≥1} a_i N(x^i), N normalising over ``dim`` (THEORY.md §1)."""
+    """PolyNorm_a(x) = a_0 + Σ_{i≥1} a_i N(x^i), N normalising over ``dim`` (docs/theory.md §1)."""
     return polycom_type2(x, a, lambda z: rms_norm(z, eps, dim))
 
 
@@ -95,7 +95,7 @@ def _rho(rho: str | Callable[[Tensor], Tensor] | nn.Module) -> Callable[[Tensor]
 
 
 class PolyCom(nn.Module):
-    """σ(x) = Σ_i a_i ρ(x)^i (type I) or a_0 + Σ_{i≥1} a_i ρ(x^i) (type II), THEORY.md §1.
+    """σ(x) = Σ_i a_i ρ(x)^i (type I) or a_0 + Σ_{i≥1} a_i ρ(x^i) (type II), docs/theory.md §1.
 
     Init as in the paper: a_0 = 0 and a_i = 1/r for i ≥ 1. With ``coefficients="per_neuron"``
     every feature of the last axis has its own vector, so ``num_features`` is required.
@@ -138,7 +138,7 @@ class PolyCom(nn.Module):
 
 
 class PolyReLU(PolyCom):
-    """PolyReLU_a(x) = Σ_{i=0..r} a_i ReLU(x)^i: type I PolyCom with ρ = ReLU (THEORY.md §1)."""
+    """PolyReLU_a(x) = Σ_{i=0..r} a_i ReLU(x)^i: type I PolyCom with ρ = ReLU (docs/theory.md §1)."""
 
     def __init__(self, order: int = 3, coefficients: str = "shared", num_features: int | None = None):
         super().__init__("relu", order, "I", coefficients, num_features)
@@ -148,7 +148,7 @@ class PolyReLU(PolyCom):
 
 
 class PolyNorm(PolyCom):
-    """PolyNorm_a(x) = a_0 + Σ_{i=1..r} a_i N(x^i), N = RMS norm over ``dim`` (THEORY.md §1).
+    """PolyNorm_a(x) = a_0 + Σ_{i=1..r} a_i N(x^i), N = RMS norm over ``dim`` (docs/theory.md §1).
 
     Not pointwise: N couples every feature along ``dim``. eps sits inside the square root.
     """
@@ -182,7 +182,7 @@ class Polynomial(nn.Module):
 
 
 class ReLUPower(nn.Module):
-    """ReLU^k(x) = max(x, 0)^k; k = 0 is the constant 1 (THEORY.md §1)."""
+    """ReLU^k(x) = max(x, 0)^k; k = 0 is the constant 1 (docs/theory.md §1)."""
 
     def __init__(self, k: int = 2):
         super().__init__()

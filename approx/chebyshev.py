@@ -1,4 +1,4 @@
-"""The classical 1-D reference (THEORY.md §7): Chebyshev interpolation with k coefficients.
+"""The classical 1-D reference (docs/theory.md §7): Chebyshev interpolation with k coefficients.
 
 p_k interpolates f at the k Chebyshev points of the first kind on [0,1]; its sup error decays like
 k^{−n} for f ∈ W^{n,∞} (up to log k) and geometrically for analytic f, down to machine precision.

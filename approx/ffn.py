@@ -1,4 +1,4 @@
-"""Feed-forward blocks: the paper's plain FFN ρ(x W1) W2 and the gated SwiGLU baseline (THEORY.md §1)."""
+"""Feed-forward blocks: the paper's plain FFN ρ(x W1) W2 and the gated SwiGLU baseline (docs/theory.md §1)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""p_a(ρ(h)) = Σ_i a_i ρ(h)^i with a hand-written backward: the polynomial and PolyReLU activations (THEORY.md §1).
+"""p_a(ρ(h)) = Σ_i a_i ρ(h)^i with a hand-written backward: the polynomial and PolyReLU activations (docs/theory.md §1).
 
 Same values as ``approx.activations.horner`` / ``polyrelu``, fewer passes over the (M, N, width)
 tensors: autograd records every multiply-add of Horner's scheme and replays each backwards, while

@@ -1,4 +1,6 @@
-"""PolyNorm with a hand-written backward: y = a_0 + Σ_{i=1}^r a_i N(x^i), N normalising the last axis (THEORY.md §1).
+"""PolyNorm with a hand-written backward: y = a_0 + Σ_{i=1}^r a_i N(x^i), N normalising the last axis.
+
+docs/theory.md §1.
 
 Same values as ``approx.activations.polynorm(x, a, eps, dim=-1)``. Autograd records ~10 passes over
 (M, N, width) per power (pow, square, mean, rsqrt, product, scale, sum, and their backwards); here,

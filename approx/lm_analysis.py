@@ -1,4 +1,4 @@
-"""The paper's transformer analyses (THEORY.md §6), computed from trained weights and hidden states.
+"""The paper's transformer analyses (docs/theory.md §6), computed from trained weights and hidden states.
 
 - **Effective rank** of a matrix with singular values s_1 ≥ … ≥ s_k:
   - entropy-based (Roy & Vetterli 2007): exp(H(p)) with p_i = s_i / Σ_j s_j and H(p) = −Σ p_i ln p_i;

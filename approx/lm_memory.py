@@ -1,4 +1,4 @@
-"""What a training step keeps for the backward pass, per activation (THEORY.md §1, released code).
+"""What a training step keeps for the backward pass, per activation (docs/theory.md §1, released code).
 
 A PolyNorm of order 3 keeps several activation-sized tensors (x, x², x³, the three normalised
 powers and their scales) where ReLU keeps one; ``activation_tensors_kept`` counts them by hooking

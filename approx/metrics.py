@@ -1,4 +1,4 @@
-"""Errors of fitted models on a dense held-out test set (THEORY.md §5: the sup norm is the theorems' norm).
+"""Errors of fitted models on a dense held-out test set (docs/theory.md §5: the sup norm is the theorems' norm).
 
 For each model m with prediction p_m and truth f on the test points:
 

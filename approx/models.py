@@ -1,4 +1,4 @@
-"""Stacked MLPs: M networks of one architecture held as a (M, P) parameter matrix (THEORY.md §2).
+"""Stacked MLPs: M networks of one architecture held as a (M, P) parameter matrix (docs/theory.md §2).
 
 A network x → A_1 → σ → A_2 → σ → … → A_{L+1} has ``depth`` = L hidden layers of ``width`` neurons
 (L + 1 affine layers). Model m's parameters are row m of ``theta``; the forward pass uses batched
@@ -8,9 +8,9 @@ gradients of Σ_m loss_m are exactly the per-model gradients.
 Activations are the library's functional forms (approx.activations) with stacked coefficients:
 shape (M, 1, 1, r+1) when shared per layer (the paper) and (M, 1, width, r+1) per neuron. PolyNorm
 normalises over each model's own feature axis. Inputs in [0,1]^d are mapped to [−1,1]^d first (a
-fixed map, not a parameter), the domain of THEORY.md §3–4.
+fixed map, not a parameter), the domain of docs/theory.md §3–4.
 
-Size counts (THEORY.md §2): weights, biases, activation coefficients; ``total`` is what
+Size counts (docs/theory.md §2): weights, biases, activation coefficients; ``total`` is what
 ``sum(p.numel())`` of the equivalent torch module gives.
 """
 
@@ -161,7 +161,7 @@ class Activation:
 
 @dataclass(frozen=True)
 class Count:
-    """Parameter count by category (THEORY.md §2)."""
+    """Parameter count by category (docs/theory.md §2)."""
 
     weights: int
     biases: int

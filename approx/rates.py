@@ -1,4 +1,4 @@
-"""Rate fits: error ≈ C · P^{−α}, with bootstrap confidence intervals over seeds (THEORY.md §5, §7).
+"""Rate fits: error ≈ C · P^{−α}, with bootstrap confidence intervals over seeds (docs/theory.md §5, §7).
 
 The fit is least squares of log err on log P over every (size, seed) point. The bootstrap resamples
 *seeds* with replacement (all sizes of a drawn seed come along), refits, and reports the percentile

@@ -1,4 +1,4 @@
-"""Target functions on [0,1]^d for the rate experiments (THEORY.md §2, §5, §7).
+"""Target functions on [0,1]^d for the rate experiments (docs/theory.md §2, §5, §7).
 
 A :class:`Target` knows its dimension ``d``, its Sobolev smoothness ``n`` (it lies in W^{n,∞}; with
 ``sharp=True`` it is also *not* in W^{n+1,∞}, so n is the exact order), and its normalisation: values

@@ -1,4 +1,4 @@
-"""A small decoder-only transformer whose FFN is the object of study (THEORY.md §6), nanoGPT-style.
+"""A small decoder-only transformer whose FFN is the object of study (docs/theory.md §6), nanoGPT-style.
 
     x_0 = Embed(tokens)
     x_{l+1} = x_l' + FFN(RMSNorm(x_l')),   x_l' = x_l + Attn(RMSNorm(x_l))      (pre-norm)
@@ -61,7 +61,7 @@ class ModelConfig:
 
     @property
     def ffn_hidden(self) -> int:
-        """h for SwiGLU, 3h/2 for an ungated FFN: both hold 3·d·h weights (THEORY.md §1)."""
+        """h for SwiGLU, 3h/2 for an ungated FFN: both hold 3·d·h weights (docs/theory.md §1)."""
         return self.swiglu_hidden if self.ffn == GATED else 3 * self.swiglu_hidden // 2
 
     def with_(self, **changes) -> ModelConfig:
@@ -181,7 +181,7 @@ class Transformer(nn.Module):
 
 
 def parameter_counts(model: Transformer) -> dict[str, int]:
-    """Every size measure of THEORY.md §2 that applies here, split so the FFN match can be read off.
+    """Every size measure of docs/theory.md §2 that applies here, split so the FFN match can be read off.
 
     ``ffn_weights`` is equal across variants by construction; ``activation_coefficients`` is the
     PolyCom extra (r+1 per layer); ``total`` is ``sum(p.numel())``.

@@ -1,4 +1,4 @@
-"""Evaluate an exported Theorem 3 network at many points, term block by term block (THEORY.md §5).
+"""Evaluate an exported Theorem 3 network at many points, term block by term block (docs/theory.md §5).
 
 The per-neuron network is a feature layer (hats ψ_{k,m} and the identity), then one product tree per
 term (m, α), then Σ_t c_t · tree_t. A layer-by-layer pass costs points × width, and the width is

@@ -1,6 +1,6 @@
 """Figures and the Markdown report of a transformer FFN study, from the run files alone.
 
-The report puts each measured difference beside the paper's claim (THEORY.md §6) and gives a
+The report puts each measured difference beside the paper's claim (docs/theory.md §6) and gives a
 verdict computed from the numbers: a difference counts only when it is larger than the spread
 between seeds; with a single seed the verdict says that the noise is unknown.
 """
@@ -321,7 +321,7 @@ def report(out: Path, runs: list[dict], figures: dict[str, Path | None]) -> str:
     lines += sentences
     lines += [
         "",
-        "## Parameter counts (THEORY.md §2: dense `sum(p.numel())`)",
+        "## Parameter counts (docs/theory.md §2: dense `sum(p.numel())`)",
         "",
         table(
             ["variant", "FFN width", "total", "FFN weights", "activation coefficients", "attention", "embedding"],
@@ -429,7 +429,7 @@ def report(out: Path, runs: list[dict], figures: dict[str, Path | None]) -> str:
             "",
         ]
     lines += [
-        "## Measured differences beside the paper's claims (THEORY.md §6)",
+        "## Measured differences beside the paper's claims (docs/theory.md §6)",
         "",
         "A difference is *within seed spread* when it is no larger than the larger seed standard deviation of the "
         "two variants; with one seed per variant the noise is unknown and the verdict says so.",

@@ -1,4 +1,4 @@
-"""The transformer FFN study (THEORY.md §6): train each FFN variant, analyse it, write the results.
+"""The transformer FFN study (docs/theory.md §6): train each FFN variant, analyse it, write the results.
 
 A study config (TOML, see ``experiments/configs/lm_*.toml``) has four tables:
 ``[data]`` (``lm_data.load_corpus``), ``[model]`` (``ModelConfig`` without ``ffn``), ``[train]``

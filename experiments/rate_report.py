@@ -1,10 +1,10 @@
-"""From ``results.csv`` to ``summary.json``, figures and ``report.md`` (THEORY.md §5, §7).
+"""From ``results.csv`` to ``summary.json``, figures and ``report.md`` (docs/theory.md §5, §7).
 
 - summary: per (target, activation) the fit error ≈ C·P^{slope} with a seed-bootstrap CI
   (approx.rates), beside the theory slope −n/d and the piecewise-linear ReLU slope −min(n,2)/d;
 - figures: error against parameters per activation (one panel per target, every seed as a dot,
   the median as a line), the theory slope, Chebyshev interpolation in 1-D (the classical reference,
-  THEORY.md §7), and the constructive Theorem 3 size curve when theory/ provides one;
+  docs/theory.md §7), and the constructive Theorem 3 size curve when theory/ provides one;
 - report.md: the slope table, the figures, divergences, the run's command and wall time.
 """
 
@@ -90,7 +90,7 @@ def chebyshev_reference(targets: dict, rows: list[dict[str, str]], test_points: 
 def theorem3_curve(n: int | None, d: int, max_size: float) -> tuple[np.ndarray, np.ndarray] | None:
     """(neurons, sup-error bound) of the constructive Theorem 3 network for N = 1, 2, …, if theory/ has it.
 
-    The bound 2^d d^n/n! · N^{−n} is for f in the unit ball F_{n,d} (THEORY.md §5); the size is the
+    The bound 2^d d^n/n! · N^{−n} is for f in the unit ball F_{n,d} (docs/theory.md §5); the size is the
     construction's exact neuron count (``theory.theorem3.closed_form_sizes``, per-neuron PolyReLU).
     Neurons, not dense parameters: the x-axis measure differs and the legend says so. Optional import:
     theory/theorem3.py comes from another issue.
@@ -202,7 +202,7 @@ def report(out: Path, summary: dict, figs: list[Path]) -> str:
         "Theory: −n/d is the constructive rate (Yarotsky; Theorem 3 for PolyReLU). A fixed-depth ReLU net "
         "is piecewise linear, and piecewise-linear fits of a function with curvature reach −2/d at best "
         "(PL, shown for ReLU where it differs from −n/d). Trained networks are known to fall short of "
-        "the constructions (THEORY.md §7, Adcock & Dexter): the table measures that gap.",
+        "the constructions (docs/theory.md §7, Adcock & Dexter): the table measures that gap.",
         "",
         "| target | d | n | activation | slope | 95% CI | theory −n/d | R² | best error | diverged |",
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",

@@ -1,4 +1,4 @@
-"""Constructive rate curves for Theorem 3 (THEORY.md §5): PolyReLU-exact against ReLU-Yarotsky.
+"""Constructive rate curves for Theorem 3 (docs/theory.md §5): PolyReLU-exact against ReLU-Yarotsky.
 
 For each grid size N this builds the exact PolyReLU network (``theory.theorem3``), checks a sample of
 cells exactly (network ≡ f_N), exports it to torch float64 (``theory.export``) and compares it with

@@ -1,4 +1,4 @@
-"""approx.activations against THEORY.md §1 and the authors' released formulas."""
+"""approx.activations against docs/theory.md §1 and the authors' released formulas."""
 
 import pytest
 import torch
@@ -17,7 +17,7 @@ def released_polyrelu(x, weight, bias):
 
 
 def released_polynorm(x, weight, bias, eps=1e-6):
-    # THEORY.md §1 [code], retyped.
+    # docs/theory.md §1 [code], retyped.
     def norm(z):
         return z * torch.rsqrt(z.pow(2).mean(-1, keepdim=True) + eps)
 

@@ -1,4 +1,4 @@
-"""theory.export: exact networks as float64 torch modules that match exact evaluation (THEORY.md §2)."""
+"""theory.export: exact networks as float64 torch modules that match exact evaluation (docs/theory.md §2)."""
 
 import random
 from fractions import Fraction as F

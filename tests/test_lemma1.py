@@ -1,4 +1,4 @@
-"""Lemma 1 (THEORY.md §3): ReLU, ReLU^k, monomials, polynomials as PolyReLU networks, proven and checked."""
+"""Lemma 1 (docs/theory.md §3): ReLU, ReLU^k, monomials, polynomials as PolyReLU networks, proven and checked."""
 
 from fractions import Fraction as F
 

@@ -1,4 +1,4 @@
-"""Yarotsky's constructions as exact networks and Lemma 2's certificates (THEORY.md §4)."""
+"""Yarotsky's constructions as exact networks and Lemma 2's certificates (docs/theory.md §4)."""
 
 import random
 from fractions import Fraction as Q

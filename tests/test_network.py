@@ -1,4 +1,4 @@
-"""Exact networks and their calculus (THEORY.md §2): exactness, sizes, Berner-style operations."""
+"""Exact networks and their calculus (docs/theory.md §2): exactness, sizes, Berner-style operations."""
 
 import random
 from fractions import Fraction as F

@@ -1,4 +1,4 @@
-"""The exact PL engine (THEORY.md §4): arithmetic, ReLU, composition and the exact sup error."""
+"""The exact PL engine (docs/theory.md §4): arithmetic, ReLU, composition and the exact sup error."""
 
 from fractions import Fraction as Q
 

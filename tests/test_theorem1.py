@@ -1,4 +1,4 @@
-"""Theorem 1 (THEORY.md §3): ReLU / ReLU^k / polynomial networks as PolyReLU networks, exactly, with sizes."""
+"""Theorem 1 (docs/theory.md §3): ReLU / ReLU^k / polynomial networks as PolyReLU networks, exactly, with sizes."""
 
 import random
 from fractions import Fraction as F

@@ -1,4 +1,4 @@
-"""Theorem 2 (THEORY.md §4): normalisation checks, the layer error budget, and the piece-count lower bound."""
+"""Theorem 2 (docs/theory.md §4): normalisation checks, the layer error budget, and the piece-count lower bound."""
 
 import random
 import subprocess

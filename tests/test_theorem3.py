@@ -1,4 +1,4 @@
-"""Theorem 3 (THEORY.md §5): targets, partition of unity, exact PolyReLU construction, bounds, ReLU twin, CLI."""
+"""Theorem 3 (docs/theory.md §5): targets, partition of unity, exact PolyReLU construction, bounds, ReLU twin, CLI."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Exact pointwise activations of a network's hidden neurons (THEORY.md §1, §3).
+"""Exact pointwise activations of a network's hidden neurons (docs/theory.md §1, §3).
 
 API
 - ``Activation(kind, coeffs, power)``, frozen and hashable; build it with
@@ -102,7 +102,7 @@ class Activation:
 
     @property
     def trainable(self) -> int:
-        """Activation coefficients it carries (THEORY.md §2): r+1 for PolyReLU, 0 for ReLU^k."""
+        """Activation coefficients it carries (docs/theory.md §2): r+1 for PolyReLU, 0 for ReLU^k."""
         return len(self.coeffs) if self.kind in ("polyrelu", "polynomial") else 0
 
     def is_relu(self) -> bool:
@@ -162,7 +162,7 @@ def polynomial(p, floats: str = "exact") -> Activation:
 
 
 def unit_vector(k: int, r: int) -> tuple[Exact, ...]:
-    """e_k in R^{r+1}: the PolyReLU coefficients of ReLU^k (THEORY.md §3)."""
+    """e_k in R^{r+1}: the PolyReLU coefficients of ReLU^k (docs/theory.md §3)."""
     if not 0 <= k <= r:
         raise ValueError(f"need 0 <= k <= r, got k={k}, r={r}")
     return tuple(ONE if i == k else ZERO for i in range(r + 1))

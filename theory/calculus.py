@@ -1,4 +1,4 @@
-"""Network calculus (Berner, Grohs, Kutyniok, Petersen; THEORY.md §2, §7): build big networks from small ones.
+"""Network calculus (Berner, Grohs, Kutyniok, Petersen; docs/theory.md §2, §7): build big networks from small ones.
 
 Every operation is exact and sparse, and its size effect is the classical one:
 - ``compose(outer, inner)``: outer ∘ inner, merging inner's last and outer's first affine layer

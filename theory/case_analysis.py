@@ -1,4 +1,4 @@
-"""Prove a ReLU expression is identically 0 by splitting every ReLU on the sign of its argument (THEORY.md §3).
+"""Prove a ReLU expression is identically 0 by splitting every ReLU on the sign of its argument (docs/theory.md §3).
 
 On each branch every ``ReLU(u)`` is replaced by ``u`` (u >= 0) or ``0`` (u < 0); what is left is a
 polynomial, and SymPy's ``expand`` decides whether it is 0. Innermost ReLUs are split first, so nested

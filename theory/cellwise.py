@@ -1,4 +1,4 @@
-"""A network's exact output on one box, as a polynomial, with no identity assumed (THEORY.md §5).
+"""A network's exact output on one box, as a polynomial, with no identity assumed (docs/theory.md §5).
 
 On a box B a neuron's pre-activation is a polynomial p (when the layer before is). ``ReLU(p)^k``:
 - if p ≥ 0 on B (exact enclosure, ``Poly.range_on_box``) it is p^k; if p ≤ 0 it is 0;

@@ -1,10 +1,10 @@
-"""Certificates: a statement, the computation that checks it, and its verdict (THEORY.md §2-5).
+"""Certificates: a statement, the computation that checks it, and its verdict (docs/theory.md §2-5).
 
 A certificate's ``holds`` comes only from a computation that would say False on a wrong
 construction (exact equality, a SymPy case analysis, a measured error against a bound).
 
 API
-- ``Certificate``: name, statement (THEORY.md's precise version, in words), params, sizes, method,
+- ``Certificate``: name, statement (docs/theory.md's precise version, in words), params, sizes, method,
   holds, error_bound, measured_error, seconds, details; ``.as_dict()`` (JSON-ready).
 - ``certify(name, statement, method, check, params=None, sizes=None, error_bound=None)``: run
   ``check()`` (returns ``holds`` or a dict with ``holds`` and optionally ``measured_error``,

@@ -1,4 +1,4 @@
-"""Exact equality of two functions given as networks (THEORY.md §3, "Verified"): points and proofs.
+"""Exact equality of two functions given as networks (docs/theory.md §3, "Verified"): points and proofs.
 
 - At random exact rational points: both sides evaluate in exact arithmetic; the measured error is the
   exact max |f - g| (0 when equal), so a perturbed weight shows up as a nonzero rational.

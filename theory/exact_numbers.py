@@ -1,4 +1,4 @@
-"""Exact scalars for the lab's networks (THEORY.md §2): rationals fast, algebraic numbers when needed.
+"""Exact scalars for the lab's networks (docs/theory.md §2): rationals fast, algebraic numbers when needed.
 
 API
 - ``Exact``: ``fractions.Fraction`` (every rational) or a constant real ``sympy.Expr`` (e.g. ``sqrt(2)``).

@@ -1,4 +1,4 @@
-"""Lemma 1: ReLU, ReLU^k, monomials and polynomials of degree <= r are PolyReLU networks (THEORY.md §3).
+"""Lemma 1: ReLU, ReLU^k, monomials and polynomials of degree <= r are PolyReLU networks (docs/theory.md §3).
 
 [paper] ReLU, ReLU^2 and polynomial activations can be represented by PolyReLU.
 [lab, precise] On all of R, with PolyReLU of order r (one hidden layer, input x, output y):

@@ -1,4 +1,4 @@
-"""Lemma 2 (THEORY.md §4): a ReLU network of size O(ln(1/ε)) approximates PolyReLU_a on [−1, 1] within ε.
+"""Lemma 2 (docs/theory.md §4): a ReLU network of size O(ln(1/ε)) approximates PolyReLU_a on [−1, 1] within ε.
 
 The paper states O(ln²(1/ε)) and hides the dependence on r and ‖a‖ [review]. The lab's precise version,
 for the construction ``theory.yarotsky.polyrelu_network(a, m)`` (Horner on t = clip(x, 0, 1) with
@@ -46,7 +46,7 @@ ORDERS = (1, 2, 3, 4)
 
 
 def paper_coefficients(r: int) -> tuple[Fraction, ...]:
-    """The paper's initialisation a_0 = 0, a_i = 1/r (THEORY.md §1)."""
+    """The paper's initialisation a_0 = 0, a_i = 1/r (docs/theory.md §1)."""
     if isinstance(r, bool) or not isinstance(r, int) or r < 1:
         raise ValueError(f"the order r must be an integer >= 1, got {r!r}")
     return (Q(0), *([Q(1, r)] * r))

@@ -1,4 +1,4 @@
-"""Exact feed-forward networks and their sizes (THEORY.md §2), in the style of Berner et al.
+"""Exact feed-forward networks and their sizes (docs/theory.md §2), in the style of Berner et al.
 
 A network is x -> A_1 -> σ_1 -> A_2 -> σ_2 -> ... -> A_L: L affine layers, an activation after every
 one but the last. Weights are exact (``theory.exact_numbers``) and stored sparsely, one dict per row,
@@ -111,7 +111,7 @@ class Affine:
 
 @dataclass(frozen=True)
 class Sizes:
-    """Every size measure of THEORY.md §2; ``depth`` counts affine layers."""
+    """Every size measure of docs/theory.md §2; ``depth`` counts affine layers."""
 
     in_dim: int
     out_dim: int

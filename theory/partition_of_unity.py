@@ -1,4 +1,4 @@
-"""The trapezoid partition of unity of Theorem 3 (THEORY.md §5, step 1), exact.
+"""The trapezoid partition of unity of Theorem 3 (docs/theory.md §5, step 1), exact.
 
 ψ(t) = ReLU(t+2) − ReLU(t+1) − ReLU(t−1) + ReLU(t−2): 1 on [−1,1], 0 outside (−2,2), affine between.
 φ_m(x) = Π_k ψ(3N(x_k − m_k/N)) for m ∈ {0..N}^d.
@@ -29,7 +29,7 @@ Box = tuple[tuple[Fraction, Fraction], ...]
 
 @dataclass(frozen=True)
 class Trapezoid:
-    """ψ(t) = Σ_i w_i ReLU(t − b_i); the default is THEORY.md §5's trapezoid."""
+    """ψ(t) = Σ_i w_i ReLU(t − b_i); the default is docs/theory.md §5's trapezoid."""
 
     weights: tuple[Fraction, ...] = (Fraction(1), Fraction(-1), Fraction(-1), Fraction(1))
     breaks: tuple[Fraction, ...] = (Fraction(-2), Fraction(-1), Fraction(1), Fraction(2))
@@ -50,7 +50,7 @@ STANDARD_PSI = Trapezoid()
 
 @dataclass(frozen=True)
 class Partition:
-    """φ_m(x) = Π_k ψ(scale·N·x_k − scale·m_k), m ∈ {0..N}^d (scale = 3 in THEORY.md §5)."""
+    """φ_m(x) = Π_k ψ(scale·N·x_k − scale·m_k), m ∈ {0..N}^d (scale = 3 in docs/theory.md §5)."""
 
     N: int
     d: int

@@ -2,7 +2,7 @@
 
 A 1-D ReLU network computes a continuous piecewise-linear (PL) function. ``PiecewiseLinear`` holds
 one by its breakpoints ``xs`` and values ``ys`` (both ``fractions.Fraction``), and is closed under
-the operations a network performs: affine combination, ReLU and composition (THEORY.md §4). No
+the operations a network performs: affine combination, ReLU and composition (docs/theory.md §4). No
 floating point is involved anywhere.
 
 ``sup_error(pl, p)`` is max_{x∈[lo,hi]} |pl(x) − p(x)| for a polynomial p with rational coefficients.

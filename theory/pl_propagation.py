@@ -1,4 +1,4 @@
-"""A 1-D ReLU network as an exact piecewise-linear function, propagated layer by layer (THEORY.md §4).
+"""A 1-D ReLU network as an exact piecewise-linear function, propagated layer by layer (docs/theory.md §4).
 
 ``network_to_pl(net, lo, hi)`` pushes the identity on [lo, hi] through every affine layer
 (``PiecewiseLinear.combine``) and every activation (``relu``; the identity; a PolyReLU a_0 + a_1 ReLU),
@@ -9,7 +9,7 @@ would not be piecewise linear.
 W_1..W_L computes on an interval a PL function with at most Π_l (W_l + 1) pieces. Proof: if all units
 of layer l are linear on a common partition of N_l pieces, a unit of layer l+1 is a ReLU of a
 function linear on those pieces, so it adds at most one breakpoint per piece; W units add at most
-W·N_l breakpoints, and N_{l+1} ≤ (W + 1)·N_l, N_0 = 1. (THEORY.md quotes the looser (2W)^L.)
+W·N_l breakpoints, and N_{l+1} ≤ (W + 1)·N_l, N_0 = 1. (docs/theory.md quotes the looser (2W)^L.)
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Sparse multivariate polynomials with exact rational coefficients (for cell-by-cell proofs, THEORY.md §5).
+"""Sparse multivariate polynomials with exact rational coefficients (for cell-by-cell proofs, docs/theory.md §5).
 
 ``Poly`` maps an exponent tuple (one entry per variable) to a ``Fraction``; zero terms are never stored,
 so equality of two polynomials is equality of dicts. Used to write f_N and a network's output on one

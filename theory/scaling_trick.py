@@ -1,4 +1,6 @@
-"""Writing one activation as a sum of PolyReLU neurons: per neuron, or through one shared vector (THEORY.md §1, §3).
+"""Writing one activation as a sum of PolyReLU neurons: per neuron, or through one shared vector.
+
+docs/theory.md §1, §3.
 
 An ``Expansion`` of an activation ρ is an exact identity
 
@@ -15,7 +17,7 @@ scales λ_j = s·j (j = 1..m, any s > 0), one per exponent in S = {i >= 1 : a_i 
 Vandermonde system Σ_j c_j λ_j^i = t_i / a_i (i in S), nonsingular because 0 < λ_1 < ... < λ_m; the
 a_0 Σ c_j offset goes into the constant (the next layer's bias). Hence
 - Σ_i t_i ReLU(u)^i needs |S| <= r neurons (targets must vanish off S),
-- a polynomial needs 2|S| <= 2r neurons (one set for u, one for -u); THEORY.md's bound 2(r+1) keeps one
+- a polynomial needs 2|S| <= 2r neurons (one set for u, one for -u); docs/theory.md's bound 2(r+1) keeps one
   neuron for the constant, which the bias makes unnecessary here.
 
 API
@@ -116,7 +118,7 @@ def shared_relu_powers(targets: Sequence[Exact], a: Sequence[object], scale: Exa
 
 
 def per_neuron_polynomial(p: Sequence[Exact], r: int) -> Expansion:
-    """p(u) = σ_b(u) + σ_{b'}(-u), two PolyReLU neurons with their own coefficients (THEORY.md §3)."""
+    """p(u) = σ_b(u) + σ_{b'}(-u), two PolyReLU neurons with their own coefficients (docs/theory.md §3)."""
     p = _pad([exact(v) for v in p], r)
     nonzero = [i for i in range(1, r + 1) if p[i] != 0]
     if not nonzero:

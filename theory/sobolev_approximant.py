@@ -1,4 +1,4 @@
-"""The Sobolev approximant f_N = Σ_m φ_m P_m of Theorem 3 and its certified error bound (THEORY.md §5).
+"""The Sobolev approximant f_N = Σ_m φ_m P_m of Theorem 3 and its certified error bound (docs/theory.md §5).
 
 ``Approximant(target, N)`` evaluates f_N in high precision at points (mpmath), in float64 on large grids
 (numpy), and exactly on a grid cell (an ``AtomPoly``: on a cell every φ_m is a polynomial).

@@ -1,10 +1,10 @@
-"""Targets for Theorem 3 (THEORY.md §5): exact SymPy functions on [0,1]^d and their W^{n,∞} norm.
+"""Targets for Theorem 3 (docs/theory.md §5): exact SymPy functions on [0,1]^d and their W^{n,∞} norm.
 
 A target is a string such as ``"sin(pi*x0)*exp(x1)"``, read by the lab's one strict grammar
 (:mod:`theory.expression`: numbers, ``x0..x{d-1}``, ``pi``, ``E``, ``+ - * / ** ^`` and a fixed
 list of functions; nothing reaches ``eval``). Decimal literals are read exactly (``0.1`` is 1/10).
 
-The Sobolev norm ‖f‖ = max_{|α|≤n} sup_{[0,1]^d} |D^α f| (THEORY.md §2) is bounded from above by
+The Sobolev norm ‖f‖ = max_{|α|≤n} sup_{[0,1]^d} |D^α f| (docs/theory.md §2) is bounded from above by
 interval arithmetic (:mod:`theory.intervals`, outward rounding) with branch and bound over sub-boxes. The same
 interval evaluation certifies smoothness: if every D^α f with |α| ≤ n evaluates to a finite enclosure
 on every box, each operation staying inside its domain (no division by an interval containing 0, no
@@ -68,7 +68,7 @@ def multi_indices(d: int, max_order: int, min_order: int = 0) -> list[tuple[int,
 
 @dataclass(frozen=True)
 class NormBound:
-    """Certified enclosure lower ≤ ‖f‖_{W^{n,∞}} ≤ upper, per derivative and in total (THEORY.md §2)."""
+    """Certified enclosure lower ≤ ‖f‖_{W^{n,∞}} ≤ upper, per derivative and in total (docs/theory.md §2)."""
 
     upper: Fraction  # rounded up to a short rational
     lower: float  # best point value seen: a witness, not a proof of anything beyond ‖f‖ ≥ lower
@@ -79,7 +79,7 @@ class NormBound:
 
 @dataclass
 class Target:
-    """f: [0,1]^d → R given exactly, with the smoothness order n it is used at (THEORY.md §5)."""
+    """f: [0,1]^d → R given exactly, with the smoothness order n it is used at (docs/theory.md §5)."""
 
     text: str
     d: int

@@ -1,4 +1,4 @@
-"""Local Taylor polynomials of Theorem 3 (THEORY.md §5, step 2), exact but structured.
+"""Local Taylor polynomials of Theorem 3 (docs/theory.md §5, step 2), exact but structured.
 
 P_m(x) = Σ_{|α|<n} c_{m,α} (x − m/N)^α with c_{m,α} = D^α f(m/N) / α!.
 

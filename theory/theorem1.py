@@ -1,4 +1,6 @@
-"""Theorem 1: every ReLU network is a PolyReLU network of the same size; ReLU^k and polynomial ones too (THEORY.md §3).
+"""Theorem 1: every ReLU network is a PolyReLU network of the same size; ReLU^k and polynomial ones too.
+
+docs/theory.md §3.
 
 [paper] Every ReLU network f: [-1,1]^d -> R of depth L and width K equals a PolyReLU network of size O(LK).
 [lab, precise] For any ReLU network (any input/output dimension, any depth, exact weights) the same
@@ -9,7 +11,7 @@ per hidden layer. More generally (Lemma 1 applied neuron by neuron, ``theory.sca
 - polynomial activations of degree <= r: each neuron becomes 2 PolyReLU neurons (per-neuron
   coefficients), so width, neurons, nonzero weights grow by at most 2;
 - with one coefficient vector a shared by the whole network (e.g. the paper's a_0 = 0, a_i = 1/r), each
-  neuron becomes at most r (ReLU^k) or 2r (polynomial) neurons: factor m = r or 2r (THEORY.md says 2(r+1);
+  neuron becomes at most r (ReLU^k) or 2r (polynomial) neurons: factor m = r or 2r (docs/theory.md says 2(r+1);
   the constant goes into the next bias, so r suffices).
 Biases: the expansion's constants move into the next layer's biases, which may add up to one nonzero
 bias per next-layer unit; weights and biases of layer l are scaled copies, so each count grows by <= m.
@@ -44,7 +46,7 @@ PAPER_ORDER = 3
 
 
 def paper_coefficients(r: int = PAPER_ORDER) -> tuple[Fraction, ...]:
-    """The paper's initialisation a_0 = 0, a_i = 1/r (THEORY.md §1): a shared vector with every a_i != 0."""
+    """The paper's initialisation a_0 = 0, a_i = 1/r (docs/theory.md §1): a shared vector with every a_i != 0."""
     return (Fraction(0), *(Fraction(1, r) for _ in range(r)))
 
 

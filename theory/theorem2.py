@@ -1,4 +1,4 @@
-"""Theorem 2 (THEORY.md §4): PolyReLU networks → ReLU networks, upper bound and the corrected lower bound.
+"""Theorem 2 (docs/theory.md §4): PolyReLU networks → ReLU networks, upper bound and the corrected lower bound.
 
 **Upper bound.** Let g: [−1, 1]^d → R be a PolyReLU network with L hidden layers of width ≤ K whose every
 neuron (and output) computes σ(wᵀx + b) with ‖w‖₁ + |b| ≤ 1, each σ = PolyReLU_a maps [−1, 1] into itself

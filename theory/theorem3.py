@@ -1,4 +1,4 @@
-"""Theorem 3 (THEORY.md §5): a PolyReLU network that *is* the Sobolev approximant f_N, and its ReLU twin.
+"""Theorem 3 (docs/theory.md §5): a PolyReLU network that *is* the Sobolev approximant f_N, and its ReLU twin.
 
 [paper] For f ∈ F_{n,d} and ε ∈ (0,1) some PolyReLU network of size O(ε^{−d/n}) is ε-close to f.
 [lab, precise] For every N ≥ 1 the network built here equals f_N = Σ_m φ_m P_m exactly on [0,1]^d
@@ -8,7 +8,7 @@
 with cost(F) the neurons of a product tree of F factors padded to L = ⌈log2(d+n−1)⌉ levels, i.e.
 O((d+n)·(N+1)^d·C(n−1+d, d)) = O(ε^{−d/n}) with N ≈ ε^{−1/n}; depth L + 2 affine layers = O(log(d+n)).
 (Optimality of the ε^{−d/n} rate holds under continuous parameter selection only; very deep ReLU
-networks with discontinuous weight selection beat it — THEORY.md §5.)
+networks with discontinuous weight selection beat it — docs/theory.md §5.)
 
 Architecture (Berner et al.'s calculus, ``theory.calculus``, for the ReLU twin; the exact forms are
 written layer by layer with the same architecture, so that 10^5 units build in seconds):
@@ -106,7 +106,7 @@ def tree_neurons(factors: int, levels: int, product_neurons: int = 4, carry_neur
 
 
 def feature_network(partition: Partition) -> Network:
-    """x ↦ (ψ_{k,m}(x_k) for k < d, m ≤ N; x_0..x_{d−1}): one hidden ReLU layer (THEORY.md §5 step 1)."""
+    """x ↦ (ψ_{k,m}(x_k) for k < d, m ≤ N; x_0..x_{d−1}): one hidden ReLU layer (docs/theory.md §5 step 1)."""
     N, d, psi, s = partition.N, partition.d, partition.psi, partition.scale
     rows, bias, out_rows = [], [], []
     for k in range(d):
@@ -211,7 +211,7 @@ def build(
     partition: Partition | None = None,
     table: TaylorTable | None = None,
 ) -> Theorem3Network:
-    """The network of THEORY.md §5 for ``target`` on the grid of size N (see the module docstring)."""
+    """The network of docs/theory.md §5 for ``target`` on the grid of size N (see the module docstring)."""
     if form not in FORMS:
         raise ValueError(f"unknown form {form!r}; valid: {', '.join(FORMS)}")
     if not isinstance(N, int) or N < 1:
@@ -480,7 +480,7 @@ def certify_case(
     statement = (
         f"For f = {text} on [0,1]^{d} (n = {n}) and N = {N}, the {form.replace('_', '-')} PolyReLU network equals "
         f"f_N = Σ_m φ_m P_m on every cell; its neurons, depth and width equal the closed form; and "
-        f"sup|f − f_N| ≤ (dρ)^n/n!·N^-n·‖f‖_n ≤ 2^d d^n/n!·N^-n·‖f‖ (THEORY.md §5)."
+        f"sup|f − f_N| ≤ (dρ)^n/n!·N^-n·‖f‖_n ≤ 2^d d^n/n!·N^-n·‖f‖ (docs/theory.md §5)."
     )
     bound = reference.certified_bound()
 

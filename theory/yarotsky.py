@@ -1,4 +1,4 @@
-"""Yarotsky's ReLU constructions (THEORY.md §4) as exact networks of the calculus (``theory.calculus``).
+"""Yarotsky's ReLU constructions (docs/theory.md §4) as exact networks of the calculus (``theory.calculus``).
 
 - ``hat_network()``: g(x) = 2ReLU(x) − 4ReLU(x − 1/2) + 2ReLU(x − 1), the hat on [0, 1].
 - ``square_network(m)``: f_m(x) = x − Σ_{s=1..m} g_s(x)/4^s, g_s = g∘…∘g (s times); the PL interpolant

@@ -1,4 +1,4 @@
-"""``polylab activations``: the activation table and the family figure (THEORY.md §1)."""
+"""``polylab activations``: the activation table and the family figure (docs/theory.md §1)."""
 
 from __future__ import annotations
 

@@ -22,7 +22,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _demo(out: Path) -> int:
-    print("== PolyCom activations (THEORY.md §1) ==")
+    print("== PolyCom activations (docs/theory.md §1) ==")
     print(activations.table())
     fig = out / "activations.png"
     activations.figure(str(fig))
@@ -48,13 +48,13 @@ DEMO_CERTIFICATES = (
 
 
 def certificates_section(out: Path) -> int:
-    """Lemma 1 and Theorem 1 certificates (THEORY.md §3), short form; returns how many fail."""
+    """Lemma 1 and Theorem 1 certificates (docs/theory.md §3), short form; returns how many fail."""
     from experiments.atomic_io import write_json
     from experiments.commands import verify
     from experiments.provenance import provenance
     from theory import certificate
 
-    print("\n== Certificates: Lemma 1 and Theorem 1 (THEORY.md §3; all of them: polylab verify) ==")
+    print("\n== Certificates: Lemma 1 and Theorem 1 (docs/theory.md §3; all of them: polylab verify) ==")
     certs = certificate.gather(["lemma1", "theorem1"])
     print(verify.table([c for c in certs if c.name in DEMO_CERTIFICATES or not c.holds]))
     failed = sum(not c.holds for c in certs)
@@ -67,14 +67,14 @@ def certificates_section(out: Path) -> int:
 
 
 def relu_approximation_section(out: Path) -> int:
-    """Lemma 2 / Theorem 2 (THEORY.md §4): certificates, one construction, the size table; returns failures."""
+    """Lemma 2 / Theorem 2 (docs/theory.md §4): certificates, one construction, the size table; returns failures."""
     from experiments.atomic_io import write_json
     from experiments.commands import verify
     from experiments.constructions import lemma2 as lemma2_cli
     from experiments.provenance import provenance
     from theory import certificate, lemma2
 
-    print("\n== Lemma 2 and Theorem 2: ReLU networks approximating PolyReLU (THEORY.md §4) ==")
+    print("\n== Lemma 2 and Theorem 2: ReLU networks approximating PolyReLU (docs/theory.md §4) ==")
     certs = certificate.gather(["lemma2", "theorem2"])
     print(verify.table(certs))
     failed = sum(not c.holds for c in certs)
@@ -93,12 +93,12 @@ def relu_approximation_section(out: Path) -> int:
 
 
 def sobolev_section(out: Path) -> int:
-    """Theorem 3 (THEORY.md §5): one constructive rate plot, PolyReLU-exact vs ReLU-Yarotsky; returns failures."""
+    """Theorem 3 (docs/theory.md §5): one constructive rate plot, PolyReLU-exact vs ReLU-Yarotsky; returns failures."""
     from experiments import theorem3_rates
     from experiments.atomic_io import write_json
     from experiments.provenance import provenance
 
-    print("\n== Theorem 3: PolyReLU = Sobolev approximant f_N exactly, vs ReLU-Yarotsky (THEORY.md §5) ==")
+    print("\n== Theorem 3: PolyReLU = Sobolev approximant f_N exactly, vs ReLU-Yarotsky (docs/theory.md §5) ==")
     print("f = sin(pi*x0) scaled into F_{2,1}, n = 2 (polylab construct theorem3 for more; polylab verify for all)")
     result = theorem3_rates.sweep("sin(pi*x0)", 1, 2, [1, 2, 4, 8, 16], cells=6, hp_points=300, float_points=4000)
     f = result["fits"]
@@ -121,7 +121,7 @@ def rates_section(out: Path) -> None:
 
     from experiments import rate_report, sweep
 
-    print("\n== Empirical rates, quick preset (THEORY.md §5, §7; polylab rates CONFIG for more) ==")
+    print("\n== Empirical rates, quick preset (docs/theory.md §5, §7; polylab rates CONFIG for more) ==")
     cfg = sweep.load(Path(__file__).resolve().parent.parent / "configs" / "quick.toml")
     folder = out / "rates"
     shutil.rmtree(folder, ignore_errors=True)  # the demo's own output: always a fresh run
@@ -143,7 +143,7 @@ def lm_section(out: Path) -> None:
     """Issue 8: the transformer FFN study on the tiny preset, a few steps (the full study: polylab lm)."""
     from experiments import lm_report, lm_study
 
-    print("\n== Transformer FFN study, tiny preset, 40 steps (THEORY.md §6; polylab lm cpu for the real one) ==")
+    print("\n== Transformer FFN study, tiny preset, 40 steps (docs/theory.md §6; polylab lm cpu for the real one) ==")
     runs = lm_study.demo(out / "lm_tiny")
     for r in runs:
         print(

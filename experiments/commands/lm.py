@@ -1,4 +1,4 @@
-"""``polylab lm``: the transformer FFN study (THEORY.md §6) — train, analyse, write CSV, figures, report."""
+"""``polylab lm``: the transformer FFN study (docs/theory.md §6) — train, analyse, write CSV, figures, report."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""``polylab verify``: run the certificate groups (THEORY.md §3-5), print a table, exit 1 if one fails.
+"""``polylab verify``: run the certificate groups (docs/theory.md §3-5), print a table, exit 1 if one fails.
 
 Groups come from ``theory.certificate.GROUPS`` (lemma1, theorem1, lemma2, theorem2, theorem3, ...);
 without ``--only`` every group whose module exists runs. ``--json FILE`` writes every certificate

@@ -1,5 +1,5 @@
 """``polylab construct lemma2``: the smallest ReLU network of the construction with certified error < ε
-against PolyReLU_a on [−1, 1] (THEORY.md §4, ``theory.lemma2``), its sizes, and the size-vs-ε table."""
+against PolyReLU_a on [−1, 1] (docs/theory.md §4, ``theory.lemma2``), its sizes, and the size-vs-ε table."""
 
 from __future__ import annotations
 

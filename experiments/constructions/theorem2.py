@@ -1,6 +1,6 @@
 """``polylab construct theorem2``: a normalised PolyReLU network (random, exact) turned into a ReLU network
 with certified sup error < ε on [−1, 1]^d, its sizes, exact errors on a grid, the size table over ε, L, K,
-and the lower-bound table (THEORY.md §4, ``theory.theorem2``)."""
+and the lower-bound table (docs/theory.md §4, ``theory.theorem2``)."""
 
 from __future__ import annotations
 

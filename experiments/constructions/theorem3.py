@@ -1,5 +1,5 @@
 """``polylab construct theorem3``: the PolyReLU network realising the Sobolev approximant f_N exactly,
-its ReLU-Yarotsky twin, and the constructive rate curves (THEORY.md §5, ``experiments.theorem3_rates``)."""
+its ReLU-Yarotsky twin, and the constructive rate curves (docs/theory.md §5, ``experiments.theorem3_rates``)."""
 
 from __future__ import annotations
 
