@@ -26,6 +26,8 @@ from torch import Tensor
 ResidualJacobian = Callable[[Tensor, Tensor], tuple[Tensor, Tensor]]
 #: theta (M, P) -> residuals (M, N), no gradient
 Residuals = Callable[[Tensor], Tensor]
+#: (theta rows (K, P), their model indices (K,)) -> theta rows with the readout solved exactly
+Projection = Callable[[Tensor, Tensor], Tensor]
 MAX_DAMPING = 1e16
 
 
@@ -106,8 +108,15 @@ class MatrixFree:
         self.g = self.g.index_copy(0, rows, (J.transpose(1, 2) @ r[..., None])[..., 0])
 
 
-def levenberg_marquardt(state, residuals: Residuals, residual_jacobian: ResidualJacobian, phase) -> None:
-    """Run up to ``phase.steps`` LM iterations on the active rows of ``state`` (an approx.train.State)."""
+def levenberg_marquardt(
+    state, residuals: Residuals, residual_jacobian: ResidualJacobian, phase, project: Projection | None = None
+) -> None:
+    """Run up to ``phase.steps`` LM iterations on the active rows of ``state`` (an approx.train.State).
+
+    With ``phase.varpro``, ``project`` re-solves the readout of every model that moved, right after
+    its step (variable projection by alternation): the loss can only fall further, and the hidden
+    layers are always judged with their best readout.
+    """
     start = time.perf_counter()
     theta = state.theta
     M, P = theta.shape
@@ -133,7 +142,10 @@ def levenberg_marquardt(state, residuals: Residuals, residual_jacobian: Residual
         half_sse = torch.where(accept, new_half, half_sse)
         if accept.any():  # new curvature only where the point moved
             rows = accept.nonzero()[:, 0]
+            if phase.varpro and project is not None:
+                theta = theta.index_copy(0, rows, project(theta[rows], rows))
             r_new, J_new = residual_jacobian(theta[rows], rows)
+            half_sse = half_sse.index_copy(0, rows, torch.minimum(0.5 * r_new.square().sum(1), half_sse[rows]))
             curvature.update(rows, J_new, r_new)
         state.theta, state.steps = theta, state.steps + accept.long()
         state.loss = torch.where(active, 2 * half_sse / N, state.loss)

@@ -75,7 +75,7 @@ def fit_seeds(
     t = _as_target(target, d)
     act = activation if isinstance(activation, Activation) else Activation.parse(activation)
     arch = Architecture(t.d, width_for_params(params, t.d, depth, act), depth, act)
-    n = points or max(256 * t.d, 2 * arch.size)
+    n = points or max(256 * t.d, min(2 * arch.size, 1024 * t.d))
     xs = torch.stack([targets.sample(t.d, n, "sobol", s) for s in seeds])
     ys = torch.stack([t(x) for x in xs])
     theta0 = arch.init(list(seeds), torch.float64, device)

@@ -26,8 +26,9 @@ from approx.jacobian import jacobian_bytes, output_jacobian
 from approx.levenberg_marquardt import ResidualJacobian, Residuals, levenberg_marquardt
 from approx.line_search import Point, strong_wolfe
 from approx.models import Architecture
+from approx.varpro import solve_readout
 
-OPTIMIZERS = ("adam", "lbfgs", "lm")
+OPTIMIZERS = ("adam", "lbfgs", "lm", "varpro")
 SCHEDULES = ("constant", "cosine", "exponential")
 LossGrad = Callable[[Tensor, bool], tuple[Tensor, Tensor | None]]
 
@@ -47,8 +48,9 @@ class Phase:
     damping: float = 1e-3  # LM: starting λ (relative to diag JᵀJ)
     xtol: float = 1e-12  # LM, L-BFGS: stop when the step is below xtol relative to ‖θ‖
     gtol: float = 0.0  # LM: stop when ‖Jᵀr‖_∞ falls to gtol (0: off)
-    cg_above: int = 4096  # LM: matrix-free CG instead of Cholesky above this many parameters
+    cg_above: int = 1500  # LM: matrix-free CG instead of Cholesky above this many parameters
     cg_iters: int = 100  # LM: CG iterations per step at most
+    varpro: bool = False  # LM: re-solve the readout by least squares after every accepted step
     seconds: float = 0.0  # wall-clock limit of the phase per stack (0: none)
 
     def __post_init__(self):
@@ -79,9 +81,9 @@ class Phase:
         return 1.0
 
 
-#: the schedule of a rates config without [[phases]]: a short Adam start, then Levenberg–Marquardt
-#: (benchmarks/RESULTS.md, "precision": best error per second on the tuning targets)
-DEFAULT_SCHEDULE = (Phase("adam", steps=300, lr=1e-2, schedule="cosine"), Phase("lm", steps=500))
+#: the schedule of a rates config without [[phases]]: a short Adam start, Levenberg–Marquardt, then the
+#: readout solved exactly (benchmarks/RESULTS.md, "precision": chosen on the tuning targets only)
+DEFAULT_SCHEDULE = (Phase("adam", steps=300, lr=1e-2, schedule="cosine"), Phase("lm", steps=500), Phase("varpro"))
 
 
 @dataclass
@@ -292,6 +294,10 @@ def fit_stack(
     lr_scale = torch.ones(M, dtype=theta.dtype, device=theta.device) if lr_scale is None else lr_scale
     loss_grad = mse_loss_grad(arch, x, y, compute_dtype)
     residuals, residual_jacobian = least_squares(arch, x, y)
+
+    def project(rows_theta: Tensor, rows: Tensor) -> Tensor:
+        return solve_readout(arch, rows_theta, x if x.dim() == 2 else x[rows], y[rows])
+
     loss0, _ = loss_grad(theta, False)
     state = State(theta.clone(), ["ok"] * M, ["steps"] * M, torch.zeros(M, dtype=torch.long), loss0, loss0)
     _check_divergence(state, loss0, explode)
@@ -300,8 +306,12 @@ def fit_stack(
             break
         runnable = state.active.clone()
         state.stop = [s if not runnable[m] else "steps" for m, s in enumerate(state.stop)]
-        if phase.optimizer == "lm":
-            levenberg_marquardt(state, residuals, residual_jacobian, phase)
+        if phase.optimizer == "varpro":  # one exact solve of every active model's readout
+            rows = state.active.nonzero()[:, 0]
+            state.theta = state.theta.index_copy(0, rows, project(state.theta[rows], rows))
+            state.loss = torch.where(state.active, residuals(state.theta).square().mean(1), state.loss)
+        elif phase.optimizer == "lm":
+            levenberg_marquardt(state, residuals, residual_jacobian, phase, project)
         else:
             step_fn = adam if phase.optimizer == "adam" else lbfgs
             step_fn(state, loss_grad, phase, lr_scale.to(theta.dtype) * phase.lr, explode)
