@@ -32,7 +32,7 @@ from approx.levenberg_marquardt import damped_step, marquardt_scale, normal_equa
 from approx.models import Activation, Architecture, width_for_params
 from approx.one_call import fit_seeds
 from approx.train import Phase
-from experiments.atomic_io import save_figure, write_json
+from experiments.atomic_io import read_json, save_figure, write_json
 from experiments.expressions import expression_target
 from experiments.provenance import provenance
 
@@ -214,12 +214,45 @@ def run(args: argparse.Namespace) -> int:
     write_json(out / "precision.json", {"rows": rows, "median_ratio": summary, "lm_rate": rate, "pykan": kan,
                                         "traces": traces, **provenance(vars(args))})  # fmt: skip
     figure(out / "precision.png", traces, args.activations)
+    print("\n" + markdown(read_json(out / "precision.json")))
     print(f"wrote {out / 'precision.json'} and {out / 'precision.png'}")
     return 0
 
 
+def markdown(data: dict) -> str:
+    """The RESULTS.md tables of a precision.json: per-fit errors, the goal table, the peers table."""
+    rows, acts = data["rows"], list(dict.fromkeys(r["activation"] for r in data["rows"]))
+    sizes = list(dict.fromkeys(r["size"] for r in rows))
+    out = ["| target | P | " + " | ".join(f"{a} engine / torch" for a in acts) + " |",
+           "| --- | --- |" + " --- |" * len(acts)]  # fmt: skip
+    for size in sizes:
+        for name in dict.fromkeys(r["target"] for r in rows):
+            found = {r["activation"]: r for r in rows if (r["target"], r["size"]) == (name, size)}
+            cells = [f"{found[a]['engine']:.1e} / {found[a]['torch']:.1e}" if a in found else "—" for a in acts]
+            out.append(f"| {name} | {size} | " + " | ".join(cells) + " |")
+    out += ["", "| P | " + " | ".join(acts) + " |", "| --- |" + " --- |" * len(acts)]
+    for size in sizes:
+        cells = []
+        for a in acts:
+            ratio = data["median_ratio"][f"{a}|{size}"]
+            cells.append(f"{ratio:.3g}× {'met' if ratio >= 100 else 'not met'}")
+        out.append(f"| {size} | " + " | ".join(cells) + " |")
+    if isinstance(data.get("pykan"), list):
+        out += ["", "| KAN toy | KAN params | KAN RMSE | KAN s | best MLP | MLP params | MLP RMSE | MLP / KAN |",
+                "| --- | --- | --- | --- | --- | --- | --- | --- |"]  # fmt: skip
+        for k in data["pykan"]:
+            out.append(f"| {k['target']} | {k['kan_params']} | {k['kan_rmse']:.2e} | {k['kan_seconds']:.1f} | "
+                       f"{k['mlp']} | {k['mlp_params']} | {k['mlp_rmse']:.2e} | {k['ratio']:.2g}× |")  # fmt: skip
+    rate = data["lm_rate"]
+    out += ["", f"LM iteration (Jacobian + JᵀJ + Cholesky) at P={rate['params']}, N={rate['points']}, "
+            f"{rate['models']} models: {rate['gflops']:.1f} GFLOP/s = {rate['fraction']:.0%} of the float64 matmul "
+            f"rate measured in the same run ({rate['matmul_gflops']:.1f} GFLOP/s)."]  # fmt: skip
+    return "\n".join(out)
+
+
 def figure(path: Path, traces: dict, acts) -> None:
     import matplotlib
+    import matplotlib.ticker
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -233,6 +266,7 @@ def figure(path: Path, traces: dict, acts) -> None:
                     ax.plot([p[0] for p in pts], [p[1] for p in pts], style, ms=3, lw=1, alpha=0.7,
                             label=method if key.startswith(HELD_OUT[0]) else None)  # fmt: skip
         ax.set(xscale="log", yscale="log", title=act, xlabel="seconds")
+        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
         ax.grid(alpha=0.3, which="both")
     axes[0][0].set_ylabel("sup error (held-out grid)")
     axes[0][0].legend(fontsize=7)
