@@ -1,0 +1,34 @@
+"""The docs in the repo: every citation of docs/theory.md resolves, and every relative link exists."""
+
+import re
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+SOURCES = [p for pattern in ("theory/*.py", "approx/*.py", "experiments/**/*.py", "notebooks/*.ipynb", "*.md",
+                             "docs/*.md") for p in REPO.glob(pattern)]  # fmt: skip
+
+
+def test_every_theory_citation_names_a_section_that_exists():
+    sections = set(re.findall(r"^## (\d+)\.", (REPO / "docs" / "theory.md").read_text(), re.M))
+    cited = {}
+    for path in SOURCES:
+        for group in re.findall(r"docs/theory\.md((?:,? ?§\d+)+)", path.read_text()):
+            for number in re.findall(r"§(\d+)", group):
+                cited.setdefault(number, path)
+    assert cited, "no citation found: the pattern is wrong"
+    missing = {n: str(p) for n, p in cited.items() if n not in sections}
+    assert not missing, missing
+    assert not [p for p in SOURCES if "THEORY.md" in p.read_text()], "a citation of the old, unshipped THEORY.md"
+
+
+def test_relative_links_in_the_docs_exist():
+    broken = []
+    for page in [REPO / "README.md", *(REPO / "docs").glob("*.md")]:
+        for link in re.findall(r"\]\(([^)#]+)\)", page.read_text()):
+            if not link.startswith(("http://", "https://")) and not (page.parent / link).exists():
+                broken.append(f"{page.name}: {link}")
+    assert not broken, broken
+
+
+def test_readme_stays_short():
+    assert len((REPO / "README.md").read_text().splitlines()) <= 150
