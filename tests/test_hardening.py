@@ -186,7 +186,7 @@ def test_a_second_writer_is_refused_naming_the_holder(config, tmp_path, polylab_
 
 def test_two_concurrent_rates_runs_leave_one_consistent_study(config, tmp_path):
     other = tmp_path / "other.toml"
-    other.write_text(TINY.replace("sin(3*x0)", "cos(3*x0)").replace("steps = 30", "steps = 3000"))
+    other.write_text(TINY.replace("sin(3*x0)", "cos(3*x0)").replace("steps = 30", "steps = 10000"))
     out = tmp_path / "run"
     first = subprocess.Popen([sys.executable, "-m", "experiments", "rates", str(other), "--out", str(out),
                               "--no-progress"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
