@@ -17,6 +17,7 @@ is one line.
 from __future__ import annotations
 
 import ast
+import warnings
 
 import sympy as sp
 
@@ -60,8 +61,12 @@ def parse(text: str, d: int) -> sp.Expr:
         raise ExpressionError(f"a target must be a non-empty string, got {text!r}")
     if len(text) > MAX_LENGTH:
         raise ExpressionError(f"target longer than {MAX_LENGTH} characters ({len(text)})")
+    if "#" in text:  # Python would drop the rest as a comment: what is parsed must be what is written
+        raise ExpressionError(f"malformed target {text!r}: '#' is not allowed")
     try:
-        tree = ast.parse(text.strip(), mode="eval")
+        with warnings.catch_warnings():  # e.g. an invalid escape in a string literal, which is refused anyway
+            warnings.simplefilter("ignore")
+            tree = ast.parse(text.strip(), mode="eval")
     except (SyntaxError, ValueError) as err:  # ValueError: e.g. a null byte
         reason = err.msg if isinstance(err, SyntaxError) else str(err)
         raise ExpressionError(f"malformed target {text!r}: {reason}") from None
