@@ -1,11 +1,12 @@
-"""Fit many models at once: stacked networks, per-model Adam and per-model L-BFGS.
+"""Fit many models at once: stacked networks, per-model Adam, L-BFGS, Levenberg–Marquardt and VarPro.
 
 The loss of model m is its own mean squared error L_m(θ_m). One backward pass of Σ_m L_m gives every
 ∇L_m, because the models share no parameter (approx.models). Every optimiser state is a tensor
 with a leading model axis and every decision (step size, line-search acceptance, history update,
-divergence, early stop) is taken per row, so a model's trajectory is the one it would follow alone.
-An L-BFGS on Σ_m L_m would couple the models through one step size and one curvature history;
-that is what this module avoids (tests/test_train.py checks it against one-model runs).
+damping, divergence, early stop) is taken per row, so a model's trajectory is the one it would
+follow alone. An L-BFGS on Σ_m L_m would couple the models through one step size and one curvature
+history; that is what this module avoids (tests/test_fitting.py and tests/test_precision.py check
+it against one-model runs). The method: docs/theory.md §7; the pieces: docs/engine.md.
 
 A model whose loss becomes NaN/inf or grows past ``explode`` × its starting loss is marked
 ``diverged`` and frozen; the others carry on. :func:`fit` chooses, by timing, between one stack and
@@ -67,6 +68,8 @@ class Phase:
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int | float) or not 0 < v < math.inf:
                 raise ValueError(f"phase {name} must be a positive number, got {v!r}")
+        if not isinstance(self.varpro, bool):
+            raise ValueError(f"phase varpro must be true or false, got {self.varpro!r}")
         for name in ("xtol", "gtol", "seconds"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int | float) or not 0 <= v < math.inf:
