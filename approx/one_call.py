@@ -15,6 +15,7 @@ import torch
 from torch import Tensor, nn
 
 from approx import metrics, targets
+from approx.initialisation import initial_parameters
 from approx.models import Activation, Architecture, width_for_params
 from approx.train import DEFAULT_SCHEDULE, Phase
 from approx.train import fit as fit_stack
@@ -52,11 +53,15 @@ def fit(
     d: int | None = None,
     points: int | None = None,
     phases: Sequence[Phase] = DEFAULT_SCHEDULE,
+    init: str = "uniform",
     device: str = "cpu",
 ) -> FitResult:
-    """Fit one network to ``target`` (a Target, a catalogue name, or a callable with ``d``)."""
+    """Fit one network to ``target`` (a Target, a catalogue name, or a callable with ``d``).
+
+    ``init``: ``"uniform"`` (the default) or ``"kinks"`` (breakpoints in the domain, approx/initialisation.py).
+    """
     return fit_seeds(target, [seed], activation=activation, params=params, depth=depth, d=d, points=points,
-                     phases=phases, device=device)[0]  # fmt: skip
+                     phases=phases, init=init, device=device)[0]  # fmt: skip
 
 
 def fit_seeds(
@@ -69,6 +74,7 @@ def fit_seeds(
     d: int | None = None,
     points: int | None = None,
     phases: Sequence[Phase] = DEFAULT_SCHEDULE,
+    init: str = "uniform",
     device: str = "cpu",
 ) -> list[FitResult]:
     """:func:`fit` for several seeds, trained as one stack; one result per seed, in order."""
@@ -78,7 +84,7 @@ def fit_seeds(
     n = points or max(256 * t.d, min(2 * arch.size, 1024 * t.d))
     xs = torch.stack([targets.sample(t.d, n, "sobol", s) for s in seeds])
     ys = torch.stack([t(x) for x in xs])
-    theta0 = arch.init(list(seeds), torch.float64, device)
+    theta0 = initial_parameters(arch, list(seeds), init, torch.float64, device)
     result = fit_stack(arch, theta0, xs.to(device), ys.to(device), list(phases))
     x_test = targets.dense_grid(t.d, 8192 if t.d == 1 else 40_000).to(device)
     y_test = t(x_test)

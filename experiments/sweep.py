@@ -40,6 +40,7 @@ from pathlib import Path
 import torch
 
 from approx import metrics, targets
+from approx.initialisation import INITS, initial_parameters
 from approx.models import Activation, Architecture, compile_activations, width_for_params
 from approx.targets import Target
 from approx.train import DEFAULT_SCHEDULE, Phase, fit
@@ -65,6 +66,7 @@ TOP_KEYS = {
     "explode",
     "varpro",
     "compile",
+    "init",
 }
 DATA_KEYS = {"train_points", "sampling", "test_points"}
 @dataclass(frozen=True)
@@ -100,6 +102,7 @@ class Config:
     explode: float
     compile: bool = False
     varpro: bool = False  # replace each trained readout by its least-squares solution (approx/varpro.py)
+    init: str = "uniform"  # starting parameters: uniform | kinks (approx/initialisation.py)
     jobs: list[Job] = field(default_factory=list)
 
     @property
@@ -230,13 +233,16 @@ def from_dict(raw: dict, text: str = "", default_name: str = "sweep") -> Config:
         except TypeError as err:
             raise ValueError(f"phase {i}: {err}") from None
 
+    init = raw.get("init", "uniform")
+    if init not in INITS:
+        raise ValueError(f"unknown init {_short(init)}; valid: {', '.join(INITS)}")
     compile_, varpro = raw.get("compile", False), raw.get("varpro", False)
     for key, value in (("compile", compile_), ("varpro", varpro)):
         if not isinstance(value, bool):
             raise ValueError(f"{key} must be true or false, got {_short(value)}")
     cfg = Config(
         raw.get("name", default_name), text, depth, sizes, seeds, dtype, metric, tgts, acts, train_points,
-        sampling, test_points, phases, float(explode), compile_, varpro,
+        sampling, test_points, phases, float(explode), compile_, varpro, init,
     )  # fmt: skip
     widths: dict[tuple, int] = {}
     for t in tgts:
@@ -278,7 +284,7 @@ def run_stack(cfg: Config, group: list[Job], device: str, test_sets: dict[str, t
     ys = torch.stack([job.target(x) for job, x in zip(group, xs, strict=True)])
     # bfloat16 is mixed precision: parameters, loss and optimiser in float32, the forward pass in bf16
     master = torch.float32 if dtype == torch.bfloat16 else dtype
-    theta0 = arch.init([job.seed for job in group], master, device)
+    theta0 = initial_parameters(arch, [job.seed for job in group], cfg.init, master, device)
     result = fit(arch, theta0, xs.to(device, dtype), ys.to(device, master), cfg.phases, explode=cfg.explode,
                  compute_dtype=dtype if dtype != master else None)  # fmt: skip
     floor = solve_readout(arch, result.theta.double(), xs, ys)  # the VarPro floor of the trained features

@@ -15,18 +15,22 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--params", type=int, nargs="+", default=[300], help="parameter counts (default 300)")
     p.add_argument("--depth", type=int, default=2, help="hidden layers (default 2)")
     p.add_argument("--seeds", type=int, default=1, help="seeds per size, trained as one stack (default 1)")
-    p.add_argument("--points", type=int, help="training points (default max(256·d, 2·params))")
+    p.add_argument("--points", type=int, help="training points (default max(256·d, min(2·params, 1024·d)))")
+    p.add_argument("--init", default="uniform", help="starting parameters: uniform (default) or kinks")
     p.add_argument("--json", help="write the results to this JSON file")
 
 
 def run(args: argparse.Namespace) -> int:
     import approx
     from approx import targets
+    from approx.initialisation import INITS
     from experiments import resources
     from experiments.atomic_io import write_json
     from experiments.expressions import expression_target
     from experiments.provenance import provenance
 
+    if args.init not in INITS:
+        raise ValueError(f"unknown --init {args.init!r}; valid: {', '.join(INITS)}")
     if not 1 <= args.seeds <= resources.MAX_SEEDS:
         raise ValueError(f"--seeds must be in 1..{resources.MAX_SEEDS}, got {args.seeds}")
     if not 1 <= args.depth <= 64:
@@ -42,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
     rows = []
     for params in args.params:
         for r in approx.fit_seeds(target, list(range(args.seeds)), activation=args.activation, params=params,
-                                  depth=args.depth, points=args.points):  # fmt: skip
+                                  depth=args.depth, points=args.points, init=args.init):  # fmt: skip
             errors = f"{r.sup_error:10.2e} {r.rms_error:10.2e} {r.floor_sup_error:10.2e} {r.floor_rms_error:10.2e}"
             print(f"{r.params:7d} {r.arch.width:5d} {r.seed:4d} {errors} {r.steps:6d} {r.stop:>9} {r.seconds:8.2f}")
             rows.append({k: getattr(r, k) for k in ("params", "seed", "sup_error", "rms_error", "floor_sup_error",
@@ -50,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
                         | {"width": r.arch.width})  # fmt: skip
     if args.json:
         config = {"expr": args.expr, "d": target.d, "activation": args.activation, "params": args.params,
-                  "depth": args.depth, "seeds": args.seeds, "points": args.points}  # fmt: skip
+                  "depth": args.depth, "seeds": args.seeds, "points": args.points, "init": args.init}  # fmt: skip
         finite = lambda v: None if isinstance(v, float) and not math.isfinite(v) else v  # noqa: E731
         clean = [{k: finite(v) for k, v in r.items()} for r in rows]
         write_json(args.json, {"results": clean, **provenance(config)})
