@@ -262,8 +262,9 @@ def certify_smallest(a: Sequence[object], eps: object, hat: tuple = Y.HAT) -> Ce
         return {
             "holds": ok,
             "measured_error": exact.upper,
-            "details": f"m={res.m}: sup error {float(exact.upper):.6e} ({kind}) < eps; composed bound "
-            f"{float(res.bound):.6e}; m−1 gives {float(prev.lower) if prev else 'n/a'} ≥ eps",
+            "details": f"m={res.m}: sup error {float(exact.upper):.6e} ({kind}) {'<' if exact.upper < eps else '>='} "
+            f"eps; composed bound {float(res.bound):.6e}; m−1 gives {float(prev.lower) if prev else 'n/a'}"
+            f"{'' if prev is None else (' >= eps' if prev.lower >= eps else ' < eps')}",
         }
 
     return certify(

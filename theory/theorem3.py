@@ -477,9 +477,10 @@ def certify_case(
     """
     target = Target.parse(text, d, n)
     reference = Approximant(target, N)
+    where = "on every cell" if max_cells is None else f"on each of up to {max_cells} cells (a random sample if more)"
     statement = (
         f"For f = {text} on [0,1]^{d} (n = {n}) and N = {N}, the {form.replace('_', '-')} PolyReLU network equals "
-        f"f_N = Σ_m φ_m P_m on every cell; its neurons, depth and width equal the closed form; and "
+        f"f_N = Σ_m φ_m P_m {where}; its neurons, depth and width equal the closed form; and "
         f"sup|f − f_N| ≤ (dρ)^n/n!·N^-n·‖f‖_n ≤ 2^d d^n/n!·N^-n·‖f‖ (docs/theory.md §5)."
     )
     bound = reference.certified_bound()
@@ -518,7 +519,7 @@ def certify_case(
         "30-digit grid error",
         check,
         params={"target": text, "d": d, "n": n, "N": N, "form": form, "max_cells": max_cells},
-        error_bound=f"{float(bound['bound']):.6e}",
+        error_bound=bound["bound"],  # exact: a rounded decimal could fall below the bound it stands for
     )
 
 
