@@ -31,15 +31,25 @@ Projection = Callable[[Tensor, Tensor], Tensor]
 MAX_DAMPING = 1e16
 
 
+def gradient(J: Tensor, r: Tensor) -> Tensor:
+    """Jᵀr (M, P), batched over the model axis."""
+    return (J.transpose(1, 2) @ r[..., None])[..., 0]
+
+
 def normal_equations(J: Tensor, r: Tensor) -> tuple[Tensor, Tensor]:
     """(JᵀJ (M, P, P), Jᵀr (M, P)), batched over the model axis."""
-    return J.transpose(1, 2) @ J, (J.transpose(1, 2) @ r[..., None])[..., 0]
+    return J.transpose(1, 2) @ J, gradient(J, r)
+
+
+def lifted(diag: Tensor) -> Tensor:
+    """Marquardt's D = diag(JᵀJ), lifted by eps·max(diag) so a unit that never fires (a zero column) stays damped."""
+    diag = diag.clamp(min=0)
+    return diag + diag.amax(1, keepdim=True).clamp(min=torch.finfo(diag.dtype).tiny) * torch.finfo(diag.dtype).eps
 
 
 def marquardt_scale(A: Tensor) -> Tensor:
-    """D = diag(A), lifted by eps·max(diag) so a unit that never fires (a zero column) stays damped."""
-    diag = A.diagonal(dim1=1, dim2=2).clamp(min=0)
-    return diag + diag.amax(1, keepdim=True).clamp(min=torch.finfo(A.dtype).tiny) * torch.finfo(A.dtype).eps
+    """D for the normal matrix A = JᵀJ (M, P, P)."""
+    return lifted(A.diagonal(dim1=1, dim2=2))
 
 
 def damped_step(A: Tensor, g: Tensor, lam: Tensor, D: Tensor) -> tuple[Tensor, Tensor]:
@@ -76,12 +86,10 @@ class MatrixFree:
     """
 
     def __init__(self, J: Tensor, r: Tensor, iters: int):
-        self.J, self.g, self.iters = J, (J.transpose(1, 2) @ r[..., None])[..., 0], iters
+        self.J, self.g, self.D, self.iters = J, gradient(J, r), lifted(J.square().sum(1)), iters
 
     def step(self, lam: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        J, g = self.J, self.g
-        sq = J.square().sum(1)
-        D = sq + sq.amax(1, keepdim=True).clamp(min=torch.finfo(J.dtype).tiny) * torch.finfo(J.dtype).eps
+        J, g, D = self.J, self.g, self.D
 
         def apply(v: Tensor) -> Tensor:
             return (J.transpose(1, 2) @ (J @ v[..., None]))[..., 0] + lam[:, None] * D * v
@@ -105,7 +113,8 @@ class MatrixFree:
 
     def update(self, rows: Tensor, J: Tensor, r: Tensor) -> None:
         self.J = self.J.index_copy(0, rows, J)
-        self.g = self.g.index_copy(0, rows, (J.transpose(1, 2) @ r[..., None])[..., 0])
+        self.g = self.g.index_copy(0, rows, gradient(J, r))
+        self.D = self.D.index_copy(0, rows, lifted(J.square().sum(1)))
 
 
 def levenberg_marquardt(
@@ -126,6 +135,7 @@ def levenberg_marquardt(
     half_sse = 0.5 * r.square().sum(1)
     lam = torch.full((M,), phase.damping, dtype=theta.dtype, device=theta.device)
     nu = torch.full_like(lam, 2.0)
+    projected = phase.varpro and project is not None
     for _ in range(phase.steps):
         state.freeze(curvature.g.abs().amax(1) <= phase.gtol, "converged")
         active = state.active.clone()
@@ -142,10 +152,11 @@ def levenberg_marquardt(
         half_sse = torch.where(accept, new_half, half_sse)
         if accept.any():  # new curvature only where the point moved
             rows = accept.nonzero()[:, 0]
-            if phase.varpro and project is not None:
+            if projected:
                 theta = theta.index_copy(0, rows, project(theta[rows], rows))
             r_new, J_new = residual_jacobian(theta[rows], rows)
-            half_sse = half_sse.index_copy(0, rows, torch.minimum(0.5 * r_new.square().sum(1), half_sse[rows]))
+            if projected:  # the projection moved the readout: a new (lower) loss
+                half_sse = half_sse.index_copy(0, rows, 0.5 * r_new.square().sum(1))
             curvature.update(rows, J_new, r_new)
         state.theta, state.steps = theta, state.steps + accept.long()
         state.loss = torch.where(active, 2 * half_sse / N, state.loss)

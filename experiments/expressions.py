@@ -52,7 +52,7 @@ def torch_function(expr: sp.Expr, d: int):
             return ev(base, x) ** (float(ex) if ex.is_number else ev(ex, x))
         if e.func in _UNARY:
             return _UNARY[e.func](ev(e.args[0], x))
-        raise ValueError(f"no torch form for {e.func.__name__}")  # the grammar builds no other node
+        raise TypeError(f"no torch form for {e.func.__name__}")  # a bug: the grammar builds no other node
 
     return lambda x: ev(expr, x.to(torch.float64))
 

@@ -184,41 +184,67 @@ def _fuzz(examples: int):
     )
 
 
+GRAMMAR = st.recursive(ATOMS, lambda e: st.builds(lambda a, o, b: f"({a}{o}{b})", e, OPS, e), max_leaves=12)
+
+
+def _hostile_case(expr, call, tmp_path_factory, monkeypatch) -> None:
+    tmp = tmp_path_factory.mktemp("fuzz")
+    monkeypatch.chdir(tmp)
+    _refused(call, tmp, expr)
+
+
+def _garbage_case(text, call, tmp_path_factory, monkeypatch) -> None:
+    tmp = tmp_path_factory.mktemp("fuzz")
+    monkeypatch.chdir(tmp)
+    err = _refused(call, tmp, text)
+    assert "malformed target" in err or "non-empty" in err
+
+
+def _grammar_case(expr) -> None:
+    """Within the grammar: parsed and certified, or refused in one line; never a traceback, never a hang."""
+    try:
+        certify_finite(parse(expr, 2), 2, expr)
+    except ExpressionError as err:
+        assert "\n" not in str(err)
+
+
 @_fuzz(200)
 @given(expr=hostile_expressions())
 def test_fuzz_hostile_expressions_through_rates(expr, polylab_in_process, tmp_path_factory, monkeypatch):
-    tmp = tmp_path_factory.mktemp("fuzz")
-    monkeypatch.chdir(tmp)
-    _refused(polylab_in_process, tmp, expr)
+    _hostile_case(expr, polylab_in_process, tmp_path_factory, monkeypatch)
 
 
 @_fuzz(120)
 @given(text=garbage())
 def test_fuzz_unparseable_expressions_through_rates(text, polylab_in_process, tmp_path_factory, monkeypatch):
-    tmp = tmp_path_factory.mktemp("fuzz")
-    monkeypatch.chdir(tmp)
-    err = _refused(polylab_in_process, tmp, text)
-    assert "malformed target" in err or "non-empty" in err
+    _garbage_case(text, polylab_in_process, tmp_path_factory, monkeypatch)
 
 
 @_fuzz(150)
-@given(expr=st.recursive(ATOMS, lambda e: st.builds(lambda a, o, b: f"({a}{o}{b})", e, OPS, e), max_leaves=12))
+@given(expr=GRAMMAR)
 def test_fuzz_grammar_expressions_never_crash(expr):
-    """Within the grammar: parsed and certified, or refused in one line; never a traceback, never a hang."""
-    try:
-        parsed = parse(expr, 2)
-        certify_finite(parsed, 2, expr)
-    except ExpressionError as err:
-        assert "\n" not in str(err)
+    _grammar_case(expr)
 
 
 @pytest.mark.slow
 @_fuzz(3000)
 @given(expr=hostile_expressions())
 def test_fuzz_hostile_expressions_long(expr, polylab_in_process, tmp_path_factory, monkeypatch):
-    tmp = tmp_path_factory.mktemp("fuzz")
-    monkeypatch.chdir(tmp)
-    _refused(polylab_in_process, tmp, expr)
+    _hostile_case(expr, polylab_in_process, tmp_path_factory, monkeypatch)
+
+
+@pytest.mark.slow
+@_fuzz(3000)
+@given(text=garbage())
+def test_fuzz_unparseable_expressions_long(text, polylab_in_process, tmp_path_factory, monkeypatch):
+    _garbage_case(text, polylab_in_process, tmp_path_factory, monkeypatch)
+
+
+@pytest.mark.slow
+@_fuzz(3000)
+@given(expr=GRAMMAR)
+def test_fuzz_grammar_expressions_long(expr):
+    _grammar_case(expr)
 
 
 def test_certified_finite_means_finite_on_a_dense_grid():
@@ -231,23 +257,3 @@ def test_certified_finite_means_finite_on_a_dense_grid():
         g = np.linspace(0, 1, 101)
         pts = __import__("torch").tensor(np.stack(np.meshgrid(g, g), -1).reshape(-1, 2))
         assert bool(f(pts).isfinite().all()) and math.isfinite(f.scale)
-
-
-@pytest.mark.slow
-@_fuzz(3000)
-@given(text=garbage())
-def test_fuzz_unparseable_expressions_long(text, polylab_in_process, tmp_path_factory, monkeypatch):
-    tmp = tmp_path_factory.mktemp("fuzz")
-    monkeypatch.chdir(tmp)
-    err = _refused(polylab_in_process, tmp, text)
-    assert "malformed target" in err or "non-empty" in err
-
-
-@pytest.mark.slow
-@_fuzz(3000)
-@given(expr=st.recursive(ATOMS, lambda e: st.builds(lambda a, o, b: f"({a}{o}{b})", e, OPS, e), max_leaves=12))
-def test_fuzz_grammar_expressions_long(expr):
-    try:
-        certify_finite(parse(expr, 2), 2, expr)
-    except ExpressionError as err:
-        assert "\n" not in str(err)

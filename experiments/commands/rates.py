@@ -29,9 +29,10 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     print(f"{cfg.name}: {len(cfg.jobs)} fits ({len(cfg.targets)} targets × {len(cfg.activations)} activations × "
           f"{len(cfg.sizes)} sizes × {len(cfg.seeds)} seeds) → {out}")  # fmt: skip
-    resources.check(resources.rates_estimates(cfg), args.device, args.allow_large)
+    estimates = resources.rates_estimates(cfg)
+    resources.check(estimates, args.device, args.allow_large)  # before the lock: a refused run touches nothing
     if args.dry_run:
-        peak = max(e.bytes for e in resources.rates_estimates(cfg))
+        peak = max(e.bytes for e in estimates)
         print(f"config OK; estimated peak memory {peak / 2**20:.0f} MiB (dry run: nothing written)")
         return 0
     with output_lock.hold(out):
