@@ -32,6 +32,7 @@ from theory.sobolev_approximant import Approximant
 from theory.sobolev_target import Target, scale_into_ball
 
 FIT_MIN_N = 4
+EXPORT_TOLERANCE = 1e-9  # float64 export vs f_N: rounding is ~1e-15 here, a wrong weight ~1e-3
 
 
 def evaluate(module: torch.nn.Module, X: np.ndarray, device: str = "cpu", batch: int | None = None) -> np.ndarray:
@@ -90,7 +91,7 @@ def one_grid(
     *,
     relu: bool,
     max_relu_neurons: int,
-    cells: int,
+    cells: int | None,
     hp_points: int,
     float_points: int,
     device: str,
@@ -114,8 +115,13 @@ def one_grid(
     row["bound"] = float(bound["bound"])
     row["bound_paper"] = float(bound["bound_paper"])
     t = time.perf_counter()
-    cell_check = T3.check_cells(built.network, approximant, max_cells=cells, seed=seed)
-    row["polyrelu"]["cells"] = {k: cell_check[k] for k in ("cells_checked", "cells_total", "holds")}
+    check = T3.check_network(built.network, approximant, sample=cells, seed=seed)
+    row["polyrelu"]["cells"] = {k: check[k] for k in ("cells_checked", "cells_total", "sampled", "differ", "exact")}
+    row["polyrelu"]["cells"]["why"] = check["why"]
+    if "coefficients" in check:
+        row["polyrelu"]["coefficients"] = {k: v for k, v in check["coefficients"].items() if k != "examples"}
+    if "error" in check:
+        row["polyrelu"]["certified"] = check["error"].as_dict()
     row["cell_seconds"] = time.perf_counter() - t
     t = time.perf_counter()
     module = to_torch(built.network)
@@ -127,6 +133,7 @@ def one_grid(
     f = target.numpy()(*X.T)
     fN = approximant.values_float(X)
     row["polyrelu"]["export_vs_fN"] = float(np.max(np.abs(y - fN)))
+    row["polyrelu"]["export_ok"] = row["polyrelu"]["export_vs_fN"] <= EXPORT_TOLERANCE
     row["polyrelu"]["float_error"] = float(np.max(np.abs(y - f)))
     t = time.perf_counter()
     row["polyrelu"]["error_30_digits"] = approximant.sup_error_mp(hp_grid(d, hp_points))
@@ -134,8 +141,14 @@ def one_grid(
     G = float_grid(d, N)
     row["polyrelu"]["error_float_grid"] = float(np.max(np.abs(target.numpy()(*G.T) - approximant.values_float(G))))
     row["polyrelu"]["float_grid_points"] = len(G)
-    # the sup estimate: both grids (float64 is ample here: the errors are > 1e-12, rounding ~1e-15)
-    row["polyrelu"]["error"] = max(row["polyrelu"]["error_30_digits"], row["polyrelu"]["error_float_grid"])
+    # the curve's value: grid estimates and the certified lower end are all lower bounds of the sup
+    row["polyrelu"]["error"] = max(row["polyrelu"]["error_30_digits"], row["polyrelu"]["error_float_grid"],
+                                   row["polyrelu"].get("certified", {}).get("lower_float", 0.0))
+    row["polyrelu"]["holds"] = bool(
+        check["exact"] and row["polyrelu"]["closed_form_matches"] and row["polyrelu"]["export_ok"]
+        and check.get("coefficients", {}).get("holds", False)
+        and "certified" in row["polyrelu"] and check["error"].upper <= bound["bound"]
+    )
     if relu:
         row["relu"] = relu_twin(target, approximant, max_relu_neurons, X, f, device)
     return row
@@ -174,7 +187,7 @@ def sweep(
     scale: bool = True,
     relu: bool = True,
     max_relu_neurons: int = 60_000,
-    cells: int = 20,
+    cells: int | None = None,
     hp_points: int = 1500,
     float_points: int = 20_000,
     device: str = "cpu",
@@ -203,8 +216,9 @@ def sweep(
         p = row["polyrelu"]
         msg = (
             f"  N={N:>5}  PolyReLU neurons {p['sizes']['neurons']:>8}  sup|f-f_N| {p['error']:.3e}"
-            f"  (bound {row['bound']:.3e}; cells {p['cells']['cells_checked']}/{p['cells']['cells_total']}"
-            f" {'exact' if p['cells']['holds'] else 'DIFFER'}; export {p['export_vs_fN']:.1e})"
+            f"  certified [{_e(p, 'lower_float')}, {_e(p, 'upper_float')}] (bound {row['bound']:.3e})"
+            f"\n         {_cells(p['cells'])}; export vs f_N {p['export_vs_fN']:.1e}"
+            f"{'' if p['export_ok'] else ' > ' + format(EXPORT_TOLERANCE, '.0e') + ' FAIL'}"
         )
         if "relu" in row:
             r = row["relu"]
@@ -223,6 +237,18 @@ def sweep(
         "rows": rows,
         "fits": fits(rows),
     }
+
+
+def _e(p: dict, key: str) -> str:
+    return f"{p['certified'][key]:.3e}" if "certified" in p else "n/a"
+
+
+def _cells(c: dict) -> str:
+    if c["cells_total"] is None:
+        return f"cells NOT checked: {c['why']}"
+    if c["sampled"]:
+        return f"sampled {c['cells_checked']} of {c['cells_total']} cells, {c['differ']} differ (a sample: not a proof)"
+    return f"every cell checked exactly: {c['cells_total']} cells, {c['differ']} differ"
 
 
 def fits(rows: list[dict]) -> dict:

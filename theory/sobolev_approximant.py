@@ -24,7 +24,7 @@ import mpmath
 import numpy as np
 
 from theory.partition_of_unity import Box, Partition
-from theory.polynomial import AtomPoly
+from theory.polynomial import AtomPoly, Poly
 from theory.sobolev_target import Target
 from theory.taylor import TaylorTable
 
@@ -36,6 +36,7 @@ class Approximant:
         self.target, self.N, self.d, self.n = target, N, target.d, target.n
         self.partition = partition or Partition(N, target.d)
         self.table = table or TaylorTable(target, N)
+        self._pieces: dict = {}  # (m_k, piece, k) -> ψ on that piece, and (m, α, …) -> basis: cells share them
 
     # -- the certified bound
     def certified_bound(self) -> dict:
@@ -127,7 +128,15 @@ class Approximant:
         """f_N restricted to a cell between breakpoints, as an exact AtomPoly."""
         out = AtomPoly(self.d)
         for m in self.partition.active_on_cell(cell):
-            phi = self.partition.phi_on_cell(m, cell)
+            phi = Poly.constant(self.d, 1)
+            for k, (mk, piece) in enumerate(zip(m, cell, strict=True)):
+                key = (mk, piece, k)
+                if key not in self._pieces:
+                    self._pieces[key] = self.partition.psi_on_piece(mk, *piece, k)
+                phi = phi * self._pieces[key]
             for a in self.table.alphas:
-                out.add(self.table.exact(m, a), phi * self.table.polynomial_basis(m, a))
+                key = (m, a)
+                if key not in self._pieces:
+                    self._pieces[key] = self.table.polynomial_basis(m, a)
+                out.add(self.table.exact(m, a), phi * self._pieces[key])
         return out

@@ -100,7 +100,7 @@ def sobolev_section(out: Path) -> int:
 
     print("\n== Theorem 3: PolyReLU = Sobolev approximant f_N exactly, vs ReLU-Yarotsky (docs/theory.md §5) ==")
     print("f = sin(pi*x0) scaled into F_{2,1}, n = 2 (polylab construct theorem3 for more; polylab verify for all)")
-    result = theorem3_rates.sweep("sin(pi*x0)", 1, 2, [1, 2, 4, 8, 16], cells=6, hp_points=300, float_points=4000)
+    result = theorem3_rates.sweep("sin(pi*x0)", 1, 2, [1, 2, 4, 8, 16], hp_points=300, float_points=4000)
     f = result["fits"]
     print(
         f"fitted slope, error vs neurons (N >= 4): PolyReLU {f['polyrelu_vs_neurons']:.2f}, "
@@ -111,7 +111,7 @@ def sobolev_section(out: Path) -> int:
     write_json(out / "theorem3_rate.json", {"result": result, "provenance": provenance(config={"demo": "theorem3"})})
     print(f"figure: {fig}")
     rows = result["rows"]
-    return sum(not (r["polyrelu"]["cells"]["holds"] and r["polyrelu"]["error"] <= r["bound"]) for r in rows)
+    return sum(not r["polyrelu"]["holds"] for r in rows)
 
 
 def rates_section(out: Path) -> None:

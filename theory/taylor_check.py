@@ -1,0 +1,54 @@
+"""The Taylor coefficients of Theorem 3 checked on a second, independent path (docs/theory.md §5.2).
+
+``TaylorTable`` differentiates the target symbolically (SymPy) and keeps each c_{m,α} = D^α f(m/N)/α!
+as an exact node. Here the same numbers come from jets (``theory.jets``): the grammar's expression
+tree is walked in truncated Taylor arithmetic at each node m/N, with no symbolic derivative. A
+polynomial target with rational coefficients is compared exactly; otherwise each table entry is
+enclosed from its own definition and must overlap the jet's ball, whose radius is reported.
+"""
+
+from __future__ import annotations
+
+import itertools
+from fractions import Fraction
+
+from theory.certified_error import AtomBalls
+from theory.jets import Irrational, ball, compile_jet, point_jets
+from theory.taylor import TaylorTable
+
+
+def compare(table: TaylorTable, atoms: AtomBalls | None = None, limit: int = 5) -> dict:
+    """Every c_{m,α} of ``table`` against the jet of f at m/N; ``examples``: up to ``limit`` (m, α) that differ."""
+    atoms = atoms or AtomBalls()
+    target = table.target
+    d, K = target.d, target.n - 1
+    nodes = list(itertools.product(range(table.N + 1), repeat=d))
+    try:
+        f = compile_jet(target.expr, target.symbols, exact=True)
+        f(point_jets(d, K, table.node(nodes[0]), exact=True))
+        exact = True
+    except Irrational:
+        f, exact = compile_jet(target.expr, target.symbols), False
+    differ, radius, checked = [], 0.0, 0
+    for m in nodes:
+        jet = f(point_jets(d, K, table.node(m), exact=exact)).coefficients()
+        for alpha in table.alphas:
+            c, ref = table.exact(m, alpha), jet[alpha]
+            checked += 1
+            if exact:  # the table may keep a rational value as a node (a rational function's derivative)
+                v = c if isinstance(c, int | Fraction) else c.doit()
+                same = Fraction(v) == ref if isinstance(v, int | Fraction) else bool(v.is_Rational and v == ref)
+            else:
+                enclosure = ball(c) if isinstance(c, int | Fraction) else atoms[c]
+                same = enclosure.overlaps(ref)
+                radius = max(radius, float(enclosure.rad()), float(ref.rad()))
+            if not same:
+                differ.append((m, alpha))
+    return {
+        "checked": checked,
+        "differ": len(differ),
+        "examples": differ[:limit],
+        "exact": exact,
+        "radius": radius,
+        "holds": not differ,
+    }
