@@ -36,6 +36,7 @@ import numpy as np
 import sympy
 
 from theory.activation import Activation, identity, polynomial, polyrelu, relu, relu_power
+from theory.activity import activity_points
 from theory.certificate import Certificate, certify
 from theory.exact_equality import compare_at_points, prove_same_function, random_points
 from theory.exact_numbers import Exact, random_rational, to_float
@@ -221,17 +222,29 @@ def random_network(
 # --------------------------------------------------------------------------- certificates
 
 STATEMENT = (
-    "A network with {kind} activations equals, on all of R^d, the PolyReLU network of order r = {r} "
-    "built neuron by neuron from Lemma 1 ({form}); sizes: {relation}."
+    "A network with {kind} activations equals the PolyReLU network of order r = {r} built neuron by neuron "
+    "from Lemma 1 ({form}) {where}; sizes: {relation}."
+)
+ON_R = "on all of R^d (case analysis on every sign branch)"
+AT_POINTS = (
+    "at exact points of R^d chosen so that every ReLU-type unit of the PolyReLU network is active at one "
+    "of them and inactive at another (a point check, not a proof on R^d)"
 )
 
 
 def _check(conv: Conversion, points: int, seed: int, prove: bool) -> dict:
-    pts = random_points(conv.source.in_dim, points, seed)
+    activity = activity_points(conv.target, seed)
+    pts = random_points(conv.source.in_dim, points, seed) + activity.points
     at_points = compare_at_points(conv.target, conv.source, pts)
+    values = {tuple(conv.source(p)) for p in pts}
     relation = conv.relation()
-    details = [f"{at_points.points} exact rational points, max |f - g| = {at_points.max_error}"]
-    holds = at_points.holds and all(relation.values())
+    details = [f"{len(pts)} exact points, max |f - g| = {at_points.max_error}", activity.describe()]
+    covered = activity.complete
+    if not covered:
+        details.append("some unit never changes sign at the points: its coefficients go unchecked")
+    if len(values) < 2:
+        details.append("the network is constant at every test point: the check would see nothing")
+    holds = at_points.holds and all(relation.values()) and len(values) >= 2 and (covered or prove)
     if prove:
         proof = prove_same_function(conv.target, conv.source)
         details.append(f"closed forms: case analysis over {proof.branches} sign branches: {'0' if proof else 'NOT 0'}")
@@ -252,10 +265,12 @@ def certify_conversion(
         if shared is None
         else f"one shared coefficient vector a = ({', '.join(map(str, shared))})"
     )
+    where = ON_R if prove else AT_POINTS
     return certify(
         name,
-        STATEMENT.format(kind=kind, r=r, form=form, relation=relation),
-        ("case analysis on closed forms + " if prove else "") + f"exact equality at {points} random rational points",
+        STATEMENT.format(kind=kind, r=r, form=form, relation=relation, where=where),
+        ("case analysis on closed forms + " if prove else "")
+        + f"exact equality at {points} random points and at points covering every unit's two signs",
         lambda: _check(to_polyrelu(net, r, shared), points, seed, prove),
         params={**params, "r": r, "shared": None if shared is None else [str(v) for v in shared], "seed": seed},
         error_bound=0,
@@ -273,11 +288,11 @@ def certificates(r: int = PAPER_ORDER) -> list[Certificate]:
     )
     cases = [
         ("relu-small-exact-proof", random_network(1, 2, [3, 2], 1, relu_only), "ReLU", None, same, 30, True),
-        ("relu-deep-wide", random_network(2, 4, [16] * 8, 3, relu_only), "ReLU", None, same, 40, False),
+        ("relu-deep-wide", random_network(3, 4, [16] * 4, 3, relu_only), "ReLU", None, same, 40, False),
         ("relu-algebraic-weights", sqrt2, "ReLU (weights in Q(sqrt 2))", None, same, 10, True),
         ("relu-shared-paper-a", random_network(3, 2, [2, 2], 1, relu_only), "ReLU", paper, "factor m = r", 30, True),
         ("relu2-small-exact-proof", random_network(4, 2, [2, 2], 1, square), "ReLU^2", None, same, 30, True),
-        ("relu2-deep", random_network(5, 3, [8] * 5, 2, square), "ReLU^2", None, same, 30, False),
+        ("relu2-deep", random_network(13, 3, [8] * 5, 2, square), "ReLU^2", None, same, 30, False),
         (
             "poly-per-neuron-proof",
             random_network(6, 1, [2, 2], 1, polys),
