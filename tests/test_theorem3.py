@@ -183,11 +183,11 @@ def test_cellwise_square_identity_and_kink_detection():
 )
 def test_network_equals_f_N_on_every_cell(text, d, n, N, form):
     built = T3.build(Target.parse(text, d, n), N, form)
-    check = T3.check_cells(built.network, built.approximant)
-    assert (
-        check["holds"]
-        and check["cells_checked"] == check["cells_total"] == (len(Partition(N, d).breakpoints_1d()) - 1) ** d
-    )
+    check = T3.check_network(built.network, built.approximant)
+    assert check["exact"] and not check["sampled"] and check["coefficients"]["holds"]
+    assert check["cells_checked"] == check["cells_total"] == (len(Partition(N, d).breakpoints_1d()) - 1) ** d
+    bound = built.approximant.certified_bound()["bound"]
+    assert 0 < check["error"].lower <= check["error"].upper <= bound
 
 
 @settings(max_examples=12, deadline=None)
@@ -210,7 +210,9 @@ def test_shared_form_uses_one_vector_per_layer():
 
 def test_certificates_fail_on_broken_constructions():
     assert T3.certify_case("sin(pi*x0)", 1, 2, 3).holds
-    assert not T3.certify_case("sin(pi*x0)", 1, 2, 3, tamper="taylor").holds
+    out = len(T3.build(Target.parse("sin(pi*x0)", 1, 2), 3).network.affines) - 1
+    moved = T3.certify_case("sin(pi*x0)", 1, 2, 3, mutate=lambda net: net.perturbed(out, 0, 3, Q(1, 7)))
+    assert not moved.holds and "differ" in moved.details
     assert not T3.certify_case("sin(pi*x0)", 1, 2, 3, partition=Partition(3, 1, scale=2)).holds
     wrong_psi = Partition(3, 1, Trapezoid(weights=(Q(1), Q(-1), Q(-1), Q(1)), breaks=(Q(-2), Q(-1), Q(1, 2), Q(3, 2))))
     assert not T3.certify_case("sin(pi*x0)", 1, 2, 3, partition=wrong_psi).holds

@@ -35,7 +35,9 @@ from functools import lru_cache
 
 from theory import yarotsky as Y
 from theory.activation import polyrelu
+from theory.calculus import compose
 from theory.certificate import Certificate, certify
+from theory.network import same_network
 from theory.piecewise_linear import SupError, as_fraction, sup_error, trim
 from theory.pl_propagation import network_to_pl
 
@@ -193,6 +195,11 @@ def rate_bound(a: Sequence[object], eps: Fraction) -> tuple[int, float]:
 # --------------------------------------------------------------------------- certificates
 
 
+def is_construction(net, a: Sequence[object], m: int, hat: tuple = Y.HAT) -> bool:
+    """``net`` is exactly Horner-on-clip with squaring depth m: the network the composed bound is about."""
+    return same_network(net, compose(Y.horner_network(trim(a), m, hat), Y.clip_unit_network()))
+
+
 def certify_square(max_m: int = EXACT_SQUARE_MAX_M, hat: tuple = Y.HAT) -> Certificate:
     def check():
         bad = []
@@ -226,17 +233,20 @@ def certify_product(m: int = 4, M: object = Q(3, 2), grid: int = 41, hat: tuple 
         bound = Y.product_bound(M, square)
         pts = [-M + 2 * M * Q(k, grid - 1) for k in range(grid)]
         measured = max(abs(net([x, y])[0] - x * y) for x in pts for y in pts)
-        ok = square == Y.square_error(m) and bound == M * M / 4**m and measured <= bound
+        built = same_network(net, Y.product_from(Y.square_network(m, hat), M))  # the network the bound is about
+        ok = square == Y.square_error(m) and bound == M * M / 4**m and measured <= bound and built
         return {
             "holds": ok,
             "measured_error": measured,
-            "details": f"squaring error in [{square[0]}, {square[1]}]; composed bound {bound}; grid max {measured}",
+            "details": f"{'' if built else 'NOT the product of the certified squarer; '}"
+            f"squaring error in [{square[0]}, {square[1]}]; composed bound {bound}; grid max {measured}",
         }
 
     return certify(
         f"product-m{m}",
-        f"For |x|,|y| ≤ M the product network Π_m satisfies |Π_m(x,y) − xy| ≤ M²·4^(−m): composed from the exact "
-        f"squaring interval [0, 4^(−(m+1))], then checked at {grid}×{grid} exact grid points.",
+        f"For |x|,|y| ≤ M the product network Π_m satisfies |Π_m(x,y) − xy| ≤ M²·4^(−m): Π_m is exactly the "
+        f"product network around the certified squarer f_m, so the bound composes from f_m's exact squaring "
+        f"interval [0, 4^(−(m+1))]; then checked at {grid}×{grid} exact grid points.",
         "composed bound (exact squaring errors) + exact evaluation on a dense grid",
         check,
         params={"m": m, "M": str(M), "grid": f"{grid}x{grid}"},
@@ -253,8 +263,10 @@ def certify_smallest(a: Sequence[object], eps: object, hat: tuple = Y.HAT) -> Ce
         net = Y.polyrelu_network(a, res.m, hat)
         exact = exact_error(a, res.m, hat)
         prev = exact_error(a, res.m - 1, hat) if res.m > 0 else None
+        built = is_construction(net, a, res.m, hat)
         ok = (
-            exact.upper < eps
+            built
+            and exact.upper < eps
             and exact.upper <= res.bound
             and (prev is None or prev.lower >= eps)
             and net.sizes().neurons == neurons_formula(a, res.m)
@@ -263,7 +275,8 @@ def certify_smallest(a: Sequence[object], eps: object, hat: tuple = Y.HAT) -> Ce
         return {
             "holds": ok,
             "measured_error": exact.upper,
-            "details": f"m={res.m}: sup error {float(exact.upper):.6e} ({kind}) {'<' if exact.upper < eps else '>='} "
+            "details": f"{'' if built else 'NOT the Horner/Yarotsky construction; '}"
+            f"m={res.m}: sup error {float(exact.upper):.6e} ({kind}) {'<' if exact.upper < eps else '>='} "
             f"eps; composed bound {float(res.bound):.6e}; m−1 gives {float(prev.lower) if prev else 'n/a'}"
             f"{'' if prev is None else (' >= eps' if prev.lower >= eps else ' < eps')}",
         }
@@ -292,6 +305,8 @@ def certify_rate(orders: Sequence[int] = (2, 3, 4), epsilons: Sequence[Fraction]
             net = Y.polyrelu_network(res.a, res.m)
             neurons = net.sizes().neurons
             where = f"r={degree(res.a)} eps={float(res.eps):.0e} m={res.m}"
+            if not is_construction(net, res.a, res.m):
+                bad.append(f"{where}: not the Horner/Yarotsky construction")
             if not (res.m <= m_bar and neurons == neurons_formula(res.a, res.m) <= linear and res.error < res.eps):
                 bad.append(f"{where}: m̄={m_bar}, neurons {neurons} vs formula and {linear}")
             if res.m <= RATE_EXACT_MAX_M:  # the network itself, exactly: its sup error must be < eps

@@ -1,8 +1,9 @@
 """Ways to break an exact network on purpose, so that a certificate can be seen to fail (docs/theory.md §2).
 
-Each operator returns a new ``Network`` and leaves its argument alone. ``standard_mutants`` draws a
-fixed, seeded set of them for one network: the suite in tests/test_mutations.py runs every
-certificate group against such sets.
+Each operator returns a new ``Network`` and leaves its argument alone. ``mutate(net, kind, seed,
+points)`` applies one of a kind at a seeded place, among units that are live at ``points`` (so that
+the mutant changes the function there); tests/test_mutations.py runs every certificate group
+against such mutants.
 
 Kinds: ``weight`` and ``bias`` (moved by δ), ``activation`` (one unit's coefficient moved by δ),
 ``drop`` (a unit's outgoing weights removed), ``swap`` (two units of a layer exchange their
@@ -12,8 +13,6 @@ pre-activations), ``output`` (one output weight scaled by 1 + δ).
 from __future__ import annotations
 
 import random
-from collections.abc import Callable
-from dataclasses import dataclass
 from fractions import Fraction
 
 from theory.activation import Activation
@@ -21,13 +20,6 @@ from theory.exact_numbers import exact
 from theory.network import Affine, Network
 
 DELTA = Fraction(1, 1000)
-
-
-@dataclass(frozen=True)
-class Mutant:
-    kind: str
-    where: str
-    apply: Callable[[Network], Network]
 
 
 def shift_weight(net: Network, l: int, row: int, column: int, delta=DELTA) -> Network:
@@ -72,28 +64,48 @@ def scale_output(net: Network, column: int, delta=DELTA) -> Network:
     return net.with_affine(len(net.affines) - 1, Affine(aff.in_dim, tuple(rows), aff.bias))
 
 
-def standard_mutants(net: Network, seed: int = 0, per_kind: int = 2) -> list[Mutant]:
-    """A seeded set: ``per_kind`` of each kind, spread over the layers (each a real change of the network)."""
+KINDS = ("weight", "bias", "activation", "drop", "output")
+
+
+def _live_units(net: Network, points) -> list[list[int]]:
+    """Per hidden layer, the units with a nonzero outgoing weight that are active (z > 0, or not ReLU-type)
+    at one of ``points`` (None: every unit): a mutant of any other unit may not change the function."""
+    used = [set(j for row in aff.rows for j in row) for aff in net.affines[1:]]
+    live = [set(range(aff.out_dim)) for aff in net.affines[:-1]]
+    if points is not None:
+        live = [set() for _ in live]
+        for x in points:
+            h = list(x)
+            for l, (aff, layer) in enumerate(zip(net.affines[:-1], net.activations, strict=True)):
+                z = aff(h)
+                live[l] |= {
+                    i for i, (a, v) in enumerate(zip(layer, z, strict=True)) if a.relu_coefficients is None or v > 0
+                }
+                h = [a(v) for a, v in zip(layer, z, strict=True)]
+    return [sorted(lv & u) for lv, u in zip(live, used, strict=True)]
+
+
+def mutate(net: Network, kind: str, seed: int = 0, points=None, delta=DELTA) -> Network:
+    """One mutant of ``kind`` at a seeded place among the live units (``_live_units``) of ``points``."""
     rng = random.Random(seed)
-    hidden = len(net.affines) - 1
-    out: list[Mutant] = []
-    for k in range(per_kind):
-        l = k % len(net.affines)
-        aff = net.affines[l]
-        i = rng.randrange(aff.out_dim)
-        if aff.rows[i]:
-            j = rng.choice(sorted(aff.rows[i]))
-            out.append(Mutant("weight", f"W{l}[{i},{j}]", lambda n, l=l, i=i, j=j: shift_weight(n, l, i, j)))
-        out.append(Mutant("bias", f"b{l}[{i}]", lambda n, l=l, i=i: shift_bias(n, l, i)))
-        if hidden:
-            h = k % hidden
-            u = rng.randrange(net.affines[h].out_dim)
-            out.append(Mutant("activation", f"σ{h}[{u}]", lambda n, h=h, u=u: shift_activation(n, h, u)))
-            out.append(Mutant("drop", f"unit {h}[{u}]", lambda n, h=h, u=u: drop_unit(n, h, u)))
-            w = net.affines[h].out_dim
-            if w > 1:
-                a, b = rng.sample(range(w), 2)
-                out.append(Mutant("swap", f"units {h}[{a}]<->[{b}]", lambda n, h=h, a=a, b=b: swap_units(n, h, a, b)))
-        col = rng.choice(sorted(net.affines[-1].rows[0]))
-        out.append(Mutant("output", f"out[{col}]", lambda n, c=col: scale_output(n, c)))
-    return out
+    live = _live_units(net, points)
+    layers = [l for l, units in enumerate(live) if units]
+    if kind == "output" or not layers:
+        cols = sorted(net.affines[-1].rows[0])
+        if len(net.affines) > 1 and live[-1]:
+            cols = [c for c in cols if c in live[-1]]
+        return scale_output(net, rng.choice(cols), delta)
+    l = rng.choice(layers)
+    u = rng.choice(live[l])
+    match kind:
+        case "weight":  # from an input, or from a unit that is live itself
+            row = sorted(net.affines[l].rows[u])
+            source = [j for j in row if l == 0 or j in live[l - 1]] or row or [0]
+            return shift_weight(net, l, u, rng.choice(source), delta)
+        case "bias":
+            return shift_bias(net, l, u, delta)
+        case "activation":
+            return shift_activation(net, l, u, delta)
+        case "drop":
+            return drop_unit(net, l, u)
+    raise ValueError(f"unknown mutant kind {kind!r}; valid: {', '.join(KINDS)}")

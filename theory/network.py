@@ -129,6 +129,14 @@ class Sizes:
         return asdict(self)
 
 
+def same_network(a: Network, b: Network) -> bool:
+    """Exactly the same layers: weights, biases and activations (not merely the same function)."""
+    if len(a.affines) != len(b.affines) or a.activations != b.activations:
+        return False
+    pairs = zip(a.affines, b.affines, strict=True)
+    return all((x.in_dim, x.rows, x.bias) == (y.in_dim, y.rows, y.bias) for x, y in pairs)
+
+
 class Network:
     """x -> A_1 -> σ_1 -> ... -> σ_{L-1} -> A_L with exact sparse affine layers and per-neuron activations."""
 

@@ -159,7 +159,10 @@ def linear_atoms(value) -> dict[object, Fraction]:
     coeff, rest = value.as_coeff_Mul()
     if rest.is_Rational:
         return linear_atoms(coeff * rest)
-    return {canonical_atom(rest): Fraction(int(coeff.p), int(coeff.q))} if coeff else {}
+    q = Fraction(int(coeff.p), int(coeff.q))
+    if rest.is_Add:  # an unevaluated c·(a + b): split the sum, so one number has one decomposition
+        return {a: q * c for a, c in linear_atoms(rest).items()} if q else {}
+    return {canonical_atom(rest): q} if q else {}
 
 
 _ATOMS: dict[object, object] = {}  # atom -> its representative

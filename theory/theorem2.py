@@ -41,7 +41,7 @@ from theory import yarotsky as Y
 from theory.activation import Activation, polyrelu, relu
 from theory.calculus import block_parallel, compose, extend_depth
 from theory.certificate import Certificate, certify
-from theory.network import Affine, Network
+from theory.network import Affine, Network, same_network
 from theory.piecewise_linear import PiecewiseLinear, as_fraction, sup_error, trim
 from theory.pl_propagation import network_to_pl, piece_bound
 
@@ -177,6 +177,7 @@ class Theorem2Result:
     measured: Fraction | None = None
     grid: int = 0
     neuron_methods: dict[str, str] = field(default_factory=dict)  # exact / enclosure / bound per activation
+    units: dict[str, Network] = field(default_factory=dict)  # the Lemma 2 network of each activation
 
     def row(self) -> dict:
         s, g = self.relu.sizes(), self.polyrelu.sizes()
@@ -226,17 +227,23 @@ def relu_approximation(
                 res = lemma2.smallest(activation_coefficients(act), eps0, exact_max_m)
                 approx[key], errors[key], depths[key] = Y.polyrelu_network(res.a, res.m), res.error, res.m
                 methods[key] = res.method
-    f = Network([g.affines[0]], [])
-    for l, layer in enumerate(g.activations):
-        units = [approx[act.describe()] for act in layer]
-        depth = max(u.depth for u in units)
-        units = [extend_depth(u, depth, relu()) for u in units]
-        f = compose(block_parallel(*units), f)
-        f = compose(Network([g.affines[l + 1]], []), f)
+    f = assemble(g, approx)
     bound = error_bound(g, norm.alpha, errors)
     if bound >= eps:
         raise ValueError(f"internal: composed bound {bound} is not below eps {eps}")
-    return Theorem2Result(g, f, eps, eps0, norm.alpha, bound, errors, depths, norm, neuron_methods=methods)
+    return Theorem2Result(g, f, eps, eps0, norm.alpha, bound, errors, depths, norm, neuron_methods=methods,
+                          units=approx)  # fmt: skip
+
+
+def assemble(g: Network, units: dict[str, Network]) -> Network:
+    """g with every neuron replaced by the ReLU network of its activation (padded to a common depth)."""
+    f = Network([g.affines[0]], [])
+    for l, layer in enumerate(g.activations):
+        nets = [units[act.describe()] for act in layer]
+        depth = max(u.depth for u in nets)
+        f = compose(block_parallel(*[extend_depth(u, depth, relu()) for u in nets]), f)
+        f = compose(Network([g.affines[l + 1]], []), f)
+    return f
 
 
 def grid_points(d: int, n: int) -> list[list[Fraction]]:
@@ -335,12 +342,14 @@ def certify_upper(d: int, L: int, K: int, eps: object, grid: int, seed: int = 1,
     def check():
         measured = measure(res, grid)
         varied = len({net(p)[0] for p in grid_points(d, grid)[::7]}) > 1  # a constant g would test nothing
-        ok = res.bound < eps and measured <= res.bound and varied
+        built = same_network(res.relu, assemble(res.polyrelu, res.units))  # the network the bound is about
+        ok = res.bound < eps and measured <= res.bound and varied and built
         return {
             "holds": ok,
             "measured_error": measured,
             "sizes": {"source": net.sizes().as_dict(), "target": res.relu.sizes().as_dict()},
-            "details": f"alpha={res.alpha}, eps0={float(res.eps0):.3e}, m={res.squaring_depth}, "
+            "details": f"{'' if built else 'NOT the assembly of its Lemma 2 networks; '}"
+            f"alpha={res.alpha}, eps0={float(res.eps0):.3e}, m={res.squaring_depth}, "
             f"neuron errors by {res.neuron_methods}, "
             f"bound={float(res.bound):.3e}, grid max={float(measured):.3e} on {grid}^{d} points",
         }
@@ -365,11 +374,14 @@ def certify_upper_exact(K: int = 4, eps: object = Q(1, 10**3), seed: int = 3, r:
 
     def check():
         exact = exact_error_shallow(res)
+        built = same_network(res.relu, assemble(res.polyrelu, res.units))
         return {
-            "holds": res.bound < eps and 0 < exact <= res.bound,
+            "holds": res.bound < eps and 0 < exact <= res.bound and built,
             "measured_error": exact,
             "sizes": {"source": net.sizes().as_dict(), "target": res.relu.sizes().as_dict()},
-            "details": f"exact sup |f − g| = {float(exact):.6e} ≤ layer budget {float(res.bound):.6e} < eps",
+            "details": f"{'' if built else 'NOT the assembly of its Lemma 2 networks; '}"
+            f"exact sup |f − g| = {float(exact):.6e} {'≤' if exact <= res.bound else '>'} layer budget "
+            f"{float(res.bound):.6e} {'<' if res.bound < eps else '>='} eps",
         }
 
     return certify(

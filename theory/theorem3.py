@@ -477,13 +477,15 @@ def certify_case(
     form: str = "per_neuron",
     sample: int | None = None,
     partition: Partition | None = None,
+    table: TaylorTable | None = None,
     mutate=None,
 ):
     """One Theorem 3 certificate: sizes = closed form, network ≡ f_N on every cell, coefficients agree
     with an independent path, and the certified sup|f − net| is ≤ the bound (§5.1–§5.3).
 
-    ``partition`` (a wrong ψ) or ``mutate`` (a function Network -> Network) break the construction on
-    purpose; the reference f_N is always the standard one, built independently.
+    ``partition`` (a wrong ψ), ``table`` (wrong Taylor coefficients) or ``mutate`` (a function
+    Network -> Network) break the construction on purpose; the reference f_N is always the standard
+    one, built independently.
     """
     target = Target.parse(text, d, n)
     reference = Approximant(target, N)
@@ -496,7 +498,7 @@ def certify_case(
     bound = reference.certified_bound()
 
     def check() -> dict:
-        built = build(target, N, form, partition=partition)
+        built = build(target, N, form, partition=partition, table=table)
         net = built.network if mutate is None else mutate(built.network)
         sizes = built.sizes
         closed = built.closed_form()

@@ -76,6 +76,11 @@ def square_error(m: int) -> tuple[Fraction, Fraction]:
 
 def product_network(m: int, M: object = 1, hat: Sequence[object] = HAT) -> Network:
     """(x, y) ↦ 2M²[f_m(|x+y|/2M) − f_m(|x|/2M) − f_m(|y|/2M)] ≈ xy for |x|, |y| ≤ M."""
+    return product_from(square_network(m, hat), M)
+
+
+def product_from(f: Network, M: object) -> Network:
+    """The product network around a given squarer f ≈ u² on [0, 1] (what ``product_bound`` is about)."""
     M = as_fraction(M)
     if M <= 0:
         raise ValueError(f"the product bound M must be positive, got {M}")
@@ -85,7 +90,6 @@ def product_network(m: int, M: object = 1, hat: Sequence[object] = HAT) -> Netwo
     half = 1 / (2 * M)
     scale = _affine(6, [{0: half, 1: half}, {2: half, 3: half}, {4: half, 5: half}], [Q(0)] * 3)
     absolute = Network([_affine(2, signs, [Q(0)] * 6), scale], [relu()])
-    f = square_network(m, hat)
     combine = Network([_affine(3, [{0: 2 * M * M, 1: -2 * M * M, 2: -2 * M * M}], [Q(0)])], [])
     return compose(combine, compose(block_parallel(f, f, f), absolute))
 
