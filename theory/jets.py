@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from fractions import Fraction
 from functools import cache
 
@@ -40,6 +41,20 @@ def ball(q) -> arb:
     """An exact rational (or int) as a ball."""
     q = Fraction(q)
     return arb(fmpq(q.numerator, q.denominator))
+
+
+@dataclass(frozen=True)
+class Numbers:
+    """The ball type jets compute in: how to make a rational, π and e. ``ARB`` is the default; any type
+    with +, −, ×, /, integer powers, comparisons with 0, ``0 in x`` and the methods ``exp``, ``log``,
+    ``sin``, ``cos``, ``tan``, ``sinh``, ``cosh``, ``tanh``, ``atan`` used by the target will do."""
+
+    rational: Callable[[Fraction], object]
+    pi: Callable[[], object]
+    e: Callable[[], object]
+
+
+ARB = Numbers(ball, arb.pi, arb.const_e)
 
 
 def box_ball(lo: Fraction, hi: Fraction) -> arb:
@@ -173,16 +188,16 @@ def _series(name: str, b, K: int, exact: bool) -> list:
     raise NotSmooth(f"no series rule for {name}")
 
 
-def _power_series(b, r: Fraction, K: int, exact: bool) -> list:
+def _power_series(b, r: Fraction, K: int, exact: bool, numbers: Numbers = ARB) -> list:
     """(b + t)^r for a non-integer rational r: b^r·binom(r, k)·b^{−k}; needs b > 0."""
     if exact:
         raise Irrational("a non-integer power has no exact value in general")
     if not b > 0:
         raise NotSmooth("a non-integer power of a number that may be <= 0")
     out, binom = [], Fraction(1)
-    base = (ball(r) * b.log()).exp()
+    base = (numbers.rational(r) * b.log()).exp()
     for k in range(K + 1):
-        out.append(base * ball(binom) / b**k)
+        out.append(base * numbers.rational(binom) / b**k)
         binom = binom * (r - k) / (k + 1)
     return out
 
@@ -190,10 +205,12 @@ def _power_series(b, r: Fraction, K: int, exact: bool) -> list:
 # --------------------------------------------------------------------------- expressions
 
 
-def compile_jet(expr: sp.Expr, symbols: Sequence[sp.Symbol], exact: bool = False) -> Callable[[list[Jet]], Jet]:
+def compile_jet(
+    expr: sp.Expr, symbols: Sequence[sp.Symbol], exact: bool = False, numbers: Numbers = ARB
+) -> Callable[[list[Jet]], Jet]:
     """A function from the coordinate jets (one per symbol) to the jet of ``expr``."""
     index = {s: i for i, s in enumerate(symbols)}
-    num = Fraction if exact else ball
+    num = Fraction if exact else numbers.rational
 
     def build(e: sp.Expr):
         if e.is_Symbol:
@@ -205,7 +222,7 @@ def compile_jet(expr: sp.Expr, symbols: Sequence[sp.Symbol], exact: bool = False
         if e is sp.pi or e is sp.E:
             if exact:
                 raise Irrational(str(e))
-            v = arb.pi() if e is sp.pi else arb.const_e()
+            v = numbers.pi() if e is sp.pi else numbers.e()
             return lambda xs: Jet.constant(xs[0].d, xs[0].K, v)
         if e.is_Add or e.is_Mul:
             parts = [build(a) for a in e.args]
@@ -219,7 +236,7 @@ def compile_jet(expr: sp.Expr, symbols: Sequence[sp.Symbol], exact: bool = False
 
             return combine
         if e.is_Pow:
-            return _build_pow(e, build, exact)
+            return _build_pow(e, build, exact, numbers)
         if isinstance(e, sp.Abs):
             inner = build(e.args[0])
 
@@ -241,7 +258,7 @@ def compile_jet(expr: sp.Expr, symbols: Sequence[sp.Symbol], exact: bool = False
     return build(sp.sympify(expr))
 
 
-def _build_pow(e: sp.Expr, build, exact: bool):
+def _build_pow(e: sp.Expr, build, exact: bool, numbers: Numbers):
     base, ex = e.args
     inner = build(base)
     if ex.is_Integer:
@@ -263,13 +280,13 @@ def _build_pow(e: sp.Expr, build, exact: bool):
         return integer_power
     if ex.is_Rational:
         r = Fraction(int(ex.p), int(ex.q))
-        return lambda xs: (u := inner(xs)).compose(_power_series(u.value, r, u.K, exact))
+        return lambda xs: (u := inner(xs)).compose(_power_series(u.value, r, u.K, exact, numbers))
     return build(sp.exp(sp.Mul(ex, sp.log(base), evaluate=False), evaluate=False))  # u^v = exp(v·log u)
 
 
-def point_jets(d: int, K: int, point: Sequence, exact: bool = False) -> list[Jet]:
+def point_jets(d: int, K: int, point: Sequence, exact: bool = False, numbers: Numbers = ARB) -> list[Jet]:
     """The coordinate jets at an exact point (or at balls, for a box)."""
-    conv = Fraction if exact else (lambda v: v if isinstance(v, arb) else ball(v))
+    conv = Fraction if exact else (lambda v: numbers.rational(v) if isinstance(v, int | Fraction) else v)
     return [Jet.variable(d, K, k, conv(v)) for k, v in enumerate(point)]
 
 

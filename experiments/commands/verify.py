@@ -60,6 +60,9 @@ def _error(c: certificate.Certificate) -> str:
 def _short(v: str | None) -> str:
     if v is None:
         return "-"
+    if v.startswith("[") and v.endswith("]"):  # a certified enclosure [lower, upper]
+        lo, hi = v[1:-1].split(",")
+        return f"[{_short(lo.strip())}, {_short(hi.strip())}]"
     return v if len(v) <= 14 else f"{eval_fraction(v):.3e}"
 
 
