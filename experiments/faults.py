@@ -4,6 +4,9 @@
 :func:`checkpoint` with that name. Unset, as in every normal run, a checkpoint does nothing.
 Points: ``stack`` (a rates stack fitted, its rows not yet written), ``run`` (an lm run trained, not yet
 written), and ``write:NAME`` (file NAME written to its temp file, not yet moved into place).
+
+``POLYLAB_KILL_ONCE=point:MARKER`` kills the first process that passes :func:`kill_once` at that point
+and creates the file MARKER, so a retried task survives: a worker that dies mid-task (point ``task``).
 """
 
 from __future__ import annotations
@@ -25,3 +28,18 @@ def checkpoint(point: str) -> None:
     _passed[point] += 1
     if _passed[point] >= int(k or 1):
         os.kill(os.getpid(), signal.SIGKILL)
+
+
+def kill_once(point: str) -> None:
+    spec = os.environ.get("POLYLAB_KILL_ONCE")
+    if not spec:
+        return
+    name, _, marker = spec.partition(":")
+    if name != point or not marker:
+        return
+    try:
+        with open(marker, "x"):  # exactly one process gets to create it
+            pass
+    except FileExistsError:
+        return
+    os.kill(os.getpid(), signal.SIGKILL)

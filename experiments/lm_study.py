@@ -29,7 +29,7 @@ from approx import activations, lm_analysis, lm_memory
 from approx.lm_data import STDLIB, Corpus, fixed_batches, load_corpus, random_batches
 from approx.lm_train import TrainConfig, train
 from approx.transformer import GATED, ModelConfig, Transformer, parameter_counts
-from experiments import resources
+from experiments import executors, resources
 from experiments.atomic_io import read_json, remove_temp_files, write_json, write_text
 from experiments.faults import checkpoint
 from experiments.provenance import provenance
@@ -284,8 +284,12 @@ def run_study(
     overrides: dict | None = None,
     allow_large: bool = False,
     log=print,
+    executor=None,
+    threads: int = 1,
 ) -> list[dict]:
     """Run every (variant, seed) not yet done, then the extra seeds for the best ones; return all runs.
+
+    With a Ray ``executor`` each run is a task of ``threads`` CPUs; this process alone writes the run files.
 
     The caller holds ``out`` (``experiments.output_lock.hold``). Without ``resume`` a folder that
     already holds runs is refused; with it, every finished run must share the study's data, model
@@ -308,29 +312,55 @@ def run_study(
         out / "study.json", {"study": study.raw, "corpus": data.describe(), **provenance(study.raw, None, device)}
     )
     done = {(r["variant"], r["seed"]) for r in load_runs(out, log)}
+    executor = executor or executors.Local()
+    failures: list[executors.Failure] = []
 
-    def ensure(variant: Variant, seed: int) -> None:
-        if (variant.name, seed) in done:
-            log(f"[{variant.name} seed {seed}] done already, skipped")
-            return
-        run = run_one(study, variant, seed, data, device, log)
-        checkpoint("run")
-        write_json(run_path(out, variant.name, seed), run)
-        done.add((variant.name, seed))
+    def ensure(pairs: list[tuple[Variant, int]]) -> None:
+        todo = []
+        for variant, seed in pairs:
+            if (variant.name, seed) in done:
+                log(f"[{variant.name} seed {seed}] done already, skipped")
+            else:
+                todo.append((variant, seed))
+        if executor.name == "local":
+            tasks = [executors.Task(f"{v.name} seed {s}", run_one, (study, v, s, data, device, log)) for v, s in todo]
+        else:
+            gpus = 1.0 if device.startswith("cuda") else 0.0
+            tasks = [executors.Task(f"{v.name} seed {s}", run_task, (config, overrides, corpus, v.name, s, device),
+                                    cpus=threads, gpus=gpus) for v, s in todo]  # fmt: skip
 
-    for seed in study.seeds:
-        for variant in study.variants:
-            ensure(variant, seed)
+        def finished(task: executors.Task, run: dict, node: str) -> None:
+            checkpoint("run")
+            run["node"] = node
+            write_json(run_path(out, run["variant"], run["seed"]), run)
+            done.add((run["variant"], run["seed"]))
+
+        failures.extend(executor.run(tasks, finished).failures)
+
+    ensure([(variant, seed) for seed in study.seeds for variant in study.variants])
     runs = load_runs(out, log)
     if study.extra_seeds and study.best_k:
         ranked = sorted(study.variants, key=lambda v: mean_val(runs, v.name))
-        for variant in ranked[: study.best_k]:
-            for seed in study.extra_seeds:
-                ensure(variant, seed)
+        ensure([(variant, seed) for variant in ranked[: study.best_k] for seed in study.extra_seeds])
         runs = load_runs(out, log)
+    for f in failures:
+        log(f"FAILED: run {f.key}: {f.error} (not written; --resume runs it again)")
+    if failures:
+        raise RunsFailed(f"{len(failures)} run(s) failed: {', '.join(f.key for f in failures)}")
     if study.memory_steps > 0:
         update_memory_table(out, study, data, device, log)
     return runs
+
+
+class RunsFailed(RuntimeError):
+    """Some runs raised inside their tasks; the others are written."""
+
+
+def run_task(config: str, overrides: dict | None, corpus: str | None, variant: str, seed: int, device: str) -> dict:
+    """One (variant, seed) from the study's name: what a Ray worker runs (study and corpus load where it runs)."""
+    study = load_study(config, overrides)
+    chosen = next(v for v in study.variants if v.name == variant)
+    return run_one(study, chosen, seed, load_study_corpus(study, corpus), device, log=lambda *_: None)
 
 
 def memory_estimate(study: Study, variant: Variant) -> resources.Estimate:

@@ -45,10 +45,10 @@ from approx.models import Activation, Architecture, compile_activations, width_f
 from approx.targets import Target
 from approx.train import DEFAULT_SCHEDULE, Phase, fit
 from approx.varpro import solve_readout
-from experiments import resources, results_table
+from experiments import executors, resources, results_table
 from experiments.atomic_io import remove_temp_files, write_text
 from experiments.expressions import expression_target
-from experiments.faults import checkpoint
+from experiments.faults import checkpoint, kill_once
 
 DTYPES = {"float64": torch.float64, "float32": torch.float32, "tf32": torch.float32, "bfloat16": torch.bfloat16}
 TOP_KEYS = {
@@ -323,6 +323,29 @@ def check_device(device: str, dtype: str) -> None:
         raise ValueError("dtype tf32 needs a CUDA device")
 
 
+def stack_task(text: str, name: str, job_ids: list[str], device: str) -> list[dict]:
+    """One stack, from the config's text: what a Ray worker runs (the config is parsed where it runs)."""
+    cfg = _parsed(text, name)
+    jobs = {job.id: job for job in cfg.jobs}
+    kill_once("task")  # fault injection: a worker that dies mid-task (tests only)
+    return run_stack(cfg, [jobs[i] for i in job_ids], device, _test_sets(cfg))
+
+
+_CACHE: dict[str, tuple[Config, dict]] = {}  # per worker process: config digest -> (config, test sets)
+
+
+def _parsed(text: str, name: str) -> Config:
+    key = hashlib.sha256(f"{name}\n{text}".encode()).hexdigest()
+    if key not in _CACHE:
+        cfg = from_dict(tomllib.loads(text), text, default_name=name)
+        _CACHE[key] = (cfg, {t.name: _test_set(t, cfg.test_points) for t in cfg.targets})
+    return _CACHE[key][0]
+
+
+def _test_sets(cfg: Config) -> dict:
+    return next(sets for c, sets in _CACHE.values() if c is cfg)
+
+
 def run(
     cfg: Config,
     out: Path,
@@ -332,13 +355,17 @@ def run(
     on_stack: Callable[[dict], None] | None = None,
     allow_large: bool = False,
     log: Callable[[str], None] = print,
+    executor: executors.Local | executors.RayExecutor | None = None,
+    threads: int = 1,
 ) -> dict:
-    """Run every job not yet in ``out/results.csv``; returns {"done", "ran", "seconds"}.
+    """Run every job not yet in ``out/results.csv``; returns {"done", "ran", "seconds", "failures", "nodes"}.
 
     The caller holds ``out`` (``experiments.output_lock.hold``). ``--resume`` verifies what it finds:
     the stored config must exist and equal ``cfg``, every row must be valid and belong to one of
-    ``cfg``'s jobs, and a cut-short last row is dropped (its job is refitted).
+    ``cfg``'s jobs, and a cut-short last row is dropped (its job is refitted). With a Ray ``executor``
+    each stack is a task of ``threads`` CPUs; this process alone writes results.csv, as stacks finish.
     """
+    executor = executor or executors.Local()
     check_device(device, cfg.dtype)
     resources.check(resources.rates_estimates(cfg), device, allow_large)
     if cfg.dtype == "tf32":
@@ -350,7 +377,6 @@ def run(
     rows = _resumable_rows(cfg, out, resume, log)
     done = {r["job"] for r in rows}
     todo = [job for job in cfg.jobs if job.id not in done]
-    test_sets = {t.name: _test_set(t, cfg.test_points) for t in cfg.targets}
     write_text(out / "config.toml", cfg.text)
     from tqdm import tqdm
 
@@ -358,18 +384,41 @@ def run(
     ran = 0
     bar = tqdm(total=len(cfg.jobs), initial=len(cfg.jobs) - len(todo), disable=not progress, unit="fit",
                desc=cfg.name, dynamic_ncols=True)  # fmt: skip
-    for group in stacks(todo):
-        bar.set_postfix_str(f"{group[0].activation.label} P={group[0].arch.size}", refresh=False)
-        new = run_stack(cfg, group, device, test_sets)
+    groups = stacks(todo)
+    if executor.name == "local":
+        test_sets = {t.name: _test_set(t, cfg.test_points) for t in cfg.targets}
+        tasks = [executors.Task(_stack_key(g), run_stack, (cfg, g, device, test_sets)) for g in groups]
+    else:
+        gpus = 1.0 if device.startswith("cuda") else 0.0
+        tasks = [executors.Task(_stack_key(g), stack_task, (cfg.text, cfg.name, [j.id for j in g], device),
+                                cpus=threads, gpus=gpus) for g in groups]  # fmt: skip
+    by_key = dict(zip((t.key for t in tasks), groups, strict=True))
+
+    def finished(task: executors.Task, new: list[dict], node: str) -> None:
+        nonlocal ran, rows
         checkpoint("stack")
         rows += new
         results_table.write(out / "results.csv", rows)  # atomic: every finished stack, never half of one
+        group = by_key[task.key]
         bar.update(len(group))
         ran += len(group)
         if on_stack:
             on_stack({"done": len(rows), "ran": ran, "seconds": time.perf_counter() - start})
+
+    def per_node(outcome: executors.Outcome) -> None:
+        if executor.name != "local":
+            bar.set_postfix_str(", ".join(f"{n}: {k}" for n, k in outcome.per_node().items()), refresh=False)
+
+    outcome = executor.run(tasks, finished, per_node)
     bar.close()
-    return {"done": len(rows), "ran": len(todo), "seconds": time.perf_counter() - start}
+    nodes = {job.id: outcome.nodes[t] for t, g in by_key.items() if t in outcome.nodes for job in g}
+    return {"done": len(rows), "ran": ran, "seconds": time.perf_counter() - start,
+            "failures": outcome.failures, "nodes": nodes}  # fmt: skip
+
+
+def _stack_key(group: list[Job]) -> str:
+    a = group[0].arch
+    return f"{group[0].activation.label} width={a.width} depth={a.depth} d={a.d_in} ({len(group)} fits)"
 
 
 def _resumable_rows(cfg: Config, out: Path, resume: bool, log: Callable[[str], None]) -> list[dict]:

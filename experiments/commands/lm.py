@@ -8,7 +8,7 @@ from pathlib import Path
 
 import torch
 
-from experiments import lm_study, output_lock
+from experiments import executors, lm_study, output_lock
 
 HELP = "transformer FFN study: PolyCom vs ReLU, GELU, SwiGLU in a small byte-level LM (presets tiny, cpu, gpu)"
 
@@ -26,6 +26,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--report-only", action="store_true", help="rewrite CSV, figures and report from OUT/runs")
     p.add_argument("--allow-large", action="store_true", help="run even if the memory estimate exceeds the limit")
+    p.add_argument("--executor", choices=("local", "ray"), default="local",
+                   help="local (default: this process) or ray (each (variant, seed) a Ray task; docs/scaling.md)")
+    p.add_argument("--address", default=None,
+                   help="with --executor ray: local (default: a one-machine Ray), auto, or HEAD:6379 of a cluster")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -33,7 +37,8 @@ def run(args: argparse.Namespace) -> int:
     if args.threads is not None:
         if args.threads < 1:
             raise ValueError(f"--threads must be >= 1, got {args.threads}")
-        torch.set_num_threads(args.threads)
+        if args.executor == "local":
+            torch.set_num_threads(args.threads)
     overrides = {}
     if args.steps is not None:
         if args.steps < 1:
@@ -50,10 +55,20 @@ def run(args: argparse.Namespace) -> int:
         overrides["study.variants"] = [dataclasses.asdict(known[n]) for n in chosen]
     if args.report_only and not out.is_dir():
         raise ValueError(f"no such folder: {out}")
+    failed = False
     with output_lock.hold(out):
         if not args.report_only:
-            lm_study.run_study(args.config, out, resume=args.resume, device=args.device, corpus=args.corpus,
-                               overrides=overrides, allow_large=args.allow_large)  # fmt: skip
+            executor = executors.make(args.executor, args.address)
+            try:
+                lm_study.run_study(args.config, out, resume=args.resume, device=args.device, corpus=args.corpus,
+                                   overrides=overrides, allow_large=args.allow_large, executor=executor,
+                                   threads=args.threads or 1)  # fmt: skip
+            except lm_study.RunsFailed as err:
+                print(f"error: {err}")
+                failed = True
+            finally:
+                if hasattr(executor, "close"):
+                    executor.close()
         from experiments import lm_report  # after training: the report needs only the run files
 
         runs = lm_study.load_runs(out)
@@ -61,4 +76,4 @@ def run(args: argparse.Namespace) -> int:
             raise ValueError(f"{out} holds no finished runs")
         for path in lm_report.write_all(out, runs):
             print(f"wrote {path}")
-    return 0
+    return 1 if failed else 0

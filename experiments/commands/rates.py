@@ -18,6 +18,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--compile", action="store_true", help="torch.compile the activations (same values, faster)")
     p.add_argument("--allow-large", action="store_true", help="run even if the memory estimate exceeds the limit")
     p.add_argument("--dry-run", action="store_true", help="check the config and the memory estimate, then stop")
+    p.add_argument("--executor", choices=("local", "ray"), default="local",
+                   help="local (default: this process) or ray (each stack a Ray task; docs/scaling.md)")
+    p.add_argument("--address", default=None,
+                   help="with --executor ray: local (default: a one-machine Ray), auto, or HEAD:6379 of a cluster")
+    p.add_argument("--threads", type=int, default=None,
+                   help="torch threads per stack (Ray: CPUs per task; default 1 with Ray, torch's own locally)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -35,20 +41,31 @@ def run(args: argparse.Namespace) -> int:
         peak = max(e.bytes for e in estimates)
         print(f"config OK; estimated peak memory {peak / 2**20:.0f} MiB (dry run: nothing written)")
         return 0
+    if args.threads is not None and not 1 <= args.threads <= 1024:
+        raise ValueError(f"--threads must be an integer in 1..1024, got {args.threads}")
     with output_lock.hold(out):
         return _run(args, cfg, out)
 
 
 def _run(args: argparse.Namespace, cfg, out: Path) -> int:
-    from experiments import rate_report, sweep
+    from experiments import executors, rate_report, sweep
     from experiments.atomic_io import write_json
     from experiments.provenance import provenance
+
+    threads = args.threads or 1
+    if args.executor == "local" and args.threads is not None:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    executor = executors.make(args.executor, args.address)
 
     runs_file = out / "run.json"
     history = []
     if args.resume and runs_file.exists():
         history = _history(runs_file)
-    this_run = provenance(cfg.name, None, args.device) | {"compile": cfg.compile}
+    this_run = provenance(cfg.name, None, args.device) | {"compile": cfg.compile, **executor.describe()}
+    if args.executor == "ray":
+        this_run["threads_per_task"] = threads
     start = time.perf_counter()
 
     def record(stats: dict) -> None:  # after every stack, so a killed run keeps its wall time
@@ -58,14 +75,22 @@ def _run(args: argparse.Namespace, cfg, out: Path) -> int:
         write_json(runs_file, {"config": args.config, "total_wall_seconds": total, "runs": runs})
 
     progress = not args.no_progress
-    stats = sweep.run(cfg, out, args.device, args.resume, progress=progress, on_stack=record,
-                      allow_large=args.allow_large)  # fmt: skip
+    try:
+        stats = sweep.run(cfg, out, args.device, args.resume, progress=progress, on_stack=record,
+                          allow_large=args.allow_large, executor=executor, threads=threads)  # fmt: skip
+    finally:
+        if hasattr(executor, "close"):
+            executor.close()
+    this_run["nodes"] = stats["nodes"]  # job -> node it ran on
+    this_run["failed"] = [{"stack": f.key, "error": f.error} for f in stats["failures"]]
     record(stats)
     wall = time.perf_counter() - start
     print(f"{stats['ran']} fits in {wall:.0f} s; {stats['done']} in {out / 'results.csv'}")
+    for f in stats["failures"]:
+        print(f"FAILED: stack {f.key}: {f.error} (its fits are not in results.csv; --resume runs them again)")
     rate_report.write_all(out, cfg)
     print(f"summary: {out / 'summary.json'}  report: {out / 'report.md'}")
-    return 0
+    return 1 if stats["failures"] else 0
 
 
 def _history(runs_file: Path) -> list[dict]:

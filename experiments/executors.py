@@ -1,0 +1,166 @@
+"""Where the tasks of a study run: in this process (``local``, the default) or as Ray tasks (docs/scaling.md).
+
+A :class:`Task` is one unit of work the engine already batches (a rates stack, an lm (variant, seed)
+run): a module-level function and its arguments, with the CPUs (torch threads) and GPUs it needs. An
+executor runs a list of them and hands each result to ``on_done`` *in this process*, in the order they
+finish; the caller writes files there, so one writer holds the output folder whatever the executor,
+and kill-and-resume keeps its guarantees.
+
+- :class:`Local` calls the functions one after the other: today's path, unchanged.
+- :class:`RayExecutor` submits every task to Ray (``ray.init(address)``: ``local`` starts a private
+  one-machine cluster, ``auto`` or ``HOST:PORT`` joins a running one). A task whose worker dies is
+  retried (``max_retries``); a task that raises is recorded as a :class:`Failure`, named, and the others
+  go on. Each worker runs with exactly the task's torch threads, so results do not depend on where a
+  task ran.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import re
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+RAY_PIN = "ray==2.60.0"
+MAX_RETRIES = 3  # a dead worker's task is resubmitted this many times
+
+
+class UserFacingError(ValueError):
+    """A problem the user can fix (one line, exit 2)."""
+
+
+@dataclass(frozen=True)
+class Task:
+    key: str
+    fn: Callable[..., Any]
+    args: tuple = ()
+    cpus: int = 1
+    gpus: float = 0.0
+
+
+@dataclass(frozen=True)
+class Failure:
+    key: str
+    error: str
+
+
+@dataclass
+class Outcome:
+    failures: list[Failure] = field(default_factory=list)
+    nodes: dict[str, str] = field(default_factory=dict)  # task key -> node it ran on
+
+    def per_node(self) -> Counter:
+        return Counter(self.nodes.values())
+
+
+def node_name() -> str:
+    return platform.node() or "localhost"
+
+
+def run_with_threads(fn: Callable[..., Any], args: tuple, threads: int) -> tuple[Any, str]:
+    """``fn(*args)`` with exactly ``threads`` torch CPU threads; returns (result, node name)."""
+    import torch
+
+    torch.set_num_threads(threads)
+    return fn(*args), node_name()
+
+
+class Local:
+    name = "local"
+
+    def describe(self) -> dict:
+        return {"executor": "local"}
+
+    def run(self, tasks: Sequence[Task], on_done: Callable[[Task, Any, str], None], progress=None) -> Outcome:
+        outcome = Outcome()
+        for task in tasks:
+            result = task.fn(*task.args)
+            outcome.nodes[task.key] = node_name()
+            on_done(task, result, outcome.nodes[task.key])
+            if progress:
+                progress(outcome)
+        return outcome
+
+
+def redact(address: str | None) -> str | None:
+    """host:port only: no scheme, user, password or path."""
+    if address in (None, "local", "auto"):
+        return address
+    m = re.match(r"^(?:[a-z]+://)?(?:[^@/]*@)?([^/:?#]+)(?::(\d+))?", address)
+    return f"{m.group(1)}:{m.group(2)}" if m and m.group(2) else (m.group(1) if m else "?")
+
+
+class RayExecutor:
+    name = "ray"
+
+    def __init__(self, address: str = "local", num_cpus: int | None = None):
+        try:
+            import ray
+        except ImportError:
+            raise UserFacingError(
+                f"--executor ray needs Ray: pip install -e '.[distributed]' (it pins {RAY_PIN})"
+            ) from None
+        self.ray = ray
+        self.address = address
+        os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # no telemetry calls from a lab run
+        env = {k: v for k, v in os.environ.items() if k.startswith("POLYLAB_")}  # fault injection reaches workers
+        kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False, "ignore_reinit_error": True,
+                                  "runtime_env": {"env_vars": env} if env else None}  # fmt: skip
+        if address == "local":
+            kwargs["num_cpus"] = num_cpus
+        else:
+            kwargs["address"] = address
+        self.started = not ray.is_initialized()  # a cluster this process started is shut down by close()
+        try:
+            ray.init(**kwargs)
+        except (ConnectionError, RuntimeError, ValueError) as err:
+            raise UserFacingError(f"cannot reach a Ray cluster at {redact(address)}: {err}") from None
+
+    def describe(self) -> dict:
+        return {"executor": "ray", "address": redact(self.address), "ray_version": self.ray.__version__,
+                "cluster_cpus": self.ray.cluster_resources().get("CPU")}  # fmt: skip
+
+    def run(self, tasks: Sequence[Task], on_done: Callable[[Task, Any, str], None], progress=None) -> Outcome:
+        ray = self.ray
+        remote = ray.remote(run_with_threads)
+        pending = {}
+        for task in tasks:
+            ref = remote.options(num_cpus=task.cpus, num_gpus=task.gpus, max_retries=MAX_RETRIES).remote(
+                task.fn, task.args, task.cpus
+            )
+            pending[ref] = task
+        outcome = Outcome()
+        while pending:
+            ready, _ = ray.wait(list(pending), num_returns=1)
+            task = pending.pop(ready[0])
+            try:
+                result, node = ray.get(ready[0])
+            except ray.exceptions.RayTaskError as err:  # the task itself raised: record it, go on
+                outcome.failures.append(Failure(task.key, f"{type(err.cause).__name__}: {err.cause}"))
+                continue
+            except ray.exceptions.RayError as err:  # a worker that died more than MAX_RETRIES times
+                outcome.failures.append(Failure(task.key, f"{type(err).__name__}: {str(err).splitlines()[0]}"))
+                continue
+            outcome.nodes[task.key] = node
+            on_done(task, result, node)
+            if progress:
+                progress(outcome)
+        return outcome
+
+    def close(self) -> None:
+        if self.started:
+            self.ray.shutdown()
+
+
+def make(name: str, address: str | None = None, num_cpus: int | None = None):
+    """The executor for ``--executor NAME [--address ADDR]``."""
+    if name == "local":
+        if address is not None:
+            raise UserFacingError("--address needs --executor ray")
+        return Local()
+    if name == "ray":
+        return RayExecutor(address or "local", num_cpus)
+    raise UserFacingError(f"unknown executor {name!r}; valid: local, ray")

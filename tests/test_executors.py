@@ -1,0 +1,117 @@
+"""Executors (docs/scaling.md): Ray runs give the local results, survive dying workers and drivers."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+from conftest import REPO, run_polylab
+
+from experiments import executors
+
+ray = pytest.importorskip("ray", reason="Ray is the 'distributed' extra; make test installs it")
+
+TINY = """
+name = "tiny"
+depth = 1
+sizes = [12, 24]
+seeds = [0, 1]
+targets = [{ expr = "sin(3*x0) + x0**2", d = 1, n = 2 }]
+activations = ["relu", "polyrelu"]
+[data]
+train_points = 32
+test_points = 256
+[[phases]]
+optimizer = "adam"
+steps = 30
+lr = 1e-2
+"""
+TIMING = {"seconds", "stack", "threads"}  # how long and in which chunks: the only columns allowed to differ
+
+
+def _rows(out) -> dict[str, dict]:
+    rows = list(csv.DictReader(io.StringIO((out / "results.csv").read_text())))
+    assert len(rows) == len({r["job"] for r in rows}), "a job appears twice"
+    return {r["job"]: {k: v for k, v in r.items() if k not in TIMING} for r in rows}
+
+
+@pytest.fixture(scope="module")
+def local_run(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("local")
+    (tmp / "tiny.toml").write_text(TINY)
+    result = run_polylab("rates", str(tmp / "tiny.toml"), "--out", str(tmp / "out"), "--threads", "1", "--no-progress")
+    assert result.returncode == 0, result.stderr
+    return _rows(tmp / "out")
+
+
+def test_ray_run_equals_the_local_run_bit_for_bit(tmp_path, local_run):
+    (tmp_path / "tiny.toml").write_text(TINY)
+    out = tmp_path / "out"
+    result = run_polylab("rates", str(tmp_path / "tiny.toml"), "--out", str(out), "--executor", "ray",
+                         "--threads", "1", "--no-progress")  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert _rows(out) == local_run
+    run = json.loads((out / "run.json").read_text())["runs"][-1]
+    assert run["executor"] == "ray" and run["ray_version"] == ray.__version__ and run["address"] == "local"
+    assert set(run["nodes"]) == set(local_run)
+
+
+def test_a_worker_killed_mid_task_is_retried_and_nothing_is_lost_or_doubled(tmp_path, local_run):
+    (tmp_path / "tiny.toml").write_text(TINY)
+    out, marker = tmp_path / "out", tmp_path / "killed"
+    env = {"POLYLAB_KILL_ONCE": f"task:{marker}"}
+    result = run_polylab("rates", str(tmp_path / "tiny.toml"), "--out", str(out), "--executor", "ray",
+                         "--threads", "1", "--no-progress", env=env)  # fmt: skip
+    assert marker.exists(), "no worker was killed: the test tested nothing"
+    assert result.returncode == 0, result.stderr
+    assert _rows(out) == local_run
+
+
+def test_a_killed_driver_resumes_through_ray(tmp_path, local_run):
+    (tmp_path / "tiny.toml").write_text(TINY)
+    out = tmp_path / "out"
+    args = ["rates", str(tmp_path / "tiny.toml"), "--out", str(out), "--executor", "ray", "--threads", "1",
+            "--no-progress"]  # fmt: skip
+    killed = run_polylab(*args, env={"POLYLAB_KILL_AT": "stack@2"})
+    assert killed.returncode == -9
+    partial = _rows(out)
+    assert 0 < len(partial) < len(local_run)
+    resumed = run_polylab(*args, "--resume")
+    assert resumed.returncode == 0, resumed.stderr
+    assert _rows(out) == local_run
+
+
+def test_lm_runs_through_ray(tmp_path):
+    out = tmp_path / "lm"
+    result = run_polylab("lm", "tiny", "--out", str(out), "--steps", "2", "--variants", "gelu,polynorm",
+                         "--executor", "ray", "--threads", "1")  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    runs = sorted(p.name for p in (out / "runs").glob("*.json"))
+    assert runs and all("seed" in r for r in runs)
+    assert all('"node"' in (out / "runs" / r).read_text() for r in runs)
+
+
+def test_a_missing_ray_is_one_clear_line(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "ray", None)  # import ray now raises ImportError
+    with pytest.raises(executors.UserFacingError, match=r"pip install -e '\.\[distributed\]'"):
+        executors.make("ray")
+    (tmp_path / "tiny.toml").write_text(TINY)
+    code = "import sys; sys.modules['ray'] = None; from experiments.cli import main; sys.exit(main())"
+    result = subprocess.run([sys.executable, "-c", code, "rates", str(tmp_path / "tiny.toml"), "--out",
+                             str(tmp_path / "o"), "--executor", "ray"], capture_output=True, text=True, cwd=REPO,
+                            env={**os.environ, "PYTHONPATH": str(REPO)})  # fmt: skip
+    assert result.returncode == 2 and "distributed" in result.stderr and "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_addresses_are_redacted_to_host_and_port():
+    assert executors.redact("ray://user:secret@head.example.org:10001/x") == "head.example.org:10001"
+    assert executors.redact("10.0.0.5:6379") == "10.0.0.5:6379"
+    assert executors.redact("local") == "local"
+    with pytest.raises(executors.UserFacingError, match="needs --executor ray"):
+        executors.make("local", "10.0.0.5:6379")
