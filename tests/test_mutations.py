@@ -12,6 +12,7 @@ function there. The mutants that do *not* change the function on the domain are 
 from __future__ import annotations
 
 import itertools
+import random
 from fractions import Fraction as Q
 
 import pytest
@@ -29,8 +30,12 @@ KINDS = M.KINDS
 #: equivalent mutants: (where, what, why); each is exercised below
 EQUIVALENT = (
     ("theorem3", "weights of a first-layer unit ReLU(−x_k)", "it is 0 on [0,1]^d, the statement's domain: holds"),
-    ("theorem3", "dropping ReLU(−s)² where s = ψ_a + ψ_b", "s ≥ 0 on the cube, so the function is unchanged; the "
-     "pairing proof needs the partner, so the certificate says not proven rather than equal"),  # fmt: skip
+    (
+        "theorem3",
+        "dropping ReLU(−s)² where s = ψ_a + ψ_b",
+        "s ≥ 0 on the cube, so the function is unchanged; the "
+        "pairing proof needs the partner, so the certificate says not proven rather than equal",
+    ),  # fmt: skip
     ("theorem2-piece-count", "any network", "the statement is about every network: a mutant is one more instance"),
     ("lemma2", "the clip unit ReLU(x − 1)", "never active on [−1, 1]: ``mutate`` places no mutant there"),
 )
@@ -223,3 +228,38 @@ def test_unmutated_groups_hold():
     assert lemma2.certify_rate(orders=(2,), epsilons=lemma2.EPSILONS[:8]).holds
     assert theorem2.certify_corrected_lower_bound(max_exact_m=4).holds
     assert all(c.holds for c in theorem1.certificates())
+
+
+# --------------------------------------------------------------------------- a fresh audit (slow)
+
+
+def _sample(d: int, seed: int, n: int = 400) -> list[list[Q]]:
+    """Points of R^d at scales 1..2^12, drawn apart from any certificate's own: where a mutant is placed."""
+    rng = random.Random(1000 + seed)
+    return [[Q(rng.randint(-1000, 1000) * 2 ** (k % 13), 1000) for _ in range(d)] for k in range(n)]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", range(2, 12))
+def test_fresh_audit_no_mutant_survives(monkeypatch, seed):
+    """The same kinds at ten more seeds per group: the suite above is its fast twin."""
+    survivors = []
+    for case in T3_CASES:
+        for kind in KINDS:
+            cert = theorem3.certify_case(*case, mutate=lambda net, k=kind, d=case[1]: M.mutate(net, k, seed, _cube(d)))
+            survivors += [(case, kind)] if cert.holds else []
+    original = theorem1.to_polyrelu
+    for kind in KINDS:
+
+        def converted(net, r=3, shared=None, k=kind, **kw):
+            c = original(net, r, shared, **kw)
+            return theorem1.Conversion(c.source, M.mutate(c.target, k, seed, _sample(net.in_dim, seed)), c.factor, c.r)
+
+        monkeypatch.setattr(theorem1, "to_polyrelu", converted)
+        survivors += [("theorem1", kind, c.name) for c in theorem1.certificates() if c.holds]
+    monkeypatch.setattr(theorem1, "to_polyrelu", original)
+    build = lemma1.expansion_network
+    for kind in KINDS:
+        monkeypatch.setattr(lemma1, "expansion_network", lambda e, k=kind: M.mutate(build(e), k, seed))
+        survivors += [("lemma1", kind, c.name) for c in lemma1.certificates() if c.holds and "single" not in c.name]
+    assert not survivors, survivors

@@ -67,41 +67,56 @@ def scale_output(net: Network, column: int, delta=DELTA) -> Network:
 KINDS = ("weight", "bias", "activation", "drop", "output")
 
 
-def _live_units(net: Network, points) -> list[list[int]]:
-    """Per hidden layer, the units with a nonzero outgoing weight that are active (z > 0, or not ReLU-type)
-    at one of ``points`` (None: every unit): a mutant of any other unit may not change the function."""
+def _live(net: Network, points) -> tuple[list[list[int]], set[tuple[int, int, int]]]:
+    """Per hidden layer, the units with a nonzero outgoing weight that fire (z > 0, or not ReLU-type) at one
+    of ``points``, and the weights (layer, row, column) *exercised* there: source nonzero while the row's
+    unit fires. ``points=None``: every unit and weight. A mutant anywhere else may not change the function."""
     used = [set(j for row in aff.rows for j in row) for aff in net.affines[1:]]
-    live = [set(range(aff.out_dim)) for aff in net.affines[:-1]]
-    if points is not None:
-        live = [set() for _ in live]
-        for x in points:
-            h = list(x)
-            for l, (aff, layer) in enumerate(zip(net.affines[:-1], net.activations, strict=True)):
-                z = aff(h)
-                live[l] |= {
+    every = {(l, i, j) for l, aff in enumerate(net.affines) for i, row in enumerate(aff.rows) for j in row}
+    if points is None:
+        return [sorted(u) for u in used], every
+    live: list[set[int]] = [set() for _ in net.affines[:-1]]
+    exercised: set[tuple[int, int, int]] = set()
+    for x in points:
+        h = list(x)
+        for l, aff in enumerate(net.affines):
+            z = aff(h)
+            if l == len(net.activations):
+                fired = set(range(aff.out_dim))
+            else:
+                layer = net.activations[l]
+                fired = {
                     i for i, (a, v) in enumerate(zip(layer, z, strict=True)) if a.relu_coefficients is None or v > 0
                 }
-                h = [a(v) for a, v in zip(layer, z, strict=True)]
-    return [sorted(lv & u) for lv, u in zip(live, used, strict=True)]
+            exercised |= {(l, i, j) for i in fired for j, v in aff.rows[i].items() if h[j] != 0}
+            if l < len(net.activations):
+                live[l] |= fired
+                h = [a(v) for a, v in zip(net.activations[l], z, strict=True)]
+    return [sorted(lv & u) for lv, u in zip(live, used, strict=True)], exercised
+
+
+def _live_units(net: Network, points) -> list[list[int]]:
+    return _live(net, points)[0]
 
 
 def mutate(net: Network, kind: str, seed: int = 0, points=None, delta=DELTA) -> Network:
     """One mutant of ``kind`` at a seeded place among the live units (``_live_units``) of ``points``."""
     rng = random.Random(seed)
-    live = _live_units(net, points)
+    live, exercised = _live(net, points)
     layers = [l for l, units in enumerate(live) if units]
     if kind == "output" or not layers:
         cols = sorted(net.affines[-1].rows[0])
         if len(net.affines) > 1 and live[-1]:
             cols = [c for c in cols if c in live[-1]]
         return scale_output(net, rng.choice(cols), delta)
+    if kind == "weight":  # into a live unit, from a source that is nonzero while it fires
+        hidden = len(net.activations)
+        weights = sorted(w for w in exercised if w[0] < hidden and w[1] in live[w[0]])
+        l, u, j = rng.choice(weights) if weights else (layers[0], live[layers[0]][0], 0)
+        return shift_weight(net, l, u, j, delta)
     l = rng.choice(layers)
     u = rng.choice(live[l])
     match kind:
-        case "weight":  # from an input, or from a unit that is live itself
-            row = sorted(net.affines[l].rows[u])
-            source = [j for j in row if l == 0 or j in live[l - 1]] or row or [0]
-            return shift_weight(net, l, u, rng.choice(source), delta)
         case "bias":
             return shift_bias(net, l, u, delta)
         case "activation":

@@ -239,9 +239,14 @@ def _check(conv: Conversion, points: int, seed: int, prove: bool) -> dict:
     values = {tuple(conv.source(p)) for p in pts}
     relation = conv.relation()
     details = [f"{len(pts)} exact points, max |f - g| = {at_points.max_error}", activity.describe()]
-    covered = activity.complete
+    covered = activity.units_covered
     if not covered:
         details.append("some unit never changes sign at the points: its coefficients go unchecked")
+    if activity.exercised < activity.weights:
+        details.append(
+            f"{activity.weights - activity.exercised} weights never see their source nonzero while their unit fires "
+            "at any point found: where no such point exists, changing them changes nothing"
+        )
     if len(values) < 2:
         details.append("the network is constant at every test point: the check would see nothing")
     holds = at_points.holds and all(relation.values()) and len(values) >= 2 and (covered or prove)

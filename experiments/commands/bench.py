@@ -8,12 +8,13 @@ from __future__ import annotations
 import argparse
 import importlib
 
-HELP = "benchmarks: fitting engine (sweep), precision fitting (precision)"
+HELP = "benchmarks: fitting engine (sweep), precision fitting (precision), executors (executor)"
 
 #: benchmark name -> (module with add_arguments/run, one-line help)
 BENCHES: dict[str, tuple[str, str]] = {
     "sweep": ("experiments.commands.bench", "fitting engine: stacked vs one-at-a-time, FLOP/s vs matmul rate"),
     "precision": ("experiments.bench_precision", "error at equal wall time: engine vs torch loop vs pykan"),
+    "executor": ("experiments.bench_executor", "Ray executor vs local on the same stacks; per-task overhead"),
 }
 
 
