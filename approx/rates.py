@@ -78,6 +78,42 @@ def fit_rate(
     return RateFit(slope, log_c, float(lo), float(hi), int(len(params)), int(len(unique)), r2)
 
 
+#: sup error below which float64 rounding, not the network, sets the level (the targets have sup|f| = 1)
+FLOAT64_FLOOR = 1e-12
+#: test RMSE over train RMSE above which the training points, not the network, limit the error
+DATA_GAP = 10.0
+
+
+def floor_reason(error: float, test_rmse: float, train_rmse: float) -> str | None:
+    """Why a size's (median) error is at a floor rather than on the network's rate, or None.
+
+    ``float64``: the error is at rounding level. ``data``: the network interpolates its training points
+    but misses the function between them (test ≫ train), so more parameters cannot help without more
+    data. Slopes are fitted only on sizes with no floor (``fit_above_floor``).
+    """
+    if math.isfinite(error) and error <= FLOAT64_FLOOR:
+        return "float64"
+    if train_rmse > 0 and math.isfinite(test_rmse) and test_rmse / train_rmse > DATA_GAP:
+        return "data"
+    return None
+
+
+def fit_above_floor(params, error, seeds, test_rmse, train_rmse, boot: int = 1000) -> tuple[RateFit | None, dict]:
+    """``fit_rate`` on the sizes whose median error is at no floor; returns (fit or None, floors by size)."""
+    params, error, seeds = (np.asarray(a, dtype=float) for a in (params, error, seeds))
+    test_rmse, train_rmse = np.asarray(test_rmse, dtype=float), np.asarray(train_rmse, dtype=float)
+    floors = {}
+    for size in np.unique(params):
+        at = params == size
+        reason = floor_reason(*(float(np.median(a[at])) for a in (error, test_rmse, train_rmse)))
+        if reason:
+            floors[float(size)] = reason
+    keep = ~np.isin(params, list(floors))
+    if len(np.unique(params[keep])) < 2:
+        return None, floors
+    return fit_rate(params[keep], error[keep], seeds[keep].astype(int), boot=boot), floors
+
+
 def theory_slope(n: int | None, d: int, relu: bool = False) -> float | None:
     """The constructive slope −n/d (ReLU piecewise-linear: −min(n, 2)/d); None for analytic targets."""
     if n is None:

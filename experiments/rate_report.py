@@ -61,15 +61,20 @@ def summarize(rows: list[dict[str, str]], metric: str = "max_abs", boot: int = 1
             "best_error": min((_float(r[metric]) for r in ok), default=math.nan),
         }  # fmt: skip
         try:
-            fit = rates.fit_rate(
-                np.array([_float(r["params"]) for r in ok]),
-                np.array([_float(r[metric]) for r in ok]),
-                np.array([int(r["seed"]) for r in ok]),
-                boot=boot,
-            )
-            entry |= {"slope": fit.slope, "ci": [fit.ci_low, fit.ci_high], "log_c": fit.log_c, "r2": fit.r2}
+            fit, floors = rates.fit_above_floor(
+                [_float(r["params"]) for r in ok], [_float(r[metric]) for r in ok], [int(r["seed"]) for r in ok],
+                [_float(r["rmse"]) for r in ok], [_float(r["train_rmse"]) for r in ok], boot=boot,
+            )  # fmt: skip
         except ValueError as err:
-            entry |= {"slope": None, "ci": None, "log_c": None, "r2": None, "note": str(err)}
+            fit, floors, entry["note"] = None, {}, str(err)
+        sizes = sorted({_float(r["params"]) for r in ok})
+        entry["floors"] = {str(int(p)): why for p, why in floors.items()}
+        entry["sizes_used"] = [int(p) for p in sizes if p not in floors]
+        if fit is not None:
+            entry |= {"slope": fit.slope, "ci": [fit.ci_low, fit.ci_high], "log_c": fit.log_c, "r2": fit.r2}
+        else:
+            entry |= {"slope": None, "ci": None, "log_c": None, "r2": None}
+            entry.setdefault("note", "fewer than two sizes above the floors")
         fits.append(entry)
     return fits
 
@@ -161,6 +166,10 @@ def _panel(ax, target, rows, acts, colors, fit_of, cheb, metric) -> None:
         f = fit_of.get((target, act), {})
         label = act + (f" ({f['slope']:+.2f})" if f.get("slope") is not None else "")
         ax.plot(sizes, med, "-o", ms=3, color=colors[act], label=label)
+        floor_key = f"floor_{metric}"
+        if floor_key in ok[0]:  # the same features with the readout solved exactly: what training left
+            fl = np.array([_float(r[floor_key]) for r in ok])
+            ax.plot(sizes, [np.median(fl[p == s]) for s in sizes], "--", lw=0.8, color=colors[act], alpha=0.7)
         all_p += list(sizes)
         first_medians.append(med[0])
     if all_p and n is not None:
@@ -184,6 +193,16 @@ def _panel(ax, target, rows, acts, colors, fit_of, cheb, metric) -> None:
     ax.grid(alpha=0.3, which="both")
 
 
+def _sizes(sizes) -> str:
+    if not sizes:
+        return "—"
+    return ", ".join(map(str, sizes)) if len(sizes) <= 3 else f"{sizes[0]}…{sizes[-1]} ({len(sizes)})"
+
+
+def _floors(floors) -> str:
+    return "none" if not floors else ", ".join(f"{p}: {why}" for p, why in floors.items())
+
+
 def report(out: Path, summary: dict, figs: list[Path]) -> str:
     lines = [f"# Rates report: {summary['config']}", ""]
     run = summary.get("run") or {}
@@ -204,8 +223,12 @@ def report(out: Path, summary: dict, figs: list[Path]) -> str:
         "(PL, shown for ReLU where it differs from −n/d). Trained networks are known to fall short of "
         "the constructions (docs/theory.md §7, Adcock & Dexter): the table measures that gap.",
         "",
-        "| target | d | n | activation | slope | 95% CI | theory −n/d | R² | best error | diverged |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "Sizes at a floor are left out of the fit: `float64` (median error ≤ 1e-12, rounding level) or `data` "
+        "(test RMSE > 10× train RMSE: the training points limit the error). *Sizes used* lists the rest.",
+        "",
+        "| target | d | n | activation | slope | 95% CI | theory −n/d | R² | best error | sizes used | floors "
+        "| diverged |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for f in summary["fits"]:
         slope = f"{f['slope']:+.2f}" if f.get("slope") is not None else "—"
@@ -216,7 +239,8 @@ def report(out: Path, summary: dict, figs: list[Path]) -> str:
         r2 = f"{f['r2']:.2f}" if f.get("r2") is not None else "—"
         lines.append(
             f"| {f['target']} | {f['d']} | {f['n']} | {f['activation']} | {slope} | {ci} | {th} | {r2} | "
-            f"{f['best_error']:.2e} | {f['diverged']}/{f['fits']} |"
+            f"{f['best_error']:.2e} | {_sizes(f.get('sizes_used'))} | {_floors(f.get('floors'))} | "
+            f"{f['diverged']}/{f['fits']} |"
         )
     if summary.get("chebyshev"):
         lines += ["", "Chebyshev interpolation (1-D reference, k coefficients):", ""]

@@ -62,3 +62,21 @@ def test_theory_slopes():
     assert rates.theory_slope(3, 1) == -3.0 and rates.theory_slope(2, 2) == -1.0
     assert rates.theory_slope(3, 1, relu=True) == -2.0 and rates.theory_slope(1, 2, relu=True) == -0.5
     assert rates.theory_slope(None, 1) is None
+
+
+def test_slopes_are_fitted_above_the_floors_only():
+    """A synthetic curve error = 10·P^-1.5 that flattens at rounding level, plus one size starved of data."""
+    sizes = np.array([100, 300, 1000, 3000, 10_000, 30_000])
+    params = np.repeat(sizes, 3).astype(float)
+    seeds = np.tile([0, 1, 2], len(sizes))
+    error = np.where(params < 10_000, 10 * params**-1.5, 3e-15) * (1 + 0.01 * seeds)  # last two sizes: rounding
+    train = error / 2
+    test = error.copy()
+    test[params == 100] = error[params == 100] * 50  # interpolates its points, misses between them
+    fit, floors = rates.fit_above_floor(params, error, seeds, test, train, boot=50)
+    assert floors == {100.0: "data", 10_000.0: "float64", 30_000.0: "float64"}
+    assert abs(fit.slope + 1.5) < 0.02 and fit.points == 9
+    naive = rates.fit_rate(params, error, seeds, boot=0)
+    assert abs(naive.slope + 1.5) > 0.5  # fitting through the floors says something else entirely
+    none, floors = rates.fit_above_floor(params[:6], np.full(6, 1e-14), seeds[:6], test[:6], train[:6], boot=0)
+    assert none is None and set(floors.values()) == {"float64"}

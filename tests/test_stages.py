@@ -1,0 +1,31 @@
+"""Multi-stage residual fitting (approx/stages.py): parameter counts add up, and each stage helps."""
+
+import pytest
+import torch
+
+from approx import targets
+from approx.stages import StagedModule, fit_stages
+
+
+def test_stages_add_their_parameters_and_lower_the_error():
+    module, results, total = fit_stages("runge", 2, params=120, activation="tanh")
+    assert len(results) == 2 and total == sum(r.params for r in results) == 2 * results[0].params
+    assert sum(p.numel() for p in module.parameters()) == total
+    x = targets.dense_grid(1, 4096)
+    with torch.no_grad():
+        staged = float((module(x).reshape(-1) - targets.get("runge")(x)).abs().max())
+    assert staged < results[0].sup_error  # the second stage fitted part of what the first left
+    assert module.scales[0] == 1.0 and 0 < module.scales[1] < 1e-2
+
+
+def test_staged_module_is_the_scaled_sum():
+    a, b = torch.nn.Linear(1, 1).double(), torch.nn.Linear(1, 1).double()
+    x = torch.linspace(0, 1, 5, dtype=torch.float64)[:, None]
+    out = StagedModule([a, b], [1.0, 0.25])(x)
+    assert torch.allclose(out, a(x) + 0.25 * b(x))
+
+
+@pytest.mark.parametrize("bad", [0, -1, 1.5, True])
+def test_bad_stage_counts_are_refused(bad):
+    with pytest.raises(ValueError, match="stages"):
+        fit_stages("runge", bad)
