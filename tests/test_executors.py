@@ -115,3 +115,20 @@ def test_addresses_are_redacted_to_host_and_port():
     assert executors.redact("local") == "local"
     with pytest.raises(executors.UserFacingError, match="needs --executor ray"):
         executors.make("local", "10.0.0.5:6379")
+
+
+def test_a_task_that_raises_is_recorded_and_the_others_finish():
+    def _raises_on(key: str) -> str:  # local, so Ray ships it by value (tests/ is not importable in a worker)
+        if key == "bad":
+            raise ValueError("a config value this task cannot use")
+        return key
+
+    executor = executors.RayExecutor("local", num_cpus=2)
+    try:
+        done = []
+        tasks = [executors.Task(k, _raises_on, (k,)) for k in ("a", "bad", "c")]
+        outcome = executor.run(tasks, lambda task, result, node: done.append(result))
+    finally:
+        executor.close()
+    assert sorted(done) == ["a", "c"]
+    assert [(f.key, f.error) for f in outcome.failures] == [("bad", "ValueError: a config value this task cannot use")]

@@ -24,6 +24,7 @@ import time
 import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
+from fractions import Fraction
 from typing import Any
 
 #: group name -> "module:function"; another issue adds its own line (or calls ``register``)
@@ -53,7 +54,13 @@ class Certificate:
     group: str = ""  # set by ``gather``
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """JSON-ready; an exact ``error_bound`` also comes as ``error_bound_float``, for display only."""
+        out = asdict(self)
+        try:
+            out["error_bound_float"] = None if self.error_bound is None else float(Fraction(self.error_bound))
+        except (ValueError, ZeroDivisionError):
+            out["error_bound_float"] = None
+        return out
 
 
 def _jsonable(value: Any) -> Any:
