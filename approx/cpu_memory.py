@@ -4,7 +4,7 @@ torch's CPU allocator is glibc's malloc, which by default hands blocks of ≳128
 kernel (mmap/munmap, heap trimming) as soon as they are freed. A fitting step allocates and frees
 the same few-MB activations every step, so each new tensor is fresh pages: on this lab's 2-core
 CPU that was ~2,000-11,000 page faults and 1.2-1.7× the wall time of a stacked Adam step
-(benchmarks/RESULTS.md, issue 6). Raising glibc's mmap and trim thresholds keeps the blocks on
+(benchmarks/RESULTS.md). Raising glibc's mmap and trim thresholds keeps the blocks on
 malloc's free lists for reuse; the price is that the process keeps its peak heap until it exits.
 """
 

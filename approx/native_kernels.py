@@ -4,7 +4,7 @@ The eager forms (approx.fused_horner, approx.fused_polynorm) cut autograd's pass
 (M, N, width) activations to ~4r, but each pass still streams the tensor through memory.
 ``native_kernels.c`` evaluates the same formulas element by element (a row at a time for PolyNorm):
 one read and one write of each tensor per forward or backward, 2.4-4.4x faster than the eager
-forms (benchmarks/RESULTS.md, issue 6). GELU's forward also writes its derivative (glibc's vector erf and
+forms (benchmarks/RESULTS.md). GELU's forward also writes its derivative (glibc's vector erf and
 exp), so its backward is one multiply where torch's evaluates erf and exp a second time. The tests
 compare each kernel with the autograd form to float64 rounding and gradcheck both.
 

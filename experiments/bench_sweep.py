@@ -1,4 +1,4 @@
-"""``polylab bench sweep``: the fitting engine's speed on this machine (issue 6 performance goals).
+"""``polylab bench sweep``: the fitting engine's speed on this machine (goals: benchmarks/RESULTS.md).
 
 Four measurements, all in the same run so they share the machine's state:
 

@@ -16,8 +16,6 @@ from approx.cpu_memory import keep_freed_memory
 
 #: subcommand -> module, in the order ``--help`` lists them
 COMMANDS = ("demo", "activations", "verify", "construct", "fit", "rates", "report", "bench", "lm")
-#: subcommands whose issue has not landed yet: they say so and exit 2
-NOT_BUILT: dict[str, str] = {}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -26,10 +24,6 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in COMMANDS:
-        if name in NOT_BUILT:
-            p = sub.add_parser(name, help=f"{NOT_BUILT[name]} (not built yet)")
-            p.add_argument("rest", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
-            continue
         module = importlib.import_module(f"experiments.commands.{name}")
         p = sub.add_parser(name, help=module.HELP, description=module.HELP)
         module.add_arguments(p)
@@ -39,9 +33,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if args.command in NOT_BUILT:
-        print(f"polylab {args.command}: not built yet", file=sys.stderr)
-        return 2
     keep_freed_memory()  # tensors reuse freed pages instead of faulting in fresh ones (approx/cpu_memory.py)
     try:
         return args.run(args) or 0

@@ -196,14 +196,6 @@ def steps_to_reach_train(run: dict, target: float) -> int | None:
     return None
 
 
-def steps_to_reach(run: dict, target: float) -> int | None:
-    """First evaluation step whose validation loss is at or below ``target``."""
-    for e in run["evals"]:
-        if e["val_loss"] <= target:
-            return e["step"]
-    return None
-
-
 def claims(groups: dict[str, list[dict]]) -> tuple[list[list[str]], list[str]]:
     """Rows (claim, comparison, measured, verdict) and plain-language sentences."""
     rows, sentences = [], []

@@ -18,13 +18,6 @@ def test_help_everywhere(command):
     assert out.returncode == 0 and "usage: polylab" in out.stdout
 
 
-def test_not_built_commands_say_so(monkeypatch, capsys):
-    # every command is built now; the mechanism stays for the next one
-    monkeypatch.setattr(cli, "NOT_BUILT", {"report": "write a Markdown report"})
-    assert cli.main(["report", "anything"]) == 2
-    assert capsys.readouterr().err.strip() == "polylab report: not built yet"
-
-
 def test_activations_plot(tmp_path):
     fig = tmp_path / "family.png"
     out = polylab("activations", "--plot", str(fig))

@@ -246,8 +246,6 @@ def test_verdicts_follow_the_numbers():
     assert lm_report.compare([2.0], [1.0], lower_is_better=True)[1].startswith("disagrees")
     assert lm_report.compare([1.0, 1.2], [1.1, 1.3], lower_is_better=True)[1] == "within seed spread"
     assert lm_report.compare([1.0, 1.01], [2.0, 2.01], lower_is_better=False)[1] == "disagrees"
-    run = {"evals": [{"step": 0, "val_loss": 5}, {"step": 10, "val_loss": 3}, {"step": 20, "val_loss": 2}]}
-    assert lm_report.steps_to_reach(run, 3.0) == 10 and lm_report.steps_to_reach(run, 1.0) is None
     flat = {"steps": [{"step": i + 1, "loss": 3.0 if i < 100 else 1.0} for i in range(200)]}
     # the running mean over 50 steps crosses 2.0 halfway through the window after the drop
     assert lm_report.steps_to_reach_train(flat, 2.0) == 125 and lm_report.steps_to_reach_train(flat, 0.5) is None

@@ -160,9 +160,3 @@ def polynomial(p, floats: str = "exact") -> Activation:
     """p(z) = Σ_i p_i z^i with exact ascending coefficients."""
     return Activation("polynomial", tuple(exact(c, floats) for c in p))
 
-
-def unit_vector(k: int, r: int) -> tuple[Exact, ...]:
-    """e_k in R^{r+1}: the PolyReLU coefficients of ReLU^k (docs/theory.md §3)."""
-    if not 0 <= k <= r:
-        raise ValueError(f"need 0 <= k <= r, got k={k}, r={r}")
-    return tuple(ONE if i == k else ZERO for i in range(r + 1))

@@ -98,15 +98,6 @@ def tree_levels(d: int, n: int) -> int:
     return math.ceil(math.log2(d + n - 1)) if d + n - 1 > 1 else 0
 
 
-def tree_neurons(factors: int, levels: int, product_neurons: int = 4, carry_neurons: int = 2) -> int:
-    """cost(F): neurons of ``product_tree`` (closed form, counted without building)."""
-    total, c = 0, factors
-    for _ in range(levels):
-        total += product_neurons * (c // 2) + carry_neurons * (c % 2)
-        c = (c + 1) // 2
-    return total
-
-
 def feature_network(partition: Partition) -> Network:
     """x ↦ (ψ_{k,m}(x_k) for k < d, m ≤ N; x_0..x_{d−1}): one hidden ReLU layer (docs/theory.md §5 step 1)."""
     N, d, psi, s = partition.N, partition.d, partition.psi, partition.scale
