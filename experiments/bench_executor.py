@@ -67,7 +67,7 @@ def estimate(cfg: sweep.Config, per_unit: float, overhead: float, cores: int) ->
     return rows
 
 
-def run(args: argparse.Namespace) -> int:
+def run_cli(args: argparse.Namespace) -> int:
     for name in ("stacks", "workers", "probes"):
         if getattr(args, name) < 1:
             raise ValueError(f"--{name} must be >= 1")

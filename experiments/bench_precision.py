@@ -172,7 +172,7 @@ def pykan_rows(budget_scale: float = 1.0) -> list[dict] | str:
     return rows
 
 
-def run(args: argparse.Namespace) -> int:
+def run_cli(args: argparse.Namespace) -> int:
     if len(args.budgets) != len(args.sizes) or any(b <= 0 for b in args.budgets) or any(s < 10 for s in args.sizes):
         raise ValueError("--budgets needs one positive number per --sizes entry, and sizes >= 10")
     for act in args.activations:

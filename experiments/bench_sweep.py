@@ -20,6 +20,7 @@ matmul work only; activations, the optimiser and the Python overhead are what th
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import os
 import time
@@ -239,3 +240,23 @@ def run(widths=(8, 32, 128), models=64, points=1024, depth=2, repeats=7, steps=1
               f"{r['threads']} | {r['matmul_gflops']:.1f} | " + " | ".join(cells) + " |", flush=True)  # fmt: skip
     return {"matmul_gflops": rate, "matmul_gflops_1_thread": rate1, "stacking": stack_rows, "kernels": kernel_rows,
             "paper_largest": paper_rows}  # fmt: skip
+
+
+def add_sweep_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--widths", type=int, nargs="+", default=[8, 32, 128], help="widths to compare (default 8 32 128)")
+    p.add_argument("--models", type=int, default=64, help="models per stack (default 64)")
+    p.add_argument("--points", type=int, default=1024, help="training points (default 1024)")
+    p.add_argument("--depth", type=int, default=2, help="hidden layers (default 2)")
+    p.add_argument("--repeats", type=int, default=7, help="timed passes per measurement (default 7)")
+    p.add_argument("--steps", type=int, default=10, help="Adam steps timed on the paper models (default 10)")
+    p.add_argument("--no-compiled", action="store_true", help="skip the torch.compile column (saves ~1-2 min)")
+
+
+def run_cli(args) -> int:
+    for name in ("widths", "models", "points", "depth", "repeats", "steps"):
+        values = getattr(args, name)
+        if any(v < 1 for v in (values if isinstance(values, list) else [values])):
+            raise ValueError(f"--{name} must be >= 1")
+    run(tuple(args.widths), args.models, args.points, args.depth, args.repeats, args.steps,
+        compiled=not args.no_compiled)  # fmt: skip
+    return 0

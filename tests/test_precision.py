@@ -102,11 +102,16 @@ def test_stacked_runs_match_one_model_runs(optimizer):
 @settings(max_examples=12, deadline=None)
 @given(act=st.sampled_from(ACTS), width=st.integers(2, 9), depth=st.integers(1, 3), seed=st.integers(0, 99))
 def test_lm_never_increases_the_loss(act, width, depth, seed):
-    """k LM steps are a prefix of k + 1 (deterministic), so the loss after k steps cannot rise with k."""
+    """k LM steps are a prefix of k + 1 (deterministic), so the loss after k steps cannot rise with k.
+
+    LM accepts a step on its own residuals; the reported loss is a second forward pass, whose sums may
+    round differently, so "cannot rise" holds to a few ulps (gelu, width 9, depth 3, seed 24: +5.6e-17).
+    """
     arch, theta, x, y = problem(act, width, depth, (seed,), points=48)
     losses = [fit(arch, theta, x, y, [Phase("lm", k)], chunk=1).train_loss[0] for k in range(0, 9)]
     start = float((arch.forward(theta, x) - y).square().mean())
-    assert all(b <= a for a, b in zip([start, *losses], losses, strict=False))
+    ulps = 8 * torch.finfo(torch.float64).eps
+    assert all(b <= a * (1 + ulps) for a, b in zip([start, *losses], losses, strict=False))
 
 
 @settings(max_examples=15, deadline=None)
