@@ -84,3 +84,10 @@ def test_a_group_that_crashes_is_reported_as_failed(monkeypatch, capsys):
     monkeypatch.setitem(certificate.GROUPS, "lemma1", "theory.lemma1:no_such_function")
     assert cli.main(["verify", "--only", "lemma1"]) == 1
     assert "lemma1/group" in capsys.readouterr().out
+
+
+def test_verify_from_python_returns_or_raises(monkeypatch):
+    assert all(c.holds for c in certificate.verify("lemma1"))
+    monkeypatch.setitem(certificate.GROUPS, "lemma1", "theory.lemma1:no_such_function")
+    with pytest.raises(AssertionError, match="lemma1/group"):
+        certificate.verify("lemma1")

@@ -13,7 +13,7 @@ API
 - Groups: ``GROUPS`` maps a group name (lemma1, theorem1, lemma2, theorem2, theorem3, ...) to
   ``"module:function"``; the function takes no arguments and returns ``list[Certificate]``.
   ``register(name, target)`` adds one; ``group_names()``; ``gather(names=None)`` runs them
-  (``None``: every group).
+  (``None``: every group); ``verify(groups)`` runs them and raises if any fails.
 """
 
 from __future__ import annotations
@@ -153,3 +153,16 @@ def gather(names: Sequence[str] | None = None) -> list[Certificate]:
             cert.group = cert.group or g
             out.append(cert)
     return out
+
+
+def verify(groups: str | Sequence[str] | None = None) -> list[Certificate]:
+    """``polylab verify`` from Python: run one group (``"theorem3"``), several, or all; raises if any fails.
+
+    Returns every certificate; a failure raises ``AssertionError`` naming the failed ones.
+    """
+    names = [groups] if isinstance(groups, str) else groups
+    certs = gather(names)
+    failed = [c.name for c in certs if not c.holds]
+    if failed:
+        raise AssertionError(f"{len(failed)} certificate(s) fail: {', '.join(failed)}")
+    return certs

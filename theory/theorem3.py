@@ -181,6 +181,12 @@ class Theorem3Network:
     def sizes(self) -> dict:
         return self.network.sizes().as_dict()
 
+    def to_torch(self, sparse: bool | None = None):
+        """The float64 torch twin (``theory.export.to_torch``): a ``LayeredNetwork`` module."""
+        from theory.export import to_torch  # the one bridge to torch, imported only when asked for
+
+        return to_torch(self.network, sparse=sparse)
+
     def closed_form(self) -> dict:
         d, n = self.target.d, self.target.n
         if self.form == "relu":
