@@ -8,7 +8,7 @@ TORCH_SPEC ?= torch==2.13.0
 # CI skips the `slow` marker: every slow case has a faster twin that runs there.
 PYTEST_ARGS ?= $(if $(CI),-m "not slow",)
 
-.PHONY: demo test lint lab bench clean
+.PHONY: demo test lint format lab bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,11 @@ test: $(VENV)/.installed-dev
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(VENV)/.installed-dev
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
 
 lab: $(VENV)/.installed-dev
 	$(BIN)/pip install -q -e '.[notebooks]'

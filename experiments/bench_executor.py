@@ -28,8 +28,11 @@ def add_executor_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--workers", type=int, default=2, help="Ray workers of 1 thread each (default 2)")
     p.add_argument("--probes", type=int, default=20, help="empty tasks timed for the per-task overhead")
     p.add_argument("--json", default="benchmarks/executor.json", help="where to write the figures")
-    p.add_argument("--estimate", default="experiments/configs/paper-large.toml",
-                   help="config whose wall time is estimated from the cost model (default: paper-large)")
+    p.add_argument(
+        "--estimate",
+        default="experiments/configs/paper-large.toml",
+        help="config whose wall time is estimated from the cost model (default: paper-large)",
+    )
     p.add_argument("--cores-per-node", type=int, default=2, help="cores per node in the estimate (default 2, as here)")
 
 

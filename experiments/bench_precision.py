@@ -206,8 +206,10 @@ def run_cli(args: argparse.Namespace) -> int:
         print(f"  P≈{size}: " + ", ".join(line))
     rate = lm_rate()
     shape = f"P={rate['params']}, N={rate['points']}, {rate['models']} models"
-    print(f"\nLM iteration at {shape}: {rate['gflops']:.1f} GFLOP/s = {rate['fraction']:.0%} of the float64 matmul "
-          f"rate ({rate['matmul_gflops']:.1f} GFLOP/s) (goal ≥ 30%)")
+    print(
+        f"\nLM iteration at {shape}: {rate['gflops']:.1f} GFLOP/s = {rate['fraction']:.0%} of the float64 matmul "
+        f"rate ({rate['matmul_gflops']:.1f} GFLOP/s) (goal ≥ 30%)"
+    )
     kan = "skipped" if args.no_pykan else pykan_rows()
     if isinstance(kan, str):
         print(kan)
@@ -274,4 +276,3 @@ def figure(path: Path, traces: dict, acts) -> None:
     fig.tight_layout()
     save_figure(fig, path, dpi=120)
     plt.close(fig)
-

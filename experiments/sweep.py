@@ -69,6 +69,8 @@ TOP_KEYS = {
     "init",
 }
 DATA_KEYS = {"train_points", "sampling", "test_points"}
+
+
 @dataclass(frozen=True)
 class Job:
     """One fit: a target, an activation, a size and a seed."""

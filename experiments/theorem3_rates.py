@@ -142,12 +142,18 @@ def one_grid(
     row["polyrelu"]["error_float_grid"] = float(np.max(np.abs(target.numpy()(*G.T) - approximant.values_float(G))))
     row["polyrelu"]["float_grid_points"] = len(G)
     # the curve's value: grid estimates and the certified lower end are all lower bounds of the sup
-    row["polyrelu"]["error"] = max(row["polyrelu"]["error_30_digits"], row["polyrelu"]["error_float_grid"],
-                                   row["polyrelu"].get("certified", {}).get("lower_float", 0.0))
+    row["polyrelu"]["error"] = max(
+        row["polyrelu"]["error_30_digits"],
+        row["polyrelu"]["error_float_grid"],
+        row["polyrelu"].get("certified", {}).get("lower_float", 0.0),
+    )
     row["polyrelu"]["holds"] = bool(
-        check["exact"] and row["polyrelu"]["closed_form_matches"] and row["polyrelu"]["export_ok"]
+        check["exact"]
+        and row["polyrelu"]["closed_form_matches"]
+        and row["polyrelu"]["export_ok"]
         and check.get("coefficients", {}).get("holds", False)
-        and "certified" in row["polyrelu"] and check["error"].upper <= bound["bound"]
+        and "certified" in row["polyrelu"]
+        and check["error"].upper <= bound["bound"]
     )
     if relu:
         row["relu"] = relu_twin(target, approximant, max_relu_neurons, X, f, device)

@@ -107,7 +107,7 @@ def test_sup_error_encloses_the_error_at_many_points(text, n):
     cells = []
     worst = mpmath.mpf(0)
     with mpmath.workdps(40):
-        for (a, b), in _cells(n):
+        for ((a, b),) in _cells(n):
             fa, fb = (Q(str(mpmath.nstr(f(mpmath.mpf(v.numerator) / v.denominator), 30))) for v in (a, b))
             slope = (fb - fa) / (b - a)
             poly = AtomPoly(1)

@@ -15,6 +15,12 @@ def test_ruff_check_is_clean():
     assert out.returncode == 0, out.stdout + out.stderr
 
 
+def test_ruff_format_is_clean():
+    ruff = shutil.which("ruff", path=str(Path(sys.executable).parent)) or shutil.which("ruff")
+    out = subprocess.run([ruff, "format", "--check", str(REPO)], capture_output=True, text=True)
+    assert out.returncode == 0, out.stdout + out.stderr
+
+
 def test_theory_knows_nothing_of_torch_and_approx_nothing_of_sympy():
     for path in (REPO / "theory").rglob("*.py"):
         if path.name != "export.py":

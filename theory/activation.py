@@ -159,4 +159,3 @@ def polyrelu(a, floats: str = "exact") -> Activation:
 def polynomial(p, floats: str = "exact") -> Activation:
     """p(z) = Σ_i p_i z^i with exact ascending coefficients."""
     return Activation("polynomial", tuple(exact(c, floats) for c in p))
-

@@ -553,8 +553,10 @@ def breakpoint_grid(partition: Partition, max_points: int = 4000) -> list[tuple[
     grid stays within ``max_points`` (for sampled checks of networks that are not cellwise polynomial)."""
     pts = partition.breakpoints_1d()
     per_piece = max(1, int(max_points ** (1 / partition.d)) // max(1, len(pts) - 1))
-    axis = sorted({a + (b - a) * Fraction(i, per_piece) for a, b in zip(pts[:-1], pts[1:], strict=True)
-                   for i in range(per_piece)} | {Fraction(1)})
+    axis = sorted(
+        {a + (b - a) * Fraction(i, per_piece) for a, b in zip(pts[:-1], pts[1:], strict=True) for i in range(per_piece)}
+        | {Fraction(1)}
+    )
     return list(itertools.product(axis, repeat=partition.d))
 
 

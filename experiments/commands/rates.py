@@ -18,12 +18,23 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--compile", action="store_true", help="torch.compile the activations (same values, faster)")
     p.add_argument("--allow-large", action="store_true", help="run even if the memory estimate exceeds the limit")
     p.add_argument("--dry-run", action="store_true", help="check the config and the memory estimate, then stop")
-    p.add_argument("--executor", choices=("local", "ray"), default="local",
-                   help="local (default: this process) or ray (each stack a Ray task; docs/scaling.md)")
-    p.add_argument("--address", default=None,
-                   help="with --executor ray: local (default: a one-machine Ray), auto, or HEAD:6379 of a cluster")
-    p.add_argument("--threads", type=int, default=None,
-                   help="torch threads per stack (Ray: CPUs per task; default 1 with Ray, torch's own locally)")
+    p.add_argument(
+        "--executor",
+        choices=("local", "ray"),
+        default="local",
+        help="local (default: this process) or ray (each stack a Ray task; docs/scaling.md)",
+    )
+    p.add_argument(
+        "--address",
+        default=None,
+        help="with --executor ray: local (default: a one-machine Ray), auto, or HEAD:6379 of a cluster",
+    )
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="torch threads per stack (Ray: CPUs per task; default 1 with Ray, torch's own locally)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
