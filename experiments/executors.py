@@ -155,6 +155,13 @@ class RayExecutor:
             self.ray.shutdown()
 
 
+def add_arguments(p, unit: str) -> None:
+    """``--executor`` and ``--address`` for a command whose tasks are ``unit`` (e.g. "each stack")."""
+    where = "local (default: this process) or ray"
+    p.add_argument("--executor", choices=("local", "ray"), default="local", help=f"{where} ({unit} a Ray task)")
+    p.add_argument("--address", help="with --executor ray: local (the default, a one-machine Ray), auto, or HEAD:6379")
+
+
 def make(name: str, address: str | None = None, num_cpus: int | None = None):
     """The executor for ``--executor NAME [--address ADDR]``."""
     if name == "local":

@@ -13,6 +13,23 @@ from experiments import cli
 
 REPO = Path(__file__).resolve().parent.parent
 
+#: a rates config of 8 fits that runs in seconds: the kill, resume and executor tests share it
+TINY = """
+name = "tiny"
+depth = 1
+sizes = [12, 24]
+seeds = [0, 1]
+targets = [{ expr = "sin(3*x0) + x0**2", d = 1, n = 2 }]
+activations = ["relu", "polyrelu"]
+[data]
+train_points = 32
+test_points = 256
+[[phases]]
+optimizer = "adam"
+steps = 30
+lr = 1e-2
+"""
+
 
 def run_polylab(*args: str, env: dict | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
     """``polylab ARGS`` in a fresh interpreter (what a user's shell runs)."""

@@ -10,27 +10,12 @@ import subprocess
 import sys
 
 import pytest
-from conftest import REPO, run_polylab
+from conftest import REPO, TINY, run_polylab
 
 from experiments import executors
 
 ray = pytest.importorskip("ray", reason="Ray is the 'distributed' extra; make test installs it")
 
-TINY = """
-name = "tiny"
-depth = 1
-sizes = [12, 24]
-seeds = [0, 1]
-targets = [{ expr = "sin(3*x0) + x0**2", d = 1, n = 2 }]
-activations = ["relu", "polyrelu"]
-[data]
-train_points = 32
-test_points = 256
-[[phases]]
-optimizer = "adam"
-steps = 30
-lr = 1e-2
-"""
 TIMING = {"seconds", "stack", "threads"}  # how long and in which chunks: the only columns allowed to differ
 
 

@@ -13,28 +13,13 @@ import time
 import tomllib
 
 import pytest
-from conftest import run_polylab
+from conftest import TINY, run_polylab
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from experiments import output_lock, results_table, sweep
 from experiments.atomic_io import remove_temp_files
 
-TINY = """
-name = "tiny"
-depth = 1
-sizes = [12, 24]
-seeds = [0, 1]
-targets = [{ expr = "sin(3*x0) + x0**2", d = 1, n = 2 }]
-activations = ["relu", "polyrelu"]
-[data]
-train_points = 32
-test_points = 256
-[[phases]]
-optimizer = "adam"
-steps = 30
-lr = 1e-2
-"""
 JOBS = 8
 
 

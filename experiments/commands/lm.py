@@ -26,17 +26,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--report-only", action="store_true", help="rewrite CSV, figures and report from OUT/runs")
     p.add_argument("--allow-large", action="store_true", help="run even if the memory estimate exceeds the limit")
-    p.add_argument(
-        "--executor",
-        choices=("local", "ray"),
-        default="local",
-        help="local (default: this process) or ray (each (variant, seed) a Ray task; docs/scaling.md)",
-    )
-    p.add_argument(
-        "--address",
-        default=None,
-        help="with --executor ray: local (default: a one-machine Ray), auto, or HEAD:6379 of a cluster",
-    )
+    executors.add_arguments(p, "each (variant, seed)")
 
 
 def run(args: argparse.Namespace) -> int:

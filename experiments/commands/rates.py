@@ -6,6 +6,8 @@ import argparse
 import time
 from pathlib import Path
 
+from experiments import executors
+
 HELP = "fit target functions and measure error against parameter count (TOML config; resumable)"
 
 
@@ -18,17 +20,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--compile", action="store_true", help="torch.compile the activations (same values, faster)")
     p.add_argument("--allow-large", action="store_true", help="run even if the memory estimate exceeds the limit")
     p.add_argument("--dry-run", action="store_true", help="check the config and the memory estimate, then stop")
-    p.add_argument(
-        "--executor",
-        choices=("local", "ray"),
-        default="local",
-        help="local (default: this process) or ray (each stack a Ray task; docs/scaling.md)",
-    )
-    p.add_argument(
-        "--address",
-        default=None,
-        help="with --executor ray: local (default: a one-machine Ray), auto, or HEAD:6379 of a cluster",
-    )
+    executors.add_arguments(p, "each stack")
     p.add_argument(
         "--threads",
         type=int,
@@ -59,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace, cfg, out: Path) -> int:
-    from experiments import executors, rate_report, sweep
+    from experiments import rate_report, sweep
     from experiments.atomic_io import write_json
     from experiments.provenance import provenance
 
