@@ -25,14 +25,17 @@ def main() -> None:
     p.add_argument("--lbfgs", type=int, default=2000)
     p.add_argument("--json", default=None)
     args = p.parse_args()
-    rows = [compare(*case, adam=args.adam, lbfgs=args.lbfgs) for case in CASES]
     print("| target | d | N | nonzero params | construction | bound | trained from it | gain | trained from random |")
-    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
-    for r in rows:
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |", flush=True)
+    rows = []
+    for case in CASES:  # one row at a time: a long case shows the ones before it
+        r = compare(*case, adam=args.adam, lbfgs=args.lbfgs)
+        rows.append(r)
         gain = r["construction"] / r["trained_from_construction"]
         print(
             f"| {r['target']} | {r['d']} | {r['N']} | {r['nonzero_parameters']} | {r['construction']:.2e} | "
-            f"{r['bound']:.2e} | {r['trained_from_construction']:.2e} | {gain:.1f}× | {r['trained_from_random']:.2e} |"
+            f"{r['bound']:.2e} | {r['trained_from_construction']:.2e} | {gain:.1f}× | {r['trained_from_random']:.2e} |",
+            flush=True,
         )
     if args.json:
         write_json(args.json, {"rows": rows, "provenance": provenance(vars(args))})
