@@ -327,25 +327,26 @@ def check_device(device: str, dtype: str) -> None:
 
 def stack_task(text: str, name: str, job_ids: list[str], device: str) -> list[dict]:
     """One stack, from the config's text: what a Ray worker runs (the config is parsed where it runs)."""
-    cfg = _parsed(text, name)
+    cfg, test_sets = _parsed(text, name)
     jobs = {job.id: job for job in cfg.jobs}
     kill_once("task")  # fault injection: a worker that dies mid-task (tests only)
-    return run_stack(cfg, [jobs[i] for i in job_ids], device, _test_sets(cfg))
+    return run_stack(cfg, [jobs[i] for i in job_ids], device, test_sets)
 
 
 _CACHE: dict[str, tuple[Config, dict]] = {}  # per worker process: config digest -> (config, test sets)
 
 
-def _parsed(text: str, name: str) -> Config:
+def _parsed(text: str, name: str) -> tuple[Config, dict]:
     key = hashlib.sha256(f"{name}\n{text}".encode()).hexdigest()
     if key not in _CACHE:
         cfg = from_dict(tomllib.loads(text), text, default_name=name)
-        _CACHE[key] = (cfg, {t.name: _test_set(t, cfg.test_points) for t in cfg.targets})
-    return _CACHE[key][0]
+        _CACHE[key] = (cfg, held_out_sets(cfg))
+    return _CACHE[key]
 
 
-def _test_sets(cfg: Config) -> dict:
-    return next(sets for c, sets in _CACHE.values() if c is cfg)
+def held_out_sets(cfg: Config) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+    """Each target's dense held-out grid and values (``_test_set``)."""
+    return {t.name: _test_set(t, cfg.test_points) for t in cfg.targets}
 
 
 def run(
@@ -388,7 +389,7 @@ def run(
                desc=cfg.name, dynamic_ncols=True)  # fmt: skip
     groups = stacks(todo)
     if executor.name == "local":
-        test_sets = {t.name: _test_set(t, cfg.test_points) for t in cfg.targets}
+        test_sets = held_out_sets(cfg)
         tasks = [executors.Task(_stack_key(g), run_stack, (cfg, g, device, test_sets)) for g in groups]
     else:
         gpus = 1.0 if device.startswith("cuda") else 0.0

@@ -11,6 +11,7 @@ certified error. All three have the same nonzero-parameter count.
 
 from __future__ import annotations
 
+import copy
 import time
 from dataclasses import dataclass
 
@@ -58,8 +59,6 @@ def construction_module(text: str, d: int, n: int, N: int) -> tuple[Masked, Targ
 
 def random_like(masked: Masked, seed: int) -> Masked:
     """The same pattern with random weights: N(0, 1/fan-in) on the nonzeros of each layer."""
-    import copy
-
     gen = torch.Generator().manual_seed(seed)
     module = copy.deepcopy(masked.module)
     with torch.no_grad():

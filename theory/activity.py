@@ -40,11 +40,6 @@ class Activity:
         """Every ReLU-type unit takes both signs at the points."""
         return self.active == self.inactive == self.units
 
-    @property
-    def complete(self) -> bool:
-        """And every weight is exercised (deep ReLU networks usually have weights no point exercises)."""
-        return self.units_covered and self.exercised == self.weights
-
     def describe(self) -> str:
         return (
             f"{len(self.points)} exact points in [-{self.radius}, {self.radius}]^d; of {self.units} ReLU-type units, "

@@ -31,7 +31,7 @@ from fractions import Fraction
 
 from theory.exact_numbers import is_rational
 from theory.network import Network
-from theory.polynomial import ONE, AtomPoly, Poly, linear_atoms
+from theory.polynomial import AtomPoly, Poly, linear_atoms
 
 Q = Fraction
 ONE_Q = Fraction(1)
@@ -351,12 +351,6 @@ class CellPolynomials:
         for idx in itertools.product(*(range(len(p)) for p in self.pieces)):
             yield tuple(self.pieces[k][i] for k, i in enumerate(idx)), self.polys.get(idx) or AtomPoly(len(idx))
 
-    def __len__(self) -> int:
-        n = 1
-        for p in self.pieces:
-            n *= len(p)
-        return n
-
 
 def cell_polynomials(net: Network, extra_breakpoints: Iterable[Fraction] = (), output: int = 0) -> CellPolynomials:
     """The network's exact polynomial on every cell (module docstring); NotSeparable if the method fails."""
@@ -423,4 +417,4 @@ def cell_polynomials(net: Network, extra_breakpoints: Iterable[Fraction] = (), o
     return CellPolynomials(tuple(pieces), polys)
 
 
-__all__ = ["ONE", "Atom", "CellPolynomials", "Circuit", "NotSeparable", "cell_polynomials"]
+__all__ = ["Atom", "CellPolynomials", "Circuit", "NotSeparable", "cell_polynomials"]

@@ -126,9 +126,6 @@ class Jet:
     def __neg__(self) -> Jet:
         return Jet(self.d, self.K, [-a for a in self.c])
 
-    def scale(self, s) -> Jet:
-        return Jet(self.d, self.K, [a * s for a in self.c])
-
     def __mul__(self, o: Jet) -> Jet:
         out = [self.c[0] * 0] * len(self.c)
         a, b = self.c, o.c

@@ -5,9 +5,10 @@ points)`` applies one of a kind at a seeded place, among units that are live at 
 the mutant changes the function there); tests/test_mutations.py runs every certificate group
 against such mutants.
 
-Kinds: ``weight`` and ``bias`` (moved by δ), ``activation`` (one unit's coefficient moved by δ),
-``drop`` (a unit's outgoing weights removed), ``swap`` (two units of a layer exchange their
-pre-activations), ``output`` (one output weight scaled by 1 + δ).
+Kinds of ``mutate`` (:data:`KINDS`): ``weight`` and ``bias`` (moved by δ), ``activation`` (one unit's
+coefficient moved by δ), ``drop`` (a unit's outgoing weights removed), ``output`` (one output weight
+scaled by 1 + δ). ``swap_units`` (two units of a layer exchange their pre-activations) is placed by hand:
+swapping two symmetric units changes nothing.
 """
 
 from __future__ import annotations
