@@ -7,13 +7,19 @@
 - **Layer-to-layer similarity**: for hidden states x^l_n (layer l, token n), the mean over tokens of
   cos(x^l_n, x^m_n), an (L+1)×(L+1) matrix over the embedding and the L block outputs. The paper
   reads a lower similarity between neighbouring layers as each layer doing more distinct work.
+- **Expert load** of an MoE layer (§6.2): the share ℓ_e of the N·k assignments routed to expert e,
+  its entropy H(ℓ) / ln E (1 for uniform load) and its coefficient of variation std(ℓ)/mean(ℓ)
+  (0 for uniform load); and the share of assignments dropped by a capacity limit.
 """
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import Tensor
 
+from approx.moe import MoE
 from approx.transformer import Transformer
 
 
@@ -40,25 +46,74 @@ def threshold_rank(w: Tensor, rel: float = 0.01) -> int:
     return int((s > rel * s.max()).sum()) if s.numel() and s.max() > 0 else 0
 
 
+def _ffn_matrices(ffn) -> list[tuple[int | None, str, Tensor]]:
+    """(expert or None, name, matrix) for every FFN matrix; an MoE gives one of each per expert."""
+    if isinstance(ffn, MoE):
+        return [(e, n, w[e]) for n, w in ffn.expert_matrices().items() for e in range(w.shape[0])]
+    return [(None, n, getattr(ffn, n).weight) for n in ("w1", "w3", "w2") if getattr(ffn, n, None) is not None]
+
+
 def ffn_ranks(model: Transformer, rel: float = 0.01) -> list[dict[str, float]]:
-    """Per layer and per FFN matrix (w1, w2 and SwiGLU's w3): both effective ranks and the maximum min(shape)."""
+    """Per layer, FFN matrix (w1, w2, SwiGLU's w3) and expert: both effective ranks and the maximum min(shape)."""
     rows = []
     for layer, block in enumerate(model.blocks):
-        for name in ("w1", "w3", "w2"):
-            lin = getattr(block.ffn, name, None)
-            if lin is None:
-                continue
-            w = lin.weight
+        for expert, name, w in _ffn_matrices(block.ffn):
+            row = {"layer": layer, "matrix": name}
+            if expert is not None:
+                row["expert"] = expert
             rows.append(
-                {
-                    "layer": layer,
-                    "matrix": name,
-                    "entropy_rank": entropy_rank(w),
-                    "threshold_rank": threshold_rank(w, rel),
-                    "max_rank": min(w.shape),
-                }
+                row
+                | {"entropy_rank": entropy_rank(w), "threshold_rank": threshold_rank(w, rel), "max_rank": min(w.shape)}
             )
     return rows
+
+
+def load_statistics(loads: Tensor) -> dict[str, float]:
+    """Entropy (normalised by ln E) and coefficient of variation of expert loads (counts or shares)."""
+    share = loads.double() / loads.sum()
+    p = share[share > 0]
+    n = share.numel()
+    entropy = float(-(p * p.log()).sum() / math.log(n)) if n > 1 else 1.0
+    cv = float(share.std(correction=0) / share.mean())
+    return {"entropy": entropy, "cv": cv}
+
+
+@torch.no_grad()
+def expert_usage(model: Transformer, batches: list[tuple[Tensor, Tensor]], device: str = "cpu") -> list[dict]:
+    """Per MoE layer, over validation batches: each expert's share of assignments, their entropy and CV,
+    the dropped share, and each expert's learned activation coefficients."""
+    layers = model.moe_layers()
+    if not layers:
+        return []
+    model.eval()
+    counts = [torch.zeros(m.cfg.experts, dtype=torch.long) for m in layers]
+    dropped = [0] * len(layers)
+    total = 0
+    for x, _ in batches:
+        model(x.to(device))
+        for i, m in enumerate(layers):
+            routing, d = m.last
+            counts[i] += torch.bincount(routing.experts.flatten().cpu(), minlength=m.cfg.experts)
+            dropped[i] += d.assignments - d.token.numel()
+        total += layers[0].last[1].assignments
+    model.train()
+    out = []
+    for i, m in enumerate(layers):
+        acts = m.activation_modules()
+        out.append(
+            {
+                "layer": i,
+                "load": [float(c) / total for c in counts[i]],
+                **load_statistics(counts[i]),
+                "dropped": dropped[i] / total,
+                "coefficients": [
+                    [float(v) for v in a.coefficients.detach().flatten().cpu()]
+                    for a in (getattr(act, "inner", act) for act in acts)
+                    if getattr(a, "coefficients", None) is not None
+                ],
+            }
+        )
+    return out
 
 
 def layer_similarity(hidden: list[Tensor]) -> Tensor:

@@ -2,7 +2,8 @@
 
 Every activation is trained with the same ``seed``: the same initial weights wherever the shapes
 agree, and the same batches in the same order (``lm_data.random_batches`` depends on the seed only).
-On CUDA the forward runs under bf16 autocast. Logged: the loss, learning rate and gradient norm of
+On CUDA the forward runs under bf16 autocast. An MoE model also minimises its auxiliary losses;
+the logged losses are the cross-entropy alone. Logged: the loss, learning rate and gradient norm of
 every step; validation loss and perplexity every ``eval_interval`` steps on a fixed validation set;
 the learned PolyCom coefficients at each evaluation; tokens per second of the training steps alone.
 """
@@ -128,8 +129,9 @@ def train(model: Transformer, corpus: Corpus, cfg: TrainConfig, log: Callable[[s
         x, y = x.to(cfg.device, non_blocking=True), y.to(cfg.device, non_blocking=True)
         with _autocast(cfg):
             _, loss = model(x, y)
+            objective = loss + model.aux_loss()  # MoE load-balance and z-losses; 0 for a dense model
         opt.zero_grad(set_to_none=True)
-        loss.backward()
+        objective.backward()
         grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
         opt.step()
         loss_value = float(loss.detach())  # syncs on CUDA, so the timing below is honest

@@ -7,7 +7,8 @@
 Attention is causal ``scaled_dot_product_attention`` with rotary positions. The FFN is the paper's
 ungated ρ(x W1) W2 with any activation of ``approx.activations``, or the gated SwiGLU baseline. The
 widths are matched as in the paper (§1, "FFN placement"): SwiGLU has three d×h matrices, the
-ungated FFN two d×(3h/2) ones, so both hold exactly 3dh weights when h is even.
+ungated FFN two d×(3h/2) ones, so both hold exactly 3dh weights when h is even. With ``moe`` set,
+every FFN is a mixture of such experts (``approx.moe``, §6.2), each matched the same way.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from torch.utils.checkpoint import checkpoint
 
 from approx import activations
 from approx.ffn import FFN, SwiGLU
+from approx.moe import MoE, MoEConfig
 
 GATED = "swiglu"
 
@@ -30,7 +32,8 @@ GATED = "swiglu"
 class ModelConfig:
     """Shape of the model. ``ffn`` is ``"swiglu"`` or an activation name for the ungated FFN.
 
-    ``swiglu_hidden`` is h, the SwiGLU width; an ungated FFN gets 3h/2 so the counts match.
+    ``swiglu_hidden`` is h, the SwiGLU width; an ungated FFN gets 3h/2 so the counts match. With
+    ``moe`` (an ``MoEConfig`` or its table) each FFN is E experts of that width behind a router.
     ``recompute_activation`` wraps the activation in ``torch.utils.checkpoint`` (as the released
     PolyNorm code does): its intermediate tensors are recomputed in the backward instead of kept.
     """
@@ -44,8 +47,16 @@ class ModelConfig:
     ffn: str = "relu"
     activation_kwargs: dict = field(default_factory=dict)
     recompute_activation: bool = False
+    moe: MoEConfig | None = None
 
     def __post_init__(self):
+        if isinstance(self.moe, dict):
+            try:
+                object.__setattr__(self, "moe", MoEConfig(**self.moe))
+            except TypeError as err:
+                raise ValueError(f"bad [model.moe] table: {err}") from None
+        elif self.moe is not None and not isinstance(self.moe, MoEConfig):
+            raise ValueError(f"model.moe must be a table, got {self.moe!r}")
         for name in ("vocab_size", "context", "d_model", "n_layers", "n_heads", "swiglu_hidden"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -114,12 +125,18 @@ class CausalSelfAttention(nn.Module):
         return self.proj(y.transpose(1, 2).reshape(B, T, C))
 
 
+def make_activation(cfg: ModelConfig) -> nn.Module:
+    act = activations.get(cfg.ffn, **cfg.activation_kwargs)
+    return Recompute(act) if cfg.recompute_activation else act
+
+
 def make_ffn(cfg: ModelConfig) -> nn.Module:
-    """SwiGLU of width h, or FFN ρ(x W1) W2 of width 3h/2 with ρ = ``activations.get(cfg.ffn)``."""
+    """SwiGLU of width h, or FFN ρ(x W1) W2 of width 3h/2 with ρ = ``activations.get(cfg.ffn)``; or E of them."""
+    if cfg.moe is not None:
+        return MoE(cfg.d_model, cfg.ffn_hidden, cfg.moe, None if cfg.ffn == GATED else lambda: make_activation(cfg))
     if cfg.ffn == GATED:
         return SwiGLU(cfg.d_model, cfg.ffn_hidden)
-    act = activations.get(cfg.ffn, **cfg.activation_kwargs)
-    return FFN(cfg.d_model, cfg.ffn_hidden, Recompute(act) if cfg.recompute_activation else act)
+    return FFN(cfg.d_model, cfg.ffn_hidden, make_activation(cfg))
 
 
 class Block(nn.Module):
@@ -146,7 +163,7 @@ class Transformer(nn.Module):
         self.norm = nn.RMSNorm(cfg.d_model)
         self.apply(self._init)
         for name, p in self.named_parameters():  # GPT-2: scale residual projections by 1/√(2L)
-            if name.endswith(("proj.weight", "w2.weight")):
+            if name.endswith(("proj.weight", "w2.weight", "ffn.w2")):
                 nn.init.normal_(p, std=0.02 / math.sqrt(2 * cfg.n_layers))
 
     @staticmethod
@@ -170,13 +187,19 @@ class Transformer(nn.Module):
         loss = None if targets is None else F.cross_entropy(logits.flatten(0, 1).float(), targets.flatten())
         return logits, loss
 
+    def moe_layers(self) -> list[MoE]:
+        return [b.ffn for b in self.blocks if isinstance(b.ffn, MoE)]
+
+    def aux_loss(self) -> Tensor | float:
+        """The MoE layers' weighted auxiliary losses from the last forward; 0 for a dense model."""
+        return sum((m.aux_loss for m in self.moe_layers() if m.aux_loss is not None), 0.0)
+
     def activation_modules(self) -> list[nn.Module]:
-        """The FFN activation of each layer (unwrapped from ``Recompute``); empty list for SwiGLU."""
+        """The FFN activations (unwrapped from ``Recompute``), layer by layer and expert by expert; [] for SwiGLU."""
         out = []
         for block in self.blocks:
-            act = getattr(block.ffn, "act", None)
-            if act is not None:
-                out.append(act.inner if isinstance(act, Recompute) else act)
+            acts = block.ffn.activation_modules() if isinstance(block.ffn, MoE) else [getattr(block.ffn, "act", None)]
+            out += [act.inner if isinstance(act, Recompute) else act for act in acts if act is not None]
         return out
 
 
@@ -184,14 +207,21 @@ def parameter_counts(model: Transformer) -> dict[str, int]:
     """Every size measure of docs/theory.md §2 that applies here, split so the FFN match can be read off.
 
     ``ffn_weights`` is equal across variants by construction; ``activation_coefficients`` is the
-    PolyCom extra (r+1 per layer); ``total`` is ``sum(p.numel())``.
+    PolyCom extra (r+1 per layer, per expert); ``total`` is ``sum(p.numel())``. For an MoE,
+    ``ffn_active`` counts the router and k of the E experts' weights: what one token uses.
     """
     coeff = sum(p.numel() for m in model.activation_modules() for p in m.parameters())
     ffn = sum(p.numel() for b in model.blocks for p in b.ffn.parameters()) - coeff
     total = sum(p.numel() for p in model.parameters())
+    active = ffn
+    for moe in model.moe_layers():
+        experts = sum(w.numel() for w in moe.expert_matrices().values())
+        active -= experts - experts * moe.cfg.top_k // moe.cfg.experts
     return {
         "total": total,
         "ffn_weights": ffn,
+        "ffn_active": active,
+        "router": sum(m.router.weight.numel() for m in model.moe_layers()),
         "activation_coefficients": coeff,
         "attention": sum(p.numel() for b in model.blocks for p in b.attn.parameters()),
         "embedding": model.embed.weight.numel(),

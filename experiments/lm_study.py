@@ -1,11 +1,14 @@
 """The transformer FFN study (docs/theory.md §6): train each FFN variant, analyse it, write the results.
 
 A study config (TOML, see ``experiments/configs/lm_*.toml``) has four tables:
-``[data]`` (``lm_data.load_corpus``), ``[model]`` (``ModelConfig`` without ``ffn``), ``[train]``
-(``TrainConfig`` without ``seed``/``device``) and ``[study]``:
+``[data]`` (``lm_data.load_corpus``), ``[model]`` (``ModelConfig``; there ``ffn`` is ``"dense"``, the
+default, or ``"moe"`` with a ``[model.moe]`` table of ``MoEConfig``), ``[train]`` (``TrainConfig``
+without ``seed``/``device``) and ``[study]``:
 
 - ``variants``: FFN names (``"swiglu"`` or an activation) or tables ``{name, ffn, activation_kwargs,
   recompute_activation}``;
+- ``orders``: PolyCom orders r; every variant with learnable coefficients becomes one variant per
+  order, named ``NAME_rR`` (the order ablation);
 - ``seeds``: seeds every variant runs with;
 - ``extra_seeds`` and ``best_k``: after the first pass, the ``best_k`` variants by mean validation
   loss also run with ``extra_seeds`` (the cpu preset's "≥ 2 seeds for the two best");
@@ -25,7 +28,7 @@ from pathlib import Path
 
 import torch
 
-from approx import activations, lm_analysis, lm_memory
+from approx import activations, bf16_probe, lm_analysis, lm_memory
 from approx.lm_data import STDLIB, Corpus, fixed_batches, load_corpus, random_batches
 from approx.lm_train import TrainConfig, train
 from approx.transformer import GATED, ModelConfig, Transformer, parameter_counts
@@ -35,7 +38,7 @@ from experiments.faults import checkpoint
 from experiments.provenance import provenance
 
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"
-PRESETS = ("tiny", "cpu", "gpu")
+PRESETS = ("tiny", "cpu", "gpu", "moe_cpu", "order_cpu")
 
 
 @dataclass(frozen=True)
@@ -95,8 +98,39 @@ def _known(table: dict, cls, where: str, exclude: tuple[str, ...]) -> dict:
     return dict(table)
 
 
+FFN_BLOCKS = ("dense", "moe")
+
+
+def _model_table(table: dict) -> dict:
+    """[model] as ``ModelConfig`` keywords: ``ffn`` picks the block, ``[model.moe]`` configures an MoE."""
+    model = dict(table)
+    block = model.pop("ffn", "dense")
+    if block not in FFN_BLOCKS:
+        raise ValueError(f"model.ffn must be one of {', '.join(FFN_BLOCKS)} (variants name activations), got {block!r}")
+    if block == "moe":
+        model["moe"] = dict(model.get("moe", {}))
+    elif "moe" in model:
+        raise ValueError("[model.moe] is set but model.ffn is not 'moe'")
+    return _known(model, ModelConfig, "model", ("ffn", "activation_kwargs", "recompute_activation"))
+
+
+def by_order(variants: tuple[Variant, ...], orders: object) -> tuple[Variant, ...]:
+    """Each learnable variant once per order r (named ``NAME_rR``); the rest, and any that sets an order, unchanged."""
+    if not isinstance(orders, list) or not orders or len(set(map(str, orders))) != len(orders):
+        raise ValueError(f"study.orders must be a non-empty list of distinct orders, got {orders!r}")
+    orders = [activations.check_order(r) for r in orders]
+    out = []
+    for v in variants:
+        if not is_learnable(v.ffn) or "order" in v.activation_kwargs:  # an order of its own is kept
+            out.append(v)
+            continue
+        out += [Variant(f"{v.name}_r{r}", v.ffn, {**v.activation_kwargs, "order": r}, v.recompute_activation)
+                for r in orders]  # fmt: skip
+    return tuple(out)
+
+
 def resolve_config(config: str) -> Path:
-    """A preset name (``tiny``, ``cpu``, ``gpu``) or a path to a TOML file."""
+    """A preset name (``PRESETS``) or a path to a TOML file."""
     if config in PRESETS:
         return CONFIG_DIR / f"lm_{config}.toml"
     path = Path(config)
@@ -131,13 +165,15 @@ def _study(path: Path, raw: dict, overrides: dict | None) -> Study:
     bad = set(data) - {"corpus", "val_percent", "max_train_bytes", "max_val_bytes"}
     if bad:
         raise ValueError(f"unknown key(s) in [data]: {', '.join(sorted(bad))}")
-    model = _known(raw.get("model", {}), ModelConfig, "model", ("ffn", "activation_kwargs", "recompute_activation"))
+    model = _model_table(raw.get("model", {}))
     train_cfg = _known(raw.get("train", {}), TrainConfig, "train", ("seed", "device"))
     st = dict(raw.get("study", {}))
-    bad = set(st) - {"variants", "seeds", "extra_seeds", "best_k", "memory_steps"}
+    bad = set(st) - {"variants", "orders", "seeds", "extra_seeds", "best_k", "memory_steps"}
     if bad:
         raise ValueError(f"unknown key(s) in [study]: {', '.join(sorted(bad))}")
     variants = tuple(Variant.parse(v) for v in st.get("variants", [GATED, "relu"]))
+    if "orders" in st:
+        variants = by_order(variants, st["orders"])
     if not variants:
         raise ValueError("study.variants is empty")
     if len({v.name for v in variants}) != len(variants):
@@ -193,7 +229,8 @@ def run_one(study: Study, variant: Variant, seed: int, corpus: Corpus, device: s
     batches = fixed_batches(corpus.val, min(tcfg.eval_batches, 4), tcfg.batch_size, model.cfg.context)
     sim = lm_analysis.model_similarity(model, batches, device)
     final = history.evals[-1]
-    return {
+    extra = {"experts": lm_analysis.expert_usage(model, batches, device)} if model.cfg.moe else {}
+    return extra | {
         "variant": variant.name,
         "ffn": variant.ffn,
         "seed": seed,
@@ -214,6 +251,7 @@ def run_one(study: Study, variant: Variant, seed: int, corpus: Corpus, device: s
         "ranks": lm_analysis.ffn_ranks(model),
         "similarity": sim.tolist(),
         "neighbour_similarity": lm_analysis.neighbour_similarity(sim),
+        "bf16": bf16_probe.model_probe(model, batches[:2], device),
         "provenance": provenance(study.raw, seed, device),
         "corpus": corpus.describe(),
     }
@@ -238,7 +276,7 @@ def memory_table(study: Study, corpus: Corpus, device: str, log=print, variants=
 
             def step(model=model, opt=opt):
                 with torch.autocast("cuda", dtype=torch.bfloat16) if tcfg.bf16 else contextlib.nullcontext():
-                    loss = model(x, y)[1]
+                    loss = model(x, y)[1] + model.aux_loss()
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
@@ -364,7 +402,9 @@ def run_task(config: str, overrides: dict | None, corpus: str | None, variant: s
 
 
 def memory_estimate(study: Study, variant: Variant) -> resources.Estimate:
-    return resources.lm_estimate(study.model, study.train, study.model_config(variant).ffn_hidden)
+    cfg = study.model_config(variant)
+    experts, top_k = (cfg.moe.experts, cfg.moe.top_k) if cfg.moe else (1, 1)
+    return resources.lm_estimate(study.model, study.train, cfg.ffn_hidden, experts, top_k)
 
 
 def update_memory_table(out: Path, study: Study, corpus: Corpus, device: str, log=print) -> None:

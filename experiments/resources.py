@@ -93,12 +93,16 @@ def rates_estimates(cfg) -> list[Estimate]:
     return out
 
 
-def lm_estimate(model: dict, train: dict, ffn_hidden: int) -> Estimate:
-    """Peak training memory of one LM run: parameters with AdamW state, and the saved activations."""
+def lm_estimate(model: dict, train: dict, ffn_hidden: int, experts: int = 1, top_k: int = 1) -> Estimate:
+    """Peak training memory of one LM run: parameters with AdamW state, and the saved activations.
+
+    An MoE FFN holds ``experts`` copies of the FFN weights and runs each token through ``top_k``.
+    """
     d, layers, ctx = model.get("d_model", 128), model.get("n_layers", 4), model.get("context", 128)
     vocab, batch = model.get("vocab_size", 256), train.get("batch_size", 16)
-    params = layers * (4 * d * d + 3 * d * ffn_hidden) + 2 * vocab * d
-    saved = batch * ctx * layers * (16 * d + 6 * ffn_hidden + 2 * model.get("n_heads", 4) * ctx) + batch * ctx * vocab
+    params = layers * (4 * d * d + 3 * d * ffn_hidden * experts) + 2 * vocab * d
+    per_token = 16 * d + 6 * ffn_hidden * top_k + 2 * model.get("n_heads", 4) * ctx
+    saved = batch * ctx * layers * per_token + batch * ctx * vocab
     total = 4 * (4 * params + 2 * saved)
     key = "model" if params * 4 >= saved else "train.batch_size"
     return Estimate(key, total, f"{params:,} parameters, batch {batch} × context {ctx}")

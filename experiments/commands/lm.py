@@ -10,11 +10,14 @@ import torch
 
 from experiments import executors, lm_study, output_lock
 
-HELP = "transformer FFN study: PolyCom vs ReLU, GELU, SwiGLU in a small byte-level LM (presets tiny, cpu, gpu)"
+HELP = (
+    "transformer FFN study: PolyCom vs ReLU, GELU, SwiGLU in a small byte-level LM "
+    "(presets: tiny, cpu, gpu, moe_cpu, order_cpu)"
+)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("config", help="preset (tiny, cpu, gpu) or a TOML study config")
+    p.add_argument("config", help="preset (tiny, cpu, gpu, moe_cpu, order_cpu) or a TOML study config")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--resume", action="store_true", help="keep finished runs in OUT/runs and run only the rest")
     p.add_argument("--device", default="cpu", help="cpu or cuda (bf16 autocast on cuda)")

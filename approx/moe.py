@@ -1,0 +1,209 @@
+"""A mixture-of-experts FFN, OLMoE-style (docs/theory.md §6.2).
+
+For a token x ∈ R^d, a router gives p = softmax(x W_r) over E experts. The token goes to the k
+experts of largest p, with weights p_e / Σ_{e' ∈ top-k} p_{e'} (top-k renormalised), so
+
+    MoE(x) = Σ_{e ∈ top-k(x)} w_e(x) · FFN_e(x).
+
+Training adds two auxiliary losses (weights in ``MoEConfig``):
+
+- load balance (Switch/OLMoE): E · Σ_e f_e P_e, where f_e is the fraction of the N·k assignments
+  that go to e and P_e the mean router probability of e. It is 1 when routing is uniform;
+- router z-loss (ST-MoE): the mean over tokens of (log Σ_e exp(logit_e))², which keeps logits small.
+
+Dispatch is batched: the N·k assignments are sorted by expert, scattered into an (E, M, d) buffer
+(M the largest expert load, or the capacity), and every expert runs in one ``bmm``. With a capacity
+factor c, M = ⌈c·N·k/E⌉ and the assignments beyond an expert's capacity are dropped: that token gets
+nothing from that expert (the residual stream still carries it).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+
+@dataclass(frozen=True)
+class MoEConfig:
+    """E experts, top-k routing; ``capacity_factor = 0`` is dropless."""
+
+    experts: int = 8
+    top_k: int = 2
+    capacity_factor: float = 0.0
+    balance_weight: float = 0.01
+    z_weight: float = 0.001
+
+    def __post_init__(self):
+        for name in ("experts", "top_k"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise ValueError(f"moe.{name} must be a positive integer, got {v!r}")
+        if self.top_k > self.experts:
+            raise ValueError(f"moe.top_k={self.top_k} exceeds moe.experts={self.experts}")
+        for name in ("capacity_factor", "balance_weight", "z_weight"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int | float) or not 0 <= v < math.inf:
+                raise ValueError(f"moe.{name} must be a finite number >= 0, got {v!r}")
+
+
+@dataclass(frozen=True)
+class Routing:
+    """Router output for N tokens: ``probs`` (N, E), the chosen ``experts`` (N, k), their ``weights`` (N, k)."""
+
+    logits: Tensor
+    probs: Tensor
+    experts: Tensor
+    weights: Tensor
+
+
+def route(logits: Tensor, top_k: int) -> Routing:
+    """Softmax over experts, the top-k of each token, and their probabilities renormalised to sum to 1."""
+    probs = logits.float().softmax(-1)
+    top, experts = probs.topk(top_k, dim=-1)
+    return Routing(logits, probs, experts, (top / top.sum(-1, keepdim=True)).to(logits.dtype))
+
+
+def balance_loss(routing: Routing) -> Tensor:
+    """E · Σ_e f_e P_e: f_e the share of assignments routed to e, P_e the mean router probability of e."""
+    n_experts = routing.probs.shape[-1]
+    counts = torch.bincount(routing.experts.flatten(), minlength=n_experts)
+    f = counts.to(routing.probs.dtype) / routing.experts.numel()
+    return n_experts * (f * routing.probs.mean(0)).sum()
+
+
+def z_loss(logits: Tensor) -> Tensor:
+    """Mean over tokens of logsumexp(logits)²."""
+    return logits.float().logsumexp(-1).square().mean()
+
+
+@dataclass(frozen=True)
+class Dispatch:
+    """Where each kept assignment sits: token index, expert, slot in the expert's buffer, combine weight."""
+
+    token: Tensor
+    expert: Tensor
+    slot: Tensor
+    weight: Tensor
+    slots: int  # M, the buffer length per expert
+    assignments: int  # N·k, kept or not
+
+    @property
+    def dropped(self) -> float:
+        return 1 - self.token.numel() / self.assignments
+
+
+def dispatch(routing: Routing, capacity_factor: float) -> Dispatch:
+    """Sort the N·k assignments by expert (stable, so earlier tokens win a full expert's slots)."""
+    n, k = routing.experts.shape
+    n_experts = routing.probs.shape[-1]
+    flat = routing.experts.flatten()
+    order = flat.argsort(stable=True)
+    expert = flat[order]
+    counts = torch.bincount(expert, minlength=n_experts)
+    start = counts.cumsum(0) - counts
+    slot = torch.arange(n * k, device=flat.device) - start[expert]
+    slots = int(counts.max()) if capacity_factor == 0 else math.ceil(capacity_factor * n * k / n_experts)
+    keep = slot < slots
+    return Dispatch(
+        token=(order // k)[keep],
+        expert=expert[keep],
+        slot=slot[keep],
+        weight=routing.weights.flatten()[order][keep],
+        slots=slots,
+        assignments=n * k,
+    )
+
+
+class MoE(nn.Module):
+    """E experts of width h behind a top-k router; SwiGLU experts when ``activation`` is None.
+
+    ``activation`` builds one module per expert, so learned PolyCom coefficients are per expert.
+    After each forward, ``aux_loss`` holds the weighted load-balance and z-losses and ``last`` the
+    routing of that batch (detached), for the analyses.
+    """
+
+    def __init__(self, d_model: int, d_hidden: int, cfg: MoEConfig, activation: Callable[[], nn.Module] | None = None):
+        super().__init__()
+        self.cfg = cfg
+        e = cfg.experts
+        self.router = nn.Linear(d_model, e, bias=False)
+        self.w1 = nn.Parameter(torch.empty(e, d_model, d_hidden))
+        self.w3 = nn.Parameter(torch.empty(e, d_model, d_hidden)) if activation is None else None
+        self.w2 = nn.Parameter(torch.empty(e, d_hidden, d_model))
+        self.acts = None if activation is None else nn.ModuleList(activation() for _ in range(e))
+        for w in (self.w1, self.w3, self.w2):
+            if w is not None:
+                nn.init.normal_(w, std=0.02)
+        self.aux_loss: Tensor | None = None
+        self.last: tuple[Routing, Dispatch] | None = None
+
+    def experts(self, x: Tensor) -> Tensor:
+        """Every expert on its own rows: (E, M, d) → (E, M, d) in two or three ``bmm``."""
+        h = torch.bmm(x, self.w1.to(x.dtype))
+        h = F.silu(h) * torch.bmm(x, self.w3.to(x.dtype)) if self.acts is None else self.activate(h)
+        return torch.bmm(h, self.w2.to(h.dtype))
+
+    def activate(self, h: Tensor) -> Tensor:
+        """Expert e's activation on h[e], for all e at once where the activation allows it.
+
+        The experts' activations differ only in their parameters, so one call of the first with every
+        expert's parameters stacked on a leading axis (which broadcasts, as coefficients do over rows)
+        does all of them. A parameter-free activation is one call; anything else falls back to a loop.
+        """
+        first = self.acts[0]
+        names = [n for n, _ in first.named_parameters()]
+        if not names:
+            return first(h)
+        if all(n.endswith("coefficients") for n in names):
+            stacked = {}
+            for n in names:
+                p = torch.stack([act.get_parameter(n) for act in self.acts])  # (E, [H,] r+1)
+                stacked[n] = p.view(p.shape[0], *[1] * (4 - p.dim()), *p.shape[1:])  # (E, 1, 1|H, r+1)
+            return torch.func.functional_call(first, stacked, (h,))
+        return torch.stack([act(h[e]) for e, act in enumerate(self.acts)])
+
+    def forward(self, x: Tensor) -> Tensor:
+        flat = x.reshape(-1, x.shape[-1])
+        routing = route(self.router(flat), self.cfg.top_k)
+        d = dispatch(routing, self.cfg.capacity_factor)
+        rows = d.expert * d.slots + d.slot  # row of each kept assignment in the (E·M, d) buffer
+        buffer = flat.new_zeros(self.cfg.experts * d.slots, flat.shape[-1]).index_copy(0, rows, flat[d.token])
+        y = self.experts(buffer.view(self.cfg.experts, d.slots, -1)).flatten(0, 1)[rows]
+        out = torch.zeros_like(flat).index_add_(0, d.token, y * d.weight[:, None].to(y.dtype))
+        self.aux_loss = self.cfg.balance_weight * balance_loss(routing) + self.cfg.z_weight * z_loss(routing.logits)
+        self.last = (Routing(*(t.detach() for t in (routing.logits, routing.probs, routing.experts,
+                                                    routing.weights))), d)  # fmt: skip
+        return out.reshape(x.shape)
+
+    def preactivations(self, x: Tensor) -> list[Tensor]:
+        """Each expert's activation inputs x W1_e on the tokens routed (and kept) to it."""
+        flat = x.reshape(-1, x.shape[-1])
+        d = dispatch(route(self.router(flat), self.cfg.top_k), self.cfg.capacity_factor)
+        return [flat[d.token[d.expert == e]] @ self.w1[e].to(flat.dtype) for e in range(self.cfg.experts)]
+
+    def expert_matrices(self) -> dict[str, Tensor]:
+        """``{"w1": (E, d, h), "w2": (E, h, d)}`` and SwiGLU's ``w3``: the experts' weights."""
+        return {n: w for n, w in (("w1", self.w1), ("w3", self.w3), ("w2", self.w2)) if w is not None}
+
+    def activation_modules(self) -> list[nn.Module]:
+        return [] if self.acts is None else list(self.acts)
+
+
+def naive_moe(moe: MoE, x: Tensor) -> Tensor:
+    """The same function token by token, expert by expert: the reference the batched dispatch is tested on."""
+    flat = x.reshape(-1, x.shape[-1])
+    routing = route(moe.router(flat), moe.cfg.top_k)
+    rows = []
+    for n in range(flat.shape[0]):
+        acc = torch.zeros_like(flat[n])
+        for e, w in zip(routing.experts[n].tolist(), routing.weights[n], strict=True):
+            h = flat[n] @ moe.w1[e]
+            h = F.silu(h) * (flat[n] @ moe.w3[e]) if moe.acts is None else moe.acts[e](h[None])[0]
+            acc = acc + w * (h @ moe.w2[e])
+        rows.append(acc)
+    return torch.stack(rows).reshape(x.shape)
