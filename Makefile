@@ -8,7 +8,7 @@ TORCH_SPEC ?= torch==2.13.0
 # CI skips the `slow` marker: every slow case has a faster twin that runs there.
 PYTEST_ARGS ?= $(if $(CI),-m "not slow",)
 
-.PHONY: demo test lint format lab bench clean
+.PHONY: demo test lint format typecheck lab bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,9 @@ test: $(VENV)/.installed-dev
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+
+typecheck: $(VENV)/.installed-dev
+	$(BIN)/mypy
 
 format: $(VENV)/.installed-dev
 	$(BIN)/ruff format .

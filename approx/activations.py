@@ -27,7 +27,7 @@ KINDS = ("I", "II")
 
 def check_order(order: object, *, minimum: int = 1) -> int:
     """Return ``order`` as an int, or raise ``ValueError`` naming the valid range."""
-    if isinstance(order, bool) or not isinstance(order, Integral) or not minimum <= order <= MAX_ORDER:
+    if isinstance(order, bool) or not isinstance(order, Integral) or not minimum <= int(order) <= MAX_ORDER:
         raise ValueError(f"order must be an integer in {minimum}..{MAX_ORDER}, got {order!r}")
     return int(order)
 
@@ -78,7 +78,7 @@ def polynorm(x: Tensor, a: Tensor, eps: float = 1e-6, dim: int = -1) -> Tensor:
 
 
 def _rho(rho: str | Callable[[Tensor], Tensor] | nn.Module) -> Callable[[Tensor], Tensor]:
-    if callable(rho):
+    if not isinstance(rho, str):  # a callable or a module
         return rho
     table: dict[str, Callable[[], Callable[[Tensor], Tensor]]] = {
         "relu": lambda: F.relu,
@@ -125,7 +125,7 @@ class PolyCom(nn.Module):
         init = torch.full((self.order + 1,), 1.0 / self.order)
         init[0] = 0.0
         if coefficients == "per_neuron":
-            init = init.repeat(num_features, 1)
+            init = init.repeat(int(num_features), 1)  # type: ignore[arg-type]  # checked above
         self.coefficients = nn.Parameter(init)
 
     def forward(self, x: Tensor) -> Tensor:

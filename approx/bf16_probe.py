@@ -8,7 +8,8 @@ evaluates it twice, in bf16 and in float64:
 
 - **overflow**: the share of outputs that are not finite in bf16;
 - **imprecise**: the share of finite bf16 outputs that differ from float64 by more than 2^-4 (16 bf16
-  roundoffs) times max(|float64 output|, its RMS);
+  roundoffs) times max(|float64 output|, its RMS). This is how PolyNorm fails: an infinite (x^i)² makes
+  the RMS scale 1/√∞ = 0, so the output is finite and wrong (the activation saturates silently);
 - **first overflowing order**: the smallest r ≤ ``MAX_ORDER`` at which the same activation with order r
   (and its default coefficients) overflows in bf16 on any of these inputs, or None;
 - **first imprecise order**: the same for more than ``SHARE`` of the outputs being imprecise.

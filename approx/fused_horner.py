@@ -36,7 +36,7 @@ class _Horner(torch.autograd.Function):
         return horner_passes(c, t) if len(c) > 1 else c[0].expand_as(t).clone()
 
     @staticmethod
-    def backward(ctx, g: Tensor):
+    def backward(ctx, g: Tensor):  # type: ignore[override]  # one output, one incoming gradient
         t, a = ctx.saved_tensors
         c = a.to(t.dtype).unbind(-1)
         r = len(c) - 1

@@ -44,7 +44,7 @@ class _PolyNorm(torch.autograd.Function):
         return horner_passes([c[0]] + [ci * ri for ci, ri in zip(c[1:], rs, strict=True)], x)
 
     @staticmethod
-    def backward(ctx, g: Tensor):
+    def backward(ctx, g: Tensor):  # type: ignore[override]  # one output, one incoming gradient
         x, a, *rs = ctx.saved_tensors
         c = a.to(x.dtype).unbind(-1)
         r, w = len(rs), x.shape[-1]
@@ -56,9 +56,8 @@ class _PolyNorm(torch.autograd.Function):
         if ctx.needs_input_grad[0]:
             k = [i * ci * ri for i, (ci, ri) in enumerate(zip(c[1:], rs, strict=True), 1)]
             e = [i * ci * ri**3 * Di / w for i, (ci, ri, Di) in enumerate(zip(c[1:], rs, D, strict=True), 1)]
-            x2 = x * x if r > 1 else None
             grad_x = (g * k[0] if r == 1 else horner_passes(k, x).mul_(g)).sub_(
-                x * e[0] if r == 1 else horner_passes(e, x2).mul_(x)
+                x * e[0] if r == 1 else horner_passes(e, x * x).mul_(x)
             )
         if ctx.needs_input_grad[1]:
             shape = a.shape[:-1]

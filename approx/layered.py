@@ -28,6 +28,9 @@ from approx.activations import horner
 class PointwiseActivation(nn.Module):
     """σ(z) = Σ_i R_i ReLU(z)^i + Σ_i P_i z^i with shared or per-neuron coefficient rows."""
 
+    relu_coeffs: Tensor | None
+    poly_coeffs: Tensor | None
+
     def __init__(self, relu_coeffs: Tensor | None, poly_coeffs: Tensor | None, trainable: bool):
         super().__init__()
         if relu_coeffs is None and poly_coeffs is None:
@@ -45,6 +48,7 @@ class PointwiseActivation(nn.Module):
         if self.poly_coeffs is not None:
             p = horner(z, self.poly_coeffs)
             y = p if y is None else y + p
+        assert y is not None  # the constructor refuses an activation with neither part
         return y
 
 

@@ -152,7 +152,7 @@ def levenberg_marquardt(
         half_sse = torch.where(accept, new_half, half_sse)
         if accept.any():  # new curvature only where the point moved
             rows = accept.nonzero()[:, 0]
-            if projected:
+            if projected and project is not None:
                 theta = theta.index_copy(0, rows, project(theta[rows], rows))
             r_new, J_new = residual_jacobian(theta[rows], rows)
             if projected:  # the projection moved the readout: a new (lower) loss

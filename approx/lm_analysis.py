@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import math
+from typing import cast
 
 import torch
 from torch import Tensor
@@ -53,12 +54,12 @@ def _ffn_matrices(ffn) -> list[tuple[int | None, str, Tensor]]:
     return [(None, n, getattr(ffn, n).weight) for n in ("w1", "w3", "w2") if getattr(ffn, n, None) is not None]
 
 
-def ffn_ranks(model: Transformer, rel: float = 0.01) -> list[dict[str, float]]:
+def ffn_ranks(model: Transformer, rel: float = 0.01) -> list[dict[str, object]]:
     """Per layer, FFN matrix (w1, w2, SwiGLU's w3) and expert: both effective ranks and the maximum min(shape)."""
     rows = []
     for layer, block in enumerate(model.blocks):
         for expert, name, w in _ffn_matrices(block.ffn):
-            row = {"layer": layer, "matrix": name}
+            row: dict[str, object] = {"layer": layer, "matrix": name}
             if expert is not None:
                 row["expert"] = expert
             rows.append(
@@ -92,10 +93,11 @@ def expert_usage(model: Transformer, batches: list[tuple[Tensor, Tensor]], devic
     for x, _ in batches:
         model(x.to(device))
         for i, m in enumerate(layers):
+            assert m.last is not None  # set by the forward just run
             routing, d = m.last
             counts[i] += torch.bincount(routing.experts.flatten().cpu(), minlength=m.cfg.experts)
             dropped[i] += d.assignments - d.token.numel()
-        total += layers[0].last[1].assignments
+        total += d.assignments  # the same N·k in every layer
     model.train()
     out = []
     for i, m in enumerate(layers):
@@ -107,7 +109,7 @@ def expert_usage(model: Transformer, batches: list[tuple[Tensor, Tensor]], devic
                 **load_statistics(counts[i]),
                 "dropped": dropped[i] / total,
                 "coefficients": [
-                    [float(v) for v in a.coefficients.detach().flatten().cpu()]
+                    [float(v) for v in cast(Tensor, a.coefficients).detach().flatten().cpu()]
                     for a in (getattr(act, "inner", act) for act in acts)
                     if getattr(a, "coefficients", None) is not None
                 ],

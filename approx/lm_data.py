@@ -89,6 +89,7 @@ def load_corpus(
         if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
             raise ValueError(f"data.{name} must be a positive integer, got {value!r}")
     if corpus == STDLIB:
+        suffixes: tuple[str, ...]
         root, suffixes, source = stdlib_root(), (".py",), f"stdlib sources at {stdlib_root()}"
     else:
         root = Path(corpus).expanduser()
@@ -101,7 +102,8 @@ def load_corpus(
                 raise ValueError(f"corpus file {str(root)!r} is too small to split ({len(data)} bytes)")
             return Corpus(_join([data[:cut]], max_train_bytes), _join([data[cut:]], max_val_bytes), str(root), 1, 1)
         suffixes, source = TEXT_SUFFIXES, str(root)
-    train, val = [], []
+    train: list[Path] = []
+    val: list[Path] = []
     for path in list_files(root, suffixes):
         (val if in_validation(path.relative_to(root).as_posix(), val_percent) else train).append(path)
     if not train or not val:

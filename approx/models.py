@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import cast
 
 import torch
 import torch.nn.functional as F
@@ -74,6 +75,7 @@ class Activation:
     k: int = 2
     eps: float = 1e-6
     label: str = ""
+    _rho: Callable[[Tensor], Tensor] | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self):
         if self.name not in (*FIXED, "relu_power", *LEARNABLE):
@@ -145,6 +147,7 @@ class Activation:
             return FIXED[self.name](h)
         if self.name == "relu_power":
             return F.relu(h).pow(self.k) if self.k else torch.ones_like(h)
+        assert a is not None, f"{self.name} needs its coefficients"
         if self.name in ("polynomial", "polyrelu"):  # fused kernels (C on CPU, else eager); compiled: library form
             if _COMPILE["on"]:
                 return _kernel((self.name,), A.polyrelu if self.name == "polyrelu" else A.horner)(h, a)
@@ -154,6 +157,7 @@ class Activation:
             if _COMPILE["on"]:
                 return _kernel(("polynorm", eps), lambda h, a: A.polynorm(h, a, eps, dim=-1))(h, a)
             return native_kernels.polynorm(h, a, eps)
+        assert rho is not None  # set in __post_init__ for every PolyCom
         if kind == "I":
             return _kernel(("polycom", self.rho, kind), lambda h, a: A.horner(rho(h), a))(h, a)
         return _kernel(("polycom", self.rho, kind), lambda h, a: A.polycom_type2(h, a, rho))(h, a)
@@ -279,7 +283,7 @@ class Architecture:
         layers: list[nn.Module] = []
         for layer in range(self.depth + 1):
             W = p[f"W{layer}"]
-            lin = nn.Linear(*W.shape, dtype=W.dtype)
+            lin = nn.Linear(W.shape[0], W.shape[1], dtype=W.dtype)
             with torch.no_grad():
                 lin.weight.copy_(W.T)
                 lin.bias.copy_(p[f"b{layer}"])
@@ -288,7 +292,7 @@ class Architecture:
                 act = self.activation.module(self.width).to(W.dtype)
                 if f"a{layer}" in p:
                     with torch.no_grad():
-                        act.coefficients.copy_(p[f"a{layer}"])
+                        cast(Tensor, act.coefficients).copy_(p[f"a{layer}"])
                 layers.append(act)
         return nn.Sequential(_Rescale(), *layers, _Squeeze())
 

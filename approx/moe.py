@@ -26,6 +26,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from torch.utils.checkpoint import checkpoint
 
 
 @dataclass(frozen=True)
@@ -63,7 +64,7 @@ class Routing:
 
 def route(logits: Tensor, top_k: int) -> Routing:
     """Softmax over experts, the top-k of each token, and their probabilities renormalised to sum to 1."""
-    probs = logits.float().softmax(-1)
+    probs = logits.to(torch.promote_types(logits.dtype, torch.float32)).softmax(-1)  # bf16 logits: in float32
     top, experts = probs.topk(top_k, dim=-1)
     return Routing(logits, probs, experts, (top / top.sum(-1, keepdim=True)).to(logits.dtype))
 
@@ -78,7 +79,7 @@ def balance_loss(routing: Routing) -> Tensor:
 
 def z_loss(logits: Tensor) -> Tensor:
     """Mean over tokens of logsumexp(logits)²."""
-    return logits.float().logsumexp(-1).square().mean()
+    return logits.to(torch.promote_types(logits.dtype, torch.float32)).logsumexp(-1).square().mean()
 
 
 @dataclass(frozen=True)
@@ -123,13 +124,21 @@ class MoE(nn.Module):
     """E experts of width h behind a top-k router; SwiGLU experts when ``activation`` is None.
 
     ``activation`` builds one module per expert, so learned PolyCom coefficients are per expert.
+    ``recompute`` checkpoints the experts' activations together (as ``transformer.Recompute`` does one).
     After each forward, ``aux_loss`` holds the weighted load-balance and z-losses and ``last`` the
     routing of that batch (detached), for the analyses.
     """
 
-    def __init__(self, d_model: int, d_hidden: int, cfg: MoEConfig, activation: Callable[[], nn.Module] | None = None):
+    def __init__(
+        self,
+        d_model: int,
+        d_hidden: int,
+        cfg: MoEConfig,
+        activation: Callable[[], nn.Module] | None = None,
+        recompute: bool = False,
+    ):
         super().__init__()
-        self.cfg = cfg
+        self.cfg, self.recompute = cfg, recompute
         e = cfg.experts
         self.router = nn.Linear(d_model, e, bias=False)
         self.w1 = nn.Parameter(torch.empty(e, d_model, d_hidden))
@@ -145,7 +154,13 @@ class MoE(nn.Module):
     def experts(self, x: Tensor) -> Tensor:
         """Every expert on its own rows: (E, M, d) → (E, M, d) in two or three ``bmm``."""
         h = torch.bmm(x, self.w1.to(x.dtype))
-        h = F.silu(h) * torch.bmm(x, self.w3.to(x.dtype)) if self.acts is None else self.activate(h)
+        if self.acts is None:
+            assert self.w3 is not None  # SwiGLU experts have their gate
+            h = F.silu(h) * torch.bmm(x, self.w3.to(x.dtype))
+        elif self.recompute and torch.is_grad_enabled() and h.requires_grad:
+            h = checkpoint(self.activate, h, use_reentrant=False)
+        else:
+            h = self.activate(h)
         return torch.bmm(h, self.w2.to(h.dtype))
 
     def activate(self, h: Tensor) -> Tensor:
@@ -155,29 +170,34 @@ class MoE(nn.Module):
         expert's parameters stacked on a leading axis (which broadcasts, as coefficients do over rows)
         does all of them. A parameter-free activation is one call; anything else falls back to a loop.
         """
-        first = self.acts[0]
+        acts = self.acts
+        assert acts is not None, "only experts with an activation of the library are activated here"
+        first = acts[0]
         names = [n for n, _ in first.named_parameters()]
         if not names:
             return first(h)
         if all(n.endswith("coefficients") for n in names):
             stacked = {}
             for n in names:
-                p = torch.stack([act.get_parameter(n) for act in self.acts])  # (E, [H,] r+1)
+                p = torch.stack([act.get_parameter(n) for act in acts])  # (E, [H,] r+1)
                 stacked[n] = p.view(p.shape[0], *[1] * (4 - p.dim()), *p.shape[1:])  # (E, 1, 1|H, r+1)
             return torch.func.functional_call(first, stacked, (h,))
-        return torch.stack([act(h[e]) for e, act in enumerate(self.acts)])
+        return torch.stack([act(h[e]) for e, act in enumerate(acts)])
 
     def forward(self, x: Tensor) -> Tensor:
         flat = x.reshape(-1, x.shape[-1])
         routing = route(self.router(flat), self.cfg.top_k)
         d = dispatch(routing, self.cfg.capacity_factor)
         rows = d.expert * d.slots + d.slot  # row of each kept assignment in the (E·M, d) buffer
-        buffer = flat.new_zeros(self.cfg.experts * d.slots, flat.shape[-1]).index_copy(0, rows, flat[d.token])
-        y = self.experts(buffer.view(self.cfg.experts, d.slots, -1)).flatten(0, 1)[rows]
-        out = torch.zeros_like(flat).index_add_(0, d.token, y * d.weight[:, None].to(y.dtype))
+        picked = flat.index_select(0, d.token)  # index_select: its backward is one index_add
+        buffer = flat.new_zeros(self.cfg.experts * d.slots, flat.shape[-1]).index_copy(0, rows, picked)
+        y = self.experts(buffer.view(self.cfg.experts, d.slots, -1)).flatten(0, 1).index_select(0, rows)
+        out = torch.zeros_like(flat).index_add_(0, d.token, (y * d.weight[:, None].to(y.dtype)).to(flat.dtype))
         self.aux_loss = self.cfg.balance_weight * balance_loss(routing) + self.cfg.z_weight * z_loss(routing.logits)
-        self.last = (Routing(*(t.detach() for t in (routing.logits, routing.probs, routing.experts,
-                                                    routing.weights))), d)  # fmt: skip
+        self.last = (
+            Routing(*(t.detach() for t in (routing.logits, routing.probs, routing.experts, routing.weights))),
+            d,
+        )
         return out.reshape(x.shape)
 
     def preactivations(self, x: Tensor) -> list[Tensor]:
@@ -203,7 +223,11 @@ def naive_moe(moe: MoE, x: Tensor) -> Tensor:
         acc = torch.zeros_like(flat[n])
         for e, w in zip(routing.experts[n].tolist(), routing.weights[n], strict=True):
             h = flat[n] @ moe.w1[e]
-            h = F.silu(h) * (flat[n] @ moe.w3[e]) if moe.acts is None else moe.acts[e](h[None])[0]
+            if moe.w3 is not None:
+                h = F.silu(h) * (flat[n] @ moe.w3[e])
+            else:
+                assert moe.acts is not None
+                h = moe.acts[e](h[None])[0]
             acc = acc + w * (h @ moe.w2[e])
         rows.append(acc)
     return torch.stack(rows).reshape(x.shape)

@@ -37,7 +37,7 @@ SOURCE = Path(__file__).with_name("native_kernels.c")
 FLAGS = ["-O3", "-march=native", "-fPIC", "-shared", "-fno-math-errno", "-fno-trapping-math", "-fassociative-math",
          "-fno-signed-zeros"]  # fmt: skip
 # tried in turn: OpenMP threads (torch's libgomp) and GELU (glibc's libmvec), OpenMP only, neither
-OPTIONAL_FLAGS = (["-fopenmp", "-DPOLYLAB_GELU", "-lmvec"], ["-fopenmp"], [])
+OPTIONAL_FLAGS: tuple[list[str], ...] = (["-fopenmp", "-DPOLYLAB_GELU", "-lmvec"], ["-fopenmp"], [])
 MAX_ORDER = 16  # MAXR in the C file
 
 _LIB: dict[str, ctypes.CDLL | None] = {}
@@ -89,6 +89,12 @@ def library() -> ctypes.CDLL | None:
     return _LIB["lib"]
 
 
+def _loaded() -> ctypes.CDLL:
+    lib = _LIB.get("lib")
+    assert lib is not None, "the kernels run only after library() has loaded them"
+    return lib
+
+
 def _ptr(t: Tensor) -> ctypes.c_void_p:
     return ctypes.c_void_p(t.data_ptr())
 
@@ -100,17 +106,17 @@ class _PolyNorm(torch.autograd.Function):
         r = a.shape[-1] - 1
         coeffs = a.detach().reshape(M, r + 1).contiguous()
         y, rinv = torch.empty_like(x), x.new_empty(M * N, r)
-        _LIB["lib"].polynorm_fwd(_ptr(x), _ptr(coeffs), _ptr(y), _ptr(rinv), N, w, r, eps, M * N)
+        _loaded().polynorm_fwd(_ptr(x), _ptr(coeffs), _ptr(y), _ptr(rinv), N, w, r, eps, M * N)
         ctx.save_for_backward(x, coeffs, rinv)
         return y
 
     @staticmethod
-    def backward(ctx, g: Tensor):
+    def backward(ctx, g: Tensor):  # type: ignore[override]  # one output, one incoming gradient
         x, coeffs, rinv = ctx.saved_tensors
         M, N, w = x.shape
         g = g.contiguous()
         gx, ga_rows = torch.empty_like(x), x.new_empty(M, N, coeffs.shape[1])
-        _LIB["lib"].polynorm_bwd(_ptr(g), _ptr(x), _ptr(coeffs), _ptr(rinv), _ptr(gx), N, w, coeffs.shape[1] - 1,
+        _loaded().polynorm_bwd(_ptr(g), _ptr(x), _ptr(coeffs), _ptr(rinv), _ptr(gx), N, w, coeffs.shape[1] - 1,
                                  _ptr(ga_rows), M * N)  # fmt: skip
         return gx, ga_rows.sum(1).reshape(M, 1, 1, -1), None
 
@@ -122,22 +128,20 @@ class _Horner(torch.autograd.Function):
         r, per_neuron = a.shape[-1] - 1, a.shape[-2] != 1
         coeffs = a.detach().reshape(M, -1, r + 1).transpose(1, 2).contiguous()  # (M, r+1, W): neurons innermost
         y = torch.empty_like(h)
-        _LIB["lib"].horner_fwd(
-            _ptr(h), _ptr(coeffs), _ptr(y), N, w, r, per_neuron, relu, torch.get_num_threads(), M * N
-        )
+        _loaded().horner_fwd(_ptr(h), _ptr(coeffs), _ptr(y), N, w, r, per_neuron, relu, torch.get_num_threads(), M * N)
         ctx.relu, ctx.per_neuron, ctx.a_shape = relu, per_neuron, a.shape
         ctx.save_for_backward(h, coeffs)
         return y
 
     @staticmethod
-    def backward(ctx, g: Tensor):
+    def backward(ctx, g: Tensor):  # type: ignore[override]  # one output, one incoming gradient
         h, coeffs = ctx.saved_tensors
         M, N, w = h.shape
         g = g.contiguous()
         # one zeroed slice of ∂L/∂a per OpenMP thread (torch's threads), summed here
         threads = torch.get_num_threads()
         gh, ga = torch.empty_like(h), coeffs.new_zeros(threads, *coeffs.shape)
-        _LIB["lib"].horner_bwd(_ptr(g), _ptr(h), _ptr(coeffs), _ptr(gh), N, w, coeffs.shape[1] - 1, ctx.per_neuron,
+        _loaded().horner_bwd(_ptr(g), _ptr(h), _ptr(coeffs), _ptr(gh), N, w, coeffs.shape[1] - 1, ctx.per_neuron,
                                ctx.relu, threads, _ptr(ga), M * N)  # fmt: skip
         return gh, ga.sum(0).transpose(1, 2).reshape(ctx.a_shape), None
 
@@ -146,12 +150,12 @@ class _GELU(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x: Tensor) -> Tensor:
         y, d = torch.empty_like(x), torch.empty_like(x)
-        _LIB["lib"].gelu_fwd(_ptr(x), _ptr(y), _ptr(d), x.numel())
+        _loaded().gelu_fwd(_ptr(x), _ptr(y), _ptr(d), x.numel())
         ctx.save_for_backward(d)
         return y
 
     @staticmethod
-    def backward(ctx, g: Tensor) -> Tensor:
+    def backward(ctx, g: Tensor) -> Tensor:  # type: ignore[override]  # one output, one incoming gradient
         (d,) = ctx.saved_tensors
         return g * d
 

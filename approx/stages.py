@@ -9,6 +9,8 @@ Tegmark's "boosting"; Wang and Lai's multi-stage networks).
 
 from __future__ import annotations
 
+import functools
+import operator
 from collections.abc import Callable, Sequence
 
 import torch
@@ -18,8 +20,14 @@ from approx import targets
 from approx.one_call import FitResult, _as_target, fit
 
 
+def _scaled(f: Callable[[Tensor], Tensor], scale: float, x: Tensor) -> Tensor:
+    return f(x) / scale
+
+
 class StagedModule(nn.Module):
     """x ↦ Σ_k s_k g_k(x)."""
+
+    scales: Tensor
 
     def __init__(self, modules: Sequence[nn.Module], scales: Sequence[float]):
         super().__init__()
@@ -27,7 +35,7 @@ class StagedModule(nn.Module):
         self.register_buffer("scales", torch.tensor(list(scales), dtype=torch.float64))
 
     def forward(self, x: Tensor) -> Tensor:
-        return sum(s * g(x) for s, g in zip(self.scales, self.stages, strict=True))
+        return functools.reduce(operator.add, [s * g(x) for s, g in zip(self.scales, self.stages, strict=True)])
 
 
 def fit_stages(
@@ -49,7 +57,9 @@ def fit_stages(
     t = _as_target(target, d)
     n = points or max(256 * t.d, min(2 * params, 1024 * t.d))
     x_train = targets.sample(t.d, n, "sobol", kw.get("seed", 0))
-    modules, scales, results = [], [], []
+    modules: list[nn.Module] = []
+    scales: list[float] = []
+    results: list[FitResult] = []
 
     def remaining(x: Tensor) -> Tensor:
         with torch.no_grad():
@@ -60,7 +70,7 @@ def fit_stages(
         scale = 1.0 if not modules else float(remaining(x_train).abs().max())
         if scale == 0.0:
             break
-        residual = targets.from_callable(f"{t.name} residual", lambda x, s=scale: remaining(x) / s, t.d)
+        residual = targets.from_callable(f"{t.name} residual", functools.partial(_scaled, remaining, scale), t.d)
         result = fit(residual, params=params, points=n, **kw)
         modules.append(result.module.double())
         scales.append(scale)

@@ -105,7 +105,7 @@ def sample(d: int, points: int, method: str = "sobol", seed: int = 0) -> Tensor:
 def _check(name: str, value: object, lo: float, hi: float = math.inf, integer: bool = True) -> None:
     ok = isinstance(value, int | float) and not isinstance(value, bool) and lo <= value <= hi
     if ok and integer:
-        ok = float(value).is_integer()
+        ok = float(value).is_integer()  # type: ignore[arg-type]  # an int or float here
     if not ok:
         kind = "an integer" if integer else "a number"
         raise ValueError(f"{name} must be {kind} in [{lo}, {hi}], got {value!r}")

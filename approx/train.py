@@ -5,7 +5,7 @@ The loss of model m is its own mean squared error L_m(θ_m). One backward pass o
 with a leading model axis and every decision (step size, line-search acceptance, history update,
 damping, divergence, early stop) is taken per row, so a model's trajectory is the one it would
 follow alone. An L-BFGS on Σ_m L_m would couple the models through one step size and one curvature
-history; that is what this module avoids (tests/test_fitting.py and tests/test_precision.py check
+history; that is what this module avoids (tests/approx/test_fitting.py and tests/approx/test_precision.py check
 it against one-model runs). The method: docs/theory.md §7; the pieces: docs/engine.md.
 
 A model whose loss becomes NaN/inf or grows past ``explode`` × its starting loss is marked
@@ -170,13 +170,20 @@ class Plateau:
         state.freeze(self.since >= self.phase.patience, "plateau")
 
 
+def value_and_grad(loss_grad: LossGrad, theta: Tensor) -> tuple[Tensor, Tensor]:
+    """Per-model loss and gradient (``loss_grad`` with ``need_grad=True`` always returns one)."""
+    loss, grad = loss_grad(theta, True)
+    assert grad is not None
+    return loss, grad
+
+
 def adam(state: State, loss_grad: LossGrad, phase: Phase, lr: Tensor, explode: float) -> None:
     """Per-model Adam (β = 0.9, 0.999; ε = 1e-8): elementwise, so stacking cannot couple models."""
     b1, b2, eps = 0.9, 0.999, 1e-8
     theta = state.theta
     m, v = torch.zeros_like(theta), torch.zeros_like(theta)
     t = torch.zeros(theta.shape[0], dtype=theta.dtype, device=theta.device)
-    loss, grad = loss_grad(theta, True)
+    loss, grad = value_and_grad(loss_grad, theta)
     plateau = Plateau(phase, loss)
     for step in range(phase.steps):
         act = state.active[:, None]
@@ -187,7 +194,7 @@ def adam(state: State, loss_grad: LossGrad, phase: Phase, lr: Tensor, explode: f
         update = (lr * phase.factor(step))[:, None] * (m / (1 - b1**tt)) / ((v / (1 - b2**tt)).sqrt() + eps)
         theta = torch.where(act, theta - update, theta)
         state.theta, state.steps = theta, state.steps + state.active.long()
-        loss, grad = loss_grad(theta, True)
+        loss, grad = value_and_grad(loss_grad, theta)
         state.loss = torch.where(state.active, loss, state.loss)
         _check_divergence(state, loss, explode)
         plateau.update(state, loss)
@@ -226,7 +233,7 @@ def lbfgs(state: State, loss_grad: LossGrad, phase: Phase, lr: Tensor, explode: 
     h = phase.history
     S = torch.zeros(M, h, P, dtype=theta.dtype, device=theta.device)
     Y, rho = torch.zeros_like(S), torch.zeros(M, h, dtype=theta.dtype, device=theta.device)
-    loss, grad = loss_grad(theta, True)
+    loss, grad = value_and_grad(loss_grad, theta)
     plateau = Plateau(phase, loss)
     for step in range(phase.steps):
         d = -_two_loop(grad, S, Y, rho)

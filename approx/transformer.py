@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field
+from typing import cast
 
 import torch
 import torch.nn.functional as F
@@ -108,6 +109,9 @@ def apply_rotary(x: Tensor, cos: Tensor, sin: Tensor) -> Tensor:
 
 
 class CausalSelfAttention(nn.Module):
+    cos: Tensor
+    sin: Tensor
+
     def __init__(self, cfg: ModelConfig):
         super().__init__()
         self.n_heads = cfg.n_heads
@@ -133,7 +137,8 @@ def make_activation(cfg: ModelConfig) -> nn.Module:
 def make_ffn(cfg: ModelConfig) -> nn.Module:
     """SwiGLU of width h, or FFN ρ(x W1) W2 of width 3h/2 with ρ = ``activations.get(cfg.ffn)``; or E of them."""
     if cfg.moe is not None:
-        return MoE(cfg.d_model, cfg.ffn_hidden, cfg.moe, None if cfg.ffn == GATED else lambda: make_activation(cfg))
+        act = None if cfg.ffn == GATED else lambda: activations.get(cfg.ffn, **cfg.activation_kwargs)
+        return MoE(cfg.d_model, cfg.ffn_hidden, cfg.moe, act, cfg.recompute_activation)
     if cfg.ffn == GATED:
         return SwiGLU(cfg.d_model, cfg.ffn_hidden)
     return FFN(cfg.d_model, cfg.ffn_hidden, make_activation(cfg))
@@ -198,8 +203,9 @@ class Transformer(nn.Module):
         """The FFN activations (unwrapped from ``Recompute``), layer by layer and expert by expert; [] for SwiGLU."""
         out = []
         for block in self.blocks:
-            acts = block.ffn.activation_modules() if isinstance(block.ffn, MoE) else [getattr(block.ffn, "act", None)]
-            out += [act.inner if isinstance(act, Recompute) else act for act in acts if act is not None]
+            ffn = block.ffn
+            acts = ffn.activation_modules() if isinstance(ffn, MoE) else [a for a in [getattr(ffn, "act", None)] if a]
+            out += [act.inner if isinstance(act, Recompute) else act for act in acts]
         return out
 
 
@@ -210,8 +216,9 @@ def parameter_counts(model: Transformer) -> dict[str, int]:
     PolyCom extra (r+1 per layer, per expert); ``total`` is ``sum(p.numel())``. For an MoE,
     ``ffn_active`` counts the router and k of the E experts' weights: what one token uses.
     """
+    blocks = cast(list[Block], list(model.blocks))
     coeff = sum(p.numel() for m in model.activation_modules() for p in m.parameters())
-    ffn = sum(p.numel() for b in model.blocks for p in b.ffn.parameters()) - coeff
+    ffn = sum(p.numel() for b in blocks for p in b.ffn.parameters()) - coeff
     total = sum(p.numel() for p in model.parameters())
     active = ffn
     for moe in model.moe_layers():
@@ -223,7 +230,7 @@ def parameter_counts(model: Transformer) -> dict[str, int]:
         "ffn_active": active,
         "router": sum(m.router.weight.numel() for m in model.moe_layers()),
         "activation_coefficients": coeff,
-        "attention": sum(p.numel() for b in model.blocks for p in b.attn.parameters()),
+        "attention": sum(p.numel() for b in blocks for p in b.attn.parameters()),
         "embedding": model.embed.weight.numel(),
         "norms": sum(p.numel() for n, p in model.named_parameters() if "norm" in n),
     }

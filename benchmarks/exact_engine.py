@@ -1,4 +1,4 @@
-"""Benchmark the exact network engine (issue #3) against naive SymPy, and time ``polylab verify``.
+"""Benchmark the exact network engine against naive SymPy, and time ``polylab verify``.
 
     .venv/bin/python benchmarks/exact_engine.py [--quick]
 

@@ -1,4 +1,4 @@
-"""Time the teaching notebooks (issue #7): each must run top to bottom on CPU in ≤ 60 s.
+"""Time the teaching notebooks: each must run top to bottom on CPU in ≤ 60 s.
 
     .venv/bin/python benchmarks/notebooks.py [NAME ...]
 

@@ -1,4 +1,4 @@
-"""Benchmark issue #4: the exact PL error engine against naive SymPy, and time the lemma2/theorem2 certificates.
+"""The exact PL error engine against naive SymPy, and time the lemma2/theorem2 certificates.
 
     .venv/bin/python benchmarks/pl_engine.py [--quick] [--sympy-timeout S]
 

@@ -1,4 +1,4 @@
-"""Theorem 3 at scale (issue #5): build + export of the exact PolyReLU network, and float64 evaluation.
+"""Theorem 3 at scale: build + export of the exact PolyReLU network, and float64 evaluation.
 
 Goals: 1-D N = 1024 and 2-D N = 64 each build + export in <= 60 s on a 2-core CPU; exported networks
 evaluate at 10^6 points (CPU or GPU). Prints a Markdown table; run from the repository root:

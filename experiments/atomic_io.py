@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from experiments.faults import checkpoint
+from experiments.user_errors import UserError
 
 TEMP_SUFFIX = ".tmp"
 # ours (.NAME.XXXXXXXX.tmp) and the older form that kept NAME's suffix (.NAME.XXXXXXXX.csv)
@@ -62,12 +63,15 @@ def read_json(path: str | os.PathLike) -> Any:
     try:
         return json.loads(path.read_text())
     except json.JSONDecodeError as err:
-        raise ValueError(f"{path}:{err.lineno}: not valid JSON ({err.msg})") from None
+        raise UserError(f"{path}:{err.lineno}: not valid JSON ({err.msg})") from None
     except UnicodeDecodeError:
-        raise ValueError(f"{path}: not a text file") from None
+        raise UserError(f"{path}: not a text file") from None
 
 
 def save_figure(fig, path: str | os.PathLike, **kwargs) -> Path:
     """``fig.savefig`` atomically; the format follows ``path``'s suffix."""
     fmt = Path(path).suffix.lstrip(".") or "png"
+    if fmt not in fig.canvas.get_supported_filetypes():
+        supported = ", ".join(sorted(fig.canvas.get_supported_filetypes()))
+        raise UserError(f"{path}: format {fmt!r} is not supported (supported: {supported})")
     return atomic_write(path, lambda tmp: fig.savefig(tmp, format=fmt, bbox_inches="tight", **kwargs))

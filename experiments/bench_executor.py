@@ -20,6 +20,7 @@ from pathlib import Path
 from experiments import executors, output_lock, sweep
 from experiments.atomic_io import write_json
 from experiments.provenance import provenance
+from experiments.user_errors import UserError
 
 
 def add_executor_arguments(p: argparse.ArgumentParser) -> None:
@@ -73,7 +74,7 @@ def estimate(cfg: sweep.Config, per_unit: float, overhead: float, cores: int) ->
 def run_cli(args: argparse.Namespace) -> int:
     for name in ("stacks", "workers", "probes"):
         if getattr(args, name) < 1:
-            raise ValueError(f"--{name} must be >= 1")
+            raise UserError(f"--{name} must be >= 1")
     cfg = sweep.load(args.config)
     groups = chosen_stacks(cfg, args.stacks)
     cfg.jobs = [job for g in groups for job in g]  # only these stacks, the same for both executors

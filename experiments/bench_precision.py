@@ -35,6 +35,7 @@ from approx.train import Phase
 from experiments.atomic_io import read_json, save_figure, write_json
 from experiments.expressions import expression_target
 from experiments.provenance import provenance
+from experiments.user_errors import UserError
 
 ACTIVATIONS = ("tanh", "gelu", "relu2", "polyrelu", "polynorm")
 HELD_OUT = ("j0", "abs_power_n2", "tanh(10*(x0-0.5))", "log(1.1+x0)*cos(3*x0)")
@@ -174,7 +175,7 @@ def pykan_rows(budget_scale: float = 1.0) -> list[dict] | str:
 
 def run_cli(args: argparse.Namespace) -> int:
     if len(args.budgets) != len(args.sizes) or any(b <= 0 for b in args.budgets) or any(s < 10 for s in args.sizes):
-        raise ValueError("--budgets needs one positive number per --sizes entry, and sizes >= 10")
+        raise UserError("--budgets needs one positive number per --sizes entry, and sizes >= 10")
     for act in args.activations:
         Activation(act)
     torch.set_num_threads(1)  # one fit per core: the budget means the same on a loaded machine

@@ -33,6 +33,7 @@ import torch.nn.functional as F
 from approx.cpu_memory import keep_freed_memory
 from approx.models import Activation, Architecture
 from approx.train import Phase, choose_plan, fit_stack, intra_op_threads, plan_cost, time_plans
+from experiments.user_errors import UserError
 
 PAPER = Path(__file__).resolve().parent / "configs" / "paper.toml"
 
@@ -256,7 +257,7 @@ def run_cli(args) -> int:
     for name in ("widths", "models", "points", "depth", "repeats", "steps"):
         values = getattr(args, name)
         if any(v < 1 for v in (values if isinstance(values, list) else [values])):
-            raise ValueError(f"--{name} must be >= 1")
+            raise UserError(f"--{name} must be >= 1")
     run(tuple(args.widths), args.models, args.points, args.depth, args.repeats, args.steps,
         compiled=not args.no_compiled)  # fmt: skip
     return 0

@@ -1,8 +1,9 @@
 """``polylab``: the lab's command line. Each subcommand lives in ``experiments.commands.<name>``.
 
 A command module exposes ``HELP`` (one line), ``add_arguments(parser)`` and ``run(args) -> int``.
-User errors (``ValueError``, ``OSError``) print one line and exit 2; ``POLYLAB_DEBUG=1`` shows the
-traceback instead.
+User errors (``experiments.user_errors.UserError``, and ``OSError``: a missing file, a full disk)
+print one line and exit 2; ``POLYLAB_DEBUG=1`` shows the traceback instead. Any other exception is a
+bug and keeps its traceback.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import os
 import sys
 
 from approx.cpu_memory import keep_freed_memory
+from experiments.user_errors import UserError
 
 #: subcommand -> module, in the order ``--help`` lists them
 COMMANDS = ("demo", "activations", "verify", "construct", "fit", "rates", "report", "bench", "lm")
@@ -36,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     keep_freed_memory()  # tensors reuse freed pages instead of faulting in fresh ones (approx/cpu_memory.py)
     try:
         return args.run(args) or 0
-    except (ValueError, OSError) as err:
+    except (UserError, OSError) as err:
         if os.environ.get("POLYLAB_DEBUG"):
             raise
         print(f"polylab {args.command}: error: {err}", file=sys.stderr)

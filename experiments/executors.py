@@ -24,12 +24,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from experiments.user_errors import UserError
+
 RAY_PIN = "ray==2.60.0"
 MAX_RETRIES = 3  # a dead worker's task is resubmitted this many times
-
-
-class UserFacingError(ValueError):
-    """A problem the user can fix (one line, exit 2)."""
 
 
 @dataclass(frozen=True)
@@ -100,9 +98,7 @@ class RayExecutor:
         try:
             import ray
         except ImportError:
-            raise UserFacingError(
-                f"--executor ray needs Ray: pip install -e '.[distributed]' (it pins {RAY_PIN})"
-            ) from None
+            raise UserError(f"--executor ray needs Ray: pip install -e '.[distributed]' (it pins {RAY_PIN})") from None
         self.ray = ray
         self.address = address
         os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # no telemetry calls from a lab run
@@ -117,7 +113,7 @@ class RayExecutor:
         try:
             ray.init(**kwargs)
         except (ConnectionError, RuntimeError, ValueError) as err:
-            raise UserFacingError(f"cannot reach a Ray cluster at {redact(address)}: {err}") from None
+            raise UserError(f"cannot reach a Ray cluster at {redact(address)}: {err}") from None
 
     def describe(self) -> dict:
         return {"executor": "ray", "address": redact(self.address), "ray_version": self.ray.__version__,
@@ -166,8 +162,8 @@ def make(name: str, address: str | None = None, num_cpus: int | None = None):
     """The executor for ``--executor NAME [--address ADDR]``."""
     if name == "local":
         if address is not None:
-            raise UserFacingError("--address needs --executor ray")
+            raise UserError("--address needs --executor ray")
         return Local()
     if name == "ray":
         return RayExecutor(address or "local", num_cpus)
-    raise UserFacingError(f"unknown executor {name!r}; valid: local, ray")
+    raise UserError(f"unknown executor {name!r}; valid: local, ray")

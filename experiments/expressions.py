@@ -15,6 +15,7 @@ import sympy as sp
 import torch
 
 from approx.targets import Target, from_callable
+from experiments.user_errors import UserError
 from theory.expression import parse
 from theory.intervals import certify_finite
 
@@ -60,7 +61,7 @@ def torch_function(expr: sp.Expr, d: int):
 def expression_target(expr: str, d: int, n: int | None = None, name: str | None = None) -> Target:
     """A :class:`Target` computing ``expr`` (smoothness ``n`` as the caller states; None = analytic)."""
     if isinstance(d, bool) or not isinstance(d, int) or not 1 <= d <= 16:
-        raise ValueError(f"expression target {expr!r}: d must be an integer in 1..16, got {d!r}")
+        raise UserError(f"expression target {expr!r}: d must be an integer in 1..16, got {d!r}")
     parsed = parse(expr, d)
     certify_finite(parsed, d, expr)
     return from_callable(name or expr, torch_function(parsed, d), d, n)

@@ -10,15 +10,18 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
-from statistics import mean, stdev
+from statistics import mean
 
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from experiments import lm_ablations  # noqa: E402
 from experiments.atomic_io import save_figure, write_text  # noqa: E402
 from experiments.lm_study import is_learnable, summarise_ranks, write_csv  # noqa: E402
+from experiments.markdown import table  # noqa: E402
+from experiments.seed_spread import compare, fmt, stat  # noqa: E402, F401  (the tests read compare here)
 
 BASELINES = ("relu", "gelu", "swiglu")
 POLYCOM = ("polyrelu", "polynorm")
@@ -29,16 +32,6 @@ def by_variant(runs: list[dict]) -> dict[str, list[dict]]:
     for r in sorted(runs, key=lambda r: r["seed"]):
         out.setdefault(r["variant"], []).append(r)
     return out
-
-
-def stat(values: list[float]) -> tuple[float, float | None]:
-    """Mean and sample standard deviation (None with one value)."""
-    return mean(values), (stdev(values) if len(values) > 1 else None)
-
-
-def fmt(values: list[float], digits: int = 4) -> str:
-    m, s = stat(values)
-    return f"{m:.{digits}f}" + (f" ± {s:.{digits}f}" if s is not None else "")
 
 
 def smooth(xs: list[float], window: int) -> list[float]:
@@ -143,22 +136,24 @@ def coefficient_figure(groups: dict[str, list[dict]], path: Path) -> Path | None
     for ax, (name, run) in zip(axes[0], learnable.items(), strict=True):
         snaps = run["coefficients"]
         steps = [s["step"] for s in snaps]
-        n_layers, order = len(snaps[0]["layers"]), len(snaps[0]["layers"][0])
+        lists, order = len(snaps[0]["layers"]), len(snaps[0]["layers"][0])
+        per_layer = lists // run["model"]["n_layers"]  # an MoE layer has one list per expert
         cycle = plt.rcParams["axes.prop_cycle"].by_key()["color"]
         styles = ["-", "--", ":", "-."]
-        for l in range(n_layers):
+        for l in range(lists):
             for i in range(order):
                 ax.plot(
                     steps,
                     [s["layers"][l][i] for s in snaps],
-                    styles[l % len(styles)],
+                    styles[(l // per_layer) % len(styles)],
                     color=cycle[i % len(cycle)],
                     label=f"a{i}" if l == 0 else None,
                 )
         ax.set(
             xlabel="step",
             ylabel="coefficient",
-            title=f"{name}: a_i per layer\n(layer 1 solid, 2 dashed, 3 dotted, 4 dash-dot)",
+            title=f"{name}: a_i per layer{' and expert' if per_layer > 1 else ''}\n"
+            "(layer 1 solid, 2 dashed, 3 dotted, 4 dash-dot)",
         )
         ax.grid(alpha=0.3)
         ax.legend()
@@ -168,17 +163,6 @@ def coefficient_figure(groups: dict[str, list[dict]], path: Path) -> Path | None
 
 
 # --------------------------------------------------------------------------- verdicts
-
-
-def compare(a: list[float], b: list[float], lower_is_better: bool) -> tuple[float, str]:
-    """Mean difference a − b and a verdict on "a is better than b", against the seed spread."""
-    diff = mean(a) - mean(b)
-    spreads = [s for s in (stat(a)[1], stat(b)[1]) if s is not None]
-    better = diff < 0 if lower_is_better else diff > 0
-    if spreads and abs(diff) <= max(spreads):
-        return diff, "within seed spread"
-    verdict = "agrees" if better else "disagrees"
-    return diff, verdict + ("" if spreads else " (single seed: noise unknown)")
 
 
 SMOOTH = 50  # steps in the running mean of the training loss
@@ -227,8 +211,13 @@ def claims(groups: dict[str, list[dict]]) -> tuple[list[list[str]], list[str]]:
             last = len(groups[b][0]["steps"])
             shown = ", ".join("not reached" if s is None else str(s) for s in reached)
             ok = all(s is not None and s < last for s in reached)
-            pairs = [(x, y) for rp in groups[p] for rb in groups[b] if rp["seed"] == rb["seed"] for x, y in
-                     zip(rp["evals"][1:], rb["evals"][1:], strict=True)]  # fmt: skip
+            pairs = [
+                (x, y)
+                for rp in groups[p]
+                for rb in groups[b]
+                if rp["seed"] == rb["seed"]
+                for x, y in zip(rp["evals"][1:], rb["evals"][1:], strict=True)
+            ]
             lower = sum(x["val_loss"] < y["val_loss"] for x, y in pairs)
             verdict = "agrees" if ok else "disagrees"
             rows.append(
@@ -258,198 +247,197 @@ def claims(groups: dict[str, list[dict]]) -> tuple[list[list[str]], list[str]]:
         )
         groups_of[key].append(claim)
     summary = "; ".join(f"{k} on {', '.join(c)}" for k, c in groups_of.items() if c)
-    sentences.append(f"\nIn short, at this scale the measurements {summary}.")
+    if summary:
+        sentences.append(f"\nIn short, at this scale the measurements {summary}.")
     return rows, sentences
 
 
 # --------------------------------------------------------------------------- report
 
 
-def table(header: list[str], rows: list[list]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
-    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
-    return "\n".join(lines)
-
-
-def report(out: Path, runs: list[dict], figures: dict[str, Path | None]) -> str:
-    groups = by_variant(runs)
+def _header(out: Path, runs: list[dict], study: dict) -> list[str]:
     first = runs[0]
-    prov = first["provenance"]
-    study_path = out / "study.json"
-    study = json.loads(study_path.read_text()) if study_path.exists() else {}
-    model = first["model"]
-    best = min(groups, key=lambda n: mean(r["final"]["val_loss"] for r in groups[n]))
-    lines = [
+    prov, model, moe, corpus = first["provenance"], first["model"], first["model"].get("moe"), first["corpus"]
+    batch = study.get("study", {}).get("train", {}).get("batch_size", "?")
+    return [
         f"# Transformer FFN study: {study.get('study', {}).get('name', out.name)}",
         "",
         f"Command: `{study.get('command', prov['command'])}`  ",
         f"Device: {prov['device']}; git {prov['git_commit']}; torch {prov['versions'].get('torch')}, "
         f"python {prov['versions'].get('python')}  ",
-        f"Corpus: {first['corpus']['source']} — {first['corpus']['train_bytes']:,} train bytes "
-        f"({first['corpus']['train_files']} files), {first['corpus']['val_bytes']:,} validation bytes "
-        f"({first['corpus']['val_files']} files), split by file (SHA-256 of the path); byte tokens.  ",
+        f"Corpus: {corpus['source']} — {corpus['train_bytes']:,} train bytes ({corpus['train_files']} files), "
+        f"{corpus['val_bytes']:,} validation bytes ({corpus['val_files']} files), split by file (SHA-256 of the "
+        "path); byte tokens.  ",
         f"Model: {model['n_layers']} layers, d_model {model['d_model']}, {model['n_heads']} heads, context "
         f"{model['context']}, rotary positions, RMSNorm, tied embedding; SwiGLU width "
-        f"{model['swiglu_hidden']}, ungated width {3 * model['swiglu_hidden'] // 2} (×3/2).  ",
-        f"Training: {len(first['steps'])} steps of {study.get('study', {}).get('train', {}).get('batch_size', '?')}"
-        f" × {model['context']} bytes, AdamW, warmup + cosine, clip 1.0; every variant with the same seed sees the "
-        "same batches in the same order.",
-        "",
-        "## Headline",
-        "",
-        f"Lowest mean validation loss: **{best}** ({fmt([r['final']['val_loss'] for r in groups[best]])} nats/byte).",
+        f"{model['swiglu_hidden']}, ungated width {3 * model['swiglu_hidden'] // 2} (×3/2)"
+        + (f"; every FFN a mixture of {moe['experts']} such experts, top-{moe['top_k']}.  " if moe else ".  "),
+        f"Training: {len(first['steps'])} steps of {batch} × {model['context']} bytes, AdamW, warmup + cosine, "
+        "clip 1.0; every variant with the same seed sees the same batches in the same order.",
         "",
     ]
+
+
+def _headline(groups: dict[str, list[dict]]) -> list[str]:
+    val = {n: [r["final"]["val_loss"] for r in rs] for n, rs in groups.items()}
+    best = min(groups, key=lambda n: mean(val[n]))
+    lines = ["## Headline", "", f"Lowest mean validation loss: **{best}** ({fmt(val[best])} nats/byte).", ""]
     if "swiglu" in groups:
-        ref = [r["final"]["val_loss"] for r in groups["swiglu"]]
         for p in (p for p in POLYCOM if p in groups):
-            d, verdict = compare([r["final"]["val_loss"] for r in groups[p]], ref, True)
+            d, verdict = compare(val[p], val["swiglu"], True)
             lines.append(
                 f"- {p} − SwiGLU: {d:+.4f} nats/byte of validation loss, ppl {100 * (math.exp(d) - 1):+.1f}% "
                 f"({verdict})."
             )
         lines.append("")
-    rows, sentences = claims(groups)
-    lines += sentences
-    lines += [
-        "",
+    return lines
+
+
+def _parameters(groups: dict[str, list[dict]], moe: bool) -> list[str]:
+    header = ["variant", "FFN width", "total", "FFN weights", "FFN active", "activation coefficients", "attention"]
+    rows = []
+    for n, rs in groups.items():
+        c = rs[0]["parameters"]
+        active = c.get("ffn_active", c["ffn_weights"])  # run files from before the MoE have no ffn_active
+        rows.append(
+            [
+                n,
+                rs[0]["ffn_hidden"],
+                f"{c['total']:,}",
+                f"{c['ffn_weights']:,}",
+                f"{active:,}",
+                c["activation_coefficients"],
+                f"{c['attention']:,}",
+            ]
+        )
+    return [
         "## Parameter counts (docs/theory.md §2: dense `sum(p.numel())`)",
         "",
-        table(
-            ["variant", "FFN width", "total", "FFN weights", "activation coefficients", "attention", "embedding"],
+        table(header, rows),
+        "",
+        "FFN weights are equal by construction; PolyCom adds r+1 coefficients per layer"
+        + (", per expert; *FFN active* counts the router and the k experts one token uses." if moe else "."),
+        "",
+    ]
+
+
+RESULT_COLUMNS = [
+    "variant",
+    "seeds",
+    "val loss",
+    "val ppl",
+    "train loss",
+    "entropy rank W1",
+    "entropy rank W2",
+    "rank>1% W1",
+    "rank>1% W2",
+    "neighbour sim.",
+    "tokens/s",
+    "train s/run",
+    "wall s/run (max)",
+]
+
+
+FULL_RANK = (
+    "Every FFN matrix of every run has all its singular values above 1% of the largest (threshold rank = max rank), "
+    "so that measure cannot separate the variants here; the entropy rank carries the comparison."
+)
+
+
+def _results(groups: dict[str, list[dict]], runs: list[dict]) -> list[str]:
+    rows = []
+    for n, rs in groups.items():
+        ranks = [summarise_ranks(r) for r in rs]
+        rows.append(
             [
-                [
-                    n,
-                    rs[0]["ffn_hidden"],
-                    f"{rs[0]['parameters']['total']:,}",
-                    f"{rs[0]['parameters']['ffn_weights']:,}",
-                    rs[0]["parameters"]["activation_coefficients"],
-                    f"{rs[0]['parameters']['attention']:,}",
-                    f"{rs[0]['parameters']['embedding']:,}",
-                ]
-                for n, rs in groups.items()
-            ],
-        ),
-        "",
-        "FFN weights are equal by construction; PolyCom adds r+1 = 4 coefficients per layer.",
-        "",
+                n,
+                ",".join(str(r["seed"]) for r in rs),
+                fmt([r["final"]["val_loss"] for r in rs]),
+                fmt([r["final"]["val_ppl"] for r in rs], 3),
+                fmt([r["final"]["train_loss"] for r in rs]),
+                *(
+                    fmt([rk[key] for rk in ranks], 1)
+                    for key in ("entropy_rank_w1", "entropy_rank_w2", "threshold_rank_w1", "threshold_rank_w2")
+                ),
+                fmt([r["neighbour_similarity"] for r in rs], 3),
+                f"{mean(r['tokens_per_second'] for r in rs):.0f}",
+                f"{mean(r['train_seconds'] for r in rs):.0f}",
+                f"{mean(r['wall_seconds'] for r in rs):.0f} ({max(r['wall_seconds'] for r in rs):.0f})",
+            ]
+        )
+    full = all(row["threshold_rank"] == row["max_rank"] for r in runs for row in r["ranks"])
+    return [
         "## Results (mean ± sample std over seeds)",
         "",
-        table(
-            [
-                "variant",
-                "seeds",
-                "val loss",
-                "val ppl",
-                "train loss",
-                "entropy rank W1",
-                "entropy rank W2",
-                "rank>1% W1",
-                "rank>1% W2",
-                "neighbour sim.",
-                "tokens/s",
-                "train s/run",
-                "wall s/run (max)",
-            ],
-            [
-                [
-                    n,
-                    ",".join(str(r["seed"]) for r in rs),
-                    fmt([r["final"]["val_loss"] for r in rs]),
-                    fmt([r["final"]["val_ppl"] for r in rs], 3),
-                    fmt([r["final"]["train_loss"] for r in rs]),
-                    fmt([summarise_ranks(r)["entropy_rank_w1"] for r in rs], 1),
-                    fmt([summarise_ranks(r)["entropy_rank_w2"] for r in rs], 1),
-                    fmt([summarise_ranks(r)["threshold_rank_w1"] for r in rs], 1),
-                    fmt([summarise_ranks(r)["threshold_rank_w2"] for r in rs], 1),
-                    fmt([r["neighbour_similarity"] for r in rs], 3),
-                    f"{mean(r['tokens_per_second'] for r in rs):.0f}",
-                    f"{mean(r['train_seconds'] for r in rs):.0f}",
-                    f"{mean(r['wall_seconds'] for r in rs):.0f} ({max(r['wall_seconds'] for r in rs):.0f})",
-                ]
-                for n, rs in groups.items()
-            ],
-        ),
+        table(RESULT_COLUMNS, rows),
         "",
-        *(
-            [
-                "Every FFN matrix of every run has all its singular values above 1% of the largest "
-                "(threshold rank = max rank), so that measure cannot separate the variants here; "
-                "the entropy rank carries the comparison.",
-                "",
-            ]
-            if all(row["threshold_rank"] == row["max_rank"] for r in runs for row in r["ranks"])
-            else []
-        ),
-        "Ranks are layer means; the maximum possible rank is d_model for every FFN matrix. Neighbour similarity is "
+        *([FULL_RANK, ""] if full else []),
+        "Ranks are means over layers (and experts); the maximum possible rank is the smaller side of each matrix. "
+        "Neighbour similarity is "
         "the mean cosine similarity between the outputs of consecutive blocks. Tokens/s were measured on a machine "
         "shared with other jobs, so they carry the load of the moment (wall time includes the evaluations); the "
         "memory table below times all variants back to back.",
         "",
     ]
-    memory_path = out / "memory.json"
-    if memory_path.exists():
-        mem = json.loads(memory_path.read_text())["rows"]
-        lines += [
-            "## Memory and speed per activation",
-            "",
-            "Activation memory is counted as the bytes autograd saves for the backward in one training step "
-            "(`saved_tensors_hooks`); *tensors kept* is what the activation alone saves, in units of its input. "
-            "Recompute wraps the activation in `torch.utils.checkpoint`, as the released PolyNorm code does: "
-            "it then keeps only its input, while W2 still keeps the activation's output. It pays off when the "
-            "activation keeps more than that (PolyReLU, PolyNorm); for GELU it changes nothing and for ReLU, "
-            "whose saved output is W2's saved input, it costs one tensor. "
-            "Times come from a few steps per row on a shared CPU and are noisy.",
-            "",
-            table(
-                ["variant", "recompute", "tensors kept", "saved MB/step", "ms/step", "tokens/s", "CUDA peak MB"],
-                [
-                    [
-                        m["variant"],
-                        m["recompute"],
-                        "—"
-                        if m["activation_tensors_kept"] != m["activation_tensors_kept"]
-                        else f"{m['activation_tensors_kept']:.1f}",
-                        f"{m['saved_MB_per_step']:.1f}",
-                        f"{m['ms_per_step']:.0f}",
-                        f"{m['tokens_per_second']:.0f}",
-                        "—" if m["cuda_peak_MB"] is None else f"{m['cuda_peak_MB']:.0f}",
-                    ]
-                    for m in mem
-                ],
-            ),
-            "",
-        ]
-    lines += [
-        "## Measured differences beside the paper's claims (docs/theory.md §6)",
+
+
+def _memory(out: Path) -> list[str]:
+    path = out / "memory.json"
+    if not path.exists():
+        return []
+    rows = []
+    for m in json.loads(path.read_text())["rows"]:
+        kept = m["activation_tensors_kept"]
+        rows.append(
+            [
+                m["variant"],
+                m["recompute"],
+                "—" if kept != kept else f"{kept:.1f}",
+                f"{m['saved_MB_per_step']:.1f}",
+                f"{m['ms_per_step']:.0f}",
+                f"{m['tokens_per_second']:.0f}",
+                "—" if m["cuda_peak_MB"] is None else f"{m['cuda_peak_MB']:.0f}",
+            ]
+        )
+    return [
+        "## Memory and speed per activation",
         "",
-        "A difference is *within seed spread* when it is no larger than the larger seed standard deviation of the "
-        "two variants; with one seed per variant the noise is unknown and the verdict says so.",
+        "Activation memory is counted as the bytes autograd saves for the backward in one training step "
+        "(`saved_tensors_hooks`); *tensors kept* is what the activation alone saves, in units of its input. "
+        "Recompute wraps the activation in `torch.utils.checkpoint`, as the released PolyNorm code does: "
+        "it then keeps only its input, while W2 still keeps the activation's output. It pays off when the "
+        "activation keeps more than that (PolyReLU, PolyNorm); for GELU it changes nothing and for ReLU, "
+        "whose saved output is W2's saved input, it costs one tensor. "
+        "Times come from a few steps per row on a shared CPU and are noisy.",
         "",
-        table(["paper's claim", "comparison", "measured (PolyCom − baseline)", "verdict"], rows),
+        table(["variant", "recompute", "tensors kept", "saved MB/step", "ms/step", "tokens/s", "CUDA peak MB"], rows),
         "",
     ]
+
+
+def _coefficients(groups: dict[str, list[dict]]) -> list[str]:
     learn = {n: rs[0]["coefficients"][-1]["layers"] for n, rs in groups.items() if is_learnable(rs[0]["ffn"])}
-    if learn:
-        lines += ["## Learned coefficients (a_0, …, a_r) per layer at the end of training (seed 0)", ""]
-        for n, layers in learn.items():
-            lines.append(f"- {n}: " + "; ".join("(" + ", ".join(f"{a:.3f}" for a in c) + ")" for c in layers))
-        lines += ["", "They start at (0, 1/3, 1/3, 1/3); the figure shows their path.", ""]
-    trained_bytes = (
-        len(first["steps"]) * study.get("study", {}).get("train", {}).get("batch_size", 0) * model["context"]
-    )
-    lines += [
-        "## Figures",
-        "",
-        *[f"![{k}]({p.name})" for k, p in figures.items() if p is not None],
-        "",
+    if not learn:
+        return []
+    lines = ["## Learned coefficients (a_0, …, a_r) per layer at the end of training (seed 0)", ""]
+    for n, layers in learn.items():
+        lines.append(f"- {n}: " + "; ".join("(" + ", ".join(f"{a:.3f}" for a in c) + ")" for c in layers))
+    return lines + ["", "They start at (0, 1/r, …, 1/r); the figure shows their path.", ""]
+
+
+def _limits(runs: list[dict], study: dict) -> list[str]:
+    first = runs[0]
+    steps = len(first["steps"])
+    trained_bytes = steps * study.get("study", {}).get("train", {}).get("batch_size", 0) * first["model"]["context"]
+    return [
         "## What this study cannot say",
         "",
         "- Scale: the paper trains 1B-parameter models on hundreds of billions of tokens; this study trains "
-        f"~{first['parameters']['total'] / 1e6:.1f}M parameters on "
-        f"{trained_bytes:,} bytes of Python source (random windows, {len(first['steps'])} steps). "
-        "Differences in the ordering of activations at this scale need not carry over.",
-        "- Downstream accuracy, the MoE comparison and the bf16 order ablation (r ∈ {2,3,4}) are not measured here.",
+        f"~{first['parameters']['total'] / 1e6:.1f}M parameters on {trained_bytes:,} bytes of Python source "
+        f"(random windows, {steps} steps). Differences in the ordering of activations at this scale need not "
+        "carry over.",
+        "- Downstream accuracy is not measured. The dense, MoE (`moe_cpu`) and order (`order_cpu`) studies are "
+        "separate presets, each with its own report.",
         "- Effective ranks compare like with like only between the ungated FFNs (ReLU, GELU, PolyReLU, PolyNorm: "
         "W1 is (3h/2)×d for all). SwiGLU's W1 and W2 have h rows or columns instead of 3h/2, and even random "
         "matrices of different aspect ratios have different spectra, so the rank comparison with SwiGLU mixes "
@@ -458,7 +446,40 @@ def report(out: Path, runs: list[dict], figures: dict[str, Path | None]) -> str:
         "(Roy & Vetterli) and the count of singular values above 1% of the largest, for W1 and W2 separately.",
         "",
     ]
-    return "\n".join(lines)
+
+
+def report(out: Path, runs: list[dict], figures: dict[str, Path | None]) -> str:
+    """The whole report.md: header, headline, sizes, results, memory, the paper's claims, figures, limits."""
+    groups = by_variant(runs)
+    study_path = out / "study.json"
+    study = json.loads(study_path.read_text()) if study_path.exists() else {}
+    moe = lm_ablations.is_moe(groups)
+    rows, sentences = claims(groups)
+    lines = [
+        *_header(out, runs, study),
+        *_headline(groups),
+        *sentences,
+        "",
+        *_parameters(groups, moe),
+        *_results(groups, runs),
+        *_memory(out),
+    ]
+    lines += [
+        "## Measured differences beside the paper's claims (docs/theory.md §6)",
+        "",
+        "A difference is *within seed spread* when it is no larger than the larger seed standard deviation of the "
+        "two variants; with one seed per variant the noise is unknown and the verdict says so.",
+        "",
+    ]
+    if rows:
+        lines += [table(["paper's claim", "comparison", "measured (PolyCom − baseline)", "verdict"], rows), ""]
+    if moe:
+        lines += lm_ablations.moe_section(groups, out)
+    if lm_ablations.is_order_study(groups):
+        lines += lm_ablations.order_section(groups, out)
+    lines += [] if moe else _coefficients(groups)
+    lines += ["## Figures", "", *[f"![{k}]({p.name})" for k, p in figures.items() if p is not None], ""]
+    return "\n".join(lines + _limits(runs, study))
 
 
 def write_all(out: Path, runs: list[dict]) -> list[Path]:

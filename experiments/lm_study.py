@@ -36,6 +36,7 @@ from experiments import executors, resources
 from experiments.atomic_io import read_json, remove_temp_files, write_json, write_text
 from experiments.faults import checkpoint
 from experiments.provenance import provenance
+from experiments.user_errors import UserError, user_input
 
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"
 PRESETS = ("tiny", "cpu", "gpu", "moe_cpu", "order_cpu")
@@ -53,10 +54,10 @@ class Variant:
         if isinstance(spec, str):
             return cls(spec, spec, {})
         if not isinstance(spec, dict) or "ffn" not in spec and "name" not in spec:
-            raise ValueError(f"study.variants entry must be a name or a table with 'ffn', got {spec!r}")
+            raise UserError(f"study.variants entry must be a name or a table with 'ffn', got {spec!r}")
         unknown = set(spec) - {"name", "ffn", "activation_kwargs", "recompute_activation"}
         if unknown:
-            raise ValueError(f"unknown key(s) in study.variants entry: {', '.join(sorted(unknown))}")
+            raise UserError(f"unknown key(s) in study.variants entry: {', '.join(sorted(unknown))}")
         ffn = spec.get("ffn", spec.get("name"))
         return cls(
             spec.get("name", ffn), ffn, dict(spec.get("activation_kwargs", {})), bool(spec.get("recompute_activation"))
@@ -92,7 +93,7 @@ def _known(table: dict, cls, where: str, exclude: tuple[str, ...]) -> dict:
     allowed = {f.name for f in fields(cls)} - set(exclude)
     unknown = set(table) - allowed
     if unknown:
-        raise ValueError(
+        raise UserError(
             f"unknown key(s) in [{where}]: {', '.join(sorted(unknown))}; valid: {', '.join(sorted(allowed))}"
         )
     return dict(table)
@@ -106,26 +107,28 @@ def _model_table(table: dict) -> dict:
     model = dict(table)
     block = model.pop("ffn", "dense")
     if block not in FFN_BLOCKS:
-        raise ValueError(f"model.ffn must be one of {', '.join(FFN_BLOCKS)} (variants name activations), got {block!r}")
+        raise UserError(f"model.ffn must be one of {', '.join(FFN_BLOCKS)} (variants name activations), got {block!r}")
     if block == "moe":
         model["moe"] = dict(model.get("moe", {}))
     elif "moe" in model:
-        raise ValueError("[model.moe] is set but model.ffn is not 'moe'")
+        raise UserError("[model.moe] is set but model.ffn is not 'moe'")
     return _known(model, ModelConfig, "model", ("ffn", "activation_kwargs", "recompute_activation"))
 
 
 def by_order(variants: tuple[Variant, ...], orders: object) -> tuple[Variant, ...]:
     """Each learnable variant once per order r (named ``NAME_rR``); the rest, and any that sets an order, unchanged."""
     if not isinstance(orders, list) or not orders or len(set(map(str, orders))) != len(orders):
-        raise ValueError(f"study.orders must be a non-empty list of distinct orders, got {orders!r}")
+        raise UserError(f"study.orders must be a non-empty list of distinct orders, got {orders!r}")
     orders = [activations.check_order(r) for r in orders]
     out = []
     for v in variants:
         if not is_learnable(v.ffn) or "order" in v.activation_kwargs:  # an order of its own is kept
             out.append(v)
             continue
-        out += [Variant(f"{v.name}_r{r}", v.ffn, {**v.activation_kwargs, "order": r}, v.recompute_activation)
-                for r in orders]  # fmt: skip
+        out += [
+            Variant(f"{v.name}_r{r}", v.ffn, {**v.activation_kwargs, "order": r}, v.recompute_activation)
+            for r in orders
+        ]
     return tuple(out)
 
 
@@ -135,7 +138,7 @@ def resolve_config(config: str) -> Path:
         return CONFIG_DIR / f"lm_{config}.toml"
     path = Path(config)
     if not path.is_file():
-        raise ValueError(f"config {config!r} is neither a preset ({', '.join(PRESETS)}) nor a file")
+        raise UserError(f"config {config!r} is neither a preset ({', '.join(PRESETS)}) nor a file")
     return path
 
 
@@ -145,13 +148,11 @@ def load_study(config: str, overrides: dict | None = None) -> Study:
     try:
         raw = tomllib.loads(path.read_text())
     except tomllib.TOMLDecodeError as err:
-        raise ValueError(f"config {str(path)!r} is not valid TOML: {err}") from None
+        raise UserError(f"config {str(path)!r} is not valid TOML: {err}") from None
     except (OSError, UnicodeDecodeError) as err:
-        raise ValueError(f"cannot read config {str(path)!r}: {err}") from None
-    try:
+        raise UserError(f"cannot read config {str(path)!r}: {err}") from None
+    with user_input(str(path)):
         return _study(path, raw, overrides)
-    except ValueError as err:
-        raise type(err)(f"{path}: {err}") from None
 
 
 def _study(path: Path, raw: dict, overrides: dict | None) -> Study:
@@ -160,33 +161,33 @@ def _study(path: Path, raw: dict, overrides: dict | None) -> Study:
         raw.setdefault(table, {})[name] = value
     unknown = set(raw) - {"name", "data", "model", "train", "study"}
     if unknown:
-        raise ValueError(f"unknown table(s) in config: {', '.join(sorted(unknown))}")
+        raise UserError(f"unknown table(s) in config: {', '.join(sorted(unknown))}")
     data = dict(raw.get("data", {}))
     bad = set(data) - {"corpus", "val_percent", "max_train_bytes", "max_val_bytes"}
     if bad:
-        raise ValueError(f"unknown key(s) in [data]: {', '.join(sorted(bad))}")
+        raise UserError(f"unknown key(s) in [data]: {', '.join(sorted(bad))}")
     model = _model_table(raw.get("model", {}))
     train_cfg = _known(raw.get("train", {}), TrainConfig, "train", ("seed", "device"))
     st = dict(raw.get("study", {}))
     bad = set(st) - {"variants", "orders", "seeds", "extra_seeds", "best_k", "memory_steps"}
     if bad:
-        raise ValueError(f"unknown key(s) in [study]: {', '.join(sorted(bad))}")
+        raise UserError(f"unknown key(s) in [study]: {', '.join(sorted(bad))}")
     variants = tuple(Variant.parse(v) for v in st.get("variants", [GATED, "relu"]))
     if "orders" in st:
         variants = by_order(variants, st["orders"])
     if not variants:
-        raise ValueError("study.variants is empty")
+        raise UserError("study.variants is empty")
     if len({v.name for v in variants}) != len(variants):
-        raise ValueError("study.variants names must be distinct")
+        raise UserError("study.variants names must be distinct")
     seeds = tuple(st.get("seeds", [0]))
     extra = tuple(st.get("extra_seeds", []))
     for s in (*seeds, *extra):
         if isinstance(s, bool) or not isinstance(s, int) or not 0 <= s <= resources.MAX_SEED:
-            raise ValueError(f"seeds must be integers in 0..{resources.MAX_SEED}, got {s!r}")
+            raise UserError(f"seeds must be integers in 0..{resources.MAX_SEED}, got {s!r}")
     if not seeds:
-        raise ValueError("study.seeds is empty")
+        raise UserError("study.seeds is empty")
     if len(seeds) + len(extra) > resources.MAX_SEEDS:
-        raise ValueError(f"study has {len(seeds) + len(extra)} seeds (at most {resources.MAX_SEEDS})")
+        raise UserError(f"study has {len(seeds) + len(extra)} seeds (at most {resources.MAX_SEEDS})")
     study = Study(
         name=str(raw.get("name", path.stem)),
         data=data,
@@ -334,12 +335,12 @@ def run_study(
     and train tables and its corpus, and a run file that is not a complete run is named and rerun.
     """
     if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError("--device cuda requested but torch sees no CUDA device")
+        raise UserError("--device cuda requested but torch sees no CUDA device")
     study = load_study(config, overrides)
     resources.check([memory_estimate(study, v) for v in study.variants], device, allow_large)
     out = Path(out)
     if not resume and run_files(out):
-        raise ValueError(f"{out} already holds runs; pass --resume to continue it or choose another --out")
+        raise UserError(f"{out} already holds runs; pass --resume to continue it or choose another --out")
     for stray in remove_temp_files(out) if out.exists() else []:
         log(f"note: removed {stray}, a temp file left by a killed run")
     data = load_study_corpus(study, corpus)
@@ -428,9 +429,9 @@ def check_resumable(out: Path, study: Study, corpus: Corpus, log=print) -> None:
         where = f"{run_path(out, run['variant'], run['seed'])} (a finished run)"
         for table in ("data", "model", "train"):
             if run["provenance"]["config"].get(table, {}) != study.raw.get(table, {}):
-                raise ValueError(f"--resume: [{table}] differs from {where}; use another --out")
+                raise UserError(f"--resume: [{table}] differs from {where}; use another --out")
         if run["corpus"] != corpus.describe():
-            raise ValueError(f"--resume: the corpus differs from {where}; use another --out")
+            raise UserError(f"--resume: the corpus differs from {where}; use another --out")
 
 
 RUN_KEYS = ("variant", "ffn", "seed", "model", "ffn_hidden", "parameters", "final", "best_val_loss", "evals",
@@ -447,13 +448,13 @@ def read_run(path: Path) -> dict:
     run = read_json(path)
     missing = [k for k in RUN_KEYS if not isinstance(run, dict) or k not in run]
     if missing:
-        raise ValueError(f"{path}: not a complete run file (lacks {', '.join(missing)})")
+        raise UserError(f"{path}: not a complete run file (lacks {', '.join(missing)})")
     if not isinstance(run["seed"], int) or run_path(path.parent.parent, str(run["variant"]), run["seed"]) != path:
-        raise ValueError(f"{path}: holds {run['variant']} seed {run['seed']}, not the run its name says")
+        raise UserError(f"{path}: holds {run['variant']} seed {run['seed']}, not the run its name says")
     if not isinstance(run["final"], dict) or not isinstance(run["final"].get("val_loss"), int | float):
-        raise ValueError(f"{path}: final.val_loss is missing or not a number")
+        raise UserError(f"{path}: final.val_loss is missing or not a number")
     if not isinstance(run["provenance"], dict) or not isinstance(run["provenance"].get("config"), dict):
-        raise ValueError(f"{path}: provenance.config is missing")
+        raise UserError(f"{path}: provenance.config is missing")
     return run
 
 

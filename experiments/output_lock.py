@@ -13,8 +13,10 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
+from experiments.user_errors import UserError
 
-class FolderInUse(ValueError):
+
+class FolderInUse(UserError):
     """Another live process holds the output folder (a user error)."""
 
 

@@ -20,6 +20,7 @@ from approx import chebyshev, rates
 from approx.targets import dense_grid
 from experiments import results_table
 from experiments.atomic_io import read_json, save_figure, write_json, write_text
+from experiments.user_errors import UserError
 
 
 def _float(v: str) -> float:
@@ -33,7 +34,7 @@ def load_rows(out: Path) -> list[dict[str, str]]:
     """The validated rows of ``out/results.csv`` (experiments/results_table.py); a cut-short row is refused."""
     path = out / "results.csv"
     if not path.exists():
-        raise ValueError(f"{out} has no results.csv: run `polylab rates CONFIG --out {out}` first")
+        raise UserError(f"{out} has no results.csv: run `polylab rates CONFIG --out {out}` first")
     return results_table.read(path, drop_cut_line=False).rows
 
 
@@ -259,7 +260,7 @@ def write_all(out: str | Path, cfg=None, boot: int = 1000) -> dict:
     out = Path(out)
     rows = load_rows(out)
     if not rows:
-        raise ValueError(f"{out / 'results.csv'} has no rows yet")
+        raise UserError(f"{out / 'results.csv'} has no rows yet")
     if cfg is None and (out / "config.toml").exists():
         from experiments import sweep
 
@@ -300,5 +301,5 @@ def _run_record(path: Path) -> dict | None:
     needed = ("command", "device", "git_commit", "versions")
     complete = isinstance(runs, list) and runs and all(isinstance(r, dict) and set(needed) <= set(r) for r in runs)
     if not complete or not isinstance(record.get("total_wall_seconds"), int | float):
-        raise ValueError(f"{path}: not a record of rates sessions (needs runs with {', '.join(needed)})")
+        raise UserError(f"{path}: not a record of rates sessions (needs runs with {', '.join(needed)})")
     return record

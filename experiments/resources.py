@@ -14,6 +14,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
+from experiments.user_errors import UserError
+
 #: hard bounds (no flag lifts them): far beyond what the lab's machines fit, far below overflow
 MAX_PARAMS = 10**8
 MAX_POINTS = 10**8
@@ -23,7 +25,7 @@ ACTIVATION_TENSORS = 12  # per hidden layer and point: pre/post activation, Poly
 HEADROOM = 0.8
 
 
-class TooLarge(ValueError):
+class TooLarge(UserError):
     """A run the memory estimate says will not fit (a user error; ``--allow-large`` overrides)."""
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from approx import metrics
 from experiments.atomic_io import write_text
+from experiments.user_errors import UserError
 
 INT = ("d", "size_target", "params", "weights", "biases", "coefficients", "neurons", "width", "depth", "seed", "steps")
 FINITE_WHEN_OK = (*metrics.NAMES, "train_mse")
@@ -30,7 +31,7 @@ COLUMNS = (
 )  # fmt: skip
 
 
-class CorruptResults(ValueError):
+class CorruptResults(UserError):
     """results.csv does not hold what the lab writes (a user error: it names file and line)."""
 
 

@@ -49,6 +49,7 @@ from experiments import executors, resources, results_table
 from experiments.atomic_io import remove_temp_files, write_text
 from experiments.expressions import expression_target
 from experiments.faults import checkpoint, kill_once
+from experiments.user_errors import UserError, require_choice, require_int, require_number, user_input
 
 DTYPES = {"float64": torch.float64, "float32": torch.float32, "tf32": torch.float32, "bfloat16": torch.bfloat16}
 TOP_KEYS = {
@@ -114,11 +115,11 @@ class Config:
 
 def _int_list(raw: object, what: str, lo: int, hi: int, max_len: int = 1000) -> list[int]:
     if not isinstance(raw, list) or not raw or any(isinstance(v, bool) or not isinstance(v, int) for v in raw):
-        raise ValueError(f"{what} must be a non-empty list of integers, got {_short(raw)}")
+        raise UserError(f"{what} must be a non-empty list of integers, got {_short(raw)}")
     if len(raw) > max_len:
-        raise ValueError(f"{what} has {len(raw)} entries (at most {max_len})")
+        raise UserError(f"{what} has {len(raw)} entries (at most {max_len})")
     if min(raw) < lo or max(raw) > hi or len(set(raw)) != len(raw):
-        raise ValueError(f"{what} must be distinct integers in {lo}..{hi:.0e}, got {_short(raw)}")
+        raise UserError(f"{what} must be distinct integers in {lo}..{hi:.0e}, got {_short(raw)}")
     return list(raw)
 
 
@@ -129,7 +130,7 @@ def _short(value: object, limit: int = 80) -> str:
 
 def _points(value: object, what: str, lo: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= resources.MAX_POINTS:
-        raise ValueError(f"{what} must be an integer in {lo}..{resources.MAX_POINTS:.0e}, got {_short(value)}")
+        raise UserError(f"{what} must be an integer in {lo}..{resources.MAX_POINTS:.0e}, got {_short(value)}")
     return value
 
 
@@ -138,16 +139,16 @@ def parse_target(spec: object) -> Target:
     if isinstance(spec, str):
         return targets.get(spec)
     if not isinstance(spec, dict):
-        raise ValueError(f"a target is a name or a table, got {spec!r}")
+        raise UserError(f"a target is a name or a table, got {spec!r}")
     spec = dict(spec)
     if "expr" in spec:
         unknown = set(spec) - {"expr", "d", "n", "name"}
         if unknown:
-            raise ValueError(f"expression target: unknown key(s) {sorted(unknown)}; valid: expr, d, n, name")
+            raise UserError(f"expression target: unknown key(s) {sorted(unknown)}; valid: expr, d, n, name")
         return expression_target(spec["expr"], spec.get("d", 1), spec.get("n"), spec.get("name"))
     key = spec.pop("family", None) or spec.pop("name", None)
     if key is None:
-        raise ValueError(f"a target table needs 'family', 'name' or 'expr', got {spec!r}")
+        raise UserError(f"a target table needs 'family', 'name' or 'expr', got {spec!r}")
     return targets.get(key, **spec)
 
 
@@ -157,104 +158,108 @@ def load(path: str | Path) -> Config:
     try:
         text = path.read_text()
     except OSError as err:
-        raise ValueError(f"cannot read config {str(path)!r}: {err.strerror}") from None
+        raise UserError(f"cannot read config {str(path)!r}: {err.strerror}") from None
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
-        raise ValueError(f"{path}: invalid TOML: {err}") from None
-    try:
+        raise UserError(f"{path}: invalid TOML: {err}") from None
+    with user_input(str(path)):
         return from_dict(raw, text, default_name=path.stem)
-    except ValueError as err:
-        raise type(err)(f"{path}: {err}") from None
 
 
-def from_dict(raw: dict, text: str = "", default_name: str = "sweep") -> Config:
-    unknown = set(raw) - TOP_KEYS
-    if unknown:
-        raise ValueError(f"unknown config key(s) {sorted(unknown)}; valid: {sorted(TOP_KEYS)}")
-    for key in ("sizes", "seeds", "targets", "activations"):
-        if key not in raw:
-            raise ValueError(f"config needs '{key}'")
-    depth = raw.get("depth", 2)
-    if isinstance(depth, bool) or not isinstance(depth, int) or not 1 <= depth <= 64:
-        raise ValueError(f"depth must be an integer in 1..64, got {depth!r}")
-    sizes = _int_list(raw["sizes"], "sizes", 2, resources.MAX_PARAMS, max_len=100)
-    seeds = _int_list(raw["seeds"], "seeds", 0, resources.MAX_SEED, max_len=resources.MAX_SEEDS)
-    dtype = raw.get("dtype", "float64")
-    if dtype not in DTYPES:
-        raise ValueError(f"unknown dtype {dtype!r}; valid: {', '.join(DTYPES)}")
-    metric = raw.get("metric", "max_abs")
-    if metric not in ("max_abs", "rmse", "rel_max", "rel_rmse"):
-        raise ValueError(f"unknown metric {metric!r}; valid: max_abs, rmse, rel_max, rel_rmse")
-    explode = raw.get("explode", 1e6)
-    if isinstance(explode, bool) or not isinstance(explode, int | float) or explode <= 1:
-        raise ValueError(f"explode must be a number > 1, got {explode!r}")
-
+def _data_table(raw: dict) -> tuple[dict[int, int], str, int]:
+    """[data]: train points (one count, or one per dimension), sampling, test points."""
     data = raw.get("data", {})
     if not isinstance(data, dict) or set(data) - DATA_KEYS:
-        raise ValueError(f"[data] takes {sorted(DATA_KEYS)}, got {data!r}")
+        raise UserError(f"[data] takes {sorted(DATA_KEYS)}, got {data!r}")
     tp = data.get("train_points", 1024)
     if isinstance(tp, dict):
         try:
             train_points = {int(k): v for k, v in tp.items()}
         except ValueError:
-            raise ValueError(f"train_points table keys must be dimensions, got {_short(sorted(tp))}") from None
+            raise UserError(f"train_points table keys must be dimensions, got {_short(sorted(tp))}") from None
     else:
         train_points = {0: tp}
     train_points = {k: _points(v, "train_points", 2) for k, v in train_points.items()}
-    sampling = data.get("sampling", "sobol")
-    if sampling not in targets.SAMPLINGS:
-        raise ValueError(f"unknown sampling {sampling!r}; valid: {', '.join(targets.SAMPLINGS)}")
-    test_points = _points(data.get("test_points", 8192), "test_points", 16)
+    sampling = require_choice("sampling", data.get("sampling", "sobol"), targets.SAMPLINGS)
+    return train_points, sampling, _points(data.get("test_points", 8192), "test_points", 16)
 
+
+def _phases(raw: dict) -> list[Phase]:
+    """[[phases]], or the default schedule when absent."""
+    if "phases" not in raw:
+        return list(DEFAULT_SCHEDULE)
+    if not isinstance(raw["phases"], list) or not raw["phases"]:
+        raise UserError("phases must be a non-empty list of [[phases]] tables (or absent: the default schedule)")
+    phases = []
+    for i, p in enumerate(raw["phases"]):
+        if not isinstance(p, dict):
+            raise UserError(f"phase {i} must be a table, got {p!r}")
+        try:
+            phases.append(Phase(**p))
+        except TypeError as err:
+            raise UserError(f"phase {i}: {err}") from None
+    return phases
+
+
+def _targets_and_activations(raw: dict, train_points: dict[int, int]) -> tuple[list[Target], list[Activation]]:
     if not isinstance(raw["targets"], list) or not raw["targets"]:
-        raise ValueError("targets must be a non-empty list")
+        raise UserError("targets must be a non-empty list")
     tgts = [parse_target(t) for t in raw["targets"]]
     if not isinstance(raw["activations"], list) or not raw["activations"]:
-        raise ValueError("activations must be a non-empty list")
+        raise UserError("activations must be a non-empty list")
     acts = [Activation.parse(a) for a in raw["activations"]]
     for what, labels in (("target", [t.name for t in tgts]), ("activation", [a.label for a in acts])):
         dup = sorted({x for x in labels if labels.count(x) > 1})
         if dup:
-            raise ValueError(f"duplicate {what}(s) {dup}: give each a distinct name/label")
+            raise UserError(f"duplicate {what}(s) {dup}: give each a distinct name/label")
     for t in tgts:
         if 0 not in train_points and t.d not in train_points:
-            raise ValueError(f"train_points has no entry for d={t.d} (target {t.name!r})")
+            raise UserError(f"train_points has no entry for d={t.d} (target {t.name!r})")
+    return tgts, acts
 
-    if "phases" not in raw:
-        phases = list(DEFAULT_SCHEDULE)
-    elif not isinstance(raw["phases"], list) or not raw["phases"]:
-        raise ValueError("phases must be a non-empty list of [[phases]] tables (or absent: the default schedule)")
-    else:
-        phases = []
-    for i, p in enumerate(raw.get("phases", [])):
-        if not isinstance(p, dict):
-            raise ValueError(f"phase {i} must be a table, got {p!r}")
-        try:
-            phases.append(Phase(**p))
-        except TypeError as err:
-            raise ValueError(f"phase {i}: {err}") from None
 
-    init = raw.get("init", "uniform")
-    if init not in INITS:
-        raise ValueError(f"unknown init {_short(init)}; valid: {', '.join(INITS)}")
+def _jobs(cfg: Config) -> list[Job]:
+    """Every (target, activation, size, seed), with widths solved once per (d, activation, size)."""
+    jobs, widths = [], {}
+    for t in cfg.targets:
+        for a in cfg.activations:
+            for size in cfg.sizes:
+                key = (t.d, a, size)
+                if key not in widths:
+                    widths[key] = width_for_params(size, t.d, cfg.depth, a)
+                arch = Architecture(t.d, widths[key], cfg.depth, a)
+                jobs += [Job(t, a, size, s, arch) for s in cfg.seeds]
+    return jobs
+
+
+def from_dict(raw: dict, text: str = "", default_name: str = "sweep") -> Config:
+    """A validated ``Config`` from a parsed TOML table; every job is built before this returns."""
+    unknown = set(raw) - TOP_KEYS
+    if unknown:
+        raise UserError(f"unknown config key(s) {sorted(unknown)}; valid: {sorted(TOP_KEYS)}")
+    for key in ("sizes", "seeds", "targets", "activations"):
+        if key not in raw:
+            raise UserError(f"config needs '{key}'")
+    depth = require_int("depth", raw.get("depth", 2), 1, 64)
+    sizes = _int_list(raw["sizes"], "sizes", 2, resources.MAX_PARAMS, max_len=100)
+    seeds = _int_list(raw["seeds"], "seeds", 0, resources.MAX_SEED, max_len=resources.MAX_SEEDS)
+    dtype = require_choice("dtype", raw.get("dtype", "float64"), DTYPES)
+    metric = require_choice("metric", raw.get("metric", "max_abs"), ("max_abs", "rmse", "rel_max", "rel_rmse"))
+    explode = require_number("explode", raw.get("explode", 1e6), 1, open_lo=True)
+    train_points, sampling, test_points = _data_table(raw)
+    tgts, acts = _targets_and_activations(raw, train_points)
+    phases = _phases(raw)
+    init = require_choice("init", raw.get("init", "uniform"), INITS)
     compile_, varpro = raw.get("compile", False), raw.get("varpro", False)
     for key, value in (("compile", compile_), ("varpro", varpro)):
         if not isinstance(value, bool):
-            raise ValueError(f"{key} must be true or false, got {_short(value)}")
+            raise UserError(f"{key} must be true or false, got {_short(value)}")
     cfg = Config(
         raw.get("name", default_name), text, depth, sizes, seeds, dtype, metric, tgts, acts, train_points,
-        sampling, test_points, phases, float(explode), compile_, varpro, init,
+        sampling, test_points, phases, explode, compile_, varpro, init,
     )  # fmt: skip
-    widths: dict[tuple, int] = {}
-    for t in tgts:
-        for a in acts:
-            for size in sizes:
-                key = (t.d, a, size)
-                if key not in widths:
-                    widths[key] = width_for_params(size, t.d, depth, a)
-                arch = Architecture(t.d, widths[key], depth, a)
-                cfg.jobs += [Job(t, a, size, s, arch) for s in seeds]
+    cfg.jobs = _jobs(cfg)
     return cfg
 
 
@@ -318,11 +323,11 @@ def run_stack(cfg: Config, group: list[Job], device: str, test_sets: dict[str, t
 
 def check_device(device: str, dtype: str) -> None:
     if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError("--device cuda requested but torch sees no CUDA device")
+        raise UserError("--device cuda requested but torch sees no CUDA device")
     if device != "cpu" and not device.startswith("cuda"):
-        raise ValueError(f"unknown device {device!r}; valid: cpu, cuda, cuda:N")
+        raise UserError(f"unknown device {device!r}; valid: cpu, cuda, cuda:N")
     if dtype == "tf32" and not device.startswith("cuda"):
-        raise ValueError("dtype tf32 needs a CUDA device")
+        raise UserError("dtype tf32 needs a CUDA device")
 
 
 def stack_task(text: str, name: str, job_ids: list[str], device: str) -> list[dict]:
@@ -427,14 +432,14 @@ def _stack_key(group: list[Job]) -> str:
 def _resumable_rows(cfg: Config, out: Path, resume: bool, log: Callable[[str], None]) -> list[dict]:
     results, stored = out / "results.csv", out / "config.toml"
     if results.exists() and not resume:
-        raise ValueError(f"{out} already holds results.csv: pass --resume to continue it, or choose another --out")
+        raise UserError(f"{out} already holds results.csv: pass --resume to continue it, or choose another --out")
     if not results.exists():
         return []
     if not stored.exists():
-        raise ValueError(f"{results} has no config.toml beside it, so its rows cannot be matched to a config; "
+        raise UserError(f"{results} has no config.toml beside it, so its rows cannot be matched to a config; "
                          "restore it or choose another --out")  # fmt: skip
     if stored.read_text() != cfg.text:
-        raise ValueError(f"{stored} differs from the config given: --resume needs the same config")
+        raise UserError(f"{stored} differs from the config given: --resume needs the same config")
     table = results_table.read(results, drop_cut_line=True)
     if table.dropped_line is not None:
         log(f"note: {results}:{table.dropped_line} was cut short; dropped, and its fit runs again")
@@ -452,5 +457,5 @@ def _test_set(target: Target, points: int) -> tuple[torch.Tensor, torch.Tensor]:
     bad = (~torch.isfinite(y)).nonzero()
     if len(bad):
         point = ", ".join(f"{v:.4g}" for v in x[bad[0, 0]].tolist())
-        raise ValueError(f"target {target.name!r} is not finite at x = ({point}) of the test grid")
+        raise UserError(f"target {target.name!r} is not finite at x = ({point}) of the test grid")
     return x, y

@@ -1,4 +1,4 @@
-"""ruff is part of the suite: style regressions fail CI like any other test."""
+"""ruff and mypy are part of the suite: style and type regressions fail CI like any other test."""
 
 import shutil
 import subprocess
@@ -18,6 +18,13 @@ def test_ruff_check_is_clean():
 def test_ruff_format_is_clean():
     ruff = shutil.which("ruff", path=str(Path(sys.executable).parent)) or shutil.which("ruff")
     out = subprocess.run([ruff, "format", "--check", str(REPO)], capture_output=True, text=True)
+    assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_mypy_is_clean_on_theory_and_approx():
+    mypy = shutil.which("mypy", path=str(Path(sys.executable).parent)) or shutil.which("mypy")
+    assert mypy, "mypy is a dev dependency: pip install -e '.[dev]'"
+    out = subprocess.run([mypy], capture_output=True, text=True, cwd=REPO)  # files and options: pyproject.toml
     assert out.returncode == 0, out.stdout + out.stderr
 
 

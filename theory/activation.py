@@ -94,9 +94,19 @@ class Activation:
         return None
 
     @property
+    def series(self) -> tuple[bool, tuple[Exact, ...]]:
+        """(through ReLU, c): σ(z) = Σ c_i t^i with t = ReLU(z) or t = z; every kind is one of the two."""
+        relu = self.relu_coefficients
+        if relu is not None:
+            return True, relu
+        poly = self.polynomial_coefficients
+        assert poly is not None, self.kind  # the four kinds are two of each
+        return False, poly
+
+    @property
     def degree(self) -> int:
         """Degree in z (for ReLU-based kinds: in ReLU(z)); trailing zero coefficients ignored."""
-        c = self.relu_coefficients or self.polynomial_coefficients
+        c = self.series[1]
         nonzero = [i for i, v in enumerate(c) if v != 0]
         return nonzero[-1] if nonzero else 0
 

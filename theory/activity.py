@@ -66,9 +66,8 @@ def _float_preactivations(net: Network, X: np.ndarray) -> tuple[list[np.ndarray]
         z = h @ W.T + np.array([to_float(b) for b in aff.bias])
         cols = []
         for i, act in enumerate(layer):
-            c = act.relu_coefficients
-            t = np.maximum(z[:, i], 0) if c is not None else z[:, i]
-            coeffs = c if c is not None else act.polynomial_coefficients
+            relu, coeffs = act.series
+            t = np.maximum(z[:, i], 0) if relu else z[:, i]
             cols.append(sum(to_float(ce) * t**e for e, ce in enumerate(coeffs)))
         h = np.stack(cols, axis=1)
         zs.append(z)
@@ -119,7 +118,9 @@ def activity_points(net: Network, seed: int = 0, random_points: int = 200, climb
         consider([Fraction(rng.randint(-1000, 1000) * scale, 1000) for _ in range(d)])
         if done():
             break
-    goals = [(sign, l, i, None) for sign in (+1, -1) for l, i in units if (l, i) not in seen[sign]]
+    goals: list[tuple[int, int, int, int | None]] = [
+        (sign, l, i, None) for sign in (+1, -1) for l, i in units if (l, i) not in seen[sign]
+    ]
     goals += [(1, l, i, j) for l, i, j in weights if (l, i, j) not in seen["w"]]
     for sign, l, i, j in goals:
         if not kept or (j is None and (l, i) in seen[sign]) or (j is not None and (l, i, j) in seen["w"]):

@@ -55,7 +55,8 @@ def compose(outer: Network, inner: Network) -> Network:
 
 def _stack_layers(affines: Sequence[Affine], in_offsets: Sequence[int] | None, in_dim: int) -> Affine:
     """Stack rows of several affine maps; with ``in_offsets`` their inputs are disjoint blocks."""
-    rows, bias = [], []
+    rows: list[dict[int, Exact]] = []
+    bias: list[Exact] = []
     for k, aff in enumerate(affines):
         off = 0 if in_offsets is None else in_offsets[k]
         rows.extend({j + off: v for j, v in row.items()} for row in aff.rows)

@@ -25,7 +25,7 @@ cells where it is nonzero, not the number of cells.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 
@@ -157,8 +157,7 @@ def _first_layer(net: Network) -> list[_Unit]:
         if len(row) > 1:
             raise NotSeparable(f"unit {j} of hidden layer 1 reads {len(row)} coordinates, not one")
         ((axis, a),) = row.items() if row else ((0, 0),)
-        relu = act.relu_coefficients is not None
-        coeffs = act.relu_coefficients if relu else act.polynomial_coefficients
+        relu, coeffs = act.series
         units.append(
             _Unit(
                 axis,
@@ -221,8 +220,9 @@ class _Layer:
         minus: dict[int, dict[int, Fraction]] = {}
         for j, w in row.items():
             c = self.coeffs[j]
-            if self.constant[j] is not None:
-                _add(out, {(): self.constant[j]}, w)
+            const = self.constant[j]
+            if const is not None:
+                _add(out, {(): const}, w)
                 continue
             g, lam = self.group[j], self.scale[j]
             if c[0]:
@@ -276,7 +276,7 @@ class Circuit:
         pre = (
             [self._read_first(row, b) for row, b in zip(consumers.rows, consumers.bias, strict=True)]
             if net.depth > 2
-            else None
+            else []
         )
         for l in range(1, net.depth - 1):
             layer = _Layer(pre, net.activations[l], l)
@@ -308,14 +308,15 @@ class Circuit:
                 _add(out.setdefault(atom, {}), value)
             self.outputs.append({a: p for a, p in out.items() if p})
 
-    def _read_first(self, row: dict[int, object], bias) -> SPoly:
+    def _read_first(self, row: Mapping[int, object], bias) -> SPoly:
         out: SPoly = {(): _rational(bias, "a bias")} if bias else {}
         by_axis: dict[int, list[tuple[int, Fraction]]] = {}
         for j, w in row.items():
             w = _rational(w, "a weight")
             u = self.units[j]
-            if u.kink is None:  # a polynomial of x_axis on all of [0, 1]
-                for e, c in enumerate(self._whole[j]):
+            whole = self._whole[j]
+            if whole is not None:  # no kink: a polynomial of x_axis on all of [0, 1]
+                for e, c in enumerate(whole):
                     if c:
                         _add(out, {((u.axis, e),) if e else (): c}, w)
             else:
@@ -376,20 +377,20 @@ def cell_polynomials(net: Network, extra_breakpoints: Iterable[Fraction] = (), o
     def axis_factor(axis: int, part: Mono, i: int) -> UPoly | None:
         key = (axis, part, i)
         if key not in cache:
-            f: UPoly | None = (Q(1),)
+            f: UPoly = (Q(1),)
             for v, e in part:
                 g = (Q(0), Q(1)) if v < d else atom_on[v - d][i]
-                if g is None:
-                    f = None
+                if g is None:  # an atom that is zero on this piece
+                    f = ()
                     break
                 f = _umul(f, _upow(g, e))
             cache[key] = f or None
         return cache[key]
 
     raw: dict[tuple[int, ...], dict[object, dict[tuple[int, ...], Fraction]]] = {}
-    for atom, poly in circuit.outputs[output].items():
+    for weight_atom, poly in circuit.outputs[output].items():
         for mono, c in poly.items():
-            parts = [[] for _ in range(d)]
+            parts: list[list[tuple[int, int]]] = [[] for _ in range(d)]
             for v, e in mono:
                 parts[v if v < d else circuit.atoms[v - d].axis].append((v, e))
             per_axis = []
@@ -399,20 +400,20 @@ def cell_polynomials(net: Network, extra_breakpoints: Iterable[Fraction] = (), o
                 per_axis.append([(i, f) for i, f in facs if f is not None])
             for combo in itertools.product(*per_axis):
                 idx = tuple(i for i, _ in combo)
-                terms = raw.setdefault(idx, {}).setdefault(atom, {})
+                terms = raw.setdefault(idx, {}).setdefault(weight_atom, {})
                 for exps in itertools.product(*(range(len(f)) for _, f in combo)):
-                    v = c
+                    value = c
                     for (_, f), e in zip(combo, exps, strict=True):
-                        v *= f[e]
-                    if v:
-                        terms[exps] = terms.get(exps, 0) + v
+                        value *= f[e]
+                    if value:
+                        terms[exps] = terms.get(exps, Q(0)) + value
     polys = {}
     for idx, per_atom in raw.items():
         ap = AtomPoly(d)
-        for atom, terms in per_atom.items():
-            p = Poly(d, terms)
-            if not p.is_zero():
-                ap.parts[atom] = p
+        for weight_atom, terms in per_atom.items():
+            poly_of_atom = Poly(d, terms)
+            if not poly_of_atom.is_zero():
+                ap.parts[weight_atom] = poly_of_atom
         polys[idx] = ap
     return CellPolynomials(tuple(pieces), polys)
 

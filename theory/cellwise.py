@@ -76,7 +76,7 @@ def network_on_box(net: Network, box: Box) -> list[AtomPoly]:
                 raise NotPolynomial(f"neuron {i} of hidden layer {l + 1} has a kinked pre-activation on the box")
             c = act.relu_coefficients
             if c is None:  # identity / polynomial activation
-                pc = act.polynomial_coefficients
+                pc = act.series[1]
                 val = Poly(nvars)
                 for e, ce in enumerate(pc):
                     val = val + (z.poly**e).scale(ce)
@@ -94,8 +94,8 @@ def network_on_box(net: Network, box: Box) -> list[AtomPoly]:
     for o, (row, b) in enumerate(zip(last.rows, last.bias, strict=True)):
         per_atom: dict[object, dict[int, Fraction]] = {}  # atom -> {hidden unit: rational weight}
         for j, w in row.items():
-            for atom, c in linear_atoms(w).items():
-                per_atom.setdefault(atom, {})[j] = c
+            for atom, weight in linear_atoms(w).items():
+                per_atom.setdefault(atom, {})[j] = weight
         result = AtomPoly(nvars)
         result.add(b, Poly.constant(nvars, 1))
         for atom, weights in per_atom.items():

@@ -20,12 +20,13 @@ import math
 import random
 from fractions import Fraction
 from numbers import Integral, Rational
+from typing import SupportsFloat, TypeAlias, cast
 
 import sympy
 
 from theory.expression import parse
 
-Exact = Fraction | sympy.Expr
+Exact: TypeAlias = Fraction | sympy.Expr
 
 FLOAT_POLICIES = ("exact", "refuse")
 
@@ -41,7 +42,7 @@ def exact(value: object, floats: str = "exact") -> Exact:
     if isinstance(value, Integral | Rational) and not isinstance(value, sympy.Basic):
         return Fraction(int(value.numerator), int(value.denominator))
     if isinstance(value, float) or type(value).__name__ in ("float64", "float32", "float16"):
-        value = float(value)
+        value = float(cast(SupportsFloat, value))  # a NumPy float: exactly its value
         if not math.isfinite(value):
             raise ValueError(f"a weight must be finite, got {value!r}")
         if floats == "refuse":

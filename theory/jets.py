@@ -22,6 +22,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from functools import cache
+from typing import Any
 
 import sympy as sp
 from flint import arb, ctx, fmpq
@@ -114,7 +115,7 @@ class Jet:
     def value(self):
         return self.c[0]
 
-    def coefficients(self) -> dict[tuple[int, ...], object]:
+    def coefficients(self) -> dict[tuple[int, ...], Any]:  # arb balls, or Fractions in exact mode
         return dict(zip(_layout(self.d, self.K)[0], self.c, strict=True))
 
     def __add__(self, o: Jet) -> Jet:
@@ -283,7 +284,7 @@ def _build_pow(e: sp.Expr, build, exact: bool, numbers: Numbers):
 
 def point_jets(d: int, K: int, point: Sequence, exact: bool = False, numbers: Numbers = ARB) -> list[Jet]:
     """The coordinate jets at an exact point (or at balls, for a box)."""
-    conv = Fraction if exact else (lambda v: numbers.rational(v) if isinstance(v, int | Fraction) else v)
+    conv = Fraction if exact else (lambda v: numbers.rational(Fraction(v)) if isinstance(v, int | Fraction) else v)
     return [Jet.variable(d, K, k, conv(v)) for k, v in enumerate(point)]
 
 

@@ -22,8 +22,10 @@ API
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from fractions import Fraction
+from typing import Any
 
 import sympy
 
@@ -123,6 +125,10 @@ def _poly_fn(p: Sequence[Exact]) -> Callable:
     return lambda x: sum((c * x**i for i, c in enumerate(coeffs)), Fraction(0))
 
 
+def _check_built(build: Callable[[], Network], *args) -> dict:
+    return _check(build(), *args)
+
+
 def certificates(r: int = PAPER_ORDER) -> list[Certificate]:
     paper = paper_coefficients(r)
     odd = (Fraction(1), Fraction(-1, 2), Fraction(2), Fraction(3))  # a_0 != 0, mixed signs
@@ -131,7 +137,8 @@ def certificates(r: int = PAPER_ORDER) -> list[Certificate]:
     out: list[Certificate] = []
 
     # fmt: off
-    cases = []  # (name, statement, build, target, target at a rational, max width, shared, params)
+    # (name, statement, build, target, target at a rational, max width, shared, params)
+    cases: list[tuple[Any, ...]] = []
     for shared in (None, paper):
         m = 1 if shared is None else r
         cases.append(("relu", f"ReLU(x) equals a PolyReLU network of order {r} with <= {m} neuron(s).",
@@ -162,7 +169,7 @@ def certificates(r: int = PAPER_ORDER) -> list[Certificate]:
                 f"lemma1/{name}/{form}",
                 statement,
                 "SymPy case analysis on sign(x) (and every ReLU argument) + exact rational points",
-                lambda b=build, t=target, f=target_fn, w=max_width, sd=seed: _check(b(), t, f, r, w, sd),
+                functools.partial(_check_built, build, target, target_fn, r, max_width, seed),
                 params={**params, "r": r, "form": form, "a": None if shared is None else [str(v) for v in shared]},
                 error_bound=0,
             )

@@ -2,7 +2,7 @@
 
 Each operator returns a new ``Network`` and leaves its argument alone. ``mutate(net, kind, seed,
 points)`` applies one of a kind at a seeded place, among units that are live at ``points`` (so that
-the mutant changes the function there); tests/test_mutations.py runs every certificate group
+the mutant changes the function there); tests/theory/test_mutations.py runs every certificate group
 against such mutants.
 
 Kinds of ``mutate`` (:data:`KINDS`): ``weight`` and ``bias`` (moved by δ), ``activation`` (one unit's
@@ -41,8 +41,8 @@ def drop_unit(net: Network, l: int, unit: int) -> Network:
 def shift_activation(net: Network, l: int, unit: int, delta=DELTA) -> Network:
     """Moves the highest coefficient of one unit's activation (as PolyReLU or polynomial) by δ."""
     act = net.activations[l][unit]
-    relu = act.relu_coefficients is not None
-    coeffs = list(act.relu_coefficients if relu else act.polynomial_coefficients)
+    relu, series = act.series
+    coeffs = list(series)
     coeffs[-1] = coeffs[-1] + exact(delta)
     new = Activation("polyrelu" if relu else "polynomial", tuple(coeffs))
     layers = [list(layer) for layer in net.activations]

@@ -26,7 +26,7 @@ API
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from fractions import Fraction
 
@@ -57,7 +57,7 @@ class Affine:
         return len(self.rows)
 
     @classmethod
-    def from_rows(cls, in_dim: int, rows: Iterable[dict[int, object]], bias=None, floats: str = "exact") -> Affine:
+    def from_rows(cls, in_dim: int, rows: Iterable[Mapping[int, object]], bias=None, floats: str = "exact") -> Affine:
         """Rows as ``{column: value}`` dicts; values converted exactly, zeros dropped, columns checked."""
         clean = []
         for i, row in enumerate(rows):

@@ -33,7 +33,7 @@ def as_fraction(x: object) -> Fraction:
     if isinstance(x, bool):
         raise ValueError(f"expected a rational number, got {x!r}")
     if isinstance(x, Rational):
-        return Fraction(x.numerator, x.denominator)
+        return Fraction(int(x.numerator), int(x.denominator))
     if isinstance(x, float):
         if x != x or x in (float("inf"), float("-inf")):
             raise ValueError(f"expected a finite number, got {x!r}")
@@ -70,7 +70,7 @@ def taylor_shift(p: Sequence[Fraction], c: Fraction) -> list[Fraction]:
     return q
 
 
-def trim(p: Iterable[Number]) -> tuple[Fraction, ...]:
+def trim(p: Iterable[object]) -> tuple[Fraction, ...]:
     """Rational coefficients with trailing zeros removed (the zero polynomial is ``(0,)``)."""
     q = [as_fraction(c) for c in p]
     while len(q) > 1 and q[-1] == 0:
@@ -320,15 +320,19 @@ def sup_error(
     if lo is not None or hi is not None:
         pl = pl.restrict(pl.domain[0] if lo is None else lo, pl.domain[1] if hi is None else hi)
     rel_tol = as_fraction(rel_tol)
-    measure = abs if sign == 0 else (lambda e: sign * e)
-    best, arg = None, pl.xs[0]
+
+    def measure(e: Fraction) -> Fraction:
+        return abs(e) if sign == 0 else sign * e
+
+    arg = pl.xs[0]
+    best = measure(pl.ys[0] - poly_eval(p, arg))
 
     def consider(x: Fraction, value: Fraction) -> None:
         nonlocal best, arg
-        if best is None or value > best:
+        if value > best:
             best, arg = value, x
 
-    for x, y in zip(pl.xs, pl.ys, strict=True):
+    for x, y in zip(pl.xs[1:], pl.ys[1:], strict=True):
         consider(x, measure(y - poly_eval(p, x)))
     if len(p) <= 2:  # e is linear on each piece: the maximum is at a breakpoint
         return SupError(best, best, arg)

@@ -148,13 +148,14 @@ def expansion(activation: Activation, r: int, shared: Sequence[object] | None = 
     """
     if shared is not None and len(shared) != r + 1:
         raise ValueError(f"shared coefficients must have r + 1 = {r + 1} entries, got {len(shared)}")
-    relu_c, poly_c = activation.relu_coefficients, activation.polynomial_coefficients
+    relu_c = activation.relu_coefficients
     if activation.degree > r:
         raise ValueError(f"{activation.describe()} has degree {activation.degree} > r = {r}")
     if relu_c is not None:
         if shared is not None:
             return shared_relu_powers(relu_c, shared, scale)
         return Expansion(((ONE, polyrelu(_pad(relu_c, r)), ONE),), ZERO)
+    poly_c = activation.series[1]
     if shared is not None:
         return shared_polynomial(poly_c, shared, scale)
     return per_neuron_polynomial(poly_c, r)

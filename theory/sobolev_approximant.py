@@ -135,8 +135,8 @@ class Approximant:
                     self._pieces[key] = self.partition.psi_on_piece(mk, *piece, k)
                 phi = phi * self._pieces[key]
             for a in self.table.alphas:
-                key = (m, a)
-                if key not in self._pieces:
-                    self._pieces[key] = self.table.polynomial_basis(m, a)
-                out.add(self.table.exact(m, a), phi * self._pieces[key])
+                basis_key = (m, a)
+                if basis_key not in self._pieces:
+                    self._pieces[basis_key] = self.table.polynomial_basis(m, a)
+                out.add(self.table.exact(m, a), phi * self._pieces[basis_key])
         return out

@@ -144,7 +144,8 @@ class Target:
         """
         syms, min_width = self.symbols, Fraction(1, 2**10)
         num = sp.lambdify(syms, expr, modules="mpmath")
-        best_lo, count, heap = 0.0, 0, []  # heap of (−upper, tiebreak, box); upper = inf if singular
+        best_lo, count = 0.0, 0
+        heap: list[tuple] = []  # heap of (−upper, tiebreak, box); upper = inf if singular
 
         def push(box):
             nonlocal best_lo, count

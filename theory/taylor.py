@@ -20,10 +20,9 @@ from functools import cached_property
 import mpmath
 import sympy as sp
 
+from theory.exact_numbers import Exact  # noqa: E402
 from theory.polynomial import Poly, is_zero_constant
 from theory.sobolev_target import Target, multi_indices
-
-Exact = Fraction | sp.Expr
 
 
 def factorial(alpha: tuple[int, ...]) -> int:

@@ -41,7 +41,7 @@ from theory.certificate import Certificate, certify
 from theory.exact_equality import compare_at_points, prove_same_function, random_points
 from theory.exact_numbers import Exact, random_rational, to_float
 from theory.network import Affine, Network
-from theory.scaling_trick import ONE, balanced_scale, expansion
+from theory.scaling_trick import ONE, Expansion, balanced_scale, expansion
 
 PAPER_ORDER = 3
 
@@ -83,7 +83,7 @@ class Conversion:
     def relation_holds(self) -> bool:
         return all(self.relation().values())
 
-    def sizes(self) -> dict[str, dict]:
+    def sizes(self) -> dict[str, object]:
         return {
             "source": self.source.sizes().as_dict(),
             "target": self.target.sizes().as_dict(),
@@ -108,7 +108,7 @@ def to_polyrelu(
     if r < 1:
         raise ValueError(f"order r must be >= 1, got {r}")
     bounds = preactivation_bounds(net, domain) if shared is not None and domain is not None else None
-    cache: dict[tuple[Activation, Fraction], object] = {}
+    cache: dict[tuple[Activation, Exact], Expansion] = {}
     affines, acts = [], []
     col_map: list[list[tuple[int, Exact]]] | None = None  # old neuron k -> [(new neuron, weight)]
     kappa: list[Exact] = []  # old neuron k's constant
@@ -132,12 +132,15 @@ def to_polyrelu(
         if l == len(net.affines) - 1:
             affines.append(Affine(in_dim, tuple(rows), tuple(bias)))
             break
-        out_rows, out_bias, layer_acts = [], [], []
-        col_map_next, kappa_next = [], []
+        out_rows: list[dict[int, Exact]] = []
+        out_bias: list[Exact] = []
+        layer_acts: list[Activation] = []
+        col_map_next: list[list[tuple[int, Exact]]] = []
+        kappa_next: list[Exact] = []
         for i, (row, b, act) in enumerate(zip(rows, bias, net.activations[l], strict=True)):
             # balanced scales help ReLU-type neurons in float64; polynomial ones fare better with λ_j = j
             balanced = bounds is not None and act.relu_coefficients is not None
-            scale = balanced_scale(bounds[l][i], r) if balanced else ONE
+            scale = balanced_scale(bounds[l][i], r) if bounds is not None and balanced else ONE
             if (act, scale) not in cache:
                 cache[act, scale] = expansion(act, r, shared, scale)
             e = cache[act, scale]
@@ -182,9 +185,8 @@ def preactivation_bounds(net: Network, domain: float, samples: int = 64, seed: i
 
 
 def _float_activation(act: Activation, z: np.ndarray) -> np.ndarray:
-    c = act.relu_coefficients
-    t = np.maximum(z, 0.0) if c is not None else z
-    c = c if c is not None else act.polynomial_coefficients
+    relu, c = act.series
+    t = np.maximum(z, 0.0) if relu else z
     y = np.zeros_like(z)
     for v in reversed(c):
         y = y * t + to_float(v)

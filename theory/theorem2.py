@@ -230,7 +230,7 @@ def relu_approximation(
     f = assemble(g, approx)
     bound = error_bound(g, norm.alpha, errors)
     if bound >= eps:
-        raise ValueError(f"internal: composed bound {bound} is not below eps {eps}")
+        raise AssertionError(f"composed bound {bound} is not below eps {eps}")  # a bug in the construction
     return Theorem2Result(g, f, eps, eps0, norm.alpha, bound, errors, depths, norm, neuron_methods=methods,
                           units=approx)  # fmt: skip
 
@@ -282,7 +282,9 @@ def _poly_pow_linear(w: Fraction, b: Fraction, k: int) -> list[Fraction]:
     """Coefficients of (w x + b)^k, ascending."""
     out = [Q(1)]
     for _ in range(k):
-        out = [(out[i] * b if i < len(out) else 0) + (out[i - 1] * w if i > 0 else 0) for i in range(len(out) + 1)]
+        out = [
+            (out[i] * b if i < len(out) else Q(0)) + (out[i - 1] * w if i > 0 else Q(0)) for i in range(len(out) + 1)
+        ]
     return out
 
 

@@ -86,10 +86,10 @@ def product_tree(factors: int, levels: int, product: Network, carry: Network) ->
         raise ValueError(f"{factors} factors do not fit a tree of {levels} levels")
     if levels == 0:
         return Network([Affine(1, ({0: Q(1)},), (Q(0),))], [])
-    net, c = None, factors
-    for _ in range(levels):
-        level = block_parallel(*([product] * (c // 2) + [carry] * (c % 2)))
-        net = level if net is None else compose(level, net)
+    net = block_parallel(*([product] * (factors // 2) + [carry] * (factors % 2)))
+    c = (factors + 1) // 2
+    for _ in range(levels - 1):
+        net = compose(block_parallel(*([product] * (c // 2) + [carry] * (c % 2))), net)
         c = (c + 1) // 2
     return net
 
@@ -101,7 +101,9 @@ def tree_levels(d: int, n: int) -> int:
 def feature_network(partition: Partition) -> Network:
     """x ↦ (ψ_{k,m}(x_k) for k < d, m ≤ N; x_0..x_{d−1}): one hidden ReLU layer (docs/theory.md §5 step 1)."""
     N, d, psi, s = partition.N, partition.d, partition.psi, partition.scale
-    rows, bias, out_rows = [], [], []
+    rows: list[dict[int, Fraction]] = []
+    bias: list[Fraction] = []
+    out_rows: list[dict[int, Fraction]] = []
     for k in range(d):
         for m in range(N + 1):
             start = len(rows)
@@ -190,10 +192,11 @@ class Theorem3Network:
     def closed_form(self) -> dict:
         d, n = self.target.d, self.target.n
         if self.form == "relu":
+            assert self.squaring_depth is not None  # the ReLU form always records its depth
             product = _yarotsky_product(self.squaring_depth)
             h = product.depth - 1
             return closed_form_sizes(self.N, d, n, product.sizes().neurons, 2 * h, product_layers=h)
-        factor = 1 if self.form == "per_neuron" else sum(1 for a in self.shared[1:] if a != 0)
+        factor = 1 if self.form == "per_neuron" or self.shared is None else sum(a != 0 for a in self.shared[1:])
         return closed_form_sizes(self.N, d, n, factor=factor)
 
 
@@ -297,7 +300,9 @@ def _assemble_exact(partition: Partition, table: TaylorTable, levels: int):
     inputs = [tuple(sorted({j for row, _ in hs for j in row})) for hs in handles]  # first-layer units per term
     width, ranges = hidden1, []
     for _ in range(levels):
-        rows, bias, layer = [], [], []
+        rows: list[dict[int, Fraction]] = []
+        bias: list[Fraction] = []
+        layer: list = []
         new_handles, level_ranges = [], []
         for hs in handles:
             start = len(rows)
@@ -439,7 +444,14 @@ def check_network(net: Network, approximant: Approximant, sample: int | None = N
     ``exact`` is False whatever it finds. The error enclosure always covers every cell.
     """
     partition = approximant.partition
-    out = {"cells_checked": 0, "cells_total": None, "sampled": False, "differ": 0, "exact": False, "why": ""}
+    out: dict[str, object] = {
+        "cells_checked": 0,
+        "cells_total": None,
+        "sampled": False,
+        "differ": 0,
+        "exact": False,
+        "why": "",
+    }
     try:
         cells = cell_polynomials(net, partition.breakpoints_1d())
     except NotSeparable as err:

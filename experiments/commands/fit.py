@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import math
 
+from experiments.user_errors import UserError, user_input
+
 HELP = "fit one target (expression or catalogue name) at one or more sizes; sup/RMS error, VarPro floor, time"
 
 
@@ -22,7 +24,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     import approx
-    from approx import targets
+    from approx import activations, targets
     from approx.initialisation import INITS
     from experiments import resources
     from experiments.atomic_io import write_json
@@ -30,16 +32,18 @@ def run(args: argparse.Namespace) -> int:
     from experiments.provenance import provenance
 
     if args.init not in INITS:
-        raise ValueError(f"unknown --init {args.init!r}; valid: {', '.join(INITS)}")
+        raise UserError(f"unknown --init {args.init!r}; valid: {', '.join(INITS)}")
     if not 1 <= args.seeds <= resources.MAX_SEEDS:
-        raise ValueError(f"--seeds must be in 1..{resources.MAX_SEEDS}, got {args.seeds}")
+        raise UserError(f"--seeds must be in 1..{resources.MAX_SEEDS}, got {args.seeds}")
     if not 1 <= args.depth <= 64:
-        raise ValueError(f"--depth must be in 1..64, got {args.depth}")
+        raise UserError(f"--depth must be in 1..64, got {args.depth}")
     if any(not 2 <= p <= resources.MAX_PARAMS for p in args.params):
-        raise ValueError(f"--params must be in 2..{resources.MAX_PARAMS:.0e}, got {args.params}")
+        raise UserError(f"--params must be in 2..{resources.MAX_PARAMS:.0e}, got {args.params}")
     if args.points is not None and not 2 <= args.points <= resources.MAX_POINTS:
-        raise ValueError(f"--points must be in 2..{resources.MAX_POINTS:.0e}, got {args.points}")
-    target = targets.get(args.expr) if args.expr in targets.names() else expression_target(args.expr, args.d)
+        raise UserError(f"--points must be in 2..{resources.MAX_POINTS:.0e}, got {args.points}")
+    with user_input():
+        target = targets.get(args.expr) if args.expr in targets.names() else expression_target(args.expr, args.d)
+        activations.get(args.activation)
     print(f"{target.name} (d={target.d}), {args.activation}, depth {args.depth}, default schedule")
     print(f"{'params':>7} {'width':>5} {'seed':>4} {'sup error':>10} {'RMS error':>10} {'floor sup':>10} "
           f"{'floor RMS':>10} {'steps':>6} {'stop':>9} {'seconds':>8}")  # fmt: skip

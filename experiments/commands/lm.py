@@ -9,6 +9,7 @@ from pathlib import Path
 import torch
 
 from experiments import executors, lm_study, output_lock
+from experiments.user_errors import UserError
 
 HELP = (
     "transformer FFN study: PolyCom vs ReLU, GELU, SwiGLU in a small byte-level LM "
@@ -36,13 +37,13 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if args.threads is not None:
         if args.threads < 1:
-            raise ValueError(f"--threads must be >= 1, got {args.threads}")
+            raise UserError(f"--threads must be >= 1, got {args.threads}")
         if args.executor == "local":
             torch.set_num_threads(args.threads)
     overrides = {}
     if args.steps is not None:
         if args.steps < 1:
-            raise ValueError(f"--steps must be >= 1, got {args.steps}")
+            raise UserError(f"--steps must be >= 1, got {args.steps}")
         overrides["train.steps"] = args.steps
         overrides["train.warmup"] = min(args.steps // 10, lm_study.load_study(args.config).train.get("warmup", 0))
         overrides["train.eval_interval"] = max(1, min(args.steps // 2, 100))
@@ -51,10 +52,10 @@ def run(args: argparse.Namespace) -> int:
         chosen = [n.strip() for n in args.variants.split(",") if n.strip()]
         bad = [n for n in chosen if n not in known]
         if bad:
-            raise ValueError(f"unknown variant(s) {', '.join(bad)}; config has {', '.join(known)}")
+            raise UserError(f"unknown variant(s) {', '.join(bad)}; config has {', '.join(known)}")
         overrides["study.variants"] = [dataclasses.asdict(known[n]) for n in chosen]
     if args.report_only and not out.is_dir():
-        raise ValueError(f"no such folder: {out}")
+        raise UserError(f"no such folder: {out}")
     failed = False
     with output_lock.hold(out):
         if not args.report_only:
@@ -73,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
 
         runs = lm_study.load_runs(out)
         if not runs:
-            raise ValueError(f"{out} holds no finished runs")
+            raise UserError(f"{out} holds no finished runs")
         for path in lm_report.write_all(out, runs):
             print(f"wrote {path}")
     return 1 if failed else 0

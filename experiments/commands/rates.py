@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 from experiments import executors
+from experiments.user_errors import UserError
 
 HELP = "fit target functions and measure error against parameter count (TOML config; resumable)"
 
@@ -45,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"config OK; estimated peak memory {peak / 2**20:.0f} MiB (dry run: nothing written)")
         return 0
     if args.threads is not None and not 1 <= args.threads <= 1024:
-        raise ValueError(f"--threads must be an integer in 1..1024, got {args.threads}")
+        raise UserError(f"--threads must be an integer in 1..1024, got {args.threads}")
     with output_lock.hold(out):
         return _run(args, cfg, out)
 
@@ -103,5 +104,5 @@ def _history(runs_file: Path) -> list[dict]:
     record = read_json(runs_file)
     runs = record.get("runs") if isinstance(record, dict) else None
     if not isinstance(runs, list) or not all(isinstance(r, dict) for r in runs):
-        raise ValueError(f"{runs_file}: 'runs' is not a list of run records")
+        raise UserError(f"{runs_file}: 'runs' is not a list of run records")
     return runs

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from experiments.user_errors import UserError
+
 HELP = "write a Markdown report (slope table, figures) of a rates run"
 
 
@@ -19,9 +21,9 @@ def run(args: argparse.Namespace) -> int:
 
     out = Path(args.dir)
     if not out.is_dir():
-        raise ValueError(f"no such folder: {out}")
+        raise UserError(f"no such folder: {out}")
     if args.boot < 0:
-        raise ValueError(f"--boot must be >= 0, got {args.boot}")
+        raise UserError(f"--boot must be >= 0, got {args.boot}")
     with output_lock.hold(out):
         for stray in remove_temp_files(out):
             print(f"note: removed {stray}, a temp file left by a killed run")

@@ -12,6 +12,7 @@ import time
 
 from experiments.atomic_io import write_json
 from experiments.provenance import provenance
+from experiments.user_errors import UserError
 from theory import certificate
 
 HELP = "certify the paper's statements (Lemma 1, Theorems 1-3): table, --json, exit 1 on a failure"
@@ -29,10 +30,10 @@ def parse_groups(only: str | None) -> list[str] | None:
         return None
     names = [g.strip() for g in only.split(",") if g.strip()]
     if not names:
-        raise ValueError("--only needs at least one group name")
+        raise UserError("--only needs at least one group name")
     unknown = [g for g in names if g not in certificate.GROUPS]
     if unknown:
-        raise ValueError(f"unknown certificate group {unknown[0]!r}; valid: {', '.join(certificate.GROUPS)}")
+        raise UserError(f"unknown certificate group {unknown[0]!r}; valid: {', '.join(certificate.GROUPS)}")
     return list(dict.fromkeys(names))
 
 

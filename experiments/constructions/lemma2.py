@@ -9,6 +9,7 @@ from fractions import Fraction
 
 from experiments.atomic_io import save_figure, write_json
 from experiments.provenance import provenance
+from experiments.user_errors import UserError, user_input
 from theory import lemma2
 from theory import yarotsky as Y
 from theory.piecewise_linear import as_fraction
@@ -20,7 +21,7 @@ SIZE_KEYS = ("neurons", "width", "depth", "nonzero_parameters")
 def parse_coefficients(text: str) -> tuple[Fraction, ...]:
     parts = [p.strip() for p in text.split(",")]
     if not parts or any(not p for p in parts):
-        raise ValueError(f"--coeffs needs comma-separated exact numbers a_0,...,a_r, got {text!r}")
+        raise UserError(f"--coeffs needs comma-separated exact numbers a_0,...,a_r, got {text!r}")
     return tuple(as_fraction(p) for p in parts)
 
 
@@ -28,7 +29,7 @@ def coefficients(args: argparse.Namespace) -> tuple[Fraction, ...]:
     if args.coeffs is not None:
         return parse_coefficients(args.coeffs)
     if not 1 <= args.order <= 16:
-        raise ValueError(f"--order must be in 1..16, got {args.order}")
+        raise UserError(f"--order must be in 1..16, got {args.order}")
     return lemma2.paper_coefficients(args.order)
 
 
@@ -140,8 +141,9 @@ def plot(path: str, a: tuple[Fraction, ...], rows: list[lemma2.Lemma2Result], fi
 
 
 def run(args: argparse.Namespace) -> int:
-    a = coefficients(args)
-    eps = lemma2.check_eps(args.eps)
+    with user_input():
+        a = coefficients(args)
+        eps = lemma2.check_eps(args.eps)
     res = lemma2.smallest(a, eps, args.exact_max_m)
     print(describe(res))
     rows, fits = [], {}

@@ -11,6 +11,7 @@ from fractions import Fraction
 from experiments.atomic_io import save_figure, write_json
 from experiments.constructions.lemma2 import coefficients
 from experiments.provenance import provenance
+from experiments.user_errors import UserError, user_input
 from theory import lemma2, theorem2
 from theory.piecewise_linear import as_fraction
 
@@ -45,9 +46,9 @@ def _check(args: argparse.Namespace) -> None:
     for name, low, high in (("dim", 1, 4), ("depth", 1, 8), ("width", 1, 16)):
         v = getattr(args, name)
         if not low <= v <= high:
-            raise ValueError(f"--{name} must be in {low}..{high}, got {v}")
+            raise UserError(f"--{name} must be in {low}..{high}, got {v}")
     if args.grid is not None and not 2 <= args.grid <= 2001:
-        raise ValueError(f"--grid must be in 2..2001, got {args.grid}")
+        raise UserError(f"--grid must be in 2..2001, got {args.grid}")
 
 
 def paper_size(res: theorem2.Theorem2Result) -> tuple[float, float]:
@@ -136,11 +137,13 @@ def plot(path: str, net, args, grid: int) -> list[dict]:
 
 
 def run(args: argparse.Namespace) -> int:
-    _check(args)
-    a = coefficients(args)
-    eps = lemma2.check_eps(args.eps)
-    net = theorem2.random_network(args.seed, args.dim, args.depth, args.width, a, norm=args.row_norm)
-    alpha = None if args.alpha is None else as_fraction(args.alpha)
+    with user_input():
+        _check(args)
+        a = coefficients(args)
+        eps = lemma2.check_eps(args.eps)
+        net = theorem2.random_network(args.seed, args.dim, args.depth, args.width, a, norm=args.row_norm)
+        alpha = None if args.alpha is None else as_fraction(args.alpha)
+        theorem2.check_normalisation(net, alpha, args.rescale)  # the theorem's assumptions, before any work
     args.alpha = alpha
     res = theorem2.relu_approximation(net, eps, alpha, args.rescale, args.exact_max_m)
     grid = args.grid or (65 if args.dim == 1 else 9)

@@ -11,6 +11,7 @@ from fractions import Fraction
 from experiments import theorem3_rates as rates
 from experiments.atomic_io import write_json
 from experiments.provenance import provenance
+from experiments.user_errors import UserError, user_input
 
 HELP = "Theorem 3: exact PolyReLU network = Sobolev approximant f_N, ReLU twin, error-vs-size rate curves"
 MAX_TERMS = 400_000  # (N+1)^d·C(n−1+d, d) above this would not build in a reasonable time
@@ -20,9 +21,9 @@ def parse_grid_sizes(text: str) -> list[int]:
     try:
         Ns = [int(p) for p in text.split(",") if p.strip()]
     except ValueError:
-        raise ValueError(f"--N needs comma-separated positive integers, got {text!r}") from None
+        raise UserError(f"--N needs comma-separated positive integers, got {text!r}") from None
     if not Ns or any(N < 1 for N in Ns):
-        raise ValueError(f"--N needs comma-separated positive integers, got {text!r}")
+        raise UserError(f"--N needs comma-separated positive integers, got {text!r}")
     return sorted(set(Ns))
 
 
@@ -55,18 +56,19 @@ def run(args: argparse.Namespace) -> int:
     Ns = parse_grid_sizes(args.N)
     d = args.d if args.d is not None else infer_dimension(args.target)
     if (args.cells is not None and args.cells < 1) or args.hp_points < 1 or args.float_points < 1:
-        raise ValueError("--cells must be >= 1 and --hp-points, --float-points >= 1")
+        raise UserError("--cells must be >= 1 and --hp-points, --float-points >= 1")
     if args.device.startswith("cuda"):
         import torch
 
         if not torch.cuda.is_available():
-            raise ValueError(f"--device {args.device}: CUDA is not available here")
+            raise UserError(f"--device {args.device}: CUDA is not available here")
     terms = (max(Ns) + 1) ** d * math.comb(args.n - 1 + d, d) if 1 <= args.n <= 8 and 1 <= d <= 6 else 0
     if terms > MAX_TERMS:
-        raise ValueError(f"N = {max(Ns)} in d = {d} needs {terms} terms (> {MAX_TERMS}); use a smaller N")
+        raise UserError(f"N = {max(Ns)} in d = {d} needs {terms} terms (> {MAX_TERMS}); use a smaller N")
     from theory.sobolev_target import Target
 
-    Target.parse(args.target, d, args.n)  # a bad target fails here, before any output
+    with user_input():
+        Target.parse(args.target, d, args.n)  # a bad target fails here, before any output
     print(f"Theorem 3: f = {args.target}, d = {d}, n = {args.n}, N = {Ns}")
     result = rates.sweep(
         args.target,

@@ -1,11 +1,10 @@
 """Theorem 2 (docs/theory.md §4): normalisation checks, the layer error budget, and the piece-count lower bound."""
 
 import random
-import subprocess
-import sys
 from fractions import Fraction as Q
 
 import pytest
+from conftest import run_polylab as polylab
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -127,10 +126,6 @@ def test_least_pieces_width_and_neurons(eps):
 def test_theorem2_and_lemma2_certificates_hold():
     certs = gather(["lemma2", "theorem2"])
     assert certs and all(c.holds for c in certs), [c.name for c in certs if not c.holds]
-
-
-def polylab(*args):
-    return subprocess.run([sys.executable, "-m", "experiments", *args], capture_output=True, text=True, timeout=300)
 
 
 def test_construct_cli(tmp_path):

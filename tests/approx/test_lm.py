@@ -1,12 +1,11 @@
-"""The transformer FFN study (issue 8): model, data split, analyses, memory, training, CLI end to end."""
+"""The transformer FFN study: model, data split, analyses, memory, training, CLI end to end."""
 
 import json
 import math
-import subprocess
-import sys
 
 import pytest
 import torch
+from conftest import run_polylab as polylab
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -19,10 +18,6 @@ from experiments import cli, lm_report, lm_study
 torch.set_num_threads(1)
 VARIANTS = ("relu", "gelu", GATED, "polyrelu", "polynorm")
 SMALL = ModelConfig(context=16, d_model=32, n_layers=2, n_heads=2, swiglu_hidden=40)
-
-
-def polylab(*args):
-    return subprocess.run([sys.executable, "-m", "experiments", *args], capture_output=True, text=True, timeout=300)
 
 
 # --------------------------------------------------------------------------- model

@@ -13,6 +13,7 @@ import pytest
 from conftest import REPO, TINY, run_polylab
 
 from experiments import executors
+from experiments.user_errors import UserError
 
 ray = pytest.importorskip("ray", reason="Ray is the 'distributed' extra; make test installs it")
 
@@ -83,7 +84,7 @@ def test_lm_runs_through_ray(tmp_path):
 
 def test_a_missing_ray_is_one_clear_line(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "ray", None)  # import ray now raises ImportError
-    with pytest.raises(executors.UserFacingError, match=r"pip install -e '\.\[distributed\]'"):
+    with pytest.raises(UserError, match=r"pip install -e '\.\[distributed\]'"):
         executors.make("ray")
     (tmp_path / "tiny.toml").write_text(TINY)
     code = "import sys; sys.modules['ray'] = None; from experiments.cli import main; sys.exit(main())"
@@ -98,7 +99,7 @@ def test_addresses_are_redacted_to_host_and_port():
     assert executors.redact("ray://user:secret@head.example.org:10001/x") == "head.example.org:10001"
     assert executors.redact("10.0.0.5:6379") == "10.0.0.5:6379"
     assert executors.redact("local") == "local"
-    with pytest.raises(executors.UserFacingError, match="needs --executor ray"):
+    with pytest.raises(UserError, match="needs --executor ray"):
         executors.make("local", "10.0.0.5:6379")
 
 

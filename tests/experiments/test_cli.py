@@ -1,15 +1,9 @@
 """The polylab CLI: help everywhere, one-line user errors, not-built commands exit 2."""
 
-import subprocess
-import sys
-
 import pytest
+from conftest import run_polylab as polylab
 
 from experiments import cli
-
-
-def polylab(*args):
-    return subprocess.run([sys.executable, "-m", "experiments", *args], capture_output=True, text=True, timeout=300)
 
 
 @pytest.mark.parametrize("command", [None, *cli.COMMANDS])
