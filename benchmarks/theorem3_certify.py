@@ -152,7 +152,7 @@ def main() -> None:
     )
     t = time.perf_counter()
     error = sup_error(target, boxes, 3, atoms)
-    bound = reference.certified_bound()["bound"]
+    bound = reference.certified_bound().bound
     stage(
         "certified sup|f - net| (arb)",
         time.perf_counter() - t,

@@ -109,7 +109,7 @@ def theorem3_curve(n: int | None, d: int, max_size: float) -> tuple[np.ndarray, 
         return None
     sizes, bounds = [], []
     for N in range(1, 10_000):
-        neurons = closed_form_sizes(N, d, n)["neurons"]
+        neurons = closed_form_sizes(N, d, n).neurons
         if neurons > 4 * max_size:
             break
         sizes.append(neurons)

@@ -21,6 +21,7 @@ import itertools
 import math
 import time
 import warnings
+from dataclasses import asdict
 from fractions import Fraction
 
 import numpy as np
@@ -106,22 +107,31 @@ def one_grid(
     row["build_seconds"] = time.perf_counter() - t
     sizes, closed = built.sizes, built.closed_form()
     row["polyrelu"] = {
-        "sizes": sizes,
-        "closed_form": closed,
-        "closed_form_matches": all(sizes[k] == closed[k] for k in ("neurons", "depth", "width")),
+        "sizes": sizes.as_dict(),
+        "closed_form": asdict(closed),
+        "closed_form_matches": (sizes.neurons, sizes.depth, sizes.width)
+        == (closed.neurons, closed.depth, closed.width),
     }
     approximant = built.approximant
     bound = approximant.certified_bound()
-    row["bound"] = float(bound["bound"])
-    row["bound_paper"] = float(bound["bound_paper"])
+    row["bound"] = float(bound.bound)
+    row["bound_paper"] = float(bound.bound_paper)
     t = time.perf_counter()
     check = T3.check_network(built.network, approximant, sample=cells, seed=seed)
-    row["polyrelu"]["cells"] = {k: check[k] for k in ("cells_checked", "cells_total", "sampled", "differ", "exact")}
-    row["polyrelu"]["cells"]["why"] = check["why"]
-    if "coefficients" in check:
-        row["polyrelu"]["coefficients"] = {k: v for k, v in check["coefficients"].items() if k != "examples"}
-    if "error" in check:
-        row["polyrelu"]["certified"] = check["error"].as_dict()
+    row["polyrelu"]["cells"] = {
+        k: getattr(check, k) for k in ("cells_checked", "cells_total", "sampled", "differ", "exact", "why")
+    }
+    if check.coefficients is not None:
+        c = check.coefficients
+        row["polyrelu"]["coefficients"] = {
+            "checked": c.checked,
+            "differ": c.differ,
+            "exact": c.exact,
+            "radius": c.radius,
+            "holds": c.holds,
+        }
+    if check.error is not None:
+        row["polyrelu"]["certified"] = check.error.as_dict()
     row["cell_seconds"] = time.perf_counter() - t
     t = time.perf_counter()
     module = to_torch(built.network)
@@ -148,12 +158,13 @@ def one_grid(
         row["polyrelu"].get("certified", {}).get("lower_float", 0.0),
     )
     row["polyrelu"]["holds"] = bool(
-        check["exact"]
+        check.exact
         and row["polyrelu"]["closed_form_matches"]
         and row["polyrelu"]["export_ok"]
-        and check.get("coefficients", {}).get("holds", False)
-        and "certified" in row["polyrelu"]
-        and check["error"].upper <= bound["bound"]
+        and check.coefficients is not None
+        and check.coefficients.holds
+        and check.error is not None
+        and check.error.upper <= bound.bound
     )
     if relu:
         row["relu"] = relu_twin(target, approximant, max_relu_neurons, X, f, device)
@@ -167,15 +178,15 @@ def relu_twin(target: Target, approximant: Approximant, max_neurons: int, X, f, 
     product = T3._yarotsky_product(m)
     h = product.depth - 1
     closed = T3.closed_form_sizes(N, d, n, product.sizes().neurons, 2 * h, product_layers=h)
-    out = {"squaring_depth": m, "bound_vs_fN": float(bound), "closed_form": closed, "built": False}
-    out["bound_total"] = float(bound) + float(approximant.certified_bound()["bound"])
-    if closed["neurons"] > max_neurons:
-        out["sizes"] = {"neurons": closed["neurons"], "depth": closed["depth"]}
+    out = {"squaring_depth": m, "bound_vs_fN": float(bound), "closed_form": asdict(closed), "built": False}
+    out["bound_total"] = float(bound) + float(approximant.certified_bound().bound)
+    if closed.neurons > max_neurons:
+        out["sizes"] = {"neurons": closed.neurons, "depth": closed.depth}
         return out
     t = time.perf_counter()
     built = T3.build(target, N, "relu", squaring_depth=m)
     out["build_seconds"] = time.perf_counter() - t
-    out["sizes"] = built.sizes
+    out["sizes"] = built.sizes.as_dict()
     out["built"] = True
     y = evaluate(to_torch(built.network), X, device)
     fN = approximant.values_float(X)

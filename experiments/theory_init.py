@@ -115,7 +115,7 @@ def compare(text: str, d: int, n: int, N: int, adam: int = 2000, lbfgs: int = 20
     t_r = train(rand, x, y, adam, lbfgs)
     return {
         "target": text, "d": d, "n": n, "N": N, "nonzero_parameters": masked.nonzero, "points": points,
-        "construction": before, "bound": float(approximant.certified_bound()["bound"]),
+        "construction": before, "bound": float(approximant.certified_bound().bound),
         "trained_from_construction": sup_error(masked, f, d), "trained_from_random": sup_error(rand, f, d),
         "seconds": [t_c, t_r],
     }  # fmt: skip

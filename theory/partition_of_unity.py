@@ -28,6 +28,29 @@ Box = tuple[tuple[Fraction, Fraction], ...]
 
 
 @dataclass(frozen=True)
+class PartitionCheck:
+    """What ``Partition.certify`` proved, exactly: Σ_m φ_m ≡ 1, φ_m ≥ 0, at most 2 nonzero ψ per axis,
+    and |x_k − m_k/N| ≤ ρ/N on the support of φ_m with ρ = ``support_radius_times_N`` (None: ψ is
+    not compactly supported, and Theorem 3's bound does not apply)."""
+
+    sum_is_one: bool
+    nonnegative: bool
+    max_active_1d: int
+    d: int
+    support_radius_times_N: Fraction | None
+
+    @property
+    def max_active(self) -> int:
+        return self.max_active_1d**self.d
+
+    @property
+    def holds(self) -> bool:
+        return (
+            self.sum_is_one and self.nonnegative and self.max_active_1d <= 2 and self.support_radius_times_N is not None
+        )
+
+
+@dataclass(frozen=True)
 class Trapezoid:
     """ψ(t) = Σ_i w_i ReLU(t − b_i); the default is docs/theory.md §5's trapezoid."""
 
@@ -126,7 +149,7 @@ class Partition:
         return self.active([(a + b) / 2 for a, b in cell])
 
     # -- the certificate
-    def certify(self) -> dict:
+    def certify(self) -> PartitionCheck:
         """Exact proof of Σφ_m ≡ 1, φ_m ≥ 0, ≤ 2^d nonzero, and the support radius (see module docstring)."""
         pts = self.breakpoints_1d()
         mids = [(a + b) / 2 for a, b in zip(pts[:-1], pts[1:], strict=True)]
@@ -137,12 +160,4 @@ class Partition:
             rho = self.psi.support_radius() / self.scale
         except ValueError:  # ψ does not vanish outside its breakpoints: no support bound, no theorem
             rho = None
-        return {
-            "sum_is_one": sums_one,
-            "nonnegative": nonnegative,
-            "max_active_1d": max_active_1d,
-            "max_active": max_active_1d**self.d,
-            "at_most_2^d_active": max_active_1d <= 2,
-            "support_radius_times_N": rho,  # |x_k − m_k/N| ≤ ρ/N on the support of φ_m
-            "holds": sums_one and nonnegative and max_active_1d <= 2 and rho is not None,
-        }
+        return PartitionCheck(sums_one, nonnegative, max_active_1d, self.d, rho)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from dataclasses import dataclass
 from fractions import Fraction
 
 import mpmath
@@ -27,6 +28,24 @@ from theory.partition_of_unity import Box, Partition
 from theory.polynomial import AtomPoly, Poly
 from theory.sobolev_target import Target
 from theory.taylor import TaylorTable
+
+
+@dataclass(frozen=True)
+class Bound:
+    """Theorem 3's bound on sup|f − f_N|, certified and as the paper states it, both exact (§5):
+    ``bound`` = (dρ)^n/n! · N^-n · ‖f‖_n and ``bound_paper`` = 2^d d^n/n! · N^-n · ‖f‖."""
+
+    partition_holds: bool
+    norm_upper: Fraction
+    order_n_norm_upper: Fraction
+    constant_certified: Fraction
+    constant_paper: Fraction
+    bound: Fraction
+    bound_paper: Fraction
+
+    @property
+    def constant_below_paper(self) -> bool:
+        return self.constant_certified <= self.constant_paper
 
 
 class Approximant:
@@ -39,25 +58,24 @@ class Approximant:
         self._pieces: dict = {}  # (m_k, piece, k) -> ψ on that piece, and (m, α, …) -> basis: cells share them
 
     # -- the certified bound
-    def certified_bound(self) -> dict:
+    def certified_bound(self) -> Bound:
         cert = self.partition.certify()
         d, n, N = self.d, self.n, self.N
-        if cert["support_radius_times_N"] is None:
+        rho = cert.support_radius_times_N
+        if rho is None:
             raise ValueError("the partition's ψ is not compactly supported: Theorem 3's bound does not apply")
-        rho = cert["support_radius_times_N"]
         c_cert = (d * rho) ** n / math.factorial(n)
         c_paper = Fraction(2**d * d**n, math.factorial(n))
         norm = self.target.norm
-        return {
-            "partition_holds": cert["holds"],
-            "norm_upper": norm.upper,
-            "order_n_norm_upper": norm.order_n_upper,
-            "constant_certified": c_cert,
-            "constant_paper": c_paper,
-            "bound": c_cert * Fraction(1, N**n) * norm.order_n_upper,
-            "bound_paper": c_paper * Fraction(1, N**n) * norm.upper,
-            "constant_below_paper": c_cert <= c_paper,
-        }
+        return Bound(
+            partition_holds=cert.holds,
+            norm_upper=norm.upper,
+            order_n_norm_upper=norm.order_n_upper,
+            constant_certified=c_cert,
+            constant_paper=c_paper,
+            bound=c_cert * Fraction(1, N**n) * norm.order_n_upper,
+            bound_paper=c_paper * Fraction(1, N**n) * norm.upper,
+        )
 
     # -- evaluation
     def value_mp(self, x: tuple[Fraction, ...], dps: int = 30) -> mpmath.mpf:

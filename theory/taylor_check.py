@@ -10,6 +10,7 @@ enclosed from its own definition and must overlap the jet's ball, whose radius i
 from __future__ import annotations
 
 import itertools
+from dataclasses import dataclass
 from fractions import Fraction
 
 from theory.certified_error import AtomBalls
@@ -17,7 +18,23 @@ from theory.jets import Irrational, ball, compile_jet, point_jets
 from theory.taylor import TaylorTable
 
 
-def compare(table: TaylorTable, atoms: AtomBalls | None = None, limit: int = 5) -> dict:
+@dataclass(frozen=True)
+class CoefficientCheck:
+    """Every Taylor coefficient c_{m,α} against its jet: ``checked`` compared, ``examples`` of those that
+    differ (up to a limit), exactly or within balls of ``radius``."""
+
+    checked: int
+    differ: int
+    examples: tuple[tuple[tuple[int, ...], tuple[int, ...]], ...]
+    exact: bool
+    radius: float
+
+    @property
+    def holds(self) -> bool:
+        return self.differ == 0
+
+
+def compare(table: TaylorTable, atoms: AtomBalls | None = None, limit: int = 5) -> CoefficientCheck:
     """Every c_{m,α} of ``table`` against the jet of f at m/N; ``examples``: up to ``limit`` (m, α) that differ."""
     atoms = atoms or AtomBalls()
     target = table.target
@@ -44,11 +61,4 @@ def compare(table: TaylorTable, atoms: AtomBalls | None = None, limit: int = 5) 
                 radius = max(radius, float(enclosure.rad()), float(ref.rad()))
             if not same:
                 differ.append((m, alpha))
-    return {
-        "checked": checked,
-        "differ": len(differ),
-        "examples": differ[:limit],
-        "exact": exact,
-        "radius": radius,
-        "holds": not differ,
-    }
+    return CoefficientCheck(checked, len(differ), tuple(differ[:limit]), exact, radius)

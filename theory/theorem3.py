@@ -36,7 +36,7 @@ import math
 import random
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from fractions import Fraction
 from functools import cached_property
 
@@ -48,13 +48,14 @@ from theory.activation import polyrelu, relu, relu_power
 from theory.calculus import block_parallel, compose, identity, parallel
 from theory.cell_polynomials import NotSeparable, cell_polynomials
 from theory.certificate import certify
-from theory.certified_error import AtomBalls, sup_error
+from theory.certified_error import AtomBalls, SupError, sup_error
 from theory.exact_numbers import exact
-from theory.network import Affine, Network
+from theory.network import Affine, Network, Sizes
 from theory.partition_of_unity import Partition
 from theory.sobolev_approximant import Approximant
 from theory.sobolev_target import Target
 from theory.taylor import TaylorTable
+from theory.taylor_check import CoefficientCheck
 from theory.theorem1 import to_polyrelu
 from theory.yarotsky import product_bound, product_network, square_error
 
@@ -121,9 +122,20 @@ def feature_network(partition: Partition) -> Network:
     return Network([first, last], [relu()])
 
 
+@dataclass(frozen=True)
+class ConstructionSizes:
+    """The construction's size from its closed form (docs/theory.md §5): no network is built."""
+
+    neurons: int
+    hidden_layers: int
+    depth: int
+    width: int | None  # None when a product network has more than one hidden layer
+    terms: int
+
+
 def closed_form_sizes(
     N: int, d: int, n: int, product_neurons: int = 4, carry_neurons: int = 2, factor: int = 1, product_layers: int = 1
-):
+) -> ConstructionSizes:
     """Neurons, hidden layers and (for one-layer products) width of the construction, without building it.
 
     ``factor`` multiplies every hidden unit (the shared form's |{i ≥ 1: a_i ≠ 0}|); ``product_layers``
@@ -139,13 +151,13 @@ def closed_form_sizes(
             per_level[i] += count * (product_neurons * (c // 2) + carry_neurons * (c % 2))
             c = (c + 1) // 2
     layers = [first, *per_level]
-    return {
-        "neurons": factor * sum(layers),
-        "hidden_layers": L * product_layers + 1,
-        "depth": L * product_layers + 2,
-        "width": factor * max(layers) if product_layers == 1 else None,
-        "terms": (N + 1) ** d * math.comb(n - 1 + d, d),
-    }
+    return ConstructionSizes(
+        neurons=factor * sum(layers),
+        hidden_layers=L * product_layers + 1,
+        depth=L * product_layers + 2,
+        width=factor * max(layers) if product_layers == 1 else None,
+        terms=(N + 1) ** d * math.comb(n - 1 + d, d),
+    )
 
 
 # --------------------------------------------------------------------------- the construction
@@ -180,8 +192,8 @@ class Theorem3Network:
     blocks: TermBlocks | None = None  # per_neuron form only
 
     @cached_property
-    def sizes(self) -> dict:
-        return self.network.sizes().as_dict()
+    def sizes(self) -> Sizes:
+        return self.network.sizes()
 
     def to_torch(self, sparse: bool | None = None):
         """The float64 torch twin (``theory.export.to_torch``): a ``LayeredNetwork`` module."""
@@ -189,7 +201,7 @@ class Theorem3Network:
 
         return to_torch(self.network, sparse=sparse)
 
-    def closed_form(self) -> dict:
+    def closed_form(self) -> ConstructionSizes:
         d, n = self.target.d, self.target.n
         if self.form == "relu":
             assert self.squaring_depth is not None  # the ReLU form always records its depth
@@ -383,7 +395,10 @@ def relu_error_bound(approximant: Approximant, m: int) -> Fraction:
     """Certified sup |f_N − f̃_N| of the ReLU twin with squaring depth m (module docstring)."""
     target, N = approximant.target, approximant.N
     d, n = target.d, target.n
-    rho = approximant.partition.certify()["support_radius_times_N"] / N
+    rho = approximant.partition.certify().support_radius_times_N
+    if rho is None:
+        raise ValueError("the partition's ψ is not compactly supported: no error bound")
+    rho = rho / N
     delta = product_bound(PRODUCT_BOUND_M, square_error(m))
     L = tree_levels(d, n)
     total = Q(0)
@@ -396,7 +411,7 @@ def relu_error_bound(approximant: Approximant, m: int) -> Fraction:
 
 def relu_squaring_depth(approximant: Approximant, eps: Fraction | None = None, max_m: int = 40) -> int:
     """The least m whose certified |f_N − f̃_N| ≤ eps (default: the certified bound of |f − f_N|)."""
-    eps = approximant.certified_bound()["bound"] if eps is None else eps
+    eps = approximant.certified_bound().bound if eps is None else eps
     for m in range(1, max_m + 1):
         try:
             if relu_error_bound(approximant, m) <= eps:
@@ -436,7 +451,26 @@ def _mp(v, dps: int):
     return mpmath.mpf(str(sympy.N(v, dps + 5)))
 
 
-def check_network(net: Network, approximant: Approximant, sample: int | None = None, seed: int = 0) -> dict:
+@dataclass(frozen=True)
+class CellCheck:
+    """``check_network``'s findings: cells compared with f_N (all of them unless ``sampled``), the Taylor
+    coefficients on a second path, and the certified enclosure of sup|f − net| (§5.1–§5.3)."""
+
+    cells_checked: int
+    cells_total: int | None  # None: the network has no cell polynomials (``why`` says why)
+    sampled: bool
+    differ: int
+    why: str
+    coefficients: CoefficientCheck | None = None
+    error: SupError | None = None
+
+    @property
+    def exact(self) -> bool:
+        """Every cell compared, and none differs."""
+        return self.cells_total is not None and not self.sampled and self.differ == 0
+
+
+def check_network(net: Network, approximant: Approximant, sample: int | None = None, seed: int = 0) -> CellCheck:
     """Network ≡ f_N on every cell, Taylor coefficients on an independent path, and a certified
     [lower, upper] of sup_{[0,1]^d} |f − net| from the network's own cell polynomials (§5.1–§5.3).
 
@@ -444,34 +478,20 @@ def check_network(net: Network, approximant: Approximant, sample: int | None = N
     ``exact`` is False whatever it finds. The error enclosure always covers every cell.
     """
     partition = approximant.partition
-    out: dict[str, object] = {
-        "cells_checked": 0,
-        "cells_total": None,
-        "sampled": False,
-        "differ": 0,
-        "exact": False,
-        "why": "",
-    }
     try:
         cells = cell_polynomials(net, partition.breakpoints_1d())
     except NotSeparable as err:
-        out["why"] = f"no cell polynomials: {err}"
-        return out
+        return CellCheck(0, None, False, 0, f"no cell polynomials: {err}")
     boxes = list(cells.cells())
-    chosen = boxes
-    if sample is not None and sample < len(boxes):
-        chosen = random.Random(seed).sample(boxes, sample)
-        out["sampled"] = True
+    sampled = sample is not None and sample < len(boxes)
+    chosen = random.Random(seed).sample(boxes, sample) if sample is not None and sampled else boxes
     differ = [box for box, poly in chosen if not poly.equals(approximant.on_cell(box))]
-    out.update(cells_checked=len(chosen), cells_total=len(boxes), differ=len(differ))
-    out["exact"] = not differ and not out["sampled"]
-    if differ:
-        out["why"] = f"the network differs from f_N on {len(differ)} cells, e.g. {_show_box(differ[0])}"
+    why = f"the network differs from f_N on {len(differ)} cells, e.g. {_show_box(differ[0])}" if differ else ""
     atoms = AtomBalls()
-    out["coefficients"] = taylor_check.compare(approximant.table, atoms)
+    coefficients = taylor_check.compare(approximant.table, atoms)
     degree = max((p.degree for _, poly in boxes for p in poly.parts.values()), default=0)
-    out["error"] = sup_error(approximant.target, boxes, max(degree, 1), atoms)
-    return out
+    error = sup_error(approximant.target, boxes, max(degree, 1), atoms)
+    return CellCheck(len(chosen), len(boxes), sampled, len(differ), why, coefficients, error)
 
 
 def _show_box(box) -> str:
@@ -511,41 +531,41 @@ def certify_case(
         net = built.network if mutate is None else mutate(built.network)
         sizes = built.sizes
         closed = built.closed_form()
-        size_ok = all(sizes[k] == closed[k] for k in ("neurons", "depth", "width"))
+        size_ok = (sizes.neurons, sizes.depth, sizes.width) == (closed.neurons, closed.depth, closed.width)
         result = check_network(net, reference, sample)
-        coeffs, error = result.get("coefficients"), result.get("error")
-        within = error is not None and error.upper <= bound["bound"]
+        coeffs, error = result.coefficients, result.error
+        within = error is not None and error.upper <= bound.bound
         holds = (
-            bound["partition_holds"]
+            bound.partition_holds
             and size_ok
-            and result["exact"]
+            and result.exact
             and coeffs is not None
-            and coeffs["holds"]
+            and coeffs.holds
             and within
-            and bound["bound"] <= bound["bound_paper"]
+            and bound.bound <= bound.bound_paper
         )
         cells = (
-            f"{'sampled ' if result['sampled'] else 'every cell: '}{result['cells_checked']} of "
-            f"{result['cells_total']} cells checked exactly, {result['differ']} differ"
+            f"{'sampled ' if result.sampled else 'every cell: '}{result.cells_checked} of "
+            f"{result.cells_total} cells checked exactly, {result.differ} differ"
         )
-        parts = [cells if result["cells_total"] else result["why"]]
-        if result["why"] and result["cells_total"]:
-            parts.append(result["why"])
-        parts.append(f"sizes {'=' if size_ok else '!='} closed form {closed}")
+        parts = [cells if result.cells_total else result.why]
+        if result.why and result.cells_total:
+            parts.append(result.why)
+        parts.append(f"sizes {'=' if size_ok else '!='} closed form {asdict(closed)}")
         if coeffs is not None:
-            how = "exactly" if coeffs["exact"] else f"to within balls of radius {coeffs['radius']:.1e}"
-            parts.append(f"Taylor coefficients vs jets: {coeffs['checked']} compared {how}, {coeffs['differ']} differ")
+            how = "exactly" if coeffs.exact else f"to within balls of radius {coeffs.radius:.1e}"
+            parts.append(f"Taylor coefficients vs jets: {coeffs.checked} compared {how}, {coeffs.differ} differ")
         if error is not None:
             parts.append(
                 f"certified sup|f - net| in [{float(error.lower):.4e}, {float(error.upper):.4e}] "
-                f"{'<=' if within else '> !'} bound {float(bound['bound']):.4e} "
-                f"{'<=' if bound['bound'] <= bound['bound_paper'] else '>'} paper bound "
-                f"{float(bound['bound_paper']):.4e}"
+                f"{'<=' if within else '> !'} bound {float(bound.bound):.4e} "
+                f"{'<=' if bound.bound <= bound.bound_paper else '>'} paper bound "
+                f"{float(bound.bound_paper):.4e}"
             )
         return {
             "holds": bool(holds),
             "measured_error": None if error is None else f"[{error.lower}, {error.upper}]",
-            "sizes": sizes,
+            "sizes": sizes.as_dict(),
             "details": "; ".join(parts),
         }
 
@@ -556,7 +576,7 @@ def certify_case(
         "Taylor coefficients vs jets; ball-arithmetic Taylor models for sup|f - net|",
         check,
         params={"target": text, "d": d, "n": n, "N": N, "form": form, "sample": sample},
-        error_bound=bound["bound"],  # exact: a rounded decimal could fall below the bound it stands for
+        error_bound=bound.bound,  # exact: a rounded decimal could fall below the bound it stands for
     )
 
 
@@ -576,7 +596,7 @@ def certify_relu_twin(text: str, d: int, n: int, N: int, grid_points: int = 400)
     """The ReLU twin (Yarotsky products): measured |f̃_N − f_N| ≤ its composed bound ≤ the PolyReLU bound."""
     target = Target.parse(text, d, n)
     approximant = Approximant(target, N)
-    eps = approximant.certified_bound()["bound"]
+    eps = approximant.certified_bound().bound
     m = relu_squaring_depth(approximant, eps)
     bound = relu_error_bound(approximant, m)
 
@@ -585,15 +605,15 @@ def certify_relu_twin(text: str, d: int, n: int, N: int, grid_points: int = 400)
         grid = breakpoint_grid(approximant.partition, grid_points)
         worst = max(abs(value_mp(built.network, x) - approximant.value_mp(x)) for x in grid)
         closed = built.closed_form()
-        size_ok = built.sizes["neurons"] == closed["neurons"] and built.sizes["depth"] == closed["depth"]
+        size_ok = built.sizes.neurons == closed.neurons and built.sizes.depth == closed.depth
         holds = bool(worst <= mpmath.mpf(bound.numerator) / bound.denominator and bound <= eps and size_ok)
         return {
             "holds": holds,
             "measured_error": f"{float(worst):.6e}",
-            "sizes": built.sizes,
+            "sizes": built.sizes.as_dict(),
             "details": f"squaring depth m = {built.squaring_depth}; |f~_N - f_N| sampled at {len(grid)} grid points = "
             f"{float(worst):.4e} <= composed bound {float(bound):.4e} <= eps {float(eps):.4e}; "
-            f"neurons {built.sizes['neurons']} (closed form {closed['neurons']})",
+            f"neurons {built.sizes.neurons} (closed form {closed.neurons})",
         }
 
     return certify(

@@ -95,8 +95,8 @@ def test_theorem3_fails_on_a_moved_taylor_coefficient(case):
     table = ShiftedTable(target, N, key)
     net = theorem3.build(target, N, table=table).network
     check = theorem3.check_network(net, Approximant(target, N, table=table))
-    assert check["exact"] and not check["coefficients"]["holds"]
-    assert check["coefficients"]["examples"] == [key]
+    assert check.exact and check.coefficients is not None and not check.coefficients.holds
+    assert check.coefficients.examples == (key,)
 
 
 def test_theorem3_equivalent_mutants():

@@ -99,7 +99,7 @@ def test_scale_into_ball():
 @pytest.mark.parametrize(("N", "d"), [(1, 1), (3, 1), (7, 1), (2, 2), (3, 3)])
 def test_partition_certificate_holds(N, d):
     cert = Partition(N, d).certify()
-    assert cert["holds"] and cert["max_active"] <= 2**d and cert["support_radius_times_N"] == Q(2, 3)
+    assert cert.holds and cert.max_active <= 2**d and cert.support_radius_times_N == Q(2, 3)
 
 
 @pytest.mark.parametrize(
@@ -111,7 +111,7 @@ def test_partition_certificate_holds(N, d):
     ],
 )
 def test_broken_partition_fails(broken):
-    assert not broken.certify()["holds"]
+    assert not broken.certify().holds
 
 
 @settings(max_examples=20, deadline=None)
@@ -144,7 +144,7 @@ def test_bound_holds_and_rate():
         A = Approximant(target, N)
         b = A.certified_bound()
         err = A.sup_error_mp([(Q(i, 600),) for i in range(601)])
-        assert err <= b["bound"] <= b["bound_paper"]
+        assert err <= b.bound <= b.bound_paper and b.constant_below_paper
         errs.append(err)
     assert 3 < errs[1] / errs[2] < 5  # ≈ 2^n = 4
 
@@ -184,10 +184,10 @@ def test_cellwise_square_identity_and_kink_detection():
 def test_network_equals_f_N_on_every_cell(text, d, n, N, form):
     built = T3.build(Target.parse(text, d, n), N, form)
     check = T3.check_network(built.network, built.approximant)
-    assert check["exact"] and not check["sampled"] and check["coefficients"]["holds"]
-    assert check["cells_checked"] == check["cells_total"] == (len(Partition(N, d).breakpoints_1d()) - 1) ** d
-    bound = built.approximant.certified_bound()["bound"]
-    assert 0 < check["error"].lower <= check["error"].upper <= bound
+    assert check.exact and not check.sampled and check.coefficients is not None and check.coefficients.holds
+    assert check.cells_checked == check.cells_total == (len(Partition(N, d).breakpoints_1d()) - 1) ** d
+    bound = built.approximant.certified_bound().bound
+    assert check.error is not None and 0 < check.error.lower <= check.error.upper <= bound
 
 
 @settings(max_examples=12, deadline=None)
@@ -196,8 +196,8 @@ def test_sizes_match_closed_form(d, n, N, form):
     built = T3.build(Target.parse("exp(x0)" if d == 1 else "exp(x0+x1)", d, n), N, form)
     closed = built.closed_form()
     for key in ("neurons", "depth", "width", "hidden_layers"):
-        assert built.sizes[key] == closed[key]
-    assert closed["depth"] == math.ceil(math.log2(d + n - 1)) + 2 if d + n > 2 else closed["depth"] == 2
+        assert getattr(built.sizes, key) == getattr(closed, key)
+    assert closed.depth == math.ceil(math.log2(d + n - 1)) + 2 if d + n > 2 else closed.depth == 2
     assert len(built.terms) == (N + 1) ** d * math.comb(n - 1 + d, d)
 
 
@@ -236,9 +236,9 @@ def test_relu_twin_bound_and_measurement():
     bounds = [T3.relu_error_bound(A, m) for m in range(2, 8)]
     assert all(a > b for a, b in zip(bounds, bounds[1:], strict=False))
     m = T3.relu_squaring_depth(A)
-    assert T3.relu_error_bound(A, m) <= A.certified_bound()["bound"] < T3.relu_error_bound(A, m - 1)
+    assert T3.relu_error_bound(A, m) <= A.certified_bound().bound < T3.relu_error_bound(A, m - 1)
     built = T3.build(A.target, 4, "relu")
-    assert built.sizes["neurons"] == built.closed_form()["neurons"]
+    assert built.sizes.neurons == built.closed_form().neurons
     worst = max(abs(T3.value_mp(built.network, (Q(i, 97),)) - A.value_mp((Q(i, 97),))) for i in range(98))
     assert worst <= mpmath.mpf(float(T3.relu_error_bound(A, m)))
 
