@@ -22,7 +22,7 @@ import importlib
 import time
 import traceback
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from fractions import Fraction
 from typing import Any
 
@@ -36,9 +36,10 @@ GROUPS: dict[str, str] = {
 }
 
 
-@dataclass
+@dataclass(frozen=True)
 class Certificate:
-    """One checked statement. ``error_bound``/``measured_error`` are exact numbers as strings, or None."""
+    """One checked statement. ``error_bound`` is exact (a Fraction) or None; ``measured_error`` is the
+    check's own account of what it measured (an exact number, an enclosure "[lower, upper]", or a float)."""
 
     name: str
     statement: str
@@ -46,19 +47,17 @@ class Certificate:
     holds: bool
     params: dict[str, Any] = field(default_factory=dict)
     sizes: dict[str, Any] = field(default_factory=dict)
-    error_bound: str | None = None
+    error_bound: Fraction | None = None
     measured_error: str | None = None
     seconds: float = 0.0
     details: str = ""
     group: str = ""  # set by ``gather``
 
     def as_dict(self) -> dict[str, Any]:
-        """JSON-ready; an exact ``error_bound`` also comes as ``error_bound_float``, for display only."""
+        """JSON-ready: the exact ``error_bound`` as a string, and as ``error_bound_float`` for display only."""
         out = asdict(self)
-        try:
-            out["error_bound_float"] = None if self.error_bound is None else float(Fraction(self.error_bound))
-        except (ValueError, ZeroDivisionError):
-            out["error_bound_float"] = None
+        out["error_bound"] = None if self.error_bound is None else str(self.error_bound)
+        out["error_bound_float"] = None if self.error_bound is None else float(self.error_bound)
         return out
 
 
@@ -72,6 +71,12 @@ def _jsonable(value: Any) -> Any:
     if hasattr(value, "as_dict"):
         return _jsonable(value.as_dict())
     return str(value)
+
+
+def _exact_bound(value: object) -> Fraction:
+    if isinstance(value, bool) or not isinstance(value, int | Fraction):
+        raise TypeError(f"a certificate's error bound must be exact (int or Fraction), got {value!r}")
+    return Fraction(value)
 
 
 def certify(
@@ -107,7 +112,7 @@ def certify(
         holds=holds,
         params=_jsonable(params or {}),
         sizes=_jsonable(sizes or {}),
-        error_bound=None if error_bound is None else str(error_bound),
+        error_bound=None if error_bound is None else _exact_bound(error_bound),
         measured_error=None if measured is None else str(measured),
         seconds=time.perf_counter() - start,
         details=details,
@@ -149,9 +154,7 @@ def gather(names: Sequence[str] | None = None) -> list[Certificate]:
                     details=f"{err.__class__.__name__}: {err}\n{traceback.format_exc(limit=3)}",
                 )
             ]
-        for cert in certs:
-            cert.group = cert.group or g
-            out.append(cert)
+        out += [cert if cert.group else replace(cert, group=g) for cert in certs]
     return out
 
 

@@ -55,7 +55,8 @@ def _size_summary(sizes: dict) -> str:
 def _error(c: certificate.Certificate) -> str:
     if c.error_bound is None and c.measured_error is None:
         return "-"
-    return f"{_short(c.measured_error)} <= {_short(c.error_bound)}"
+    bound = "-" if c.error_bound is None else _short(str(c.error_bound))
+    return f"{_short(c.measured_error)} <= {bound}"
 
 
 def _short(v: str | None) -> str:
