@@ -6,6 +6,7 @@ as ``lm_report.claims`` does for the dense study. Both return Markdown lines and
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from statistics import mean
 
@@ -184,6 +185,17 @@ def _spread(values: list[float]) -> float:
     return stat(values)[1] or 0.0
 
 
+BF16_MAX = 3.3895313892515355e38  # torch.finfo(torch.bfloat16).max
+
+
+def overflow_order(max_abs: float, squares: bool) -> str:
+    """The order r at which max|x|^r (PolyNorm: max|x|^{2r}, its RMS squares x^r) passes bf16's largest value."""
+    if max_abs <= 1:
+        return "never (every input ≤ 1 in size)"
+    r = math.log(BF16_MAX) / math.log(max_abs) / (2 if squares else 1)
+    return f"{math.ceil(r)}"
+
+
 def first_failure(runs: list[dict]) -> int | None:
     """The smallest order at which any layer of any seed overflows or turns imprecise in bf16."""
     orders = [
@@ -213,13 +225,17 @@ def order_section(groups: dict[str, list[dict]], out: Path) -> list[str]:
                     f"{max(p['overflow'] for p in probes):.2e}",
                     f"{max(p['imprecise'] for p in probes):.2e}",
                     first_failure(runs) or f"none ≤ {MAX_ORDER}",
+                    overflow_order(max(p["max_abs_input"] for p in probes), squares=ffn == "polynorm"),
                 ]
             )
         if 3 in orders and 4 in orders:
             d, verdict = compare(val(orders[4]), val(orders[3]), True)
-            alike = (
-                "agrees" if verdict == "within seed spread" else f"disagrees (r = 4 {'better' if d < 0 else 'worse'})"
-            )
+            if verdict == "within seed spread":
+                alike = "agrees"
+            elif "single seed" in verdict:
+                alike = "unknown (single seed: noise unknown)"
+            else:
+                alike = f"disagrees (r = 4 {'better' if d < 0 else 'worse'})"
             claims.append([f"{ffn}: r = 3 and r = 4 perform alike", f"Δ val loss (r4 − r3) {d:+.4f}", alike])
         studied = max(orders)
         clean = all(
@@ -245,7 +261,9 @@ def order_section(groups: dict[str, list[dict]], out: Path) -> list[str]:
         "layer's activation in bf16 and float64 on the pre-activations the trained model really sees (two "
         "validation batches): *overflow* is the share of non-finite bf16 outputs, *imprecise* the share off by "
         "more than 2^-4 of the output scale, and the *first failing order* the smallest r ≤ "
-        f"{MAX_ORDER} at which the same activation with order r overflows or turns >1% imprecise on those inputs.",
+        f"{MAX_ORDER} at which the same activation with order r overflows or turns >1% imprecise on those inputs. "
+        "The *extrapolated overflow order* is where the largest input seen, m, would leave bf16's range: "
+        "m^r > 3.4·10^38 (PolyNorm: m^(2r), since its RMS squares x^r); an estimate from one number, not a test.",
         "",
         table(
             [
@@ -253,10 +271,11 @@ def order_section(groups: dict[str, list[dict]], out: Path) -> list[str]:
                 "r",
                 "seeds",
                 "val loss",
-                "max |x|",
+                "largest input",
                 "overflow (max)",
                 "imprecise (max)",
                 "first failing order",
+                "extrapolated overflow order",
             ],
             rows,
         ),
