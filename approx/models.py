@@ -36,7 +36,7 @@ FIXED: dict[str, Callable[[Tensor], Tensor]] = {
     "tanh": torch.tanh,
     "identity": lambda h: h,
 }
-LEARNABLE = ("polynomial", "polyrelu", "polynorm", "polycom")
+LEARNABLE = A.LEARNABLE
 OPTIONS = {"order", "coefficients", "rho", "kind", "k", "eps"}
 
 _COMPILE = {"on": False}

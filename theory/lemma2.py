@@ -33,6 +33,8 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from functools import lru_cache
 
+import numpy as np
+
 from theory import yarotsky as Y
 from theory.activation import polyrelu
 from theory.calculus import compose
@@ -146,18 +148,7 @@ def size_table(orders: Sequence[int] = ORDERS, epsilons: Sequence[Fraction] = EP
 
 def least_squares(xs: Sequence[float], ys: Sequence[float], degree: int = 1) -> tuple[list[float], float]:
     """Coefficients c (ascending) of the polynomial fit y ≈ Σ c_k x^k, and the max |residual|."""
-    n = degree + 1
-    A = [[sum(x ** (i + j) for x in xs) for j in range(n)] for i in range(n)]
-    b = [sum(y * x**i for x, y in zip(xs, ys, strict=True)) for i in range(n)]
-    for i in range(n):  # Gauss-Jordan on the normal equations (n ≤ 3)
-        p = max(range(i, n), key=lambda k: abs(A[k][i]))
-        A[i], A[p], b[i], b[p] = A[p], A[i], b[p], b[i]
-        for k in range(n):
-            if k != i:
-                f = A[k][i] / A[i][i]
-                A[k] = [u - f * v for u, v in zip(A[k], A[i], strict=True)]
-                b[k] -= f * b[i]
-    c = [b[i] / A[i][i] for i in range(n)]
+    c = [float(v) for v in np.polynomial.polynomial.polyfit(xs, ys, degree)]  # a float fit, for the size table
     res = max(abs(y - sum(ck * x**k for k, ck in enumerate(c))) for x, y in zip(xs, ys, strict=True))
     return c, res
 
