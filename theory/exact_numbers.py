@@ -22,6 +22,7 @@ from fractions import Fraction
 from numbers import Integral, Rational
 from typing import SupportsFloat, TypeAlias, cast
 
+import mpmath
 import sympy
 
 from theory.expression import parse
@@ -78,6 +79,13 @@ def to_sympy(value: Exact) -> sympy.Expr:
     if isinstance(value, Fraction):
         return sympy.Rational(value.numerator, value.denominator)
     return value
+
+
+def to_mpf(value: Exact, dps: int = 30) -> mpmath.mpf:
+    """``value`` in mpmath at the working precision: p/q correctly rounded, a SymPy number to ``dps`` digits."""
+    if isinstance(value, Fraction):
+        return mpmath.mpf(value.numerator) / value.denominator
+    return mpmath.mpf(str(sympy.N(value, dps + 5)))
 
 
 def to_float(value: Exact) -> float:

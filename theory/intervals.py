@@ -20,6 +20,7 @@ import mpmath
 import sympy as sp
 from mpmath import iv
 
+from theory.exact_numbers import to_mpf
 from theory.expression import ExpressionError
 
 EXP_LIMIT = 10_000  # exp(u) for u beyond this is no number any float can hold: refuse, don't compute
@@ -146,7 +147,7 @@ def box_env(symbols, box) -> dict[sp.Symbol, iv.mpf]:
 
 
 def _mpf(q: Fraction) -> mpmath.mpf:
-    return mpmath.mpf(q.numerator) / q.denominator  # dyadic box ends: exact
+    return to_mpf(q)  # dyadic box ends: exact
 
 
 def certify_finite(expr: sp.Expr, d: int, text: str | None = None, max_boxes: int = 4096) -> int:

@@ -24,6 +24,7 @@ from fractions import Fraction
 import mpmath
 import numpy as np
 
+from theory.exact_numbers import to_mpf
 from theory.partition_of_unity import Box, Partition
 from theory.polynomial import AtomPoly, Poly
 from theory.sobolev_target import Target
@@ -89,11 +90,9 @@ class Approximant:
                     term = self.table.numeric(m, a, dps)
                     for xk, mk, ak in zip(x, m, a, strict=True):
                         if ak:
-                            term *= (
-                                mpmath.mpf(Fraction(xk).numerator) / Fraction(xk).denominator - mpmath.mpf(mk) / self.N
-                            ) ** ak
+                            term *= (to_mpf(Fraction(xk)) - mpmath.mpf(mk) / self.N) ** ak
                     p += term
-                total += mpmath.mpf(w.numerator) / w.denominator * p
+                total += to_mpf(w) * p
             return +total
 
     def sup_error_mp(self, points: list[tuple[Fraction, ...]], dps: int = 30) -> float:
@@ -102,7 +101,7 @@ class Approximant:
         worst = mpmath.mpf(0)
         with mpmath.workdps(dps):
             for x in points:
-                xm = [mpmath.mpf(q.numerator) / q.denominator for q in x]
+                xm = [to_mpf(q) for q in x]
                 worst = max(worst, abs(f(*xm) - self.value_mp(x, dps)))
         return float(worst)
 

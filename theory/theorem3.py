@@ -49,7 +49,7 @@ from theory.calculus import block_parallel, compose, identity, parallel
 from theory.cell_polynomials import NotSeparable, cell_polynomials
 from theory.certificate import certify
 from theory.certified_error import AtomBalls, SupError, sup_error
-from theory.exact_numbers import exact
+from theory.exact_numbers import exact, to_mpf
 from theory.network import Affine, Network, Sizes
 from theory.partition_of_unity import Partition
 from theory.sobolev_approximant import Approximant
@@ -438,17 +438,11 @@ def value_mp(net: Network, x: Sequence[Fraction], dps: int = 30):
     last = net.affines[-1]
     with mpmath.workdps(dps):
         row, b = last.rows[0], last.bias[0]
-        total = _mp(b, dps)
+        total = to_mpf(b, dps)
         for j, w in row.items():
             if h[j]:
-                total += _mp(w, dps) * mpmath.mpf(h[j].numerator) / h[j].denominator
+                total += to_mpf(w, dps) * to_mpf(h[j])
         return +total
-
-
-def _mp(v, dps: int):
-    if isinstance(v, Fraction):
-        return mpmath.mpf(v.numerator) / v.denominator
-    return mpmath.mpf(str(sympy.N(v, dps + 5)))
 
 
 @dataclass(frozen=True)
@@ -606,7 +600,7 @@ def certify_relu_twin(text: str, d: int, n: int, N: int, grid_points: int = 400)
         worst = max(abs(value_mp(built.network, x) - approximant.value_mp(x)) for x in grid)
         closed = built.closed_form()
         size_ok = built.sizes.neurons == closed.neurons and built.sizes.depth == closed.depth
-        holds = bool(worst <= mpmath.mpf(bound.numerator) / bound.denominator and bound <= eps and size_ok)
+        holds = bool(worst <= to_mpf(bound) and bound <= eps and size_ok)
         return {
             "holds": holds,
             "measured_error": f"{float(worst):.6e}",
