@@ -32,7 +32,7 @@ from theory.cellwise import network_on_box
 from theory.certified_error import AtomBalls, sup_error
 from theory.jets import ARB, Jet, Numbers, compile_jet
 from theory.sobolev_approximant import Approximant
-from theory.sobolev_target import Target
+from theory.sobolev_target import SobolevTarget
 
 TARGET = ("sin(pi*x0)*cos(pi*x1)", 2, 2)
 
@@ -106,7 +106,7 @@ class IvBall:
 IV = Numbers(lambda q: IvBall(IvBall.of(Fraction(q))), lambda: IvBall(iv.pi), lambda: IvBall(iv.e))
 
 
-def taylor_models(target: Target, boxes, numbers: Numbers, box_of) -> float:
+def taylor_models(target: SobolevTarget, boxes, numbers: Numbers, box_of) -> float:
     """The per-cell jets of sup_error (degree 3 at the centre, degree 4 over the cell); seconds."""
     f = compile_jet(target.expr, target.symbols, numbers=numbers)
     start = time.perf_counter()
@@ -125,7 +125,7 @@ def main() -> None:
     p.add_argument("--json", default=None)
     args = p.parse_args()
     text, d, n = TARGET
-    target = Target.parse(text, d, n)
+    target = SobolevTarget.parse(text, d, n)
     rows, t = [], time.perf_counter()
 
     def stage(name, seconds, note=""):

@@ -25,7 +25,7 @@ from experiments.provenance import provenance
 from experiments.theorem3_rates import evaluate
 from theory import theorem3 as T3
 from theory.export import to_torch
-from theory.sobolev_target import Target
+from theory.sobolev_target import SobolevTarget
 
 CASES = {
     "1d-N1024": ("sin(pi*x0)", 1, 2, 1024),
@@ -38,7 +38,7 @@ CASES = {
 def run_case(name: str, points: int, device: str, seed: int, evaluator: str = "block") -> dict:
     text, d, n, N = CASES[name]
     t0 = time.perf_counter()
-    target = Target.parse(text, d, n)
+    target = SobolevTarget.parse(text, d, n)
     t1 = time.perf_counter()
     built = T3.build(target, N, "per_neuron")
     t2 = time.perf_counter()

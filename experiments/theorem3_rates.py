@@ -30,7 +30,7 @@ import torch
 from theory import theorem3 as T3
 from theory.export import to_torch
 from theory.sobolev_approximant import Approximant
-from theory.sobolev_target import Target, scale_into_ball
+from theory.sobolev_target import SobolevTarget, scale_into_ball
 
 FIT_MIN_N = 4
 EXPORT_TOLERANCE = 1e-9  # float64 export vs f_N: rounding is ~1e-15 here, a wrong weight ~1e-3
@@ -87,7 +87,7 @@ def fit_slope(sizes: list[float], errors: list[float]) -> float | None:
 
 
 def one_grid(
-    target: Target,
+    target: SobolevTarget,
     N: int,
     *,
     relu: bool,
@@ -171,7 +171,7 @@ def one_grid(
     return row
 
 
-def relu_twin(target: Target, approximant: Approximant, max_neurons: int, X, f, device: str) -> dict:
+def relu_twin(target: SobolevTarget, approximant: Approximant, max_neurons: int, X, f, device: str) -> dict:
     N, d, n = approximant.N, target.d, target.n
     m = T3.relu_squaring_depth(approximant)
     bound = T3.relu_error_bound(approximant, m)
@@ -213,7 +213,7 @@ def sweep(
     log=print,
 ) -> dict:
     """The rate curves' data for one target: one row per N, fitted slopes, the theory slope −n/d."""
-    original = Target.parse(text, d, n)
+    original = SobolevTarget.parse(text, d, n)
     target, scale_factor = scale_into_ball(original) if scale else (original, Fraction(1))
     rows = []
     for N in Ns:

@@ -22,7 +22,7 @@ from experiments.expressions import torch_function
 from theory import theorem3 as T3
 from theory.export import to_torch
 from theory.sobolev_approximant import Approximant
-from theory.sobolev_target import Target
+from theory.sobolev_target import SobolevTarget
 
 
 @dataclass
@@ -44,8 +44,8 @@ class Masked:
                         p.grad.mul_(self.masks[name])
 
 
-def construction_module(text: str, d: int, n: int, N: int) -> tuple[Masked, Target, Approximant]:
-    target = Target.parse(text, d, n)
+def construction_module(text: str, d: int, n: int, N: int) -> tuple[Masked, SobolevTarget, Approximant]:
+    target = SobolevTarget.parse(text, d, n)
     built = T3.build(target, N)
     module = to_torch(built.network, sparse=False)
     masks = {}

@@ -22,7 +22,7 @@ from flint import arb
 
 from theory.jets import Jet, ball, box_ball, compile_jet, constant_ball, lower, point_jets, upper
 from theory.polynomial import ONE, AtomPoly
-from theory.sobolev_target import Target
+from theory.sobolev_target import SobolevTarget
 
 Box = tuple[tuple[Fraction, Fraction], ...]
 
@@ -60,7 +60,9 @@ class AtomBalls:
         return self._cache[atom]
 
 
-def sup_error(target: Target, cells: Iterable[tuple[Box, AtomPoly]], degree: int, atoms: AtomBalls | None = None):
+def sup_error(
+    target: SobolevTarget, cells: Iterable[tuple[Box, AtomPoly]], degree: int, atoms: AtomBalls | None = None
+):
     """[lower, upper] of sup_{[0,1]^d} |f − p| over the given cells (module docstring)."""
     atoms = atoms or AtomBalls()
     d, K = target.d, degree

@@ -4,14 +4,14 @@
 (numpy), and exactly on a grid cell (an ``AtomPoly``: on a cell every φ_m is a polynomial).
 
 The bound (``certified_bound``), with ‖f‖_n := max_{|α|=n} sup |D^α f| ≤ ‖f‖ (certified upper bounds
-from ``Target.norm``). For x ∈ [0,1]^d, since φ_m ≥ 0 and Σ_m φ_m = 1 (``Partition.certify``),
+from ``SobolevTarget.norm``). For x ∈ [0,1]^d, since φ_m ≥ 0 and Σ_m φ_m = 1 (``Partition.certify``),
     |f(x) − f_N(x)| = |Σ_m φ_m(x)(f(x) − P_m(x))| ≤ max_{m: φ_m(x) ≠ 0} |f(x) − P_m(x)|.
 Where φ_m(x) ≠ 0, |x_k − m_k/N| ≤ ρ/N (ρ = 2/3), and Taylor's theorem with integral remainder along
 the segment from m/N to x (inside the convex cube) gives
     |f(x) − P_m(x)| ≤ Σ_{|α|=n} ‖D^α f‖∞ |h^α|/α! ≤ ‖f‖_n (Σ_k |h_k|)^n/n! ≤ ‖f‖_n (dρ)^n/n! · N^{−n}.
 So ‖f − f_N‖∞ ≤ C_cert N^{−n} ‖f‖_n with C_cert = (dρ)^n/n!, and C_cert ≤ 2^d d^n/n! (the paper's
 constant, which counts the 2^d active terms instead of using the convex combination) because
-ρ^n ≤ 1 ≤ 2^d. Both are reported; the proof needs only f ∈ C^n, which ``Target`` certifies.
+ρ^n ≤ 1 ≤ 2^d. Both are reported; the proof needs only f ∈ C^n, which ``SobolevTarget`` certifies.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ import numpy as np
 from theory.exact_numbers import to_mpf
 from theory.partition_of_unity import Box, Partition
 from theory.polynomial import AtomPoly, Poly
-from theory.sobolev_target import Target
+from theory.sobolev_target import SobolevTarget
 from theory.taylor import TaylorTable
 
 
@@ -52,7 +52,9 @@ class Bound:
 class Approximant:
     """f_N = Σ_{m ∈ {0..N}^d} φ_m P_m for one target and one grid size N."""
 
-    def __init__(self, target: Target, N: int, partition: Partition | None = None, table: TaylorTable | None = None):
+    def __init__(
+        self, target: SobolevTarget, N: int, partition: Partition | None = None, table: TaylorTable | None = None
+    ):
         self.target, self.N, self.d, self.n = target, N, target.d, target.n
         self.partition = partition or Partition(N, target.d)
         self.table = table or TaylorTable(target, N)

@@ -78,7 +78,7 @@ class NormBound:
 
 
 @dataclass
-class Target:
+class SobolevTarget:
     """f: [0,1]^d → R given exactly, with the smoothness order n it is used at (docs/theory.md §5)."""
 
     text: str
@@ -90,7 +90,7 @@ class Target:
     _derivs: dict = field(default_factory=dict, repr=False)
 
     @classmethod
-    def parse(cls, text: str, d: int, n: int, **kw) -> Target:
+    def parse(cls, text: str, d: int, n: int, **kw) -> SobolevTarget:
         """Parse, then refuse a target that is not certified n times differentiable on [0,1]^d."""
         if not isinstance(n, int) or not 1 <= n <= 8:
             raise ValueError(f"smoothness order n must be an integer in 1..8, got {n!r}")
@@ -204,13 +204,13 @@ def _round_up(x: Fraction, digits: int = 6) -> Fraction:
     return Fraction(math.ceil(x * q)) / q
 
 
-def scale_into_ball(target: Target) -> tuple[Target, Fraction]:
+def scale_into_ball(target: SobolevTarget) -> tuple[SobolevTarget, Fraction]:
     """(f/B, 1/B) with B ≥ ‖f‖ certified, so f/B ∈ F_{n,d}; a target with B = 0 is returned as is."""
     bound = target.norm.upper
     if bound == 0:
         return target, Fraction(1)
     s = 1 / bound
-    scaled = Target(
+    scaled = SobolevTarget(
         text=f"({target.text})*{s}",
         d=target.d,
         n=target.n,

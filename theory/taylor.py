@@ -22,7 +22,7 @@ import sympy as sp
 
 from theory.exact_numbers import Exact  # noqa: E402
 from theory.polynomial import Poly, is_zero_constant
-from theory.sobolev_target import Target, multi_indices
+from theory.sobolev_target import SobolevTarget, multi_indices
 
 
 def factorial(alpha: tuple[int, ...]) -> int:
@@ -32,7 +32,7 @@ def factorial(alpha: tuple[int, ...]) -> int:
 class TaylorTable:
     """c_{m,α} = D^α f(m/N)/α! for m ∈ {0..N}^d, |α| < n."""
 
-    def __init__(self, target: Target, N: int):
+    def __init__(self, target: SobolevTarget, N: int):
         self.target, self.N, self.d, self.n = target, N, target.d, target.n
         self.alphas: list[tuple[int, ...]] = multi_indices(self.d, self.n - 1)
         self._exact: dict = {}

@@ -53,7 +53,7 @@ from theory.exact_numbers import exact, to_mpf
 from theory.network import Affine, Network, Sizes
 from theory.partition_of_unity import Partition
 from theory.sobolev_approximant import Approximant
-from theory.sobolev_target import Target
+from theory.sobolev_target import SobolevTarget
 from theory.taylor import TaylorTable
 from theory.taylor_check import CoefficientCheck
 from theory.theorem1 import to_polyrelu
@@ -180,7 +180,7 @@ class TermBlocks:
 class Theorem3Network:
     """The built network with what it realises: f_N (exactly) for the PolyReLU forms, ≈ f_N for ``relu``."""
 
-    target: Target
+    target: SobolevTarget
     N: int
     form: str
     network: Network
@@ -217,7 +217,7 @@ def _yarotsky_product(m: int) -> Network:
 
 
 def build(
-    target: Target,
+    target: SobolevTarget,
     N: int,
     form: str = "per_neuron",
     shared: Sequence[object] = DEFAULT_SHARED,
@@ -510,7 +510,7 @@ def certify_case(
     Network -> Network) break the construction on purpose; the reference f_N is always the standard
     one, built independently.
     """
-    target = Target.parse(text, d, n)
+    target = SobolevTarget.parse(text, d, n)
     reference = Approximant(target, N)
     where = "on every cell" if sample is None else f"on a random sample of {sample} cells (not a proof)"
     statement = (
@@ -588,7 +588,7 @@ def breakpoint_grid(partition: Partition, max_points: int = 4000) -> list[tuple[
 
 def certify_relu_twin(text: str, d: int, n: int, N: int, grid_points: int = 400):
     """The ReLU twin (Yarotsky products): measured |f̃_N − f_N| ≤ its composed bound ≤ the PolyReLU bound."""
-    target = Target.parse(text, d, n)
+    target = SobolevTarget.parse(text, d, n)
     approximant = Approximant(target, N)
     eps = approximant.certified_bound().bound
     m = relu_squaring_depth(approximant, eps)

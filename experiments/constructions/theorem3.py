@@ -65,10 +65,10 @@ def run(args: argparse.Namespace) -> int:
     terms = (max(Ns) + 1) ** d * math.comb(args.n - 1 + d, d) if 1 <= args.n <= 8 and 1 <= d <= 6 else 0
     if terms > MAX_TERMS:
         raise UserError(f"N = {max(Ns)} in d = {d} needs {terms} terms (> {MAX_TERMS}); use a smaller N")
-    from theory.sobolev_target import Target
+    from theory.sobolev_target import SobolevTarget
 
     with user_input():
-        Target.parse(args.target, d, args.n)  # a bad target fails here, before any output
+        SobolevTarget.parse(args.target, d, args.n)  # a bad target fails here, before any output
     print(f"Theorem 3: f = {args.target}, d = {d}, n = {args.n}, N = {Ns}")
     result = rates.sweep(
         args.target,

@@ -11,13 +11,13 @@ from experiments.block_evaluation import BlockEvaluator, exact_zero_outside
 from experiments.theorem3_rates import evaluate
 from theory import theorem3 as T3
 from theory.export import to_torch
-from theory.sobolev_target import Target
+from theory.sobolev_target import SobolevTarget
 
 CASES = [("sin(pi*x0)", 1, 2, 8), ("exp(x0)", 1, 3, 16), ("sin(pi*x0)*cos(pi*x1)", 2, 2, 4), ("x0**2*x1", 2, 1, 3)]
 
 
 def _built(text, d, n, N):
-    built = T3.build(Target.parse(text, d, n), N, "per_neuron")
+    built = T3.build(SobolevTarget.parse(text, d, n), N, "per_neuron")
     return built, to_torch(built.network)
 
 
@@ -66,7 +66,7 @@ def test_the_block_pass_reads_the_module_weights():
 
 
 def test_other_forms_are_refused():
-    built = T3.build(Target.parse("sin(pi*x0)", 1, 2), 4, "shared")
+    built = T3.build(SobolevTarget.parse("sin(pi*x0)", 1, 2), 4, "shared")
     with pytest.raises(ValueError, match="per_neuron"):
         BlockEvaluator(built, to_torch(built.network))
 

@@ -15,7 +15,7 @@ from theory.certified_error import sup_error
 from theory.intervals import NotSmooth
 from theory.jets import Irrational, ball, box_ball, compile_jet, point_jets
 from theory.polynomial import AtomPoly, Poly
-from theory.sobolev_target import Target
+from theory.sobolev_target import SobolevTarget
 
 UNARY = ("sin", "cos", "exp", "atan", "tanh", "sinh", "cosh", "log(2+{}**2)", "sqrt(1+{}**2)", "tan({}/4)")
 
@@ -44,7 +44,7 @@ def _reference(expr, symbols, beta, point, digits=60):
 @settings(max_examples=25, deadline=None)
 @given(expressions(), st.fractions(0, 1, max_denominator=9), st.fractions(0, 1, max_denominator=9))
 def test_jets_enclose_symbolic_derivatives(text, a, b):
-    target = Target.parse(text, 2, 1)
+    target = SobolevTarget.parse(text, 2, 1)
     jet = compile_jet(target.expr, target.symbols)(point_jets(2, 3, (a, b)))
     for beta, c in jet.coefficients().items():
         ref = _reference(target.expr, target.symbols, beta, (a, b))
@@ -53,7 +53,7 @@ def test_jets_enclose_symbolic_derivatives(text, a, b):
 
 
 def test_exact_jets_of_polynomials_are_exact_and_irrational_steps_refuse():
-    target = Target.parse("x0**3*x1 - x0/3 + 2", 2, 1)
+    target = SobolevTarget.parse("x0**3*x1 - x0/3 + 2", 2, 1)
     jet = compile_jet(target.expr, target.symbols, exact=True)(point_jets(2, 4, (Q(1, 2), Q(1, 3)), exact=True))
     for beta, c in jet.coefficients().items():
         ref = _reference(target.expr, target.symbols, beta, (Q(1, 2), Q(1, 3)), digits=None)
@@ -87,7 +87,7 @@ def _cells(n: int):
 
 
 def test_sup_error_of_an_exact_polynomial_is_zero_and_a_shift_is_seen():
-    target = Target.parse("x0**2 - x0/3", 1, 2)
+    target = SobolevTarget.parse("x0**2 - x0/3", 1, 2)
     poly = AtomPoly(1)
     poly.add(1, Poly(1, {(2,): Q(1), (1,): Q(-1, 3)}))
     exact = sup_error(target, [(c, poly) for c in _cells(4)], degree=2)
@@ -102,7 +102,7 @@ def test_sup_error_of_an_exact_polynomial_is_zero_and_a_shift_is_seen():
 @given(st.sampled_from(["sin(3*x0)", "exp(x0)*cos(2*x0)", "atan(x0-1/2)", "1/(1+x0**2)"]), st.integers(2, 6))
 def test_sup_error_encloses_the_error_at_many_points(text, n):
     """p = the linear interpolant on each cell: the enclosure must contain |f − p| at 40 points per cell."""
-    target = Target.parse(text, 1, 2)
+    target = SobolevTarget.parse(text, 1, 2)
     f = target.numeric()
     cells = []
     worst = mpmath.mpf(0)

@@ -21,7 +21,7 @@ from theory import lemma1, lemma2, theorem1, theorem2, theorem3
 from theory import mutants as M
 from theory import yarotsky as Y
 from theory.sobolev_approximant import Approximant
-from theory.sobolev_target import Target
+from theory.sobolev_target import SobolevTarget
 from theory.taylor import TaylorTable
 
 SEEDS = (0, 1)
@@ -87,7 +87,7 @@ def test_theorem3_fails_on_swapped_partition_functions(case):
 @pytest.mark.parametrize("case", T3_CASES)
 def test_theorem3_fails_on_a_moved_taylor_coefficient(case):
     text, d, n, N = case
-    target = Target.parse(text, d, n)
+    target = SobolevTarget.parse(text, d, n)
     key = ((1,) * d, (0,) * d)
     alone = theorem3.certify_case(text, d, n, N, table=ShiftedTable(target, N, key))
     assert not alone.holds and "differ" in alone.details
@@ -101,7 +101,7 @@ def test_theorem3_fails_on_a_moved_taylor_coefficient(case):
 
 def test_theorem3_equivalent_mutants():
     text, d, n, N = T3_CASES[1]
-    net = theorem3.build(Target.parse(text, d, n), N).network
+    net = theorem3.build(SobolevTarget.parse(text, d, n), N).network
     first = net.affines[0]
     negx = next(i for i, row in enumerate(first.rows) if row == {0: Q(-1)} and first.bias[i] == 0)  # ReLU(−x_0)
     readers = [i for i, row in enumerate(net.affines[1].rows) if negx in row]

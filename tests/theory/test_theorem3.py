@@ -20,7 +20,7 @@ from theory.network import Affine, Network
 from theory.partition_of_unity import Partition, Trapezoid
 from theory.polynomial import Poly
 from theory.sobolev_approximant import Approximant
-from theory.sobolev_target import Target, parse_target, scale_into_ball
+from theory.sobolev_target import SobolevTarget, parse_target, scale_into_ball
 from theory.taylor import TaylorTable, TaylorValue
 
 Q = Fraction
@@ -56,21 +56,21 @@ def test_malformed_targets_one_line(text, d, fragment):
 )
 def test_not_differentiable_targets_refused(text, n):
     with pytest.raises(ValueError, match="not certified") as err:
-        Target.parse(text, 1, n)
+        SobolevTarget.parse(text, 1, n)
     assert "\n" not in str(err.value)
 
 
 def test_smooth_on_domain_accepted_and_decimals_exact():
     assert parse_target("0.1*x0", 1) == sp.Rational(1, 10) * sp.Symbol("x0", real=True)
-    Target.parse("x0**(3/2)", 1, 1)  # C^1 on [0,1]
-    Target.parse("abs(x0+1)*log(2+x1)", 2, 2)  # |·| and log away from their singularities
+    SobolevTarget.parse("x0**(3/2)", 1, 1)  # C^1 on [0,1]
+    SobolevTarget.parse("abs(x0+1)*log(2+x1)", 2, 2)  # |·| and log away from their singularities
 
 
 @pytest.mark.parametrize(
     ("text", "d", "n", "exact"), [("sin(pi*x0)", 1, 2, math.pi**2), ("exp(2*x0)", 1, 3, 8 * math.e**2)]
 )
 def test_norm_is_a_certified_upper_bound(text, d, n, exact):
-    norm = Target.parse(text, d, n).norm
+    norm = SobolevTarget.parse(text, d, n).norm
     assert exact <= float(norm.upper) <= exact * 1.002
     assert norm.lower <= exact
 
@@ -79,7 +79,7 @@ def test_norm_is_a_certified_upper_bound(text, d, n, exact):
 @given(st.lists(st.integers(-9, 9), min_size=2, max_size=5), st.integers(1, 3))
 def test_norm_bounds_random_polynomials(coeffs, n):
     text = "+".join(f"({c})*x0**{i}" for i, c in enumerate(coeffs))
-    target = Target.parse(text, 1, n)
+    target = SobolevTarget.parse(text, 1, n)
     xs = np.linspace(0, 1, 401)
     seen = 0.0
     for k in range(n + 1):
@@ -89,7 +89,7 @@ def test_norm_bounds_random_polynomials(coeffs, n):
 
 
 def test_scale_into_ball():
-    scaled, s = scale_into_ball(Target.parse("3*sin(pi*x0)", 1, 2))
+    scaled, s = scale_into_ball(SobolevTarget.parse("3*sin(pi*x0)", 1, 2))
     assert s > 0 and float(scaled.norm.upper) <= 1
 
 
@@ -128,17 +128,17 @@ def test_partition_sums_to_one_at_random_points(N, k):
 
 
 def test_taylor_values_exact_and_numeric():
-    table = TaylorTable(Target.parse("sin(pi*x0)", 1, 3), 8)
+    table = TaylorTable(SobolevTarget.parse("sin(pi*x0)", 1, 3), 8)
     c = table.exact((3,), (2,))
     assert isinstance(c, TaylorValue)
     assert sp.simplify(c.doit() - (-(sp.pi**2) * sp.sin(3 * sp.pi / 8) / 2)) == 0
     assert abs(float(sp.N(c, 30)) - float(table.numeric((3,), (2,)))) < 1e-15
     assert table.exact((0,), (0,)) == 0 and table.exact((8,), (0,)) == 0  # sin(0), sin(π) proven 0
-    assert TaylorTable(Target.parse("x0**2+1", 1, 2), 4).exact((2,), (1,)) == Q(1)  # rational stays rational
+    assert TaylorTable(SobolevTarget.parse("x0**2+1", 1, 2), 4).exact((2,), (1,)) == Q(1)  # rational stays rational
 
 
 def test_bound_holds_and_rate():
-    target = Target.parse("exp(x0)*sin(3*x0)", 1, 2)
+    target = SobolevTarget.parse("exp(x0)*sin(3*x0)", 1, 2)
     errs = []
     for N in (2, 4, 8):
         A = Approximant(target, N)
@@ -182,7 +182,7 @@ def test_cellwise_square_identity_and_kink_detection():
     ],
 )
 def test_network_equals_f_N_on_every_cell(text, d, n, N, form):
-    built = T3.build(Target.parse(text, d, n), N, form)
+    built = T3.build(SobolevTarget.parse(text, d, n), N, form)
     check = T3.check_network(built.network, built.approximant)
     assert check.exact and not check.sampled and check.coefficients is not None and check.coefficients.holds
     assert check.cells_checked == check.cells_total == (len(Partition(N, d).breakpoints_1d()) - 1) ** d
@@ -193,7 +193,7 @@ def test_network_equals_f_N_on_every_cell(text, d, n, N, form):
 @settings(max_examples=12, deadline=None)
 @given(st.integers(1, 2), st.integers(1, 3), st.integers(1, 5), st.sampled_from(["per_neuron", "shared"]))
 def test_sizes_match_closed_form(d, n, N, form):
-    built = T3.build(Target.parse("exp(x0)" if d == 1 else "exp(x0+x1)", d, n), N, form)
+    built = T3.build(SobolevTarget.parse("exp(x0)" if d == 1 else "exp(x0+x1)", d, n), N, form)
     closed = built.closed_form()
     for key in ("neurons", "depth", "width", "hidden_layers"):
         assert getattr(built.sizes, key) == getattr(closed, key)
@@ -202,7 +202,7 @@ def test_sizes_match_closed_form(d, n, N, form):
 
 
 def test_shared_form_uses_one_vector_per_layer():
-    built = T3.build(Target.parse("sin(pi*x0)", 1, 2), 3, "shared")
+    built = T3.build(SobolevTarget.parse("sin(pi*x0)", 1, 2), 3, "shared")
     assert all(built.network.shared) and {a for layer in built.network.activations for a in layer} == {
         built.network.activations[0][0]
     }
@@ -210,7 +210,7 @@ def test_shared_form_uses_one_vector_per_layer():
 
 def test_certificates_fail_on_broken_constructions():
     assert T3.certify_case("sin(pi*x0)", 1, 2, 3).holds
-    out = len(T3.build(Target.parse("sin(pi*x0)", 1, 2), 3).network.affines) - 1
+    out = len(T3.build(SobolevTarget.parse("sin(pi*x0)", 1, 2), 3).network.affines) - 1
     moved = T3.certify_case("sin(pi*x0)", 1, 2, 3, mutate=lambda net: net.perturbed(out, 0, 3, Q(1, 7)))
     assert not moved.holds and "partner" in moved.details  # one weight of a pair: its kink no longer cancels
     assert not T3.certify_case("sin(pi*x0)", 1, 2, 3, partition=Partition(3, 1, scale=2)).holds
@@ -222,7 +222,7 @@ def test_export_matches_f_N():
     from experiments.theorem3_rates import evaluate
     from theory.export import to_torch
 
-    built = T3.build(Target.parse("sin(pi*x0)*exp(x1)", 2, 2), 3)
+    built = T3.build(SobolevTarget.parse("sin(pi*x0)*exp(x1)", 2, 2), 3)
     X = np.random.default_rng(0).random((2000, 2))
     y = evaluate(to_torch(built.network), X)
     assert np.max(np.abs(y - built.approximant.values_float(X))) < 1e-12
@@ -232,7 +232,7 @@ def test_export_matches_f_N():
 
 
 def test_relu_twin_bound_and_measurement():
-    A = Approximant(Target.parse("sin(pi*x0)", 1, 2), 4)
+    A = Approximant(SobolevTarget.parse("sin(pi*x0)", 1, 2), 4)
     bounds = [T3.relu_error_bound(A, m) for m in range(2, 8)]
     assert all(a > b for a, b in zip(bounds, bounds[1:], strict=False))
     m = T3.relu_squaring_depth(A)
