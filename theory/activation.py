@@ -22,9 +22,10 @@ from dataclasses import dataclass
 from fractions import Fraction
 from numbers import Integral
 
+import numpy as np
 import sympy
 
-from theory.exact_numbers import Exact, exact, is_nonnegative, to_sympy
+from theory.exact_numbers import Exact, exact, is_nonnegative, to_float, to_sympy
 
 KINDS = ("identity", "relu_power", "polyrelu", "polynomial")
 ZERO, ONE = Fraction(0), Fraction(1)
@@ -102,6 +103,15 @@ class Activation:
         poly = self.polynomial_coefficients
         assert poly is not None, self.kind  # the four kinds are two of each
         return False, poly
+
+    def floats(self, z: np.ndarray) -> np.ndarray:
+        """σ(z) in float64 by Horner on t = ReLU(z) or z: the float twin used to search and scale, never to certify."""
+        relu, c = self.series
+        t = np.maximum(z, 0.0) if relu else z
+        y = np.zeros_like(z, dtype=np.float64)
+        for v in reversed(c):
+            y = y * t + to_float(v)
+        return y
 
     @property
     def degree(self) -> int:

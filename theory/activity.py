@@ -64,12 +64,7 @@ def _float_preactivations(net: Network, X: np.ndarray) -> tuple[list[np.ndarray]
     for aff, layer in zip(net.affines[:-1], net.activations, strict=True):
         W = np.array([[to_float(v) for v in row] for row in aff.dense()])
         z = h @ W.T + np.array([to_float(b) for b in aff.bias])
-        cols = []
-        for i, act in enumerate(layer):
-            relu, coeffs = act.series
-            t = np.maximum(z[:, i], 0) if relu else z[:, i]
-            cols.append(sum(to_float(ce) * t**e for e, ce in enumerate(coeffs)))
-        h = np.stack(cols, axis=1)
+        h = np.stack([act.floats(z[:, i]) for i, act in enumerate(layer)], axis=1)
         zs.append(z)
         hs.append(h)
     return zs, hs

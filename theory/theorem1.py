@@ -180,17 +180,8 @@ def preactivation_bounds(net: Network, domain: float, samples: int = 64, seed: i
                 z[:, i] += h[:, cols] @ vals
         out.append([2.0 * float(m) for m in np.abs(z).max(axis=0)])
         with np.errstate(over="ignore", invalid="ignore"):
-            h = np.stack([_float_activation(act, z[:, i]) for i, act in enumerate(layer)], axis=1)
+            h = np.stack([act.floats(z[:, i]) for i, act in enumerate(layer)], axis=1)
     return out
-
-
-def _float_activation(act: Activation, z: np.ndarray) -> np.ndarray:
-    relu, c = act.series
-    t = np.maximum(z, 0.0) if relu else z
-    y = np.zeros_like(z)
-    for v in reversed(c):
-        y = y * t + to_float(v)
-    return y
 
 
 def relu_to_polyrelu(net: Network, r: int = PAPER_ORDER) -> Conversion:
