@@ -108,16 +108,12 @@ def dispatch(routing: Routing, capacity_factor: float) -> Dispatch:
     counts = torch.bincount(expert, minlength=n_experts)
     start = counts.cumsum(0) - counts
     slot = torch.arange(n * k, device=flat.device) - start[expert]
-    slots = int(counts.max()) if capacity_factor == 0 else math.ceil(capacity_factor * n * k / n_experts)
+    token, weight = order // k, routing.weights.flatten()[order]
+    if capacity_factor == 0:  # dropless: every assignment keeps its slot
+        return Dispatch(token, expert, slot, weight, int(counts.max()), n * k)
+    slots = math.ceil(capacity_factor * n * k / n_experts)
     keep = slot < slots
-    return Dispatch(
-        token=(order // k)[keep],
-        expert=expert[keep],
-        slot=slot[keep],
-        weight=routing.weights.flatten()[order][keep],
-        slots=slots,
-        assignments=n * k,
-    )
+    return Dispatch(token[keep], expert[keep], slot[keep], weight[keep], slots, n * k)
 
 
 class MoE(nn.Module):
