@@ -274,6 +274,9 @@ def test_lm_tiny_end_to_end_and_resume(tmp_path, capsys, text_dir):
     report = (out / "report.md").read_text()
     assert "paper's claim" in report and "polynorm vs relu" in report
     saved = (out / "runs" / "relu_seed0.json").read_bytes()
+    (out / "report.md").unlink()
+    again_report = polylab("report", str(out))  # the one report command serves LM studies too
+    assert again_report.returncode == 0 and (out / "report.md").read_text() == report, again_report.stderr
 
     again = polylab(*args)  # without --resume: refuses to mix runs
     assert again.returncode == 2 and len(again.stderr.strip().splitlines()) == 1 and "--resume" in again.stderr
