@@ -133,7 +133,7 @@ def main() -> None:
 
     t = time.perf_counter()
     built = T3.build(target, args.N)
-    stage("build (exact PolyReLU network)", time.perf_counter() - t, f"{built.sizes['neurons']} units")
+    stage("build (exact PolyReLU network)", time.perf_counter() - t, f"{built.sizes.neurons} units")
     reference = Approximant(target, args.N)
     t = time.perf_counter()
     cells = cell_polynomials(built.network, reference.partition.breakpoints_1d())

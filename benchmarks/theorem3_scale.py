@@ -51,7 +51,7 @@ def run_case(name: str, points: int, device: str, seed: int, evaluator: str = "b
         "n": n,
         "N": N,
         "neurons": built.sizes.neurons,
-        "nonzero_parameters": built.sizes["nonzero_parameters"],
+        "nonzero_parameters": built.sizes.nonzero_parameters,
         "closed_form_matches": built.sizes.neurons == built.closed_form().neurons,
         "parse_s": t1 - t0,
         "build_s": t2 - t1,

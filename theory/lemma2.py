@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from fractions import Fraction
 from functools import lru_cache
 
@@ -39,7 +39,7 @@ from theory import yarotsky as Y
 from theory.activation import polyrelu
 from theory.calculus import compose
 from theory.certificate import Certificate, certify
-from theory.network import same_network
+from theory.network import Sizes, same_network
 from theory.piecewise_linear import SupError, as_fraction, sup_error, trim
 from theory.pl_propagation import network_to_pl
 
@@ -92,7 +92,7 @@ def square_interval(m: int, hat: tuple = Y.HAT) -> tuple[Fraction, Fraction]:
     return -sup_error(f, [0, 0, 1], sign=-1).upper, sup_error(f, [0, 0, 1], sign=1).upper
 
 
-@dataclass
+@dataclass(frozen=True)
 class Lemma2Result:
     """The smallest network of the construction with certified error < eps."""
 
@@ -102,7 +102,7 @@ class Lemma2Result:
     error: Fraction  # the certified error (an upper bound; exact when ``exact``)
     method: str  # "exact", "enclosure" or "bound"
     bound: Fraction  # the composed bound E(a, m)
-    sizes: dict = field(default_factory=dict)
+    sizes: Sizes
 
     def row(self) -> dict:
         return {
@@ -113,7 +113,7 @@ class Lemma2Result:
             "certified_error": float(self.error),
             "method": self.method,
             "composed_bound": float(self.bound),
-            **self.sizes,
+            **self.sizes.as_dict(),
         }
 
 
@@ -138,7 +138,7 @@ def smallest(a: Sequence[object], eps: object, exact_max_m: int = EXACT_MAX_M) -
             final = exact_error(a, m)
             err, method = final.upper, "exact" if final.exact else "enclosure"
     net = Y.polyrelu_network(a, m)
-    return Lemma2Result(a, eps, m, err, method, bound, net.sizes().as_dict())
+    return Lemma2Result(a, eps, m, err, method, bound, net.sizes())
 
 
 def size_table(orders: Sequence[int] = ORDERS, epsilons: Sequence[Fraction] = EPSILONS, exact_max_m: int = -1):
@@ -159,7 +159,7 @@ def fit_sizes(results: Sequence[Lemma2Result]) -> dict:
     for r in sorted({degree(res.a) for res in results}):
         rows = [res for res in results if degree(res.a) == r]
         xs = [math.log(1 / float(res.eps)) for res in rows]
-        ys = [float(res.sizes["neurons"]) for res in rows]
+        ys = [float(res.sizes.neurons) for res in rows]
         lin, lin_res = least_squares(xs, ys, 1)
         quad, _ = least_squares(xs, ys, 2)
         paper, paper_res = least_squares([x * x for x in xs], ys, 1)  # size ≈ d0 + d2 ln²(1/ε)
@@ -279,7 +279,7 @@ def certify_smallest(a: Sequence[object], eps: object, hat: tuple = Y.HAT) -> Ce
         "exact PL propagation of the network, exact sup error vs PolyReLU_a on [−1,0] and [0,1]",
         check,
         params={"a": [str(c) for c in a], "eps": str(eps), "m": res.m},
-        sizes=res.sizes,
+        sizes=res.sizes.as_dict(),
         error_bound=res.bound,
     )
 

@@ -73,7 +73,7 @@ def table_text(rows: list[lemma2.Lemma2Result], fits: dict) -> str:
         for r in orders:
             c = cell[(r, e)]
             mark = "*" if c.method in ("exact", "enclosure") else " "
-            line += f"  {c.m:6d}  {c.sizes['neurons']:6d}{mark}"
+            line += f"  {c.m:6d}  {c.sizes.neurons:6d}{mark}"
         lines.append(line)
     lines.append("(* certified by the exact PL engine; otherwise by the exact-rational composed bound)")
     lines.append("")
@@ -126,7 +126,7 @@ def plot(path: str, a: tuple[Fraction, ...], rows: list[lemma2.Lemma2Result], fi
     for r, f in fits.items():
         if r < 2:
             continue
-        pts = sorted((math.log(1 / float(x.eps)), x.sizes["neurons"]) for x in rows if lemma2.degree(x.a) == r)
+        pts = sorted((math.log(1 / float(x.eps)), x.sizes.neurons) for x in rows if lemma2.degree(x.a) == r)
         xs = [p[0] for p in pts]
         (line,) = right.plot(xs, [p[1] for p in pts], "o", ms=4, label=f"r={r}")
         lin, paper = f["linear"], f["paper_ln2"]

@@ -92,7 +92,7 @@ def test_smallest_is_minimal_and_certified():
     assert lemma2.exact_error(a, res.m - 1).lower >= Q(1, 1000)
     # order 1 is ReLU itself: exact with 2 neurons, whatever eps
     one = lemma2.smallest((0, 1), Q(1, 10**12))
-    assert one.m == 0 and one.error == 0 and one.sizes["neurons"] == 2
+    assert one.m == 0 and one.error == 0 and one.sizes.neurons == 2
 
 
 def test_smallest_certificate_fails_on_a_broken_construction():
@@ -109,7 +109,7 @@ def test_size_table_is_linear_in_log_one_over_eps():
         assert fits[r]["linear"]["max_residual"] < fits[r]["paper_ln2"]["max_residual"]
     for res in rows:
         m_bar, linear = lemma2.rate_bound(res.a, res.eps)
-        assert res.m <= m_bar and res.sizes["neurons"] <= linear and res.error < res.eps
+        assert res.m <= m_bar and res.sizes.neurons <= linear and res.error < res.eps
 
 
 def test_bad_parameters_are_refused():
