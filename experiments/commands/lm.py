@@ -8,7 +8,8 @@ from pathlib import Path
 
 import torch
 
-from experiments import executors, lm_study, output_lock
+from experiments import executors, output_lock
+from experiments.lm import study as lm_study
 from experiments.user_errors import UserError
 
 HELP = (
@@ -70,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
             finally:
                 if hasattr(executor, "close"):
                     executor.close()
-        from experiments import lm_report  # after training: the report needs only the run files
+        from experiments.lm import report as lm_report  # after training: the report needs only the run files
 
         runs = lm_study.load_runs(out)
         if not runs:

@@ -54,8 +54,8 @@ def describe(res: lemma2.Lemma2Result) -> str:
     return "\n".join(
         [
             f"Lemma 2: PolyReLU_a with a = ({', '.join(map(str, res.a))}), eps = {float(res.eps):.3g}",
-            f"  smallest network: m = {res.m} squaring levels; neurons {s['neurons']}, width {s['width']}, "
-            f"depth {s['depth']} (affine layers), nonzero parameters {s['nonzero_parameters']}",
+            f"  smallest network: m = {res.m} squaring levels; neurons {s.neurons}, width {s.width}, "
+            f"depth {s.depth} (affine layers), nonzero parameters {s.nonzero_parameters}",
             f"  certified sup error on [-1,1]: {float(res.error):.6e} ({how}) < eps",
             f"  composed bound E(a, m): {float(res.bound):.6e}",
         ]

@@ -9,11 +9,15 @@ from conftest import run_polylab as polylab
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from approx import activations, lm_analysis, lm_memory
-from approx.lm_data import fixed_batches, in_validation, load_corpus, random_batches
-from approx.lm_train import TrainConfig, lr_at, train
-from approx.transformer import GATED, ModelConfig, Recompute, Transformer, parameter_counts
-from experiments import cli, lm_report, lm_study
+from approx import activations
+from approx.lm import analysis as lm_analysis
+from approx.lm import memory as lm_memory
+from approx.lm.data import fixed_batches, in_validation, load_corpus, random_batches
+from approx.lm.train import TrainConfig, lr_at, train
+from approx.lm.transformer import GATED, ModelConfig, Recompute, Transformer, parameter_counts
+from experiments import cli
+from experiments.lm import report as lm_report
+from experiments.lm import study as lm_study
 
 torch.set_num_threads(1)
 VARIANTS = ("relu", "gelu", GATED, "polyrelu", "polynorm")

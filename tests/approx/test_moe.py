@@ -9,10 +9,15 @@ from conftest import run_polylab
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from approx import activations, bf16_probe, lm_analysis
-from approx.moe import MoE, MoEConfig, Routing, balance_loss, naive_moe, route, z_loss
-from approx.transformer import GATED, ModelConfig, Transformer, parameter_counts
-from experiments import cli, lm_ablations, lm_report, lm_study
+from approx import activations
+from approx.lm import analysis as lm_analysis
+from approx.lm import bf16_probe
+from approx.lm.moe import MoE, MoEConfig, Routing, balance_loss, naive_moe, route, z_loss
+from approx.lm.transformer import GATED, ModelConfig, Transformer, parameter_counts
+from experiments import cli
+from experiments.lm import ablations as lm_ablations
+from experiments.lm import report as lm_report
+from experiments.lm import study as lm_study
 
 torch.set_num_threads(1)
 EXPERT_ACTIVATIONS = (None, "relu", "gelu", "polyrelu", "polynorm")

@@ -17,9 +17,9 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from experiments import lm_ablations  # noqa: E402
 from experiments.atomic_io import save_figure, write_text  # noqa: E402
-from experiments.lm_study import is_learnable, summarise_ranks, write_csv  # noqa: E402
+from experiments.lm import ablations as lm_ablations  # noqa: E402
+from experiments.lm.study import is_learnable, summarise_ranks, write_csv  # noqa: E402
 from experiments.markdown import table  # noqa: E402
 from experiments.seed_spread import compare, fmt, stat  # noqa: E402, F401  (the tests read compare here)
 
