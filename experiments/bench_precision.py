@@ -26,12 +26,12 @@ from pathlib import Path
 
 import torch
 
-from approx import targets
-from approx.jacobian import output_jacobian
-from approx.levenberg_marquardt import damped_step, marquardt_scale, normal_equations
-from approx.models import Activation, Architecture, width_for_params
-from approx.one_call import fit_seeds
-from approx.train import Phase
+from approx.fitting import targets
+from approx.fitting.jacobian import output_jacobian
+from approx.fitting.levenberg_marquardt import damped_step, marquardt_scale, normal_equations
+from approx.fitting.models import Activation, Architecture, width_for_params
+from approx.fitting.one_call import fit_seeds
+from approx.fitting.train import Phase
 from experiments.atomic_io import read_json, save_figure, write_json
 from experiments.expressions import expression_target
 from experiments.provenance import provenance

@@ -5,11 +5,11 @@ Four measurements, all in the same run so they share the machine's state:
 1. the machine's own float64 matmul rate (n×n @ n×n, torch's default threads): the yardstick;
 2. stacked against one-at-a-time: M networks of width w (d = 1, ``depth`` hidden layers, N points),
    time per model of one loss+gradient pass, each side at its best thread count (1 or default); and
-   the plan the engine picks (approx.train.choose_plan) with its speed-up over one-at-a-time;
+   the plan the engine picks (approx.fitting.train.choose_plan) with its speed-up over one-at-a-time;
 3. one activation's forward+backward on the paper preset's largest stacks, five ways: the library's
    autograd form, the released code's way (the same under ``torch.utils.checkpoint``), ``torch.compile``
-   of it, the eager fused forms (approx.fused_horner / fused_polynorm) and the C kernels
-   (approx.native_kernels, the default on CPU);
+   of it, the eager fused forms (approx.kernels.fused_horner / fused_polynorm) and the C kernels
+   (approx.kernels.native_kernels, the default on CPU);
 4. achieved FLOP/s of real sweep steps (Adam, ``fit_stack``) on the ``paper`` preset's largest models
    (its own stack sizes and training points), against the matmul rate: with the C kernels (default),
    with the eager fused forms (``POLYLAB_NATIVE=0``) and with ``compile = true``.
@@ -30,9 +30,9 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from approx.cpu_memory import keep_freed_memory
-from approx.models import Activation, Architecture
-from approx.train import Phase, choose_plan, fit_stack, intra_op_threads, plan_cost, time_plans
+from approx.fitting.models import Activation, Architecture
+from approx.fitting.train import Phase, choose_plan, fit_stack, intra_op_threads, plan_cost, time_plans
+from approx.kernels.cpu_memory import keep_freed_memory
 from experiments.user_errors import UserError
 
 PAPER = Path(__file__).resolve().parent / "configs" / "paper.toml"
@@ -79,7 +79,7 @@ def _kernel_forms(kind: str) -> dict[str, object]:
     from torch.utils.checkpoint import checkpoint
 
     from approx import activations as A
-    from approx import fused_horner, fused_polynorm, native_kernels
+    from approx.kernels import fused_horner, fused_polynorm, native_kernels
 
     library, eager, native = {
         "polynomial": (A.horner, fused_horner.horner, native_kernels.horner),
@@ -157,7 +157,7 @@ def paper_largest(steps: int, compiled: bool = True, rounds: int = 5) -> list[di
     against the rate of the same moment: on a shared CPU the load, and both numbers, move by 2x over a
     run. Reported: the median step time and the median of the per-round % of the matmul rate.
     """
-    from approx.models import compile_activations
+    from approx.fitting.models import compile_activations
     from experiments import sweep
 
     cfg = sweep.load(PAPER)

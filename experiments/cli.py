@@ -13,7 +13,7 @@ import importlib
 import os
 import sys
 
-from approx.cpu_memory import keep_freed_memory
+from approx.kernels.cpu_memory import keep_freed_memory
 from experiments.user_errors import UserError
 
 #: subcommand -> module, in the order ``--help`` lists them
@@ -35,7 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    keep_freed_memory()  # tensors reuse freed pages instead of faulting in fresh ones (approx/cpu_memory.py)
+    keep_freed_memory()  # tensors reuse freed pages instead of faulting in fresh ones (approx/kernels/cpu_memory.py)
     try:
         return args.run(args) or 0
     except (UserError, OSError) as err:

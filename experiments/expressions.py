@@ -14,7 +14,7 @@ import math
 import sympy as sp
 import torch
 
-from approx.targets import Target, from_callable
+from approx.fitting.targets import Target, from_callable
 from experiments.user_errors import UserError
 from theory.expression import parse
 from theory.intervals import certify_finite

@@ -1,7 +1,7 @@
 """From ``results.csv`` to ``summary.json``, figures and ``report.md`` (docs/theory.md §5, §7).
 
 - summary: per (target, activation) the fit error ≈ C·P^{slope} with a seed-bootstrap CI
-  (approx.rates), beside the theory slope −n/d and the piecewise-linear ReLU slope −min(n,2)/d;
+  (approx.fitting.rates), beside the theory slope −n/d and the piecewise-linear ReLU slope −min(n,2)/d;
 - figures: error against parameters per activation (one panel per target, every seed as a dot,
   the median as a line), the theory slope, Chebyshev interpolation in 1-D (the classical reference,
   docs/theory.md §7), and the constructive Theorem 3 size curve when theory/ provides one;
@@ -16,8 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from approx import chebyshev, rates
-from approx.targets import dense_grid
+from approx.fitting import chebyshev, rates
+from approx.fitting.targets import dense_grid
 from experiments import results_table
 from experiments.atomic_io import read_json, save_figure, write_json, write_text
 from experiments.user_errors import UserError

@@ -71,7 +71,7 @@ def _gb(n: int) -> str:
 
 def rates_estimates(cfg) -> list[Estimate]:
     """One estimate per stack of a rates config (experiments.sweep.Config), plus the test sets."""
-    from approx.train import LM_CHUNK_BYTES, lm_bytes
+    from approx.fitting.train import LM_CHUNK_BYTES, lm_bytes
     from experiments.sweep import DTYPES, points_for, stacks
 
     itemsize = DTYPES[cfg.dtype].itemsize

@@ -15,13 +15,13 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-from approx import metrics
+from approx.fitting import metrics
 from experiments.atomic_io import write_text
 from experiments.user_errors import UserError
 
 INT = ("d", "size_target", "params", "weights", "biases", "coefficients", "neurons", "width", "depth", "seed", "steps")
 FINITE_WHEN_OK = (*metrics.NAMES, "train_mse")
-#: the VarPro floor (approx/varpro.py): absent from files written before it existed, read as NaN
+#: the VarPro floor (approx/fitting/varpro.py): absent from files written before it existed, read as NaN
 FLOOR = ("floor_rmse", "floor_max_abs", "floor_train_rmse")
 STATUSES = ("ok", "diverged")
 COLUMNS = (

@@ -15,13 +15,13 @@ Config (see experiments/configs/quick.toml)::
     train_points = 1024          # or a table by dimension: {1 = 512, 2 = 2048}
     sampling = "sobol"           # random | sobol | chebyshev
     test_points = 8192           # dense grid size (per target; ~points^{1/d} per axis)
-    [[phases]]                   # the optimiser schedule: approx.train.Phase fields
+    [[phases]]                   # the optimiser schedule: approx.fitting.train.Phase fields
     optimizer = "adam"
     steps = 1000
     lr = 3e-3
 
 Every problem in the config is found by :func:`load` before any fit starts. Jobs of one
-architecture and input dimension form one stack (all their targets and seeds): approx.train
+architecture and input dimension form one stack (all their targets and seeds): approx.fitting.train
 chooses stacked or one-at-a-time by timing. After every stack the CSV is rewritten atomically
 with the new rows, so a killed run loses at most the stack in flight and ``--resume`` skips every
 job already in the file (by its id): no lost and no duplicated rows.
@@ -39,12 +39,12 @@ from pathlib import Path
 
 import torch
 
-from approx import metrics, targets
-from approx.initialisation import INITS, initial_parameters
-from approx.models import Activation, Architecture, compile_activations, width_for_params
-from approx.targets import Target
-from approx.train import DEFAULT_SCHEDULE, Phase, fit
-from approx.varpro import solve_readout
+from approx.fitting import metrics, targets
+from approx.fitting.initialisation import INITS, initial_parameters
+from approx.fitting.models import Activation, Architecture, compile_activations, width_for_params
+from approx.fitting.targets import Target
+from approx.fitting.train import DEFAULT_SCHEDULE, Phase, fit
+from approx.fitting.varpro import solve_readout
 from experiments import executors, resources, results_table
 from experiments.atomic_io import remove_temp_files, write_text
 from experiments.expressions import expression_target
@@ -104,8 +104,8 @@ class Config:
     phases: list[Phase]
     explode: float
     compile: bool = False
-    varpro: bool = False  # replace each trained readout by its least-squares solution (approx/varpro.py)
-    init: str = "uniform"  # starting parameters: uniform | kinks (approx/initialisation.py)
+    varpro: bool = False  # replace each trained readout by its least-squares solution (approx/fitting/varpro.py)
+    init: str = "uniform"  # starting parameters: uniform | kinks (approx/fitting/initialisation.py)
     jobs: list[Job] = field(default_factory=list)
 
     @property

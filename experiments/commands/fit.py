@@ -24,8 +24,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     import approx
-    from approx import activations, targets
-    from approx.initialisation import INITS
+    from approx import activations
+    from approx.fitting import targets
+    from approx.fitting.initialisation import INITS
     from experiments import resources
     from experiments.atomic_io import write_json
     from experiments.expressions import expression_target

@@ -1,20 +1,20 @@
-"""approx.train: per-model optimisers. Stacking must not couple models, and the tests show they would see it."""
+"""approx.fitting.train: per-model optimisers. Stacking must not couple models, and the tests show they would see it."""
 
 import math
 
 import pytest
 import torch
 
-from approx import targets as T
-from approx.models import Activation, Architecture
-from approx.train import Phase, choose_plan, fit, fit_stack, intra_op_threads
+from approx.fitting import targets as T
+from approx.fitting.models import Activation, Architecture
+from approx.fitting.train import Phase, choose_plan, fit, fit_stack, intra_op_threads
 
 SEEDS = [0, 1, 2, 3]
 
 
 @pytest.fixture(autouse=True)
 def one_thread():
-    """Tiny matmuls run fastest on one thread on a shared CPU (approx.train.intra_op_threads)."""
+    """Tiny matmuls run fastest on one thread on a shared CPU (approx.fitting.train.intra_op_threads)."""
     with intra_op_threads(1):
         yield
 
@@ -150,7 +150,7 @@ def test_plan_is_a_valid_choice():
 @pytest.mark.parametrize("fastest", [(1, 2), (4, 1), (12, 2)])
 def test_plan_is_the_argmin_of_the_median_never_slower_than_one_at_a_time(fastest, monkeypatch):
     """With timings in hand, the engine takes the fastest plan by median, one-at-a-time plans included."""
-    import approx.train as T
+    import approx.fitting.train as T
 
     monkeypatch.setattr(torch, "get_num_threads", lambda: 2)
     monkeypatch.setattr(T, "_PLAN_CACHE", {})

@@ -1,12 +1,12 @@
-"""approx.initialisation: the "kinks" scheme puts every first-layer breakpoint in the domain."""
+"""approx.fitting.initialisation: the "kinks" scheme puts every first-layer breakpoint in the domain."""
 
 import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from approx.initialisation import initial_parameters
-from approx.models import Activation, Architecture
+from approx.fitting.initialisation import initial_parameters
+from approx.fitting.models import Activation, Architecture
 
 KINKED = ["relu", "relu2", "polyrelu", {"name": "polyrelu", "coefficients": "per_neuron"}]
 

@@ -1,5 +1,5 @@
-"""Fused activation kernels: the C kernels (approx.native_kernels) and the eager forms they fall back to
-(approx.fused_horner, approx.fused_polynorm) equal the library's autograd forms (approx.activations) in
+"""Fused activation kernels: the C kernels (approx.kernels.native_kernels) and the eager forms they fall back to
+(approx.kernels.fused_horner, approx.kernels.fused_polynorm) equal the library's autograd forms (approx.activations) in
 values and gradients, and pass gradcheck in float64."""
 
 import platform
@@ -12,8 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from approx import activations as A
-from approx import fused_polynorm, native_kernels
-from approx.models import Activation, Architecture
+from approx.fitting.models import Activation, Architecture
+from approx.kernels import fused_polynorm, native_kernels
 
 native = pytest.mark.skipif(native_kernels.library() is None, reason="no C compiler: the eager forms are used")
 
@@ -62,7 +62,7 @@ def test_native_polynorm_equals_the_library_form(seed, M, N, w, order):
 @given(seed=st.integers(0, 10**6), M=st.integers(1, 3), N=st.integers(1, 7), w=st.integers(1, 9),
        order=st.integers(1, 5))  # fmt: skip
 def test_eager_polynorm_equals_the_library_form(seed, M, N, w, order):
-    """approx.fused_polynorm: the hand-derived backward (the fallback and the CUDA path)."""
+    """approx.kernels.fused_polynorm: the hand-derived backward (the fallback and the CUDA path)."""
     x, a, up = _inputs(seed, M, N, w, order, per_neuron=False)
     _assert_same(fused_polynorm.polynorm, _library_polynorm, x, a, up, rtol=1e-10)
 
@@ -135,7 +135,7 @@ def test_build_failure_falls_back_with_a_warning(monkeypatch):
 
 
 def test_keep_freed_memory_takes_effect_on_linux():
-    code = "from approx.cpu_memory import keep_freed_memory as k; print(k(), k())"
+    code = "from approx.kernels.cpu_memory import keep_freed_memory as k; print(k(), k())"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
     on_glibc = sys.platform.startswith("linux") and platform.libc_ver()[0] == "glibc"
     assert out == (["True", "True"] if on_glibc else ["False", "False"])
@@ -154,7 +154,7 @@ def test_native_gelu_equals_torch():
 def test_native_kernels_split_over_threads(threads):
     """Above the parallel threshold (32768 elements) rows are shared out over OpenMP threads, each
     thread with its own ∂L/∂a buffer; the results must not depend on the thread count."""
-    from approx.train import intra_op_threads
+    from approx.fitting.train import intra_op_threads
 
     M, N, w = 3, 150, 80  # 36000 elements; 150 rows per model is not a multiple of the 16-row block
     with intra_op_threads(threads):

@@ -11,12 +11,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import approx
-from approx import targets
-from approx.jacobian import output_jacobian
-from approx.line_search import C1, C2, Point, strong_wolfe
-from approx.models import Activation, Architecture
-from approx.train import Phase, fit
-from approx.varpro import solve_readout
+from approx.fitting import targets
+from approx.fitting.jacobian import output_jacobian
+from approx.fitting.line_search import C1, C2, Point, strong_wolfe
+from approx.fitting.models import Activation, Architecture
+from approx.fitting.train import Phase, fit
+from approx.fitting.varpro import solve_readout
 
 ACTS = ["tanh", "gelu", "relu2", "polyrelu", "polynorm", {"name": "polyrelu", "coefficients": "per_neuron"}]
 
@@ -127,7 +127,7 @@ def test_varpro_floor_is_never_above_the_trained_loss(act, width, depth, seed):
 
 
 def test_lm_chunking_does_not_change_results(monkeypatch):
-    import approx.train as train
+    import approx.fitting.train as train
 
     arch, theta, x, y = problem("tanh", width=6, seeds=(0, 1, 2, 3))
     phases = [Phase("lm", 15)]

@@ -1,4 +1,4 @@
-"""approx.rates: the slope fit recovers a known rate; the seed bootstrap gives an interval that covers it."""
+"""approx.fitting.rates: the slope fit recovers a known rate; the seed bootstrap gives an interval that covers it."""
 
 import math
 
@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from approx import rates
+from approx.fitting import rates
 
 
 def synthetic(alpha, c=3.0, noise=0.15, seeds=4, rng_seed=0):

@@ -1,11 +1,11 @@
-"""approx.models: a stacked network is M independent library networks; counts and the width solver."""
+"""approx.fitting.models: a stacked network is M independent library networks; counts and the width solver."""
 
 import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from approx.models import Activation, Architecture, width_for_params
+from approx.fitting.models import Activation, Architecture, width_for_params
 
 ACTIVATIONS = [
     Activation("relu"), Activation("relu2"), Activation("gelu"), Activation("silu"), Activation("tanh"),
@@ -94,7 +94,7 @@ def test_bad_activation_specs(spec, message):
 @pytest.mark.slow
 def test_compiled_activations_give_the_same_values_and_gradients():
     """``compile = true`` is a speed option only (torch.compile of the same functional forms)."""
-    from approx.models import compile_activations
+    from approx.fitting.models import compile_activations
 
     for act in (Activation("polyrelu", coefficients="per_neuron"), Activation("polynorm")):
         arch = Architecture(2, 6, 2, act)
@@ -115,9 +115,9 @@ def test_compiled_activations_give_the_same_values_and_gradients():
 @settings(max_examples=20, deadline=None)
 @given(relu=st.booleans(), order=st.integers(1, 5), per_neuron=st.booleans(), seed=st.integers(0, 1000))
 def test_fused_horner_matches_the_library_form(relu, order, per_neuron, seed):
-    """approx.fused_horner: same values and gradients as approx.activations.horner/polyrelu (autograd)."""
+    """approx.kernels.fused_horner: same values and gradients as approx.activations.horner/polyrelu (autograd)."""
     from approx import activations as A
-    from approx import fused_horner
+    from approx.kernels import fused_horner
 
     g = torch.Generator().manual_seed(seed)
     h = torch.randn(3, 9, 5, generator=g, dtype=torch.float64).requires_grad_(True)
@@ -131,7 +131,7 @@ def test_fused_horner_matches_the_library_form(relu, order, per_neuron, seed):
 
 
 def test_fused_horner_gradcheck():
-    from approx import fused_horner
+    from approx.kernels import fused_horner
 
     h = torch.randn(2, 4, 3, dtype=torch.float64, requires_grad=True)
     a = torch.randn(2, 1, 3, 4, dtype=torch.float64, requires_grad=True)

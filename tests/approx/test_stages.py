@@ -1,10 +1,10 @@
-"""Multi-stage residual fitting (approx/stages.py): parameter counts add up, and each stage helps."""
+"""Multi-stage residual fitting (approx/fitting/stages.py): parameter counts add up, and each stage helps."""
 
 import pytest
 import torch
 
-from approx import targets
-from approx.stages import StagedModule, fit_stages
+from approx.fitting import targets
+from approx.fitting.stages import StagedModule, fit_stages
 
 
 def test_stages_add_their_parameters_and_lower_the_error():

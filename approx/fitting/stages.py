@@ -16,8 +16,8 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import Tensor, nn
 
-from approx import targets
-from approx.one_call import FitResult, _as_target, fit
+from approx.fitting import targets
+from approx.fitting.one_call import FitResult, _as_target, fit
 
 
 def _scaled(f: Callable[[Tensor], Tensor], scale: float, x: Tensor) -> Tensor:

@@ -1,8 +1,8 @@
 """The lab's fitting engine in one call: ``approx.fit(target, activation=..., params=...)``.
 
 It picks the width that gives ``params`` parameters at ``depth``, samples training points (Sobol),
-trains every seed as one stack through a schedule (default: :data:`approx.train.DEFAULT_SCHEDULE`),
-and measures each fit on a dense held-out grid, beside its VarPro floor (approx/varpro.py): the
+trains every seed as one stack through a schedule (default: :data:`approx.fitting.train.DEFAULT_SCHEDULE`),
+and measures each fit on a dense held-out grid, beside its VarPro floor (approx/fitting/varpro.py): the
 error of the best readout on the trained hidden layers. The result holds a plain ``torch.nn.Module``.
 """
 
@@ -14,12 +14,12 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from approx import metrics, targets
-from approx.initialisation import initial_parameters
-from approx.models import Activation, Architecture, width_for_params
-from approx.train import DEFAULT_SCHEDULE, Phase
-from approx.train import fit as fit_stack
-from approx.varpro import solve_readout
+from approx.fitting import metrics, targets
+from approx.fitting.initialisation import initial_parameters
+from approx.fitting.models import Activation, Architecture, width_for_params
+from approx.fitting.train import DEFAULT_SCHEDULE, Phase
+from approx.fitting.train import fit as fit_stack
+from approx.fitting.varpro import solve_readout
 
 
 @dataclass(frozen=True)
@@ -58,7 +58,7 @@ def fit(
 ) -> FitResult:
     """Fit one network to ``target`` (a Target, a catalogue name, or a callable with ``d``).
 
-    ``init``: ``"uniform"`` (the default) or ``"kinks"`` (breakpoints in the domain, approx/initialisation.py).
+    ``init``: ``"uniform"`` (the default) or ``"kinks"`` (breakpoints in the domain, approx/fitting/initialisation.py).
     """
     return fit_seeds(target, [seed], activation=activation, params=params, depth=depth, d=d, points=points,
                      phases=phases, init=init, device=device)[0]  # fmt: skip

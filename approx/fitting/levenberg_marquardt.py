@@ -10,7 +10,7 @@ by max(1/3, 1 − (2ρ − 1)³), rejected ones grow it by ν (doubling ν each 
 
 A model stops (``converged``) when its relative step ‖δ‖ ≤ xtol·(‖θ‖ + xtol), when its gradient
 ‖Jᵀr‖_∞ ≤ gtol, or when λ passes 1e16 (no step can lower the loss at float precision).
-Memory per model: J (N·P), and JᵀJ (P²) below the CG threshold, in θ's dtype; approx.train chunks
+Memory per model: J (N·P), and JᵀJ (P²) below the CG threshold, in θ's dtype; approx.fitting.train chunks
 a stack that would not fit.
 """
 
@@ -120,7 +120,7 @@ class MatrixFree:
 def levenberg_marquardt(
     state, residuals: Residuals, residual_jacobian: ResidualJacobian, phase, project: Projection | None = None
 ) -> None:
-    """Run up to ``phase.steps`` LM iterations on the active rows of ``state`` (an approx.train.State).
+    """Run up to ``phase.steps`` LM iterations on the active rows of ``state`` (an approx.fitting.train.State).
 
     With ``phase.varpro``, ``project`` re-solves the readout of every model that moved, right after
     its step (variable projection by alternation): the loss can only fall further, and the hidden

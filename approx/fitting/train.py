@@ -1,7 +1,7 @@
 """Fit many models at once: stacked networks, per-model Adam, L-BFGS, Levenberg–Marquardt and VarPro.
 
 The loss of model m is its own mean squared error L_m(θ_m). One backward pass of Σ_m L_m gives every
-∇L_m, because the models share no parameter (approx.models). Every optimiser state is a tensor
+∇L_m, because the models share no parameter (approx.fitting.models). Every optimiser state is a tensor
 with a leading model axis and every decision (step size, line-search acceptance, history update,
 damping, divergence, early stop) is taken per row, so a model's trajectory is the one it would
 follow alone. An L-BFGS on Σ_m L_m would couple the models through one step size and one curvature
@@ -23,11 +23,11 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor
 
-from approx.jacobian import jacobian_bytes, output_jacobian
-from approx.levenberg_marquardt import ResidualJacobian, Residuals, levenberg_marquardt
-from approx.line_search import Point, strong_wolfe
-from approx.models import Architecture
-from approx.varpro import solve_readout
+from approx.fitting.jacobian import jacobian_bytes, output_jacobian
+from approx.fitting.levenberg_marquardt import ResidualJacobian, Residuals, levenberg_marquardt
+from approx.fitting.line_search import Point, strong_wolfe
+from approx.fitting.models import Architecture
+from approx.fitting.varpro import solve_readout
 
 OPTIMIZERS = ("adam", "lbfgs", "lm", "varpro")
 SCHEDULES = ("constant", "cosine", "exponential")
@@ -219,7 +219,7 @@ def _two_loop(g: Tensor, S: Tensor, Y: Tensor, rho: Tensor) -> Tensor:
 
 
 def lbfgs(state: State, loss_grad: LossGrad, phase: Phase, lr: Tensor, explode: float) -> None:
-    """Per-model L-BFGS: own history (S, Y), own step, own strong-Wolfe line search (approx.line_search).
+    """Per-model L-BFGS: own history (S, Y), own step, own strong-Wolfe line search (approx.fitting.line_search).
 
     Row m's direction d_m = −H_m g_m comes from its own curvature pairs; its line search starts at
     lr_m (lr_m·min(1, 1/‖g_m‖₁) with an empty history, as torch.optim.LBFGS does). A pair (s, y)

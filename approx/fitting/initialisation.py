@@ -12,7 +12,7 @@ pre-activation vanishes. With the uniform default U(±1/√fan_in) many of those
 - activation coefficients and the readout as in the default; weights stay O(1/√fan_in), so
   pre-activations stay O(1).
 
-Row m depends on seed m alone, as for :meth:`approx.models.Architecture.init`.
+Row m depends on seed m alone, as for :meth:`approx.fitting.models.Architecture.init`.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import math
 import torch
 from torch import Tensor
 
-from approx.models import Architecture
+from approx.fitting.models import Architecture
 
 INITS = ("uniform", "kinks")
 

@@ -1,6 +1,6 @@
 """Fused CPU kernels (C, loaded with ctypes) for stacked PolyNorm, PolyReLU, polynomial and GELU activations.
 
-The eager forms (approx.fused_horner, approx.fused_polynorm) cut autograd's passes over the
+The eager forms (approx.kernels.fused_horner, approx.kernels.fused_polynorm) cut autograd's passes over the
 (M, N, width) activations to ~4r, but each pass still streams the tensor through memory.
 ``native_kernels.c`` evaluates the same formulas element by element (a row at a time for PolyNorm):
 one read and one write of each tensor per forward or backward, 2.4-4.4x faster than the eager
@@ -30,7 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from approx import fused_horner, fused_polynorm
+from approx.kernels import fused_horner, fused_polynorm
 
 SOURCE = Path(__file__).with_name("native_kernels.c")
 # -fassociative-math & co. let the row sums vectorise (summation order only; no other fast-math)
@@ -183,14 +183,14 @@ def applies(x: Tensor, a: Tensor) -> bool:
 
 
 def polynorm(x: Tensor, a: Tensor, eps: float = 1e-6) -> Tensor:
-    """PolyNorm over the last axis (approx.fused_polynorm.polynorm), by the C kernel where it applies."""
+    """PolyNorm over the last axis (approx.kernels.fused_polynorm.polynorm), by the C kernel where it applies."""
     if a.shape[-2:-1] == (1,) and applies(x, a):
         return _PolyNorm.apply(x, a, eps)
     return fused_polynorm.polynorm(x, a, eps)
 
 
 def horner(h: Tensor, a: Tensor, relu: bool = False) -> Tensor:
-    """Σ_i a_i ρ(h)^i, ρ = ReLU or identity (approx.fused_horner), by the C kernel where it applies."""
+    """Σ_i a_i ρ(h)^i, ρ = ReLU or identity (approx.kernels.fused_horner), by the C kernel where it applies."""
     if applies(h, a):
         return _Horner.apply(h, a, relu)
     return fused_horner.polyrelu(h, a) if relu else fused_horner.horner(h, a)

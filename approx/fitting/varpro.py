@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from approx.models import Architecture
+from approx.fitting.models import Architecture
 
 
 def solve_readout(arch: Architecture, theta: Tensor, x: Tensor, y: Tensor) -> Tensor:

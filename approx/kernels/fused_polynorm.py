@@ -22,7 +22,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from approx.fused_horner import horner_passes
+from approx.kernels.fused_horner import horner_passes
 
 
 def _even_moments(x2: Tensor, r: int, eps: float) -> list[Tensor]:

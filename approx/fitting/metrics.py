@@ -3,7 +3,7 @@
 For each model m with prediction p_m and truth f on the test points:
 
 - ``rmse``     = sqrt(mean (p_m − f)²)
-- ``max_abs``  = max |p_m − f|                       (the L∞ estimate; grid fine enough: approx.targets)
+- ``max_abs``  = max |p_m − f|                       (the L∞ estimate; grid fine enough: approx.fitting.targets)
 - ``rel_rmse`` = rmse / sqrt(mean f²),  ``rel_max`` = max_abs / max |f|
 - ``train_rmse`` on the training points, and ``gap`` = rmse / train_rmse (≫ 1: overfitting or a sparse
   training set; the test set is never trained on).
@@ -16,7 +16,7 @@ import math
 import torch
 from torch import Tensor
 
-from approx.models import Architecture
+from approx.fitting.models import Architecture
 
 NAMES = ("rmse", "max_abs", "rel_rmse", "rel_max", "train_rmse", "gap")
 

@@ -11,7 +11,7 @@ import numpy as np
 import torch
 from numpy.polynomial import chebyshev as C
 
-from approx.targets import Target
+from approx.fitting.targets import Target
 
 
 def interpolation_errors(target: Target, sizes: list[int], x_test: torch.Tensor) -> list[dict[str, float]]:

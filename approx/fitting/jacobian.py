@@ -2,7 +2,7 @@
 
 Point n of model m becomes its own one-point network: θ_m is repeated N times along the model axis,
 each copy sees one input, and one backward pass of the summed outputs leaves ∂f(x_n)/∂θ in copy n's
-gradient. Because stacked models share no parameter (approx.models), that gradient is exactly row n
+gradient. Because stacked models share no parameter (approx.fitting.models), that gradient is exactly row n
 of J_m. The pass costs about what forming J costs anyway (2·N·P multiply-adds each way) and needs
 nothing beyond the stacked forward, so every activation of the library, fused C kernels included,
 has its Jacobian without a hand-written derivative.
@@ -16,7 +16,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from approx.models import Architecture
+from approx.fitting.models import Architecture
 
 
 def jacobian_bytes(models: int, points: int, params: int, itemsize: int = 8) -> int:

@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from approx import activations as A
-from approx import native_kernels
+from approx.kernels import native_kernels
 
 FIXED: dict[str, Callable[[Tensor], Tensor]] = {
     "relu": F.relu,
@@ -46,7 +46,7 @@ _KERNELS: dict[tuple, Callable] = {}
 def compile_activations(on: bool = True) -> None:
     """Opt-in: run the learnable activations' library forms through ``torch.compile`` (dynamic shapes).
 
-    Off, polynomial/PolyReLU/PolyNorm use the fused C kernels on the CPU (approx.native_kernels) and
+    Off, polynomial/PolyReLU/PolyNorm use the fused C kernels on the CPU (approx.kernels.native_kernels) and
     the eager fused forms elsewhere; compiled, inductor fuses the library forms instead: an option for
     CUDA (not measured here: no GPU) and for PolyCom with other ρ, slower than the C kernels on the CPU
     (benchmarks/RESULTS.md). Costs ~5-30 s of compilation per activation kind, so it pays for long
