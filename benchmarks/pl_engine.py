@@ -30,8 +30,8 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from theory import yarotsky as Y  # noqa: E402
-from theory.piecewise_linear import sup_error  # noqa: E402
-from theory.pl_propagation import network_to_pl  # noqa: E402
+from theory.pl.piecewise_linear import sup_error  # noqa: E402
+from theory.pl.propagation import network_to_pl  # noqa: E402
 
 x = sympy.Symbol("x", real=True)
 

@@ -5,10 +5,10 @@ sup|f − net|, in ≤ 120 s on 2 cores. Prints a Markdown table; run from the r
 
     .venv/bin/python benchmarks/theorem3_certify.py [--N 64] [--naive-cells 4] [--json FILE]
 
-Stages: build; cell polynomials (``theory.cell_polynomials``); comparison with f_N on every cell;
-Taylor coefficients against jets; the certified error (``theory.certified_error``, python-flint arb).
+Stages: build; cell polynomials (``theory.sobolev.cell_polynomials``); comparison with f_N on every cell;
+Taylor coefficients against jets; the certified error (``theory.sobolev.certified_error``, python-flint arb).
 Alternatives measured in the same run:
-- *naive*: the kink-tracking evaluator on the whole network per cell (``theory.cellwise``, what the
+- *naive*: the kink-tracking evaluator on the whole network per cell (``theory.sobolev.cellwise``, what the
   lab used before, and why it sampled), timed on ``--naive-cells`` cells and scaled to all of them;
 - *mpmath.iv*: the per-cell Taylor models (jets of f at the centre and over the cell) computed with
   mpmath interval arithmetic instead of arb, on ``--iv-cells`` cells and scaled.
@@ -25,14 +25,14 @@ from mpmath import iv
 
 from experiments.atomic_io import write_json
 from experiments.provenance import provenance
-from theory import taylor_check
 from theory import theorem3 as T3
-from theory.cell_polynomials import cell_polynomials
-from theory.cellwise import network_on_box
-from theory.certified_error import AtomBalls, sup_error
-from theory.jets import ARB, Jet, Numbers, compile_jet
-from theory.sobolev_approximant import Approximant
-from theory.sobolev_target import SobolevTarget
+from theory.sobolev import taylor_check
+from theory.sobolev.approximant import Approximant
+from theory.sobolev.cell_polynomials import cell_polynomials
+from theory.sobolev.cellwise import network_on_box
+from theory.sobolev.certified_error import AtomBalls, sup_error
+from theory.sobolev.jets import ARB, Jet, Numbers, compile_jet
+from theory.sobolev.target import SobolevTarget
 
 TARGET = ("sin(pi*x0)*cos(pi*x1)", 2, 2)
 

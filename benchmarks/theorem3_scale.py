@@ -25,7 +25,7 @@ from experiments.provenance import provenance
 from experiments.theorem3_rates import evaluate
 from theory import theorem3 as T3
 from theory.export import to_torch
-from theory.sobolev_target import SobolevTarget
+from theory.sobolev.target import SobolevTarget
 
 CASES = {
     "1d-N1024": ("sin(pi*x0)", 1, 2, 1024),

@@ -29,8 +29,8 @@ import torch
 
 from theory import theorem3 as T3
 from theory.export import to_torch
-from theory.sobolev_approximant import Approximant
-from theory.sobolev_target import SobolevTarget, scale_into_ball
+from theory.sobolev.approximant import Approximant
+from theory.sobolev.target import SobolevTarget, scale_into_ball
 
 FIT_MIN_N = 4
 EXPORT_TOLERANCE = 1e-9  # float64 export vs f_N: rounding is ~1e-15 here, a wrong weight ~1e-3

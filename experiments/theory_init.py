@@ -21,8 +21,8 @@ from approx.fitting import targets
 from experiments.expressions import torch_function
 from theory import theorem3 as T3
 from theory.export import to_torch
-from theory.sobolev_approximant import Approximant
-from theory.sobolev_target import SobolevTarget
+from theory.sobolev.approximant import Approximant
+from theory.sobolev.target import SobolevTarget
 
 
 @dataclass

@@ -14,9 +14,9 @@ a product network of 12m + 6 units and m + 1 carry units). Choosing m = ⌈log_4
 stronger than the paper's ln². Degrees n ≤ 1 are exact with 2 neurons.
 
 Certified errors (``certified_error``):
-- ``exact``: the network is propagated into an exact PL function (``theory.pl_propagation``) and its
+- ``exact``: the network is propagated into an exact PL function (``theory.pl.propagation``) and its
   sup error against PolyReLU_a is computed on [−1, 0] (the constant a_0) and [0, 1] (the polynomial):
-  exact for deg a ≤ 2, otherwise a certified rational enclosure (``theory.piecewise_linear``).
+  exact for deg a ≤ 2, otherwise a certified rational enclosure (``theory.pl.piecewise_linear``).
 - ``bound``: the composed bound E(a, m) above, in exact rationals. Its ingredient, 0 ≤ f_m − x² ≤
   4^{−(m+1)}, is certified exactly on the network for m ≤ ``EXACT_SQUARE_MAX_M``; beyond that it is
   Yarotsky's theorem applied to the same code path.
@@ -40,8 +40,8 @@ from theory.activation import polyrelu
 from theory.calculus import compose
 from theory.certificate import Certificate, certify
 from theory.network import Sizes, same_network
-from theory.piecewise_linear import SupError, as_fraction, sup_error, trim
-from theory.pl_propagation import network_to_pl
+from theory.pl.piecewise_linear import SupError, as_fraction, sup_error, trim
+from theory.pl.propagation import network_to_pl
 
 Q = Fraction
 EXACT_SQUARE_MAX_M = 10  # f_m has 2^m pieces: exact certification up to m = 10 takes < 1 s

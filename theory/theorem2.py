@@ -21,7 +21,7 @@ certified network is then the rescaled one, a different function: that is why it
 - *universal* (every PolyReLU network of depth L and width K needs it): false. With a = e_1 a PolyReLU
   network *is* a ReLU network of the same size, error 0 for every ε (``certify_counterexample``);
 - *existential* (some PolyReLU networks need it): e_1 refutes nothing. What the lab certifies under
-  this reading, with ``theory.piece_count``: for the curved a = e_2, the one-neuron network
+  this reading, with ``theory.pl.piece_count``: for the curved a = e_2, the one-neuron network
   g(x) = ReLU(x)² equals x² on [0, 1], and every ReLU network within ε of it has width ≥ W_min(L, ε) at
   L hidden layers and ≥ ⌈log₂⌈1/√(8ε)⌉⌉ neurons: Ω(ln(1/ε)), matched by Yarotsky's construction up to a
   factor 4 (``certify_corrected_lower_bound``). The K·L factor needs a hard family of networks; the
@@ -42,8 +42,8 @@ from theory.activation import Activation, polyrelu, relu
 from theory.calculus import block_parallel, compose, extend_depth
 from theory.certificate import Certificate, certify
 from theory.network import Affine, Network, same_network
-from theory.piecewise_linear import PiecewiseLinear, as_fraction, sup_error, trim
-from theory.pl_propagation import network_to_pl, piece_bound
+from theory.pl.piecewise_linear import PiecewiseLinear, as_fraction, sup_error, trim
+from theory.pl.propagation import network_to_pl, piece_bound
 
 Q = Fraction
 ASSUMPTIONS = {
@@ -427,7 +427,7 @@ def certify_counterexample(L: int = 3, K: int = 4, seed: int = 10) -> Certificat
 
 
 def certify_piece_count(seeds: Sequence[int] = range(6)) -> Certificate:
-    from theory import piece_count as P
+    from theory.pl import piece_count as P
 
     def check():
         bad, seen = [], []
@@ -466,7 +466,7 @@ def certify_piece_count(seeds: Sequence[int] = range(6)) -> Certificate:
 
 def lower_bound_table(epsilons: Sequence[object] = lemma2.EPSILONS) -> list[dict]:
     """Per ε: least pieces, least width at depths 1 and m, least neurons, against Yarotsky's shifted f_m."""
-    from theory import piece_count as P
+    from theory.pl import piece_count as P
 
     rows = []
     for eps in map(as_fraction, epsilons):
@@ -491,7 +491,7 @@ def lower_bound_table(epsilons: Sequence[object] = lemma2.EPSILONS) -> list[dict
 
 
 def certify_corrected_lower_bound(max_exact_m: int = 8) -> Certificate:
-    from theory import piece_count as P
+    from theory.pl import piece_count as P
 
     def check():
         bad = []

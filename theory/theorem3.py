@@ -3,7 +3,7 @@
 [paper] For f ∈ F_{n,d} and ε ∈ (0,1) some PolyReLU network of size O(ε^{−d/n}) is ε-close to f.
 [lab, precise] For every N ≥ 1 the network built here equals f_N = Σ_m φ_m P_m exactly on [0,1]^d
 (checked on every cell, docs/theory.md §5.1), so ‖f − net‖∞ ≤ (dρ)^n/n!·N^{−n}·‖f‖_n ≤ 2^d d^n/n!·N^{−n}·‖f‖
-(``sobolev_approximant``). Its neuron count is exactly
+(``theory.sobolev.approximant``). Its neuron count is exactly
     4d(N+1) + 2d + (N+1)^d · Σ_{j<n} C(j+d−1, d−1) · cost(d+j)         (``closed_form_sizes``)
 with cost(F) the neurons of a product tree of F factors padded to L = ⌈log2(d+n−1)⌉ levels, i.e.
 O((d+n)·(N+1)^d·C(n−1+d, d)) = O(ε^{−d/n}) with N ≈ ε^{−1/n}; depth L + 2 affine layers = O(log(d+n)).
@@ -43,19 +43,19 @@ from functools import cached_property
 import mpmath
 import sympy
 
-from theory import taylor_check
 from theory.activation import polyrelu, relu, relu_power
 from theory.calculus import block_parallel, compose, identity, parallel
-from theory.cell_polynomials import NotSeparable, cell_polynomials
 from theory.certificate import certify
-from theory.certified_error import AtomBalls, SupError, sup_error
 from theory.exact_numbers import exact, to_mpf
 from theory.network import Affine, Network, Sizes
-from theory.partition_of_unity import Partition
-from theory.sobolev_approximant import Approximant
-from theory.sobolev_target import SobolevTarget
-from theory.taylor import TaylorTable
-from theory.taylor_check import CoefficientCheck
+from theory.sobolev import taylor_check
+from theory.sobolev.approximant import Approximant
+from theory.sobolev.cell_polynomials import NotSeparable, cell_polynomials
+from theory.sobolev.certified_error import AtomBalls, SupError, sup_error
+from theory.sobolev.partition import Partition
+from theory.sobolev.target import SobolevTarget
+from theory.sobolev.taylor import TaylorTable
+from theory.sobolev.taylor_check import CoefficientCheck
 from theory.theorem1 import to_polyrelu
 from theory.yarotsky import product_bound, product_network, square_error
 

@@ -18,7 +18,7 @@
   Theorem 2 relies on.
 
 Every bound here is a composed, exact-rational bound; ``theory.lemma2`` certifies the 1-D pieces with
-the exact engine (``theory.pl_propagation``) and checks the composed bounds against it.
+the exact engine (``theory.pl.propagation``) and checks the composed bounds against it.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from fractions import Fraction
 from theory.activation import relu
 from theory.calculus import block_parallel, compose, parallel, post_affine, pre_affine
 from theory.network import Affine, Network
-from theory.piecewise_linear import as_fraction, trim
+from theory.pl.piecewise_linear import as_fraction, trim
 
 Q = Fraction
 HAT = (Q(2), Q(-4), Q(2))  # g = 2ReLU(x) − 4ReLU(x − 1/2) + 2ReLU(x − 1)

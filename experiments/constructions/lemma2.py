@@ -12,7 +12,7 @@ from experiments.provenance import provenance
 from experiments.user_errors import UserError, user_input
 from theory import lemma2
 from theory import yarotsky as Y
-from theory.piecewise_linear import as_fraction
+from theory.pl.piecewise_linear import as_fraction
 
 HELP = "Lemma 2: smallest ReLU network with certified sup error < eps against PolyReLU_a on [-1,1]"
 SIZE_KEYS = ("neurons", "width", "depth", "nonzero_parameters")

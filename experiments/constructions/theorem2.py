@@ -13,7 +13,7 @@ from experiments.constructions.lemma2 import coefficients
 from experiments.provenance import provenance
 from experiments.user_errors import UserError, user_input
 from theory import lemma2, theorem2
-from theory.piecewise_linear import as_fraction
+from theory.pl.piecewise_linear import as_fraction
 
 HELP = "Theorem 2: normalised PolyReLU network -> ReLU network with certified sup error < eps (+ lower bound)"
 PLOT_EPS = tuple(Fraction(1, 10**k) for k in range(1, 9))

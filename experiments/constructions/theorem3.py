@@ -65,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
     terms = (max(Ns) + 1) ** d * math.comb(args.n - 1 + d, d) if 1 <= args.n <= 8 and 1 <= d <= 6 else 0
     if terms > MAX_TERMS:
         raise UserError(f"N = {max(Ns)} in d = {d} needs {terms} terms (> {MAX_TERMS}); use a smaller N")
-    from theory.sobolev_target import SobolevTarget
+    from theory.sobolev.target import SobolevTarget
 
     with user_input():
         SobolevTarget.parse(args.target, d, args.n)  # a bad target fails here, before any output

@@ -11,7 +11,7 @@ from experiments.block_evaluation import BlockEvaluator, exact_zero_outside
 from experiments.theorem3_rates import evaluate
 from theory import theorem3 as T3
 from theory.export import to_torch
-from theory.sobolev_target import SobolevTarget
+from theory.sobolev.target import SobolevTarget
 
 CASES = [("sin(pi*x0)", 1, 2, 8), ("exp(x0)", 1, 3, 16), ("sin(pi*x0)*cos(pi*x1)", 2, 2, 4), ("x0**2*x1", 2, 1, 3)]
 

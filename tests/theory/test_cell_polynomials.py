@@ -9,10 +9,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from theory.activation import polyrelu, relu, relu_power
-from theory.cell_polynomials import NotSeparable, cell_polynomials
-from theory.cellwise import network_on_box
 from theory.network import Affine, Network
 from theory.polynomial import Poly
+from theory.sobolev.cell_polynomials import NotSeparable, cell_polynomials
+from theory.sobolev.cellwise import network_on_box
 
 fractions = st.fractions(min_value=-2, max_value=2, max_denominator=8)
 

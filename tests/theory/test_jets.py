@@ -11,11 +11,11 @@ import sympy as sp
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from theory.certified_error import sup_error
 from theory.intervals import NotSmooth
-from theory.jets import Irrational, ball, box_ball, compile_jet, point_jets
 from theory.polynomial import AtomPoly, Poly
-from theory.sobolev_target import SobolevTarget
+from theory.sobolev.certified_error import sup_error
+from theory.sobolev.jets import Irrational, ball, box_ball, compile_jet, point_jets
+from theory.sobolev.target import SobolevTarget
 
 UNARY = ("sin", "cos", "exp", "atan", "tanh", "sinh", "cosh", "log(2+{}**2)", "sqrt(1+{}**2)", "tan({}/4)")
 

@@ -9,8 +9,8 @@ from hypothesis import strategies as st
 
 from theory import lemma2
 from theory import yarotsky as Y
-from theory.piecewise_linear import poly_eval, sup_error
-from theory.pl_propagation import network_to_pl, piece_bound
+from theory.pl.piecewise_linear import poly_eval, sup_error
+from theory.pl.propagation import network_to_pl, piece_bound
 
 BROKEN_HAT = (Q(2), Q(-41, 10), Q(2))
 

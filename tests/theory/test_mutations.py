@@ -20,9 +20,9 @@ import pytest
 from theory import lemma1, lemma2, theorem1, theorem2, theorem3
 from theory import mutants as M
 from theory import yarotsky as Y
-from theory.sobolev_approximant import Approximant
-from theory.sobolev_target import SobolevTarget
-from theory.taylor import TaylorTable
+from theory.sobolev.approximant import Approximant
+from theory.sobolev.target import SobolevTarget
+from theory.sobolev.taylor import TaylorTable
 
 SEEDS = (0, 1)
 KINDS = M.KINDS

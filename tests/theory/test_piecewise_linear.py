@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from theory.piecewise_linear import PiecewiseLinear as PL
-from theory.piecewise_linear import poly_eval, sup_error, taylor_shift
+from theory.pl.piecewise_linear import PiecewiseLinear as PL
+from theory.pl.piecewise_linear import poly_eval, sup_error, taylor_shift
 
 small = st.fractions(min_value=-3, max_value=3, max_denominator=12)
 

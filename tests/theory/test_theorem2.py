@@ -8,12 +8,13 @@ from conftest import run_polylab as polylab
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from theory import lemma2, piece_count, theorem2
+from theory import lemma2, theorem2
 from theory.activation import polynomial, relu
 from theory.certificate import gather
 from theory.network import Affine, Network
-from theory.piecewise_linear import PiecewiseLinear, sup_error
-from theory.pl_propagation import network_to_pl, piece_bound
+from theory.pl import piece_count
+from theory.pl.piecewise_linear import PiecewiseLinear, sup_error
+from theory.pl.propagation import network_to_pl, piece_bound
 
 PAPER3 = lemma2.paper_coefficients(3)
 

@@ -15,13 +15,13 @@ from hypothesis import strategies as st
 
 from experiments.cli import main
 from theory import theorem3 as T3
-from theory.cellwise import NotPolynomial, network_on_box
 from theory.network import Affine, Network
-from theory.partition_of_unity import Partition, Trapezoid
 from theory.polynomial import Poly
-from theory.sobolev_approximant import Approximant
-from theory.sobolev_target import SobolevTarget, parse_target, scale_into_ball
-from theory.taylor import TaylorTable, TaylorValue
+from theory.sobolev.approximant import Approximant
+from theory.sobolev.cellwise import NotPolynomial, network_on_box
+from theory.sobolev.partition import Partition, Trapezoid
+from theory.sobolev.target import SobolevTarget, parse_target, scale_into_ball
+from theory.sobolev.taylor import TaylorTable, TaylorValue
 
 Q = Fraction
 

@@ -25,10 +25,10 @@ import mpmath
 import numpy as np
 
 from theory.exact_numbers import to_mpf
-from theory.partition_of_unity import Box, Partition
 from theory.polynomial import AtomPoly, Poly
-from theory.sobolev_target import SobolevTarget
-from theory.taylor import TaylorTable
+from theory.sobolev.partition import Box, Partition
+from theory.sobolev.target import SobolevTarget
+from theory.sobolev.taylor import TaylorTable
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,7 @@ import sympy as sp
 from flint import arb, ctx, fmpq
 
 from theory.intervals import NotSmooth
-from theory.sobolev_target import multi_indices
+from theory.sobolev.target import multi_indices
 
 PREC = 192  # bits: far below every bound compared against, and cheap
 ctx.prec = PREC

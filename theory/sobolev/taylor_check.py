@@ -1,7 +1,7 @@
 """The Taylor coefficients of Theorem 3 checked on a second, independent path (docs/theory.md §5.2).
 
 ``TaylorTable`` differentiates the target symbolically (SymPy) and keeps each c_{m,α} = D^α f(m/N)/α!
-as an exact node. Here the same numbers come from jets (``theory.jets``): the grammar's expression
+as an exact node. Here the same numbers come from jets (``theory.sobolev.jets``): the grammar's expression
 tree is walked in truncated Taylor arithmetic at each node m/N, with no symbolic derivative. A
 polynomial target with rational coefficients is compared exactly; otherwise each table entry is
 enclosed from its own definition and must overlap the jet's ball, whose radius is reported.
@@ -13,9 +13,9 @@ import itertools
 from dataclasses import dataclass
 from fractions import Fraction
 
-from theory.certified_error import AtomBalls
-from theory.jets import Irrational, ball, compile_jet, point_jets
-from theory.taylor import TaylorTable
+from theory.sobolev.certified_error import AtomBalls
+from theory.sobolev.jets import Irrational, ball, compile_jet, point_jets
+from theory.sobolev.taylor import TaylorTable
 
 
 @dataclass(frozen=True)

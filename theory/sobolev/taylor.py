@@ -22,7 +22,7 @@ import sympy as sp
 
 from theory.exact_numbers import Exact  # noqa: E402
 from theory.polynomial import Poly, is_zero_constant
-from theory.sobolev_target import SobolevTarget, multi_indices
+from theory.sobolev.target import SobolevTarget, multi_indices
 
 
 def factorial(alpha: tuple[int, ...]) -> int:

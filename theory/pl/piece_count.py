@@ -3,7 +3,7 @@
 Three facts, each certified in ``theory.theorem2``:
 
 1. **Pieces.** A 1-input ReLU network with hidden widths W_1..W_L is linear on at most Π_l (W_l + 1)
-   pieces of an interval (``theory.pl_propagation.piece_bound``; docs/theory.md quotes the looser (2W)^L).
+   pieces of an interval (``theory.pl.propagation.piece_bound``; docs/theory.md quotes the looser (2W)^L).
 2. **Gap.** On a piece of length h every line ℓ has max |x² − ℓ| ≥ h²/8: for e = x² − ℓ the second
    difference e(u) − 2e(u + h/2) + e(u + h) = h²/2 (lines have none), so some |e| ≥ h²/8. N pieces
    cover [0, 1], one has h ≥ 1/N, so **every PL function with N pieces has error ≥ 1/(8N²)**.
@@ -23,7 +23,7 @@ from math import isqrt
 
 from theory.activation import relu
 from theory.network import Affine, Network
-from theory.piecewise_linear import PiecewiseLinear, as_fraction
+from theory.pl.piecewise_linear import PiecewiseLinear, as_fraction
 
 Q = Fraction
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 from math import prod
 
 from theory.network import Network
-from theory.piecewise_linear import PiecewiseLinear, as_fraction
+from theory.pl.piecewise_linear import PiecewiseLinear, as_fraction
 
 
 def _activation(act, f: PiecewiseLinear) -> PiecewiseLinear:

@@ -6,7 +6,7 @@ On a cell with centre c and half-widths r, and K ≥ deg p, Taylor's theorem alo
 With g = jet_K(f, c) − p(c + ·), a polynomial in h:
     upper:  sup_cell |f − p| ≤ |g_0| + Σ_{0<|β|≤K} |g_β| r^β + Σ_{|β|=K+1} sup_cell |D^β f/β!|·r^β,
     lower:  sup_cell |f − p| ≥ |f(c) − p(c)|,
-where the last sup is enclosed by the jet of f over the cell's ball (``theory.jets``). Everything is
+where the last sup is enclosed by the jet of f over the cell's ball (``theory.sobolev.jets``). Everything is
 ball arithmetic, so max over cells of the lower and of the upper ends enclose the sup over the cube.
 The coefficients of p may be exact irrational atoms (``theory.polynomial.AtomPoly``); each is
 enclosed once from its own definition.
@@ -20,9 +20,9 @@ from fractions import Fraction
 
 from flint import arb
 
-from theory.jets import Jet, ball, box_ball, compile_jet, constant_ball, lower, point_jets, upper
 from theory.polynomial import ONE, AtomPoly
-from theory.sobolev_target import SobolevTarget
+from theory.sobolev.jets import Jet, ball, box_ball, compile_jet, constant_ball, lower, point_jets, upper
+from theory.sobolev.target import SobolevTarget
 
 Box = tuple[tuple[Fraction, Fraction], ...]
 
