@@ -7,9 +7,9 @@ evaluate at 10^6 points (CPU or GPU). Prints a Markdown table; run from the repo
 
 Each case: parse (+ certified norm), build (``theory.theorem3.build``), export (``theory.export.to_torch``),
 then evaluate at ``--points`` random points and compare with f_N evaluated directly. ``--evaluator
-block`` (default, ``experiments.block_evaluation``) evaluates per grid cell only the product trees of
-the terms active there; ``layered`` is the generic batched CSR pass (``experiments.theorem3_rates.evaluate``),
-whose cost is width × points (10^4-10^5 units wide here).
+block`` (default, ``experiments.constructions.block_evaluation``) evaluates per grid cell only the product
+trees of the terms active there; ``layered`` is the generic batched CSR pass
+(``experiments.constructions.theorem3_rates.evaluate``), whose cost is width × points (10^4-10^5 units wide here).
 """
 
 from __future__ import annotations
@@ -20,9 +20,9 @@ import time
 import numpy as np
 
 from experiments.atomic_io import write_json
-from experiments.block_evaluation import BlockEvaluator
+from experiments.constructions.block_evaluation import BlockEvaluator
+from experiments.constructions.theorem3_rates import evaluate
 from experiments.provenance import provenance
-from experiments.theorem3_rates import evaluate
 from theory import theorem3 as T3
 from theory.export import to_torch
 from theory.sobolev.target import SobolevTarget

@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/theory_init.py [--adam 2000] [--lbfgs 2000] [--json FILE]
 
 Each case: the exact PolyReLU network of Theorem 3 (n = 2) exported to float64 torch, trained inside its
-sparsity pattern (``experiments.theory_init``), and a random initialisation of the same pattern trained
+sparsity pattern (``experiments.bench.theory_init``), and a random initialisation of the same pattern trained
 the same way. Sup errors on a dense held-out grid; the construction's certified bound beside them.
 The targets were fixed before anything was tuned: sin(πx0) and sin(πx0)·cos(πx1).
 """
@@ -13,8 +13,8 @@ from __future__ import annotations
 import argparse
 
 from experiments.atomic_io import write_json
+from experiments.bench.theory_init import compare
 from experiments.provenance import provenance
-from experiments.theory_init import compare
 
 CASES = (("sin(pi*x0)", 1, 2, 8), ("sin(pi*x0)", 1, 2, 16), ("sin(pi*x0)*cos(pi*x1)", 2, 2, 4))
 

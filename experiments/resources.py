@@ -70,9 +70,9 @@ def _gb(n: int) -> str:
 
 
 def rates_estimates(cfg) -> list[Estimate]:
-    """One estimate per stack of a rates config (experiments.sweep.Config), plus the test sets."""
+    """One estimate per stack of a rates config (experiments.rates.sweep.Config), plus the test sets."""
     from approx.fitting.train import LM_CHUNK_BYTES, lm_bytes
-    from experiments.sweep import DTYPES, points_for, stacks
+    from experiments.rates.sweep import DTYPES, points_for, stacks
 
     itemsize = DTYPES[cfg.dtype].itemsize
     history = max((p.history for p in cfg.phases if p.optimizer == "lbfgs"), default=0)

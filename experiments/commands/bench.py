@@ -12,9 +12,9 @@ HELP = "benchmarks: fitting engine (sweep), precision fitting (precision), execu
 
 #: benchmark name -> (module with add_arguments/run, one-line help)
 BENCHES: dict[str, tuple[str, str]] = {
-    "sweep": ("experiments.bench_sweep", "fitting engine: stacked vs one-at-a-time, FLOP/s vs matmul rate"),
-    "precision": ("experiments.bench_precision", "error at equal wall time: engine vs torch loop vs pykan"),
-    "executor": ("experiments.bench_executor", "Ray executor vs local on the same stacks; per-task overhead"),
+    "sweep": ("experiments.bench.sweep", "fitting engine: stacked vs one-at-a-time, FLOP/s vs matmul rate"),
+    "precision": ("experiments.bench.precision", "error at equal wall time: engine vs torch loop vs pykan"),
+    "executor": ("experiments.bench.executor", "Ray executor vs local on the same stacks; per-task overhead"),
 }
 
 

@@ -94,8 +94,8 @@ def relu_approximation_section(out: Path) -> int:
 
 def sobolev_section(out: Path) -> int:
     """Theorem 3 (docs/theory.md §5): one constructive rate plot, PolyReLU-exact vs ReLU-Yarotsky; returns failures."""
-    from experiments import theorem3_rates
     from experiments.atomic_io import write_json
+    from experiments.constructions import theorem3_rates
     from experiments.provenance import provenance
 
     print("\n== Theorem 3: PolyReLU = Sobolev approximant f_N exactly, vs ReLU-Yarotsky (docs/theory.md §5) ==")
@@ -119,7 +119,8 @@ def rates_section(out: Path) -> None:
     import shutil
     import time
 
-    from experiments import rate_report, sweep
+    from experiments.rates import report as rate_report
+    from experiments.rates import sweep
 
     print("\n== Empirical rates, quick preset (docs/theory.md §5, §7; polylab rates CONFIG for more) ==")
     cfg = sweep.load(Path(__file__).resolve().parent.parent / "configs" / "quick.toml")

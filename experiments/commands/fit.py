@@ -29,8 +29,8 @@ def run(args: argparse.Namespace) -> int:
     from approx.fitting.initialisation import INITS
     from experiments import resources
     from experiments.atomic_io import write_json
-    from experiments.expressions import expression_target
     from experiments.provenance import provenance
+    from experiments.rates.expressions import expression_target
 
     if args.init not in INITS:
         raise UserError(f"unknown --init {args.init!r}; valid: {', '.join(INITS)}")

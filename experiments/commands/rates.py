@@ -31,7 +31,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from experiments import output_lock, resources, sweep
+    from experiments import output_lock, resources
+    from experiments.rates import sweep
 
     cfg = sweep.load(args.config)  # every config error surfaces here, before any fit
     cfg.compile = cfg.compile or args.compile
@@ -52,9 +53,10 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace, cfg, out: Path) -> int:
-    from experiments import rate_report, sweep
     from experiments.atomic_io import write_json
     from experiments.provenance import provenance
+    from experiments.rates import report as rate_report
+    from experiments.rates import sweep
 
     threads = args.threads or 1
     if args.executor == "local" and args.threads is not None:

@@ -20,8 +20,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from experiments import output_lock, rate_report
+    from experiments import output_lock
     from experiments.atomic_io import remove_temp_files
+    from experiments.rates import report as rate_report
 
     out = Path(args.dir)
     if not out.is_dir():

@@ -1,5 +1,5 @@
 """``polylab construct theorem3``: the PolyReLU network realising the Sobolev approximant f_N exactly,
-its ReLU-Yarotsky twin, and the constructive rate curves (docs/theory.md §5, ``experiments.theorem3_rates``)."""
+its ReLU-Yarotsky twin, and the constructive rate curves (docs/theory.md §5, ``theorem3_rates`` beside it)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import math
 import re
 from fractions import Fraction
 
-from experiments import theorem3_rates as rates
 from experiments.atomic_io import write_json
+from experiments.constructions import theorem3_rates as rates
 from experiments.provenance import provenance
 from experiments.user_errors import UserError, user_input
 

@@ -164,7 +164,7 @@ def test_plan_is_the_argmin_of_the_median_never_slower_than_one_at_a_time(fastes
 
 
 def test_bench_sweep_measures_both_sides():
-    from experiments import bench_sweep
+    from experiments.bench import sweep as bench_sweep
 
     r = bench_sweep.stacking(width=4, act="polyrelu", models=5, points=32, depth=1, repeats=2)
     assert r["one_ms"] > 0 and r["stacked_ms"] > 0
@@ -173,7 +173,7 @@ def test_bench_sweep_measures_both_sides():
 
 def test_bench_kernel_forms_agree():
     """The forms `polylab bench sweep` races (library, checkpointed, eager fused, C kernel) compute one function."""
-    from experiments import bench_sweep
+    from experiments.bench import sweep as bench_sweep
 
     g = torch.Generator().manual_seed(0)
     h = torch.randn(2, 5, 3, generator=g, dtype=torch.float64)

@@ -43,7 +43,7 @@ def test_rows_depend_on_their_seed_alone_and_uniform_is_the_default():
 
 
 def test_rates_config_takes_init(tmp_path):
-    from experiments import sweep
+    from experiments.rates import sweep
 
     text = """
 sizes = [20]

@@ -1,4 +1,4 @@
-"""experiments.block_evaluation: the exported Theorem 3 network evaluated term block by term block equals
+"""experiments.constructions.block_evaluation: the exported Theorem 3 network evaluated term block by term block equals
 the layer-by-layer pass (and f_N) to float64 rounding, and skips only trees that are exactly zero."""
 
 from fractions import Fraction
@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from experiments.block_evaluation import BlockEvaluator, exact_zero_outside
-from experiments.theorem3_rates import evaluate
+from experiments.constructions.block_evaluation import BlockEvaluator, exact_zero_outside
+from experiments.constructions.theorem3_rates import evaluate
 from theory import theorem3 as T3
 from theory.export import to_torch
 from theory.sobolev.target import SobolevTarget

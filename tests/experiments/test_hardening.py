@@ -17,8 +17,9 @@ from conftest import TINY, run_polylab
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from experiments import output_lock, results_table, sweep
+from experiments import output_lock
 from experiments.atomic_io import remove_temp_files
+from experiments.rates import results_table, sweep
 
 JOBS = 8
 

@@ -1,4 +1,4 @@
-"""experiments.sweep and `polylab rates/report`: config errors up front, atomic resumable results."""
+"""experiments.rates.sweep and `polylab rates/report`: config errors up front, atomic resumable results."""
 
 import csv
 import io
@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from experiments import sweep
+from experiments.rates import sweep
 
 TINY = """
 name = "tiny"

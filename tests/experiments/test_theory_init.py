@@ -1,9 +1,9 @@
-"""Training from the Theorem 3 construction (experiments/theory_init.py)."""
+"""Training from the Theorem 3 construction (experiments/bench/theory_init.py)."""
 
 import numpy as np
 import torch
 
-from experiments import theory_init as TI
+from experiments.bench import theory_init as TI
 
 
 def test_the_exported_construction_is_f_N_before_training_and_keeps_its_pattern():

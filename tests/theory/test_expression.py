@@ -8,7 +8,7 @@ import sympy as sp
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from experiments.expressions import expression_target
+from experiments.rates.expressions import expression_target
 from theory.exact_numbers import exact
 from theory.expression import MAX_BITS, ExpressionError, parse, variables
 from theory.intervals import certify_finite

@@ -219,7 +219,7 @@ def test_certificates_fail_on_broken_constructions():
 
 
 def test_export_matches_f_N():
-    from experiments.theorem3_rates import evaluate
+    from experiments.constructions.theorem3_rates import evaluate
     from theory.export import to_torch
 
     built = T3.build(SobolevTarget.parse("sin(pi*x0)*exp(x1)", 2, 2), 3)

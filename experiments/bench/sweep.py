@@ -35,7 +35,7 @@ from approx.fitting.train import Phase, choose_plan, fit_stack, intra_op_threads
 from approx.kernels.cpu_memory import keep_freed_memory
 from experiments.user_errors import UserError
 
-PAPER = Path(__file__).resolve().parent / "configs" / "paper.toml"
+PAPER = Path(__file__).resolve().parent.parent / "configs" / "paper.toml"
 
 
 def matmul_rate(n: int = 1024, repeats: int = 10) -> float:
@@ -158,7 +158,7 @@ def paper_largest(steps: int, compiled: bool = True, rounds: int = 5) -> list[di
     run. Reported: the median step time and the median of the per-round % of the matmul rate.
     """
     from approx.fitting.models import compile_activations
-    from experiments import sweep
+    from experiments.rates import sweep
 
     cfg = sweep.load(PAPER)
     out = []

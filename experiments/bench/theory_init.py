@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import torch
 
 from approx.fitting import targets
-from experiments.expressions import torch_function
+from experiments.rates.expressions import torch_function
 from theory import theorem3 as T3
 from theory.export import to_torch
 from theory.sobolev.approximant import Approximant

@@ -33,8 +33,8 @@ from approx.fitting.models import Activation, Architecture, width_for_params
 from approx.fitting.one_call import fit_seeds
 from approx.fitting.train import Phase
 from experiments.atomic_io import read_json, save_figure, write_json
-from experiments.expressions import expression_target
 from experiments.provenance import provenance
+from experiments.rates.expressions import expression_target
 from experiments.user_errors import UserError
 
 ACTIVATIONS = ("tanh", "gelu", "relu2", "polyrelu", "polynorm")

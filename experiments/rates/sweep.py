@@ -45,10 +45,11 @@ from approx.fitting.models import Activation, Architecture, compile_activations,
 from approx.fitting.targets import Target
 from approx.fitting.train import DEFAULT_SCHEDULE, Phase, fit
 from approx.fitting.varpro import solve_readout
-from experiments import executors, resources, results_table
+from experiments import executors, resources
 from experiments.atomic_io import remove_temp_files, write_text
-from experiments.expressions import expression_target
 from experiments.faults import checkpoint, kill_once
+from experiments.rates import results_table
+from experiments.rates.expressions import expression_target
 from experiments.user_errors import UserError, require_choice, require_int, require_number, user_input
 
 DTYPES = {"float64": torch.float64, "float32": torch.float32, "tf32": torch.float32, "bfloat16": torch.bfloat16}

@@ -18,8 +18,8 @@ import numpy as np
 
 from approx.fitting import chebyshev, rates
 from approx.fitting.targets import dense_grid
-from experiments import results_table
 from experiments.atomic_io import read_json, save_figure, write_json, write_text
+from experiments.rates import results_table
 from experiments.user_errors import UserError
 
 
@@ -31,7 +31,7 @@ def _float(v: str) -> float:
 
 
 def load_rows(out: Path) -> list[dict[str, str]]:
-    """The validated rows of ``out/results.csv`` (experiments/results_table.py); a cut-short row is refused."""
+    """The validated rows of ``out/results.csv`` (experiments/rates/results_table.py); a cut-short row is refused."""
     path = out / "results.csv"
     if not path.exists():
         raise UserError(f"{out} has no results.csv: run `polylab rates CONFIG --out {out}` first")
@@ -262,7 +262,7 @@ def write_all(out: str | Path, cfg=None, boot: int = 1000) -> dict:
     if not rows:
         raise UserError(f"{out / 'results.csv'} has no rows yet")
     if cfg is None and (out / "config.toml").exists():
-        from experiments import sweep
+        from experiments.rates import sweep
 
         cfg = sweep.load(out / "config.toml")
     if cfg is not None:

@@ -17,9 +17,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from experiments import executors, output_lock, sweep
+from experiments import executors, output_lock
 from experiments.atomic_io import write_json
 from experiments.provenance import provenance
+from experiments.rates import sweep
 from experiments.user_errors import UserError
 
 

@@ -1,0 +1,1 @@
+"""``polylab bench`` benchmarks: each prints a table to record in benchmarks/RESULTS.md."""
