@@ -7,8 +7,8 @@ API
 - ``Certificate``: name, statement (docs/theory.md's precise version, in words), params, sizes, method,
   holds, error_bound, measured_error, seconds, details; ``.as_dict()`` (JSON-ready).
 - ``certify(name, statement, method, check, params=None, sizes=None, error_bound=None)``: run
-  ``check()`` (returns ``holds`` or a dict with ``holds`` and optionally ``measured_error``,
-  ``sizes``, ``details``), time it, and wrap the verdict. A check that raises yields holds=False
+  ``check()`` (returns ``holds`` or a ``Check``: holds and optionally measured_error, sizes and
+  details), time it, and wrap the verdict. A check that raises yields holds=False
   with the error in ``details``: a crash is never a pass.
 - Groups: ``GROUPS`` maps a group name (lemma1, theorem1, lemma2, theorem2, theorem3, ...) to
   ``"module:function"``; the function takes no arguments and returns ``list[Certificate]``.
@@ -34,6 +34,16 @@ GROUPS: dict[str, str] = {
     "theorem2": "theory.theorem2:certificates",
     "theorem3": "theory.theorem3:certificates",
 }
+
+
+@dataclass(frozen=True)
+class Check:
+    """What a certificate's check found: the verdict, and what it measured to reach it."""
+
+    holds: bool
+    measured_error: object = None  # an exact number, an enclosure "[lower, upper]", or a float
+    sizes: dict[str, Any] | None = None
+    details: str = ""
 
 
 @dataclass(frozen=True)
@@ -83,7 +93,7 @@ def certify(
     name: str,
     statement: str,
     method: str,
-    check: Callable[[], bool | dict[str, Any]],
+    check: Callable[[], bool | Check],
     params: dict[str, Any] | None = None,
     sizes: dict[str, Any] | None = None,
     error_bound: object = None,
@@ -93,11 +103,9 @@ def certify(
     details, measured = "", None
     try:
         result = check()
-        if isinstance(result, dict):
-            holds = result["holds"]
-            measured = result.get("measured_error")
-            sizes = result.get("sizes", sizes)
-            details = result.get("details", "")
+        if isinstance(result, Check):
+            holds, measured, details = result.holds, result.measured_error, result.details
+            sizes = sizes if result.sizes is None else result.sizes
         else:
             holds = result
         if not isinstance(holds, bool):

@@ -31,7 +31,7 @@ import sympy
 
 from theory.activation import Activation, ReLU, polynomial, relu, relu_power
 from theory.case_analysis import prove_equal
-from theory.certificate import Certificate, certify
+from theory.certificate import Certificate, Check, certify
 from theory.exact_equality import compare_at_points, random_points
 from theory.exact_numbers import Exact, exact, to_sympy
 from theory.network import Affine, Network
@@ -100,7 +100,7 @@ def _poly_expr(p: Sequence[Exact]) -> sympy.Expr:
     return sum((to_sympy(exact(c)) * X**i for i, c in enumerate(p)), sympy.Integer(0))
 
 
-def _check(net: Network, target: sympy.Expr, target_fn: Callable, r: int, max_width: int, seed: int) -> dict:
+def _check(net: Network, target: sympy.Expr, target_fn: Callable, r: int, max_width: int, seed: int) -> Check:
     (closed,) = net.closed_form([X])
     proof = prove_equal(closed, target)
     pts = compare_at_points(net, lambda p: [target_fn(p[0])], random_points(1, 25, seed))
@@ -112,8 +112,8 @@ def _check(net: Network, target: sympy.Expr, target_fn: Callable, r: int, max_wi
         f"{pts.points} rational points, max |net - f| = {pts.max_error}; "
         f"width {sizes.width} <= {max_width}: {small}; PolyReLU of order {r}: {polyrelu_only}"
     )
-    return {"holds": proof.holds and pts.holds and small and polyrelu_only, "measured_error": pts.max_error,
-            "details": details, "sizes": sizes.as_dict()}  # fmt: skip
+    holds = proof.holds and pts.holds and small and polyrelu_only
+    return Check(holds, measured_error=pts.max_error, details=details, sizes=sizes.as_dict())
 
 
 def _relu_pow(k: int) -> Callable:
@@ -125,8 +125,13 @@ def _poly_fn(p: Sequence[Exact]) -> Callable:
     return lambda x: sum((c * x**i for i, c in enumerate(coeffs)), Fraction(0))
 
 
-def _check_built(build: Callable[[], Network], *args) -> dict:
+def _check_built(build: Callable[[], Network], *args) -> Check:
     return _check(build(), *args)
+
+
+def _single_neuron_check(r: int) -> Check:
+    holds, details = single_neuron_is_constant_on_a_half_line(r)
+    return Check(holds, details=details)
 
 
 def certificates(r: int = PAPER_ORDER) -> list[Certificate]:
@@ -180,7 +185,7 @@ def certificates(r: int = PAPER_ORDER) -> list[Certificate]:
             f"A single PolyReLU neuron x -> σ_a(w x + b) (order {r}, any a, w, b) equals a_0 on w x + b < 0, "
             "so no single neuron equals a non-constant polynomial on R.",
             "SymPy with symbolic a, w, b: substitute each ReLU branch; degree of p - a_0",
-            lambda: dict(zip(("holds", "details"), single_neuron_is_constant_on_a_half_line(r), strict=True)),
+            functools.partial(_single_neuron_check, r),
             params={"r": r},
         )
     )

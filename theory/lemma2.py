@@ -38,7 +38,7 @@ import numpy as np
 from theory import yarotsky as Y
 from theory.activation import polyrelu
 from theory.calculus import compose
-from theory.certificate import Certificate, certify
+from theory.certificate import Certificate, Check, certify
 from theory.network import Sizes, same_network
 from theory.pl.piecewise_linear import SupError, as_fraction, sup_error, trim
 from theory.pl.propagation import network_to_pl
@@ -201,7 +201,7 @@ def certify_square(max_m: int = EXACT_SQUARE_MAX_M, hat: tuple = Y.HAT) -> Certi
             if not (above.exact and above.value == Q(1, 4 ** (m + 1)) and below.value == 0 and f.pieces == 2**m):
                 bad.append(f"m={m}: max {above.value}, min {-below.value}, pieces {f.pieces}")
         last = Q(1, 4 ** (max_m + 1)) if not bad else "see details"
-        return {"holds": not bad, "measured_error": last, "details": "; ".join(bad) or "exact 4^-(m+1) for every m"}
+        return Check(holds=not bad, measured_error=last, details="; ".join(bad) or "exact 4^-(m+1) for every m")
 
     return certify(
         "yarotsky-square",
@@ -226,12 +226,12 @@ def certify_product(m: int = 4, M: object = Q(3, 2), grid: int = 41, hat: tuple 
         measured = max(abs(net([x, y])[0] - x * y) for x in pts for y in pts)
         built = same_network(net, Y.product_from(Y.square_network(m, hat), M))  # the network the bound is about
         ok = square == Y.square_error(m) and bound == M * M / 4**m and measured <= bound and built
-        return {
-            "holds": ok,
-            "measured_error": measured,
-            "details": f"{'' if built else 'NOT the product of the certified squarer; '}"
+        return Check(
+            holds=ok,
+            measured_error=measured,
+            details=f"{'' if built else 'NOT the product of the certified squarer; '}"
             f"squaring error in [{square[0]}, {square[1]}]; composed bound {bound}; grid max {measured}",
-        }
+        )
 
     return certify(
         f"product-m{m}",
@@ -263,14 +263,14 @@ def certify_smallest(a: Sequence[object], eps: object, hat: tuple = Y.HAT) -> Ce
             and net.sizes().neurons == neurons_formula(a, res.m)
         )
         kind = "exact" if exact.exact else f"enclosure ±{float(exact.upper - exact.lower):.1e}"
-        return {
-            "holds": ok,
-            "measured_error": exact.upper,
-            "details": f"{'' if built else 'NOT the Horner/Yarotsky construction; '}"
+        return Check(
+            holds=ok,
+            measured_error=exact.upper,
+            details=f"{'' if built else 'NOT the Horner/Yarotsky construction; '}"
             f"m={res.m}: sup error {float(exact.upper):.6e} ({kind}) {'<' if exact.upper < eps else '>='} "
             f"eps; composed bound {float(res.bound):.6e}; m−1 gives {float(prev.lower) if prev else 'n/a'}"
             f"{'' if prev is None else (' >= eps' if prev.lower >= eps else ' < eps')}",
-        }
+        )
 
     return certify(
         f"lemma2-r{degree(a)}-eps{float(eps):.0e}",
@@ -317,7 +317,7 @@ def certify_rate(orders: Sequence[int] = (2, 3, 4), epsilons: Sequence[Fraction]
             f"{exact_rows} of {len(rows)} networks (m <= {RATE_EXACT_MAX_M}) have exact sup error < eps; the other "
             f"{len(rows) - exact_rows} are within their composed bound at {len(RATE_POINTS)} exact points"
         )
-        return {"holds": not bad, "details": "; ".join([*bad, tested, summary])}
+        return Check(holds=not bad, details="; ".join([*bad, tested, summary]))
 
     return certify(
         "lemma2-rate",

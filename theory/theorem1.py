@@ -37,7 +37,7 @@ import sympy
 
 from theory.activation import Activation, identity, polynomial, polyrelu, relu, relu_power
 from theory.activity import activity_points
-from theory.certificate import Certificate, certify
+from theory.certificate import Certificate, Check, certify
 from theory.exact_equality import compare_at_points, prove_same_function, random_points
 from theory.exact_numbers import Exact, random_rational, to_float
 from theory.network import Affine, Network
@@ -225,7 +225,7 @@ AT_POINTS = (
 )
 
 
-def _check(conv: Conversion, points: int, seed: int, prove: bool) -> dict:
+def _check(conv: Conversion, points: int, seed: int, prove: bool) -> Check:
     activity = activity_points(conv.target, seed)
     pts = random_points(conv.source.in_dim, points, seed) + activity.points
     at_points = compare_at_points(conv.target, conv.source, pts)
@@ -252,7 +252,7 @@ def _check(conv: Conversion, points: int, seed: int, prove: bool) -> dict:
     failed = [k for k, v in relation.items() if not v]
     if failed:
         details.append(f"size relation fails: {', '.join(failed)}")
-    return {"holds": holds, "measured_error": at_points.max_error, "details": "; ".join(details), "sizes": conv.sizes()}
+    return Check(holds=holds, measured_error=at_points.max_error, details="; ".join(details), sizes=conv.sizes())
 
 
 def certify_conversion(

@@ -40,7 +40,7 @@ from theory import lemma2
 from theory import yarotsky as Y
 from theory.activation import Activation, polyrelu, relu
 from theory.calculus import block_parallel, compose, extend_depth
-from theory.certificate import Certificate, certify
+from theory.certificate import Certificate, Check, certify
 from theory.network import Affine, Network, same_network
 from theory.pl.piecewise_linear import PiecewiseLinear, as_fraction, sup_error, trim
 from theory.pl.propagation import network_to_pl, piece_bound
@@ -346,15 +346,15 @@ def certify_upper(d: int, L: int, K: int, eps: object, grid: int, seed: int = 1,
         varied = len({net(p)[0] for p in grid_points(d, grid)[::7]}) > 1  # a constant g would test nothing
         built = same_network(res.relu, assemble(res.polyrelu, res.units))  # the network the bound is about
         ok = res.bound < eps and measured <= res.bound and varied and built
-        return {
-            "holds": ok,
-            "measured_error": measured,
-            "sizes": {"source": net.sizes().as_dict(), "target": res.relu.sizes().as_dict()},
-            "details": f"{'' if built else 'NOT the assembly of its Lemma 2 networks; '}"
+        return Check(
+            holds=ok,
+            measured_error=measured,
+            sizes={"source": net.sizes().as_dict(), "target": res.relu.sizes().as_dict()},
+            details=f"{'' if built else 'NOT the assembly of its Lemma 2 networks; '}"
             f"alpha={res.alpha}, eps0={float(res.eps0):.3e}, m={res.squaring_depth}, "
             f"neuron errors by {res.neuron_methods}, "
             f"bound={float(res.bound):.3e}, grid max={float(measured):.3e} on {grid}^{d} points",
-        }
+        )
 
     return certify(
         f"theorem2-upper-d{d}-L{L}-K{K}",
@@ -377,14 +377,14 @@ def certify_upper_exact(K: int = 4, eps: object = Q(1, 10**3), seed: int = 3, r:
     def check():
         exact = exact_error_shallow(res)
         built = same_network(res.relu, assemble(res.polyrelu, res.units))
-        return {
-            "holds": res.bound < eps and 0 < exact <= res.bound and built,
-            "measured_error": exact,
-            "sizes": {"source": net.sizes().as_dict(), "target": res.relu.sizes().as_dict()},
-            "details": f"{'' if built else 'NOT the assembly of its Lemma 2 networks; '}"
+        return Check(
+            holds=res.bound < eps and 0 < exact <= res.bound and built,
+            measured_error=exact,
+            sizes={"source": net.sizes().as_dict(), "target": res.relu.sizes().as_dict()},
+            details=f"{'' if built else 'NOT the assembly of its Lemma 2 networks; '}"
             f"exact sup |f − g| = {float(exact):.6e} {'≤' if exact <= res.bound else '>'} layer budget "
             f"{float(res.bound):.6e} {'<' if res.bound < eps else '>='} eps",
-        }
+        )
 
     return certify(
         f"theorem2-upper-exact-d1-L1-K{K}",
@@ -405,13 +405,13 @@ def certify_counterexample(L: int = 3, K: int = 4, seed: int = 10) -> Certificat
         (f,) = network_to_pl(net, -1, 1)
         (h,) = network_to_pl(as_relu, -1, 1)
         same = f == h and net.sizes().neurons == as_relu.sizes().neurons == L * K
-        return {
-            "holds": same,
-            "measured_error": 0 if f == h else "nonzero",
-            "details": f"PolyReLU(a=e_1) and ReLU networks are {'the same' if f == h else 'NOT the same'} PL "
+        return Check(
+            holds=same,
+            measured_error=0 if f == h else "nonzero",
+            details=f"PolyReLU(a=e_1) and ReLU networks are {'the same' if f == h else 'NOT the same'} PL "
             f"function ({f.pieces} pieces) with {L * K} neurons for every ε"
             + (", so no Ω(KL·ln(1/ε)) lower bound holds for every PolyReLU network" if same else ""),
-        }
+        )
 
     return certify(
         "theorem2-lower-counterexample-e1",
@@ -453,7 +453,7 @@ def certify_piece_count(seeds: Sequence[int] = range(6)) -> Certificate:
             f = PiecewiseLinear(tuple(xs), tuple(Q(rng.randint(-20, 120), 100) for _ in xs))
             if sup_error(f, [0, 0, 1]).value < P.gap(len(xs) - 1):
                 bad.append(f"a {len(xs) - 1}-piece function beats 1/(8N²)")
-        return {"holds": not bad, "details": "; ".join(bad) or "pieces vs bound: " + ", ".join(seen)}
+        return Check(holds=not bad, details="; ".join(bad) or "pieces vs bound: " + ", ".join(seen))
 
     return certify(
         "theorem2-piece-count",
@@ -511,7 +511,7 @@ def certify_corrected_lower_bound(max_exact_m: int = 8) -> Certificate:
                 (f,) = network_to_pl(net, 0, 1)
                 if net.sizes().width != n or sup_error(f, [0, 0, 1]).value > eps:
                     bad.append(f"eps={row['eps']}: shallow width-{n} network misses eps")
-        return {"holds": not bad, "details": "; ".join(bad) or "every row: constructions meet the bound, errors exact"}
+        return Check(holds=not bad, details="; ".join(bad) or "every row: constructions meet the bound, errors exact")
 
     return certify(
         "theorem2-lower-corrected-e2",

@@ -45,7 +45,7 @@ import sympy
 
 from theory.activation import polyrelu, relu, relu_power
 from theory.calculus import block_parallel, compose, identity, parallel
-from theory.certificate import certify
+from theory.certificate import Check, certify
 from theory.exact_numbers import exact, to_mpf
 from theory.network import Affine, Network, Sizes
 from theory.sobolev import taylor_check
@@ -520,7 +520,7 @@ def certify_case(
     )
     bound = reference.certified_bound()
 
-    def check() -> dict:
+    def check() -> Check:
         built = build(target, N, form, partition=partition, table=table)
         net = built.network if mutate is None else mutate(built.network)
         sizes = built.sizes
@@ -556,12 +556,12 @@ def certify_case(
                 f"{'<=' if bound.bound <= bound.bound_paper else '>'} paper bound "
                 f"{float(bound.bound_paper):.4e}"
             )
-        return {
-            "holds": bool(holds),
-            "measured_error": None if error is None else f"[{error.lower}, {error.upper}]",
-            "sizes": sizes.as_dict(),
-            "details": "; ".join(parts),
-        }
+        return Check(
+            holds=bool(holds),
+            measured_error=None if error is None else f"[{error.lower}, {error.upper}]",
+            sizes=sizes.as_dict(),
+            details="; ".join(parts),
+        )
 
     return certify(
         f"theorem3 d={d} n={n} N={N} {form} f={text}",
@@ -594,21 +594,21 @@ def certify_relu_twin(text: str, d: int, n: int, N: int, grid_points: int = 400)
     m = relu_squaring_depth(approximant, eps)
     bound = relu_error_bound(approximant, m)
 
-    def check() -> dict:
+    def check() -> Check:
         built = build(target, N, "relu", squaring_depth=m)
         grid = breakpoint_grid(approximant.partition, grid_points)
         worst = max(abs(value_mp(built.network, x) - approximant.value_mp(x)) for x in grid)
         closed = built.closed_form()
         size_ok = built.sizes.neurons == closed.neurons and built.sizes.depth == closed.depth
         holds = bool(worst <= to_mpf(bound) and bound <= eps and size_ok)
-        return {
-            "holds": holds,
-            "measured_error": f"{float(worst):.6e}",
-            "sizes": built.sizes.as_dict(),
-            "details": f"squaring depth m = {built.squaring_depth}; |f~_N - f_N| sampled at {len(grid)} grid points = "
+        return Check(
+            holds=holds,
+            measured_error=f"{float(worst):.6e}",
+            sizes=built.sizes.as_dict(),
+            details=f"squaring depth m = {built.squaring_depth}; |f~_N - f_N| sampled at {len(grid)} grid points = "
             f"{float(worst):.4e} <= composed bound {float(bound):.4e} <= eps {float(eps):.4e}; "
             f"neurons {built.sizes.neurons} (closed form {closed.neurons})",
-        }
+        )
 
     return certify(
         f"theorem3 relu twin d={d} n={n} N={N} f={text}",
