@@ -86,6 +86,19 @@ def fit_slope(sizes: list[float], errors: list[float]) -> float | None:
     return float(np.polyfit(x, y, 1)[0])
 
 
+def cell_check_record(check: T3.CellCheck) -> dict:
+    """``check_network``'s findings as JSON: cells, Taylor coefficients (without examples), certified error."""
+    keys = ("cells_checked", "cells_total", "sampled", "differ", "exact", "why")
+    out: dict = {"cells": {k: getattr(check, k) for k in keys}}
+    if check.coefficients is not None:
+        c = check.coefficients
+        out["coefficients"] = {"checked": c.checked, "differ": c.differ, "exact": c.exact, "radius": c.radius,
+                               "holds": c.holds}  # fmt: skip
+    if check.error is not None:
+        out["certified"] = check.error.as_dict()
+    return out
+
+
 def one_grid(
     target: SobolevTarget,
     N: int,
@@ -118,20 +131,7 @@ def one_grid(
     row["bound_paper"] = float(bound.bound_paper)
     t = time.perf_counter()
     check = T3.check_network(built.network, approximant, sample=cells, seed=seed)
-    row["polyrelu"]["cells"] = {
-        k: getattr(check, k) for k in ("cells_checked", "cells_total", "sampled", "differ", "exact", "why")
-    }
-    if check.coefficients is not None:
-        c = check.coefficients
-        row["polyrelu"]["coefficients"] = {
-            "checked": c.checked,
-            "differ": c.differ,
-            "exact": c.exact,
-            "radius": c.radius,
-            "holds": c.holds,
-        }
-    if check.error is not None:
-        row["polyrelu"]["certified"] = check.error.as_dict()
+    row["polyrelu"] |= cell_check_record(check)
     row["cell_seconds"] = time.perf_counter() - t
     t = time.perf_counter()
     module = to_torch(built.network)
