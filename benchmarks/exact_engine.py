@@ -59,8 +59,12 @@ def symbolic_copy(net: Network) -> Network:
     """The same network with every weight a SymPy number: forces the slow, all-SymPy evaluation path."""
     import theory.network as N
 
-    affs = [N.Affine(a.in_dim, tuple({j: to_sympy(v) for j, v in r.items()} for r in a.rows),
-                     tuple(to_sympy(b) for b in a.bias)) for a in net.affines]  # fmt: skip
+    affs = [
+        N.Affine(
+            a.in_dim, tuple({j: to_sympy(v) for j, v in r.items()} for r in a.rows), tuple(to_sympy(b) for b in a.bias)
+        )
+        for a in net.affines
+    ]
     return Network(affs, net.activations, net.shared)
 
 
@@ -136,8 +140,12 @@ def bench_float_export():
     from theory.activation import polyrelu, relu_power
     from theory.export import points_tensor, to_torch
 
-    kinds = {"ReLU": [relu()], "ReLU^2": [relu_power(2)], "PolyReLU(1/2,-1,1)": [polyrelu(["1/2", -1, 1])],
-             "cubic polynomial": [polynomial([0, 1, "1/2", "-1/3"])]}  # fmt: skip
+    kinds = {
+        "ReLU": [relu()],
+        "ReLU^2": [relu_power(2)],
+        "PolyReLU(1/2,-1,1)": [polyrelu(["1/2", -1, 1])],
+        "cubic polynomial": [polynomial([0, 1, "1/2", "-1/3"])],
+    }
     pts = random_points(3, 50, 1)
     rows = []
     for name, acts in kinds.items():
@@ -165,12 +173,16 @@ def main() -> None:
     print(f"| proof, 1-2x2-1 cubic net = PolyReLU twin: case analysis ({proof.branches} branches) | 1 | {case:.2f} |")
     print(f"| same, `sympy.simplify` of the Max(u,0) closed-form difference | 1 | {naive} |")
     for name, plain, balanced in bench_float_export():
-        print(f"| float64 export of 3-8-8-8-2 {name} net, shared a: rel. error, scales j / balanced | 50 points | "
-              f"{plain:.1e} / {balanced:.1e} |")  # fmt: skip
+        print(
+            f"| float64 export of 3-8-8-8-2 {name} net, shared a: rel. error, scales j / balanced | 50 points | "
+            f"{plain:.1e} / {balanced:.1e} |"
+        )
     for dim, depth in ((500, 11),) if args.quick else ((500, 11), (5000, 11)):
         n, build, convert, export, evaluate, forward = bench_scale(dim, depth)
-        print(f"| scale, {n} neurons: build / Theorem 1 / export / exact eval / torch forward | 1 | "
-              f"{build:.2f} / {convert:.2f} / {export:.2f} / {evaluate:.2f} / {forward:.3f} |")  # fmt: skip
+        print(
+            f"| scale, {n} neurons: build / Theorem 1 / export / exact eval / torch forward | 1 | "
+            f"{build:.2f} / {convert:.2f} / {export:.2f} / {evaluate:.2f} / {forward:.3f} |"
+        )
 
 
 if __name__ == "__main__":

@@ -75,23 +75,35 @@ def main() -> None:
     p.add_argument("--eval-cases", default="1d-N1024,2d-N64", help="cases evaluated at --points points")
     p.add_argument("--points", type=int, default=1_000_000)
     p.add_argument("--device", default="cpu", help="device of the layered pass (the block pass is CPU numpy)")
-    p.add_argument("--evaluator", choices=("block", "layered"), default="block",
-                   help="block: per grid cell, the active terms' trees only (default); layered: all units")  # fmt: skip
+    p.add_argument(
+        "--evaluator",
+        choices=("block", "layered"),
+        default="block",
+        help="block: per grid cell, the active terms' trees only (default); layered: all units",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", default=None)
     args = p.parse_args()
     rows = []
     evals = set(args.eval_cases.split(","))
-    print("| case | neurons | nonzero params | build s | export s | build+export s | eval points | eval s "
-          "| max abs(net − f_N) |")  # fmt: skip
+    print(
+        "| case | neurons | nonzero params | build s | export s | build+export s | eval points | eval s "
+        "| max abs(net − f_N) |"
+    )
     print("|---|---|---|---|---|---|---|---|---|")
     for name in args.cases.split(","):
         row = run_case(name, args.points if name in evals else 0, args.device, args.seed, args.evaluator)
         rows.append(row)
-        ev = (f"{row['eval_points']:,} | {row['eval_s']:.1f} | {row['max_abs_vs_fN']:.1e}" if "eval_s" in row
-              else "- | - | -")  # fmt: skip
-        print(f"| {name} | {row['neurons']:,} | {row['nonzero_parameters']:,} | {row['build_s']:.1f} | "
-              f"{row['export_s']:.1f} | {row['build_export_s']:.1f} | {ev} |", flush=True)  # fmt: skip
+        ev = (
+            f"{row['eval_points']:,} | {row['eval_s']:.1f} | {row['max_abs_vs_fN']:.1e}"
+            if "eval_s" in row
+            else "- | - | -"
+        )
+        print(
+            f"| {name} | {row['neurons']:,} | {row['nonzero_parameters']:,} | {row['build_s']:.1f} | "
+            f"{row['export_s']:.1f} | {row['build_export_s']:.1f} | {ev} |",
+            flush=True,
+        )
     if args.json:
         write_json(args.json, {"rows": rows, "provenance": provenance(vars(args), args.seed, args.device)})
 

@@ -103,8 +103,12 @@ class RayExecutor:
         self.address = address
         os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # no telemetry calls from a lab run
         env = {k: v for k, v in os.environ.items() if k.startswith("POLYLAB_")}  # fault injection reaches workers
-        kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False, "ignore_reinit_error": True,
-                                  "runtime_env": {"env_vars": env} if env else None}  # fmt: skip
+        kwargs: dict[str, Any] = {
+            "include_dashboard": False,
+            "log_to_driver": False,
+            "ignore_reinit_error": True,
+            "runtime_env": {"env_vars": env} if env else None,
+        }
         if address == "local":
             kwargs["num_cpus"] = num_cpus
         else:
@@ -116,8 +120,12 @@ class RayExecutor:
             raise UserError(f"cannot reach a Ray cluster at {redact(address)}: {err}") from None
 
     def describe(self) -> dict:
-        return {"executor": "ray", "address": redact(self.address), "ray_version": self.ray.__version__,
-                "cluster_cpus": self.ray.cluster_resources().get("CPU")}  # fmt: skip
+        return {
+            "executor": "ray",
+            "address": redact(self.address),
+            "ray_version": self.ray.__version__,
+            "cluster_cpus": self.ray.cluster_resources().get("CPU"),
+        }
 
     def run(self, tasks: Sequence[Task], on_done: Callable[[Task, Any, str], None], progress=None) -> Outcome:
         ray = self.ray

@@ -4,8 +4,11 @@ import re
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-SOURCES = [p for pattern in ("theory/*.py", "approx/*.py", "experiments/**/*.py", "notebooks/*.ipynb", "*.md",
-                             "docs/*.md") for p in REPO.glob(pattern)]  # fmt: skip
+SOURCES = [
+    p
+    for pattern in ("theory/*.py", "approx/*.py", "experiments/**/*.py", "notebooks/*.ipynb", "*.md", "docs/*.md")
+    for p in REPO.glob(pattern)
+]
 
 
 def test_every_theory_citation_names_a_section_that_exists():

@@ -141,30 +141,74 @@ def certificates(r: int = PAPER_ORDER) -> list[Certificate]:
     p_expr = _poly_expr(p_example)
     out: list[Certificate] = []
 
-    # fmt: off
     # (name, statement, build, target, target at a rational, max width, shared, params)
     cases: list[tuple[Any, ...]] = []
     for shared in (None, paper):
         m = 1 if shared is None else r
-        cases.append(("relu", f"ReLU(x) equals a PolyReLU network of order {r} with <= {m} neuron(s).",
-                      lambda s=shared: relu_network(r, s), ReLU(X), _relu_pow(1), m, shared, {"k": 1}))
+        cases.append(
+            (
+                "relu",
+                f"ReLU(x) equals a PolyReLU network of order {r} with <= {m} neuron(s).",
+                lambda s=shared: relu_network(r, s),
+                ReLU(X),
+                _relu_pow(1),
+                m,
+                shared,
+                {"k": 1},
+            )
+        )
         for k in range(2, r + 1):
-            cases.append((f"relu^{k}", f"ReLU(x)^{k} equals a PolyReLU network of order {r} with <= {m} neuron(s).",
-                          lambda k=k, s=shared: relu_power_network(k, r, s), ReLU(X) ** k, _relu_pow(k), m, shared,
-                          {"k": k}))
+            cases.append(
+                (
+                    f"relu^{k}",
+                    f"ReLU(x)^{k} equals a PolyReLU network of order {r} with <= {m} neuron(s).",
+                    lambda k=k, s=shared: relu_power_network(k, r, s),
+                    ReLU(X) ** k,
+                    _relu_pow(k),
+                    m,
+                    shared,
+                    {"k": k},
+                )
+            )
         for k in range(1, r + 1):
-            cases.append((f"x^{k}", f"x^{k} = ReLU(x)^{k} + (-1)^{k} ReLU(-x)^{k}: PolyReLU, <= {2 * m} neurons.",
-                          lambda k=k, s=shared: monomial_network(k, r, s), X**k, _poly_fn([0] * k + [1]), 2 * m,
-                          shared, {"k": k}))
+            cases.append(
+                (
+                    f"x^{k}",
+                    f"x^{k} = ReLU(x)^{k} + (-1)^{k} ReLU(-x)^{k}: PolyReLU, <= {2 * m} neurons.",
+                    lambda k=k, s=shared: monomial_network(k, r, s),
+                    X**k,
+                    _poly_fn([0] * k + [1]),
+                    2 * m,
+                    shared,
+                    {"k": k},
+                )
+            )
         form_text = "σ_b(x) + σ_b'(-x)" if shared is None else "Σ_j c_j σ_a(±λ_j x) + const (scaling trick)"
-        cases.append(("polynomial", f"p(x) = {p_expr} (degree {r}) = {form_text}, <= {2 * m} neurons.",
-                      lambda s=shared: polynomial_network(p_example, r, s), p_expr, _poly_fn(p_example), 2 * m,
-                      shared, {"p": [str(c) for c in p_example]}))
+        cases.append(
+            (
+                "polynomial",
+                f"p(x) = {p_expr} (degree {r}) = {form_text}, <= {2 * m} neurons.",
+                lambda s=shared: polynomial_network(p_example, r, s),
+                p_expr,
+                _poly_fn(p_example),
+                2 * m,
+                shared,
+                {"p": [str(c) for c in p_example]},
+            )
+        )
     if r == 3:
-        cases.append(("polynomial-a0", f"p(x) = {p_expr} from <= {2 * r} neurons sharing a with a_0 != 0.",
-                      lambda: polynomial_network(p_example, r, odd), p_expr, _poly_fn(p_example), 2 * r, odd,
-                      {"p": [str(c) for c in p_example]}))
-    # fmt: on
+        cases.append(
+            (
+                "polynomial-a0",
+                f"p(x) = {p_expr} from <= {2 * r} neurons sharing a with a_0 != 0.",
+                lambda: polynomial_network(p_example, r, odd),
+                p_expr,
+                _poly_fn(p_example),
+                2 * r,
+                odd,
+                {"p": [str(c) for c in p_example]},
+            )
+        )
     for seed, (name, statement, build, target, target_fn, max_width, shared, params) in enumerate(cases):
         form = "per-neuron" if shared is None else "shared"
         if shared is not None:

@@ -231,8 +231,9 @@ def relu_approximation(
     bound = error_bound(g, norm.alpha, errors)
     if bound >= eps:
         raise AssertionError(f"composed bound {bound} is not below eps {eps}")  # a bug in the construction
-    return Theorem2Result(g, f, eps, eps0, norm.alpha, bound, errors, depths, norm, neuron_methods=methods,
-                          units=approx)  # fmt: skip
+    return Theorem2Result(
+        g, f, eps, eps0, norm.alpha, bound, errors, depths, norm, neuron_methods=methods, units=approx
+    )
 
 
 def assemble(g: Network, units: dict[str, Network]) -> Network:

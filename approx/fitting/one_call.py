@@ -60,8 +60,18 @@ def fit(
 
     ``init``: ``"uniform"`` (the default) or ``"kinks"`` (breakpoints in the domain, approx/fitting/initialisation.py).
     """
-    return fit_seeds(target, [seed], activation=activation, params=params, depth=depth, d=d, points=points,
-                     phases=phases, init=init, device=device)[0]  # fmt: skip
+    return fit_seeds(
+        target,
+        [seed],
+        activation=activation,
+        params=params,
+        depth=depth,
+        d=d,
+        points=points,
+        phases=phases,
+        init=init,
+        device=device,
+    )[0]
 
 
 def fit_seeds(
@@ -94,9 +104,21 @@ def fit_seeds(
         one = slice(m, m + 1)
         trained = metrics.errors(arch, result.theta[one], x_test, y_test, xs[one], ys[one])[0]
         best = metrics.errors(arch, floor[one], x_test, y_test, xs[one], ys[one])[0]
-        out.append(FitResult(arch.to_module(result.theta[m]), arch, s, trained["max_abs"], trained["rmse"],
-                             best["max_abs"], best["rmse"], trained["train_rmse"], result.steps[m], result.stop[m],
-                             result.seconds / len(seeds)))  # fmt: skip
+        out.append(
+            FitResult(
+                arch.to_module(result.theta[m]),
+                arch,
+                s,
+                trained["max_abs"],
+                trained["rmse"],
+                best["max_abs"],
+                best["rmse"],
+                trained["train_rmse"],
+                result.steps[m],
+                result.stop[m],
+                result.seconds / len(seeds),
+            )
+        )
     return out
 
 

@@ -59,8 +59,14 @@ class Phase:
             raise ValueError(f"unknown optimizer {self.optimizer!r}; valid: {', '.join(OPTIMIZERS)}")
         if self.schedule not in SCHEDULES:
             raise ValueError(f"unknown schedule {self.schedule!r}; valid: {', '.join(SCHEDULES)}")
-        for name, lo in (("steps", 0), ("history", 1), ("patience", 0), ("max_line_search", 1), ("cg_above", 0),
-                         ("cg_iters", 1)):  # fmt: skip
+        for name, lo in (
+            ("steps", 0),
+            ("history", 1),
+            ("patience", 0),
+            ("max_line_search", 1),
+            ("cg_above", 0),
+            ("cg_iters", 1),
+        ):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < lo:
                 raise ValueError(f"phase {name} must be an integer >= {lo}, got {v!r}")

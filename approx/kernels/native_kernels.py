@@ -34,8 +34,16 @@ from approx.kernels import fused_horner, fused_polynorm
 
 SOURCE = Path(__file__).with_name("native_kernels.c")
 # -fassociative-math & co. let the row sums vectorise (summation order only; no other fast-math)
-FLAGS = ["-O3", "-march=native", "-fPIC", "-shared", "-fno-math-errno", "-fno-trapping-math", "-fassociative-math",
-         "-fno-signed-zeros"]  # fmt: skip
+FLAGS = [
+    "-O3",
+    "-march=native",
+    "-fPIC",
+    "-shared",
+    "-fno-math-errno",
+    "-fno-trapping-math",
+    "-fassociative-math",
+    "-fno-signed-zeros",
+]
 # tried in turn: OpenMP threads (torch's libgomp) and GELU (glibc's libmvec), OpenMP only, neither
 OPTIONAL_FLAGS: tuple[list[str], ...] = (["-fopenmp", "-DPOLYLAB_GELU", "-lmvec"], ["-fopenmp"], [])
 MAX_ORDER = 16  # MAXR in the C file
@@ -116,8 +124,9 @@ class _PolyNorm(torch.autograd.Function):
         M, N, w = x.shape
         g = g.contiguous()
         gx, ga_rows = torch.empty_like(x), x.new_empty(M, N, coeffs.shape[1])
-        _loaded().polynorm_bwd(_ptr(g), _ptr(x), _ptr(coeffs), _ptr(rinv), _ptr(gx), N, w, coeffs.shape[1] - 1,
-                                 _ptr(ga_rows), M * N)  # fmt: skip
+        _loaded().polynorm_bwd(
+            _ptr(g), _ptr(x), _ptr(coeffs), _ptr(rinv), _ptr(gx), N, w, coeffs.shape[1] - 1, _ptr(ga_rows), M * N
+        )
         return gx, ga_rows.sum(1).reshape(M, 1, 1, -1), None
 
 
@@ -141,8 +150,20 @@ class _Horner(torch.autograd.Function):
         # one zeroed slice of ∂L/∂a per OpenMP thread (torch's threads), summed here
         threads = torch.get_num_threads()
         gh, ga = torch.empty_like(h), coeffs.new_zeros(threads, *coeffs.shape)
-        _loaded().horner_bwd(_ptr(g), _ptr(h), _ptr(coeffs), _ptr(gh), N, w, coeffs.shape[1] - 1, ctx.per_neuron,
-                               ctx.relu, threads, _ptr(ga), M * N)  # fmt: skip
+        _loaded().horner_bwd(
+            _ptr(g),
+            _ptr(h),
+            _ptr(coeffs),
+            _ptr(gh),
+            N,
+            w,
+            coeffs.shape[1] - 1,
+            ctx.per_neuron,
+            ctx.relu,
+            threads,
+            _ptr(ga),
+            M * N,
+        )
         return gh, ga.sum(0).transpose(1, 2).reshape(ctx.a_shape), None
 
 

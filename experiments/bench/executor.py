@@ -67,8 +67,15 @@ def estimate(cfg: sweep.Config, per_unit: float, overhead: float, cores: int) ->
         workers = nodes * cores
         spread = total / workers
         wall = max(spread, longest) + len(seconds) * overhead
-        rows.append({"nodes": nodes, "workers": workers, "hours": wall / 3600, "stacks": len(seconds),
-                     "bound_by": "total work / workers" if spread >= longest else "the longest stack"})  # fmt: skip
+        rows.append(
+            {
+                "nodes": nodes,
+                "workers": workers,
+                "hours": wall / 3600,
+                "stacks": len(seconds),
+                "bound_by": "total work / workers" if spread >= longest else "the longest stack",
+            }
+        )
     return rows
 
 
@@ -111,18 +118,27 @@ def run_cli(args: argparse.Namespace) -> int:
     median_stack = statistics.median(stack_seconds)
     model = statistics.median(s / cost(cfg, g) for s, g in zip(stack_seconds, groups, strict=True))
     result = {
-        "config": args.config, "stacks": len(groups), "fits": len(cfg.jobs), "workers": args.workers,
-        "local_seconds": times["local"], "ray_seconds": times["ray"], "ratio": times["ray"] / times["local"],
-        "per_task_overhead_seconds": times["overhead"], "median_stack_seconds": median_stack,
-        "overhead_fraction": times["overhead"] / median_stack, "seconds_per_cost_unit": model,
+        "config": args.config,
+        "stacks": len(groups),
+        "fits": len(cfg.jobs),
+        "workers": args.workers,
+        "local_seconds": times["local"],
+        "ray_seconds": times["ray"],
+        "ratio": times["ray"] / times["local"],
+        "per_task_overhead_seconds": times["overhead"],
+        "median_stack_seconds": median_stack,
+        "overhead_fraction": times["overhead"] / median_stack,
+        "seconds_per_cost_unit": model,
         "stack_seconds": stack_seconds,
-    }  # fmt: skip
+    }
     print(f"{len(groups)} stacks ({len(cfg.jobs)} fits) of {args.config}\n")
     print("| executor | wall s | vs local |\n| --- | ---: | ---: |")
     print(f"| local (this process) | {times['local']:.1f} | 1.00 |")
     print(f"| ray, {args.workers} workers × 1 thread | {times['ray']:.1f} | {result['ratio']:.2f} |")
-    print(f"\nper-task overhead {times['overhead'] * 1e3:.0f} ms = {100 * result['overhead_fraction']:.1f}% of the "
-          f"median stack ({median_stack:.1f} s); cost model {model:.3e} s per model·param·point·step")  # fmt: skip
+    print(
+        f"\nper-task overhead {times['overhead'] * 1e3:.0f} ms = {100 * result['overhead_fraction']:.1f}% of the "
+        f"median stack ({median_stack:.1f} s); cost model {model:.3e} s per model·param·point·step"
+    )
     result["estimate"] = estimate(sweep.load(args.estimate), model, times["overhead"], args.cores_per_node)
     print(f"\nestimated wall time of {args.estimate} ({args.cores_per_node} cores per node, 1 thread per task):\n")
     print("| nodes | workers | hours | bound by |\n| ---: | ---: | ---: | --- |")

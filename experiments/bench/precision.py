@@ -58,8 +58,11 @@ def held_out_target(name: str) -> targets.Target:
 
 
 def engine_fit(target, act: str, params: int, budget: float) -> tuple[float, float]:
-    phases = [Phase("adam", 300, 1e-2, "cosine", seconds=0.2 * budget), Phase("lm", 10**7, seconds=0.8 * budget),
-              Phase("varpro")]  # fmt: skip
+    phases = [
+        Phase("adam", 300, 1e-2, "cosine", seconds=0.2 * budget),
+        Phase("lm", 10**7, seconds=0.8 * budget),
+        Phase("varpro"),
+    ]
     start = time.perf_counter()
     (r,) = fit_seeds(target, [0], activation=act, params=params, phases=phases)
     return r.sup_error, time.perf_counter() - start
@@ -88,8 +91,15 @@ def torch_loop(target, act: str, params: int, budget: float, trace: list | None 
         (module(x) - y).square().mean().backward()
         opt.step()
         schedule.step()
-    opt = torch.optim.LBFGS(module.parameters(), lr=1.0, max_iter=20, history_size=20, line_search_fn="strong_wolfe",
-                            tolerance_grad=0.0, tolerance_change=0.0)  # fmt: skip
+    opt = torch.optim.LBFGS(
+        module.parameters(),
+        lr=1.0,
+        max_iter=20,
+        history_size=20,
+        line_search_fn="strong_wolfe",
+        tolerance_grad=0.0,
+        tolerance_change=0.0,
+    )
 
     def closure():
         opt.zero_grad()
@@ -134,8 +144,15 @@ def lm_rate(params: int = 1000, points: int = 2048, models: int = 4) -> dict:
     n = 2048
     m1, m2 = torch.rand(n, n, dtype=torch.float64), torch.rand(n, n, dtype=torch.float64)
     matmul = 2 * n**3 / best(lambda: m1 @ m2)
-    return {"params": P, "points": N, "models": M, "seconds": seconds, "gflops": flops / seconds / 1e9,
-            "matmul_gflops": matmul / 1e9, "fraction": flops / seconds / matmul}  # fmt: skip
+    return {
+        "params": P,
+        "points": N,
+        "models": M,
+        "seconds": seconds,
+        "gflops": flops / seconds / 1e9,
+        "matmul_gflops": matmul / 1e9,
+        "fraction": flops / seconds / matmul,
+    }
 
 
 def pykan_rows(budget_scale: float = 1.0) -> list[dict] | str:
@@ -147,8 +164,12 @@ def pykan_rows(budget_scale: float = 1.0) -> list[dict] | str:
     for name in ("kan_exp_sin", "kan_xy", "j0"):
         t = targets.get(name)
         x, x_test = targets.sample(t.d, 1000, "sobol", 0), targets.dense_grid(t.d, 8192 if t.d == 1 else 10_000)
-        data = {"train_input": 2 * x - 1, "train_label": t(x)[:, None], "test_input": 2 * x_test - 1,
-                "test_label": t(x_test)[:, None]}  # fmt: skip
+        data = {
+            "train_input": 2 * x - 1,
+            "train_label": t(x)[:, None],
+            "test_input": 2 * x_test - 1,
+            "test_label": t(x_test)[:, None],
+        }
         torch.manual_seed(0)
         start = time.perf_counter()
         model = KAN(width=[t.d, 5, 1], grid=5, k=3, seed=0, auto_save=False, save_act=False, symbolic_enabled=False)
@@ -160,16 +181,30 @@ def pykan_rows(budget_scale: float = 1.0) -> list[dict] | str:
         kan_params = sum(p.numel() for n, p in model.named_parameters() if p.requires_grad and "symbolic" not in n)
         best = None
         for act in ("polyrelu", "polynorm", "tanh"):
-            phases = [Phase("adam", 300, 1e-2, "cosine", seconds=0.2 * seconds),
-                      Phase("lm", 10**7, seconds=0.8 * seconds * budget_scale), Phase("varpro")]  # fmt: skip
+            phases = [
+                Phase("adam", 300, 1e-2, "cosine", seconds=0.2 * seconds),
+                Phase("lm", 10**7, seconds=0.8 * seconds * budget_scale),
+                Phase("varpro"),
+            ]
             (r,) = fit_seeds(t, [0], activation=act, params=kan_params, phases=phases)
             if best is None or r.rms_error < best[1].rms_error:
                 best = (act, r)
-        rows.append({"target": name, "kan_params": kan_params, "kan_rmse": kan_rmse, "kan_seconds": seconds,
-                     "mlp": best[0], "mlp_params": best[1].params, "mlp_rmse": best[1].rms_error,
-                     "ratio": best[1].rms_error / kan_rmse})  # fmt: skip
-        print(f"  {name:12s} KAN {kan_params} params RMSE {kan_rmse:.2e} ({seconds:.1f} s) | best MLP {best[0]} "
-              f"{best[1].params} params RMSE {best[1].rms_error:.2e} → {rows[-1]['ratio']:.2g}× KAN's")  # fmt: skip
+        rows.append(
+            {
+                "target": name,
+                "kan_params": kan_params,
+                "kan_rmse": kan_rmse,
+                "kan_seconds": seconds,
+                "mlp": best[0],
+                "mlp_params": best[1].params,
+                "mlp_rmse": best[1].rms_error,
+                "ratio": best[1].rms_error / kan_rmse,
+            }
+        )
+        print(
+            f"  {name:12s} KAN {kan_params} params RMSE {kan_rmse:.2e} ({seconds:.1f} s) | best MLP {best[0]} "
+            f"{best[1].params} params RMSE {best[1].rms_error:.2e} → {rows[-1]['ratio']:.2g}× KAN's"
+        )
     return rows
 
 
@@ -189,10 +224,22 @@ def run_cli(args: argparse.Namespace) -> int:
                 trace = [] if size == args.sizes[0] else None
                 e_err, e_sec = engine_fit(t, act, size, budget)
                 t_err, t_sec = torch_loop(t, act, size, budget, trace)
-                rows.append({"target": name, "activation": act, "size": size, "budget": budget, "engine": e_err,
-                             "engine_seconds": e_sec, "torch": t_err, "torch_seconds": t_sec})  # fmt: skip
-                print(f"{name:24s} {act:10s} {size:5d} {budget:6.1f} {e_err:9.2e} {t_err:9.2e} {t_err / e_err:8.1f}×",
-                      flush=True)  # fmt: skip
+                rows.append(
+                    {
+                        "target": name,
+                        "activation": act,
+                        "size": size,
+                        "budget": budget,
+                        "engine": e_err,
+                        "engine_seconds": e_sec,
+                        "torch": t_err,
+                        "torch_seconds": t_sec,
+                    }
+                )
+                print(
+                    f"{name:24s} {act:10s} {size:5d} {budget:6.1f} {e_err:9.2e} {t_err:9.2e} {t_err / e_err:8.1f}×",
+                    flush=True,
+                )
                 if trace is not None:
                     engine_trace = [(s, engine_fit(t, act, size, s)[0]) for s in (budget / 8, budget / 4, budget / 2)]
                     traces[f"{name}|{act}"] = {"torch": trace, "engine": [*engine_trace, (e_sec, e_err)]}
@@ -214,8 +261,17 @@ def run_cli(args: argparse.Namespace) -> int:
     kan = "skipped" if args.no_pykan else pykan_rows()
     if isinstance(kan, str):
         print(kan)
-    write_json(out / "precision.json", {"rows": rows, "median_ratio": summary, "lm_rate": rate, "pykan": kan,
-                                        "traces": traces, **provenance(vars(args))})  # fmt: skip
+    write_json(
+        out / "precision.json",
+        {
+            "rows": rows,
+            "median_ratio": summary,
+            "lm_rate": rate,
+            "pykan": kan,
+            "traces": traces,
+            **provenance(vars(args)),
+        },
+    )
     figure(out / "precision.png", traces, args.activations)
     print("\n" + markdown(read_json(out / "precision.json")))
     print(f"wrote {out / 'precision.json'} and {out / 'precision.png'}")
@@ -226,8 +282,10 @@ def markdown(data: dict) -> str:
     """The RESULTS.md tables of a precision.json: per-fit errors, the goal table, the peers table."""
     rows, acts = data["rows"], list(dict.fromkeys(r["activation"] for r in data["rows"]))
     sizes = list(dict.fromkeys(r["size"] for r in rows))
-    out = ["| target | P | " + " | ".join(f"{a} engine / torch" for a in acts) + " |",
-           "| --- | --- |" + " --- |" * len(acts)]  # fmt: skip
+    out = [
+        "| target | P | " + " | ".join(f"{a} engine / torch" for a in acts) + " |",
+        "| --- | --- |" + " --- |" * len(acts),
+    ]
     for size in sizes:
         for name in dict.fromkeys(r["target"] for r in rows):
             found = {r["activation"]: r for r in rows if (r["target"], r["size"]) == (name, size)}
@@ -241,15 +299,23 @@ def markdown(data: dict) -> str:
             cells.append(f"{ratio:.3g}× {'met' if ratio >= 100 else 'not met'}")
         out.append(f"| {size} | " + " | ".join(cells) + " |")
     if isinstance(data.get("pykan"), list):
-        out += ["", "| KAN toy | KAN params | KAN RMSE | KAN s | best MLP | MLP params | MLP RMSE | MLP / KAN |",
-                "| --- | --- | --- | --- | --- | --- | --- | --- |"]  # fmt: skip
+        out += [
+            "",
+            "| KAN toy | KAN params | KAN RMSE | KAN s | best MLP | MLP params | MLP RMSE | MLP / KAN |",
+            "| --- | --- | --- | --- | --- | --- | --- | --- |",
+        ]
         for k in data["pykan"]:
-            out.append(f"| {k['target']} | {k['kan_params']} | {k['kan_rmse']:.2e} | {k['kan_seconds']:.1f} | "
-                       f"{k['mlp']} | {k['mlp_params']} | {k['mlp_rmse']:.2e} | {k['ratio']:.2g}× |")  # fmt: skip
+            out.append(
+                f"| {k['target']} | {k['kan_params']} | {k['kan_rmse']:.2e} | {k['kan_seconds']:.1f} | "
+                f"{k['mlp']} | {k['mlp_params']} | {k['mlp_rmse']:.2e} | {k['ratio']:.2g}× |"
+            )
     rate = data["lm_rate"]
-    out += ["", f"LM iteration (Jacobian + JᵀJ + Cholesky) at P={rate['params']}, N={rate['points']}, "
-            f"{rate['models']} models: {rate['gflops']:.1f} GFLOP/s = {rate['fraction']:.0%} of the float64 matmul "
-            f"rate measured in the same run ({rate['matmul_gflops']:.1f} GFLOP/s)."]  # fmt: skip
+    out += [
+        "",
+        f"LM iteration (Jacobian + JᵀJ + Cholesky) at P={rate['params']}, N={rate['points']}, "
+        f"{rate['models']} models: {rate['gflops']:.1f} GFLOP/s = {rate['fraction']:.0%} of the float64 matmul "
+        f"rate measured in the same run ({rate['matmul_gflops']:.1f} GFLOP/s).",
+    ]
     return "\n".join(out)
 
 
@@ -266,8 +332,15 @@ def figure(path: Path, traces: dict, acts) -> None:
             if key.endswith(f"|{act}"):
                 for method, style in (("engine", "C0-o"), ("torch", "C3-")):
                     pts = tr[method]
-                    ax.plot([p[0] for p in pts], [p[1] for p in pts], style, ms=3, lw=1, alpha=0.7,
-                            label=method if key.startswith(HELD_OUT[0]) else None)  # fmt: skip
+                    ax.plot(
+                        [p[0] for p in pts],
+                        [p[1] for p in pts],
+                        style,
+                        ms=3,
+                        lw=1,
+                        alpha=0.7,
+                        label=method if key.startswith(HELD_OUT[0]) else None,
+                    )
         ax.set(xscale="log", yscale="log", title=act, xlabel="seconds")
         ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
         ax.grid(alpha=0.3, which="both")

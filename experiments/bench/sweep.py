@@ -65,9 +65,15 @@ def stacking(width: int, act: str, models: int, points: int, depth: int, repeats
     med = {plan: plan_cost(v) for plan, v in times.items()}  # the engine's own statistic
     one = min(med[(1, t)] for t in threads)
     stacked = min(med[(models, t)] for t in threads)
-    return {"width": width, "activation": act, "one_ms": 1e3 * one, "stacked_ms": 1e3 * stacked,
-            "speedup": one / stacked, "plan": f"{engine[0]}×, {engine[1]} thr",
-            "engine_speedup": one / med[engine]}  # fmt: skip
+    return {
+        "width": width,
+        "activation": act,
+        "one_ms": 1e3 * one,
+        "stacked_ms": 1e3 * stacked,
+        "speedup": one / stacked,
+        "plan": f"{engine[0]}×, {engine[1]} thr",
+        "engine_speedup": one / med[engine],
+    }
 
 
 KERNEL_SHAPES = ((9, 256, 98), (6, 1024, 97))  # (models, points, width) of the paper preset's largest stacks, d = 1, 2
@@ -184,8 +190,16 @@ def paper_largest(steps: int, compiled: bool = True, rounds: int = 5) -> list[di
                     compile_activations(False)
                 seconds[mode].append(t)
                 percent[mode].append(100 * flops / t * 1e-9 / rates[-1])
-        row = {"activation": arch.activation.label, "d": arch.d_in, "width": arch.width, "params": arch.size,
-               "models": models, "points": points, "threads": threads, "matmul_gflops": _median(rates)}  # fmt: skip
+        row = {
+            "activation": arch.activation.label,
+            "d": arch.d_in,
+            "width": arch.width,
+            "params": arch.size,
+            "models": models,
+            "points": points,
+            "threads": threads,
+            "matmul_gflops": _median(rates),
+        }
         for mode in modes:
             ms = 1e3 * _median(seconds[mode])
             row[mode] = {"ms": ms, "gflops": flops / ms * 1e-6, "percent": _median(percent[mode])}
@@ -197,8 +211,16 @@ def _median(v: list[float]) -> float:
     return sorted(v)[len(v) // 2]
 
 
-def run(widths=(8, 32, 128), models=64, points=1024, depth=2, repeats=7, steps=10, activations=("relu", "polyrelu"),
-        compiled=True):  # fmt: skip
+def run(
+    widths=(8, 32, 128),
+    models=64,
+    points=1024,
+    depth=2,
+    repeats=7,
+    steps=10,
+    activations=("relu", "polyrelu"),
+    compiled=True,
+):
     """Print the four tables as Markdown; returns the numbers."""
     keep_freed_memory()
     rate = matmul_rate()
@@ -207,40 +229,64 @@ def run(widths=(8, 32, 128), models=64, points=1024, depth=2, repeats=7, steps=1
     threads = torch.get_num_threads()
     print(f"machine float64 matmul (1024²): {rate:.1f} GFLOP/s on {threads} threads, {rate1:.1f} GFLOP/s on 1 thread\n")
     print(f"Stacked vs one-at-a-time: {models} MLPs, d=1, depth {depth}, {points} points, loss+grad pass\n")
-    print("| activation | width | one-at-a-time ms/model | stacked ms/model | stacked speed-up | engine plan "
-          "| engine speed-up |")  # fmt: skip
+    print(
+        "| activation | width | one-at-a-time ms/model | stacked ms/model | stacked speed-up | engine plan "
+        "| engine speed-up |"
+    )
     print("| --- | --- | --- | --- | --- | --- | --- |")
     stack_rows = []
     for act in activations:
         for w in widths:
             r = stacking(w, act, models, points, depth, repeats)
             stack_rows.append(r)
-            print(f"| {act} | {w} | {r['one_ms']:.3f} | {r['stacked_ms']:.3f} | {r['speedup']:.2f}× | {r['plan']} | "
-                  f"{r['engine_speedup']:.2f}× |", flush=True)  # fmt: skip
-    print("\nOne activation layer, forward + backward, µs (median, round-robin); shapes = (models, points, width) of"
-          " the paper preset's largest stacks; order 3\n")  # fmt: skip
+            print(
+                f"| {act} | {w} | {r['one_ms']:.3f} | {r['stacked_ms']:.3f} | {r['speedup']:.2f}× | {r['plan']} | "
+                f"{r['engine_speedup']:.2f}× |",
+                flush=True,
+            )
+    print(
+        "\nOne activation layer, forward + backward, µs (median, round-robin); shapes = (models, points, width) of"
+        " the paper preset's largest stacks; order 3\n"
+    )
     kernel_rows = activation_kernels()
     forms = ["relu", "library", "checkpointed", "compiled", "eager fused", "C kernel"]
     print("| shape | activation | " + " | ".join(forms) + " | C kernel vs best other |")
     print("| --- | --- | " + " | ".join("---" for _ in forms) + " | --- |")
     for r in kernel_rows:
         best_other = min(r[f] for f in forms if f not in ("relu", "C kernel") and r.get(f))
-        print(f"| {r['shape']} | {r['activation']} | " + " | ".join(f"{r[f]:.0f}" if r.get(f) else "—" for f in forms)
-              + f" | {best_other / r['C kernel']:.2f}× |", flush=True)  # fmt: skip
+        print(
+            f"| {r['shape']} | {r['activation']} | "
+            + " | ".join(f"{r[f]:.0f}" if r.get(f) else "—" for f in forms)
+            + f" | {best_other / r['C kernel']:.2f}× |",
+            flush=True,
+        )
     shown = MODES if compiled else MODES[:2]
-    print(f"\nPaper preset's largest models: {steps} Adam steps of the real stacks per measurement; 5 rounds, each"
-          " timing the float64 matmul and then every mode; medians of the step time and of the per-round % of"
-          " the matmul rate (GFLOP/s counts matmul FLOPs only)\n")  # fmt: skip
-    print("| activation | d | width | params | models | points | threads | matmul GFLOP/s | "
-          + " | ".join(f"{m} ms/step | {m} %" for m in shown) + " |")  # fmt: skip
+    print(
+        f"\nPaper preset's largest models: {steps} Adam steps of the real stacks per measurement; 5 rounds, each"
+        " timing the float64 matmul and then every mode; medians of the step time and of the per-round % of"
+        " the matmul rate (GFLOP/s counts matmul FLOPs only)\n"
+    )
+    print(
+        "| activation | d | width | params | models | points | threads | matmul GFLOP/s | "
+        + " | ".join(f"{m} ms/step | {m} %" for m in shown)
+        + " |"
+    )
     print("| --- " * (8 + 2 * len(shown)) + "|")
     paper_rows = paper_largest(steps, compiled)
     for r in paper_rows:
         cells = [f"{r[m]['ms']:.1f} | **{r[m]['percent']:.0f}%**" if m in r else "— | —" for m in shown]
-        print(f"| {r['activation']} | {r['d']} | {r['width']} | {r['params']} | {r['models']} | {r['points']} | "
-              f"{r['threads']} | {r['matmul_gflops']:.1f} | " + " | ".join(cells) + " |", flush=True)  # fmt: skip
-    return {"matmul_gflops": rate, "matmul_gflops_1_thread": rate1, "stacking": stack_rows, "kernels": kernel_rows,
-            "paper_largest": paper_rows}  # fmt: skip
+        print(
+            f"| {r['activation']} | {r['d']} | {r['width']} | {r['params']} | {r['models']} | {r['points']} | "
+            f"{r['threads']} | {r['matmul_gflops']:.1f} | " + " | ".join(cells) + " |",
+            flush=True,
+        )
+    return {
+        "matmul_gflops": rate,
+        "matmul_gflops_1_thread": rate1,
+        "stacking": stack_rows,
+        "kernels": kernel_rows,
+        "paper_largest": paper_rows,
+    }
 
 
 def add_sweep_arguments(p: argparse.ArgumentParser) -> None:
@@ -258,6 +304,13 @@ def run_cli(args) -> int:
         values = getattr(args, name)
         if any(v < 1 for v in (values if isinstance(values, list) else [values])):
             raise UserError(f"--{name} must be >= 1")
-    run(tuple(args.widths), args.models, args.points, args.depth, args.repeats, args.steps,
-        compiled=not args.no_compiled)  # fmt: skip
+    run(
+        tuple(args.widths),
+        args.models,
+        args.points,
+        args.depth,
+        args.repeats,
+        args.steps,
+        compiled=not args.no_compiled,
+    )
     return 0

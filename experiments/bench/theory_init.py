@@ -81,8 +81,15 @@ def train(masked: Masked, x: torch.Tensor, y: torch.Tensor, adam: int, lbfgs: in
         masked.project()
         opt.step()
         masked.project()
-    lb = torch.optim.LBFGS(params, lr=1.0, max_iter=lbfgs, history_size=50, line_search_fn="strong_wolfe",
-                           tolerance_grad=1e-14, tolerance_change=1e-16)  # fmt: skip
+    lb = torch.optim.LBFGS(
+        params,
+        lr=1.0,
+        max_iter=lbfgs,
+        history_size=50,
+        line_search_fn="strong_wolfe",
+        tolerance_grad=1e-14,
+        tolerance_change=1e-16,
+    )
 
     def closure():
         lb.zero_grad()
@@ -114,8 +121,15 @@ def compare(text: str, d: int, n: int, N: int, adam: int = 2000, lbfgs: int = 20
     t_c = train(masked, x, y, adam, lbfgs)
     t_r = train(rand, x, y, adam, lbfgs)
     return {
-        "target": text, "d": d, "n": n, "N": N, "nonzero_parameters": masked.nonzero, "points": points,
-        "construction": before, "bound": float(approximant.certified_bound().bound),
-        "trained_from_construction": sup_error(masked, f, d), "trained_from_random": sup_error(rand, f, d),
+        "target": text,
+        "d": d,
+        "n": n,
+        "N": N,
+        "nonzero_parameters": masked.nonzero,
+        "points": points,
+        "construction": before,
+        "bound": float(approximant.certified_bound().bound),
+        "trained_from_construction": sup_error(masked, f, d),
+        "trained_from_random": sup_error(rand, f, d),
         "seconds": [t_c, t_r],
-    }  # fmt: skip
+    }

@@ -60,8 +60,13 @@ def certificates_section(out: Path) -> int:
     failed = sum(not c.holds for c in certs)
     print(f"{len(certs) - failed}/{len(certs)} hold, {sum(c.seconds for c in certs):.1f} s")
     path = out / "certificates_lemma1_theorem1.json"
-    write_json(path, {"provenance": provenance(config={"only": ["lemma1", "theorem1"]}),
-                      "certificates": [c.as_dict() for c in certs]})  # fmt: skip
+    write_json(
+        path,
+        {
+            "provenance": provenance(config={"only": ["lemma1", "theorem1"]}),
+            "certificates": [c.as_dict() for c in certs],
+        },
+    )
     print(f"json: {path}")
     return failed
 
@@ -85,9 +90,14 @@ def relu_approximation_section(out: Path) -> int:
     print("\nsmallest certified network, neurons (polylab construct lemma2 --table for all of it):")
     print(lemma2_cli.table_text([r for r in rows if r.eps in lemma2.EPSILONS[::3]], lemma2.fit_sizes(rows)))
     path = out / "certificates_lemma2_theorem2.json"
-    write_json(path, {"provenance": provenance(config={"only": ["lemma2", "theorem2"]}),
-                      "certificates": [c.as_dict() for c in certs],
-                      "lemma2_table": [r.row() for r in rows]})  # fmt: skip
+    write_json(
+        path,
+        {
+            "provenance": provenance(config={"only": ["lemma2", "theorem2"]}),
+            "certificates": [c.as_dict() for c in certs],
+            "lemma2_table": [r.row() for r in rows],
+        },
+    )
     print(f"json: {path}")
     return failed
 

@@ -46,20 +46,52 @@ def run(args: argparse.Namespace) -> int:
         target = targets.get(args.expr) if args.expr in targets.names() else expression_target(args.expr, args.d)
         activations.get(args.activation)
     print(f"{target.name} (d={target.d}), {args.activation}, depth {args.depth}, default schedule")
-    print(f"{'params':>7} {'width':>5} {'seed':>4} {'sup error':>10} {'RMS error':>10} {'floor sup':>10} "
-          f"{'floor RMS':>10} {'steps':>6} {'stop':>9} {'seconds':>8}")  # fmt: skip
+    print(
+        f"{'params':>7} {'width':>5} {'seed':>4} {'sup error':>10} {'RMS error':>10} {'floor sup':>10} "
+        f"{'floor RMS':>10} {'steps':>6} {'stop':>9} {'seconds':>8}"
+    )
     rows = []
     for params in args.params:
-        for r in approx.fit_seeds(target, list(range(args.seeds)), activation=args.activation, params=params,
-                                  depth=args.depth, points=args.points, init=args.init):  # fmt: skip
+        for r in approx.fit_seeds(
+            target,
+            list(range(args.seeds)),
+            activation=args.activation,
+            params=params,
+            depth=args.depth,
+            points=args.points,
+            init=args.init,
+        ):
             errors = f"{r.sup_error:10.2e} {r.rms_error:10.2e} {r.floor_sup_error:10.2e} {r.floor_rms_error:10.2e}"
             print(f"{r.params:7d} {r.arch.width:5d} {r.seed:4d} {errors} {r.steps:6d} {r.stop:>9} {r.seconds:8.2f}")
-            rows.append({k: getattr(r, k) for k in ("params", "seed", "sup_error", "rms_error", "floor_sup_error",
-                                                     "floor_rms_error", "train_rmse", "steps", "stop", "seconds")}
-                        | {"width": r.arch.width})  # fmt: skip
+            rows.append(
+                {
+                    k: getattr(r, k)
+                    for k in (
+                        "params",
+                        "seed",
+                        "sup_error",
+                        "rms_error",
+                        "floor_sup_error",
+                        "floor_rms_error",
+                        "train_rmse",
+                        "steps",
+                        "stop",
+                        "seconds",
+                    )
+                }
+                | {"width": r.arch.width}
+            )
     if args.json:
-        config = {"expr": args.expr, "d": target.d, "activation": args.activation, "params": args.params,
-                  "depth": args.depth, "seeds": args.seeds, "points": args.points, "init": args.init}  # fmt: skip
+        config = {
+            "expr": args.expr,
+            "d": target.d,
+            "activation": args.activation,
+            "params": args.params,
+            "depth": args.depth,
+            "seeds": args.seeds,
+            "points": args.points,
+            "init": args.init,
+        }
         finite = lambda v: None if isinstance(v, float) and not math.isfinite(v) else v  # noqa: E731
         clean = [{k: finite(v) for k, v in r.items()} for r in rows]
         write_json(args.json, {"results": clean, **provenance(config)})

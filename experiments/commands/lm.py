@@ -62,9 +62,17 @@ def run(args: argparse.Namespace) -> int:
         if not args.report_only:
             executor = executors.make(args.executor, args.address)
             try:
-                lm_study.run_study(args.config, out, resume=args.resume, device=args.device, corpus=args.corpus,
-                                   overrides=overrides, allow_large=args.allow_large, executor=executor,
-                                   threads=args.threads or 1)  # fmt: skip
+                lm_study.run_study(
+                    args.config,
+                    out,
+                    resume=args.resume,
+                    device=args.device,
+                    corpus=args.corpus,
+                    overrides=overrides,
+                    allow_large=args.allow_large,
+                    executor=executor,
+                    threads=args.threads or 1,
+                )
             except lm_study.RunsFailed as err:
                 print(f"error: {err}")
                 failed = True

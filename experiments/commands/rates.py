@@ -38,8 +38,10 @@ def run(args: argparse.Namespace) -> int:
     cfg.compile = cfg.compile or args.compile
     sweep.check_device(args.device, cfg.dtype)
     out = Path(args.out)
-    print(f"{cfg.name}: {len(cfg.jobs)} fits ({len(cfg.targets)} targets × {len(cfg.activations)} activations × "
-          f"{len(cfg.sizes)} sizes × {len(cfg.seeds)} seeds) → {out}")  # fmt: skip
+    print(
+        f"{cfg.name}: {len(cfg.jobs)} fits ({len(cfg.targets)} targets × {len(cfg.activations)} activations × "
+        f"{len(cfg.sizes)} sizes × {len(cfg.seeds)} seeds) → {out}"
+    )
     estimates = resources.rates_estimates(cfg)
     resources.check(estimates, args.device, args.allow_large)  # before the lock: a refused run touches nothing
     if args.dry_run:
@@ -82,8 +84,17 @@ def _run(args: argparse.Namespace, cfg, out: Path) -> int:
 
     progress = not args.no_progress
     try:
-        stats = sweep.run(cfg, out, args.device, args.resume, progress=progress, on_stack=record,
-                          allow_large=args.allow_large, executor=executor, threads=threads)  # fmt: skip
+        stats = sweep.run(
+            cfg,
+            out,
+            args.device,
+            args.resume,
+            progress=progress,
+            on_stack=record,
+            allow_large=args.allow_large,
+            executor=executor,
+            threads=threads,
+        )
     finally:
         if hasattr(executor, "close"):
             executor.close()

@@ -37,13 +37,21 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--d", type=int, default=None, help="dimension (default: from the highest x_k in --target)")
     p.add_argument("--n", type=int, default=2, help="smoothness order n: Taylor degree n-1 (default 2)")
     p.add_argument("--N", default="1,2,4,8,16,32", help="grid sizes, comma-separated (default 1,2,4,8,16,32)")
-    p.add_argument("--form", choices=("per_neuron", "shared"), default="per_neuron",
-                   help="PolyReLU coefficients per neuron (e_1/e_2) or one shared a = (0,1,1) per layer")  # fmt: skip
+    p.add_argument(
+        "--form",
+        choices=("per_neuron", "shared"),
+        default="per_neuron",
+        help="PolyReLU coefficients per neuron (e_1/e_2) or one shared a = (0,1,1) per layer",
+    )
     p.add_argument("--no-relu", action="store_true", help="skip the ReLU-Yarotsky twin")
     p.add_argument("--no-scale", action="store_true", help="use f as given instead of scaling it into F_{n,d}")
     p.add_argument("--max-relu-neurons", type=int, default=60_000, help="build the ReLU twin up to this size")
-    p.add_argument("--cells", type=int, default=None,
-                   help="compare only this many random cells with f_N (not a proof; default: every cell)")  # fmt: skip
+    p.add_argument(
+        "--cells",
+        type=int,
+        default=None,
+        help="compare only this many random cells with f_N (not a proof; default: every cell)",
+    )
     p.add_argument("--hp-points", type=int, default=1500, help="30-digit grid points for sup|f - f_N|")
     p.add_argument("--float-points", type=int, default=20_000, help="random points for the float64 export check")
     p.add_argument("--device", default="cpu", help="torch device for the exported network (cpu, cuda)")
@@ -115,8 +123,10 @@ def run(args: argparse.Namespace) -> int:
     if args.plot:
         rates.plot(result, args.plot)
         print(f"  plot: {args.plot}")
-    bad = any(r["polyrelu"]["cells"]["differ"] or not (r["polyrelu"]["holds"] or r["polyrelu"]["cells"]["sampled"])
-              for r in rows)  # fmt: skip
+    bad = any(
+        r["polyrelu"]["cells"]["differ"] or not (r["polyrelu"]["holds"] or r["polyrelu"]["cells"]["sampled"])
+        for r in rows
+    )
     return 1 if bad else 0
 
 

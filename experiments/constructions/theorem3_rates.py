@@ -92,8 +92,13 @@ def cell_check_record(check: T3.CellCheck) -> dict:
     out: dict = {"cells": {k: getattr(check, k) for k in keys}}
     if check.coefficients is not None:
         c = check.coefficients
-        out["coefficients"] = {"checked": c.checked, "differ": c.differ, "exact": c.exact, "radius": c.radius,
-                               "holds": c.holds}  # fmt: skip
+        out["coefficients"] = {
+            "checked": c.checked,
+            "differ": c.differ,
+            "exact": c.exact,
+            "radius": c.radius,
+            "holds": c.holds,
+        }
     if check.error is not None:
         out["certified"] = check.error.as_dict()
     return out

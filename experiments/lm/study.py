@@ -368,8 +368,16 @@ def run_study(
             tasks = [executors.Task(f"{v.name} seed {s}", run_one, (study, v, s, data, device, log)) for v, s in todo]
         else:
             gpus = 1.0 if device.startswith("cuda") else 0.0
-            tasks = [executors.Task(f"{v.name} seed {s}", run_task, (config, overrides, corpus, v.name, s, device),
-                                    cpus=threads, gpus=gpus) for v, s in todo]  # fmt: skip
+            tasks = [
+                executors.Task(
+                    f"{v.name} seed {s}",
+                    run_task,
+                    (config, overrides, corpus, v.name, s, device),
+                    cpus=threads,
+                    gpus=gpus,
+                )
+                for v, s in todo
+            ]
 
         def finished(task: executors.Task, run: dict, node: str) -> None:
             checkpoint("run")
@@ -437,8 +445,20 @@ def check_resumable(out: Path, study: Study, corpus: Corpus, log=print) -> None:
             raise UserError(f"--resume: the corpus differs from {where}; use another --out")
 
 
-RUN_KEYS = ("variant", "ffn", "seed", "model", "ffn_hidden", "parameters", "final", "best_val_loss", "evals",
-            "ranks", "provenance", "corpus")  # fmt: skip
+RUN_KEYS = (
+    "variant",
+    "ffn",
+    "seed",
+    "model",
+    "ffn_hidden",
+    "parameters",
+    "final",
+    "best_val_loss",
+    "evals",
+    "ranks",
+    "provenance",
+    "corpus",
+)
 
 
 def run_files(out: Path) -> list[Path]:

@@ -55,17 +55,26 @@ def summarize(rows: list[dict[str, str]], metric: str = "max_abs", boot: int = 1
         d, n = int(rs[0]["d"]), _smoothness(rs[0]["n"])
         ok = [r for r in rs if r["status"] == "ok"]
         entry = {
-            "target": target, "d": d, "n": rs[0]["n"], "activation": act, "metric": metric,
-            "fits": len(rs), "diverged": sum(r["status"] == "diverged" for r in rs),
+            "target": target,
+            "d": d,
+            "n": rs[0]["n"],
+            "activation": act,
+            "metric": metric,
+            "fits": len(rs),
+            "diverged": sum(r["status"] == "diverged" for r in rs),
             "theory_slope": rates.theory_slope(n, d),
             "relu_pl_slope": rates.theory_slope(n, d, relu=True) if act == "relu" else None,
             "best_error": min((_float(r[metric]) for r in ok), default=math.nan),
-        }  # fmt: skip
+        }
         try:
             fit, floors = rates.fit_above_floor(
-                [_float(r["params"]) for r in ok], [_float(r[metric]) for r in ok], [int(r["seed"]) for r in ok],
-                [_float(r["rmse"]) for r in ok], [_float(r["train_rmse"]) for r in ok], boot=boot,
-            )  # fmt: skip
+                [_float(r["params"]) for r in ok],
+                [_float(r[metric]) for r in ok],
+                [int(r["seed"]) for r in ok],
+                [_float(r["rmse"]) for r in ok],
+                [_float(r["train_rmse"]) for r in ok],
+                boot=boot,
+            )
         except ValueError as err:
             fit, floors, entry["note"] = None, {}, str(err)
         sizes = sorted({_float(r["params"]) for r in ok})
@@ -182,10 +191,20 @@ def _panel(ax, target, rows, acts, colors, fit_of, cheb, metric) -> None:
         if curve is not None:
             ax.plot(*curve, "-.", color="0.45", lw=1, label="Theorem 3 bound, unit ball (x = neurons)")
     if cheb:
-        ax.plot([c["params"] for c in cheb], [c[metric] if metric in c else c["max_abs"] for c in cheb],
-                "k--", lw=1, label="Chebyshev interpolation")  # fmt: skip
-    ax.set(xscale="log", yscale="log", xlabel="parameters P", ylabel=f"test {metric}",
-           title=f"{target}  (d={d}, n={rs[0]['n']})")  # fmt: skip
+        ax.plot(
+            [c["params"] for c in cheb],
+            [c[metric] if metric in c else c["max_abs"] for c in cheb],
+            "k--",
+            lw=1,
+            label="Chebyshev interpolation",
+        )
+    ax.set(
+        xscale="log",
+        yscale="log",
+        xlabel="parameters P",
+        ylabel=f"test {metric}",
+        title=f"{target}  (d={d}, n={rs[0]['n']})",
+    )
     if all_p:
         ax.set_xlim(min(all_p) / 1.5, max(all_p) * 1.5)
     from matplotlib.ticker import NullFormatter

@@ -25,10 +25,32 @@ FINITE_WHEN_OK = (*metrics.NAMES, "train_mse")
 FLOOR = ("floor_rmse", "floor_max_abs", "floor_train_rmse")
 STATUSES = ("ok", "diverged")
 COLUMNS = (
-    "job", "target", "d", "n", "activation", "size_target", "params", "weights", "biases", "coefficients",
-    "neurons", "width", "depth", "seed", *metrics.NAMES, "train_mse", *FLOOR, "status", "stop", "steps",
-    "seconds", "stack", "threads", "dtype", "device",
-)  # fmt: skip
+    "job",
+    "target",
+    "d",
+    "n",
+    "activation",
+    "size_target",
+    "params",
+    "weights",
+    "biases",
+    "coefficients",
+    "neurons",
+    "width",
+    "depth",
+    "seed",
+    *metrics.NAMES,
+    "train_mse",
+    *FLOOR,
+    "status",
+    "stop",
+    "steps",
+    "seconds",
+    "stack",
+    "threads",
+    "dtype",
+    "device",
+)
 
 
 class CorruptResults(UserError):

@@ -257,9 +257,24 @@ def from_dict(raw: dict, text: str = "", default_name: str = "sweep") -> Config:
         if not isinstance(value, bool):
             raise UserError(f"{key} must be true or false, got {_short(value)}")
     cfg = Config(
-        raw.get("name", default_name), text, depth, sizes, seeds, dtype, metric, tgts, acts, train_points,
-        sampling, test_points, phases, explode, compile_, varpro, init,
-    )  # fmt: skip
+        raw.get("name", default_name),
+        text,
+        depth,
+        sizes,
+        seeds,
+        dtype,
+        metric,
+        tgts,
+        acts,
+        train_points,
+        sampling,
+        test_points,
+        phases,
+        explode,
+        compile_,
+        varpro,
+        init,
+    )
     cfg.jobs = _jobs(cfg)
     return cfg
 
@@ -293,8 +308,15 @@ def run_stack(cfg: Config, group: list[Job], device: str, test_sets: dict[str, t
     # bfloat16 is mixed precision: parameters, loss and optimiser in float32, the forward pass in bf16
     master = torch.float32 if dtype == torch.bfloat16 else dtype
     theta0 = initial_parameters(arch, [job.seed for job in group], cfg.init, master, device)
-    result = fit(arch, theta0, xs.to(device, dtype), ys.to(device, master), cfg.phases, explode=cfg.explode,
-                 compute_dtype=dtype if dtype != master else None)  # fmt: skip
+    result = fit(
+        arch,
+        theta0,
+        xs.to(device, dtype),
+        ys.to(device, master),
+        cfg.phases,
+        explode=cfg.explode,
+        compute_dtype=dtype if dtype != master else None,
+    )
     floor = solve_readout(arch, result.theta.double(), xs, ys)  # the VarPro floor of the trained features
     trained = floor if cfg.varpro else result.theta.double()
     rows = []
@@ -309,15 +331,32 @@ def run_stack(cfg: Config, group: list[Job], device: str, test_sets: dict[str, t
             floor_err = {f"floor_{k}": best[k] for k in ("rmse", "max_abs", "train_rmse")}
         count = arch.count()
         row = {
-            "job": job.id, "target": job.target.name, "d": arch.d_in,
+            "job": job.id,
+            "target": job.target.name,
+            "d": arch.d_in,
             "n": "analytic" if job.target.n is None else job.target.n,
-            "activation": job.activation.label, "size_target": job.size, "params": count.total,
-            "weights": count.weights, "biases": count.biases, "coefficients": count.coefficients,
-            "neurons": count.neurons, "width": arch.width, "depth": arch.depth, "seed": job.seed,
-            **err, "train_mse": result.train_loss[m], **floor_err, "status": result.status[m], "stop": result.stop[m],
-            "steps": result.steps[m], "seconds": result.seconds / len(group), "stack": result.chunk,
-            "threads": result.threads, "dtype": cfg.dtype, "device": device,
-        }  # fmt: skip
+            "activation": job.activation.label,
+            "size_target": job.size,
+            "params": count.total,
+            "weights": count.weights,
+            "biases": count.biases,
+            "coefficients": count.coefficients,
+            "neurons": count.neurons,
+            "width": arch.width,
+            "depth": arch.depth,
+            "seed": job.seed,
+            **err,
+            "train_mse": result.train_loss[m],
+            **floor_err,
+            "status": result.status[m],
+            "stop": result.stop[m],
+            "steps": result.steps[m],
+            "seconds": result.seconds / len(group),
+            "stack": result.chunk,
+            "threads": result.threads,
+            "dtype": cfg.dtype,
+            "device": device,
+        }
         rows.append({k: _fmt(v) for k, v in row.items()})
     return rows
 
@@ -391,16 +430,26 @@ def run(
 
     start = time.perf_counter()
     ran = 0
-    bar = tqdm(total=len(cfg.jobs), initial=len(cfg.jobs) - len(todo), disable=not progress, unit="fit",
-               desc=cfg.name, dynamic_ncols=True)  # fmt: skip
+    bar = tqdm(
+        total=len(cfg.jobs),
+        initial=len(cfg.jobs) - len(todo),
+        disable=not progress,
+        unit="fit",
+        desc=cfg.name,
+        dynamic_ncols=True,
+    )
     groups = stacks(todo)
     if executor.name == "local":
         test_sets = held_out_sets(cfg)
         tasks = [executors.Task(_stack_key(g), run_stack, (cfg, g, device, test_sets)) for g in groups]
     else:
         gpus = 1.0 if device.startswith("cuda") else 0.0
-        tasks = [executors.Task(_stack_key(g), stack_task, (cfg.text, cfg.name, [j.id for j in g], device),
-                                cpus=threads, gpus=gpus) for g in groups]  # fmt: skip
+        tasks = [
+            executors.Task(
+                _stack_key(g), stack_task, (cfg.text, cfg.name, [j.id for j in g], device), cpus=threads, gpus=gpus
+            )
+            for g in groups
+        ]
     by_key = dict(zip((t.key for t in tasks), groups, strict=True))
 
     def finished(task: executors.Task, new: list[dict], node: str) -> None:
@@ -421,8 +470,13 @@ def run(
     outcome = executor.run(tasks, finished, per_node)
     bar.close()
     nodes = {job.id: outcome.nodes[t] for t, g in by_key.items() if t in outcome.nodes for job in g}
-    return {"done": len(rows), "ran": ran, "seconds": time.perf_counter() - start,
-            "failures": outcome.failures, "nodes": nodes}  # fmt: skip
+    return {
+        "done": len(rows),
+        "ran": ran,
+        "seconds": time.perf_counter() - start,
+        "failures": outcome.failures,
+        "nodes": nodes,
+    }
 
 
 def _stack_key(group: list[Job]) -> str:
@@ -437,8 +491,10 @@ def _resumable_rows(cfg: Config, out: Path, resume: bool, log: Callable[[str], N
     if not results.exists():
         return []
     if not stored.exists():
-        raise UserError(f"{results} has no config.toml beside it, so its rows cannot be matched to a config; "
-                         "restore it or choose another --out")  # fmt: skip
+        raise UserError(
+            f"{results} has no config.toml beside it, so its rows cannot be matched to a config; "
+            "restore it or choose another --out"
+        )
     if stored.read_text() != cfg.text:
         raise UserError(f"{stored} differs from the config given: --resume needs the same config")
     table = results_table.read(results, drop_cut_line=True)

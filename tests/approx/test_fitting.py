@@ -29,10 +29,16 @@ def problem(act="polyrelu", width=6, depth=2, points=64):
 def solo(arch, theta, x, y, phases, lr_scale=None):
     """Each model alone: a stack of one."""
     fits = [
-        fit_stack(arch, theta[m : m + 1], x[m : m + 1], y[m : m + 1], phases,
-                  None if lr_scale is None else lr_scale[m : m + 1])
+        fit_stack(
+            arch,
+            theta[m : m + 1],
+            x[m : m + 1],
+            y[m : m + 1],
+            phases,
+            None if lr_scale is None else lr_scale[m : m + 1],
+        )
         for m in range(len(theta))
-    ]  # fmt: skip
+    ]
     return torch.cat([f.theta for f in fits]), [f.train_loss[0] for f in fits], [f.steps[0] for f in fits]
 
 
@@ -133,9 +139,13 @@ def test_schedules():
 
 @pytest.mark.parametrize(
     "kw, message",
-    [({"optimizer": "sgd"}, "unknown optimizer"), ({"lr": -1}, "lr"), ({"steps": 1.5}, "steps"),
-     ({"schedule": "linear"}, "unknown schedule")],
-)  # fmt: skip
+    [
+        ({"optimizer": "sgd"}, "unknown optimizer"),
+        ({"lr": -1}, "lr"),
+        ({"steps": 1.5}, "steps"),
+        ({"schedule": "linear"}, "unknown schedule"),
+    ],
+)
 def test_bad_phases(kw, message):
     with pytest.raises(ValueError, match=message):
         Phase(**kw)

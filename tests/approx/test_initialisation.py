@@ -12,8 +12,13 @@ KINKED = ["relu", "relu2", "polyrelu", {"name": "polyrelu", "coefficients": "per
 
 
 @settings(max_examples=25, deadline=None)
-@given(act=st.sampled_from(KINKED), d=st.integers(1, 3), width=st.integers(1, 12), depth=st.integers(1, 3),
-       seed=st.integers(0, 10**6))  # fmt: skip
+@given(
+    act=st.sampled_from(KINKED),
+    d=st.integers(1, 3),
+    width=st.integers(1, 12),
+    depth=st.integers(1, 3),
+    seed=st.integers(0, 10**6),
+)
 def test_every_breakpoint_lies_in_the_domain(act, d, width, depth, seed):
     arch = Architecture(d, width, depth, Activation.parse(act))
     theta = initial_parameters(arch, [seed], "kinks")

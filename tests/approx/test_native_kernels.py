@@ -40,8 +40,15 @@ def _assert_same(fn, ref, x, a, up, rtol=1e-12):
 
 @native
 @settings(max_examples=40, deadline=None)
-@given(seed=st.integers(0, 10**6), M=st.integers(1, 4), N=st.integers(1, 9), w=st.integers(1, 12),
-       order=st.sampled_from([1, 2, 3, 4, 5, 8, 11]), per_neuron=st.booleans(), relu=st.booleans())  # fmt: skip
+@given(
+    seed=st.integers(0, 10**6),
+    M=st.integers(1, 4),
+    N=st.integers(1, 9),
+    w=st.integers(1, 12),
+    order=st.sampled_from([1, 2, 3, 4, 5, 8, 11]),
+    per_neuron=st.booleans(),
+    relu=st.booleans(),
+)
 def test_native_horner_equals_the_library_form(seed, M, N, w, order, per_neuron, relu):
     """Orders 1-8 run the unrolled C cases, 11 the generic loop; shared and per-neuron coefficients."""
     x, a, up = _inputs(seed, M, N, w, order, per_neuron)
@@ -51,16 +58,22 @@ def test_native_horner_equals_the_library_form(seed, M, N, w, order, per_neuron,
 
 @native
 @settings(max_examples=40, deadline=None)
-@given(seed=st.integers(0, 10**6), M=st.integers(1, 4), N=st.integers(1, 9), w=st.integers(1, 12),
-       order=st.sampled_from([1, 2, 3, 4, 6, 10]))  # fmt: skip
+@given(
+    seed=st.integers(0, 10**6),
+    M=st.integers(1, 4),
+    N=st.integers(1, 9),
+    w=st.integers(1, 12),
+    order=st.sampled_from([1, 2, 3, 4, 6, 10]),
+)
 def test_native_polynorm_equals_the_library_form(seed, M, N, w, order):
     x, a, up = _inputs(seed, M, N, w, order, per_neuron=False)
     _assert_same(native_kernels.polynorm, _library_polynorm, x, a, up, rtol=1e-10)
 
 
 @settings(max_examples=30, deadline=None)
-@given(seed=st.integers(0, 10**6), M=st.integers(1, 3), N=st.integers(1, 7), w=st.integers(1, 9),
-       order=st.integers(1, 5))  # fmt: skip
+@given(
+    seed=st.integers(0, 10**6), M=st.integers(1, 3), N=st.integers(1, 7), w=st.integers(1, 9), order=st.integers(1, 5)
+)
 def test_eager_polynorm_equals_the_library_form(seed, M, N, w, order):
     """approx.kernels.fused_polynorm: the hand-derived backward (the fallback and the CUDA path)."""
     x, a, up = _inputs(seed, M, N, w, order, per_neuron=False)

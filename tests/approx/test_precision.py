@@ -52,8 +52,9 @@ def test_strong_wolfe_steps_satisfy_both_conditions_per_row():
     f0, g0 = loss_grad(theta)
     d = -g0 / scales[:, None]  # a descent direction of each row's own scale
     start = Point(torch.zeros(3, dtype=torch.float64), f0, (g0 * d).sum(1), g0)
-    new, found = strong_wolfe(loss_grad, theta, d, start, torch.ones(3, dtype=torch.float64),
-                              torch.ones(3, dtype=torch.bool), 25)  # fmt: skip
+    new, found = strong_wolfe(
+        loss_grad, theta, d, start, torch.ones(3, dtype=torch.float64), torch.ones(3, dtype=torch.bool), 25
+    )
     assert found.all()
     assert (new.f <= f0 + C1 * new.t * start.df).all()
     assert (new.df.abs() <= C2 * start.df.abs()).all()
@@ -63,8 +64,15 @@ def test_lbfgs_matches_or_beats_torch_lbfgs_strong_wolfe():
     arch, theta, x, y = problem("tanh", width=10)
     ours = fit(arch, theta, x, y, [Phase("lbfgs", 300, 1.0)], chunk=1)
     module = arch.to_module(theta[0].clone())
-    opt = torch.optim.LBFGS(module.parameters(), lr=1.0, max_iter=300, history_size=20,
-                            line_search_fn="strong_wolfe", tolerance_grad=0.0, tolerance_change=0.0)  # fmt: skip
+    opt = torch.optim.LBFGS(
+        module.parameters(),
+        lr=1.0,
+        max_iter=300,
+        history_size=20,
+        line_search_fn="strong_wolfe",
+        tolerance_grad=0.0,
+        tolerance_change=0.0,
+    )
 
     def closure():
         opt.zero_grad()
@@ -156,8 +164,19 @@ def test_fit_api_returns_a_module_and_errors():
 
 
 def test_polylab_fit_command(tmp_path):
-    out = run_polylab("fit", "exp(sin(pi*x0))", "--activation", "polynorm", "--params", "40", "80",
-                      "--seeds", "2", "--json", tmp_path / "fit.json")  # fmt: skip
+    out = run_polylab(
+        "fit",
+        "exp(sin(pi*x0))",
+        "--activation",
+        "polynorm",
+        "--params",
+        "40",
+        "80",
+        "--seeds",
+        "2",
+        "--json",
+        tmp_path / "fit.json",
+    )
     assert out.returncode == 0, out.stderr
     data = json.loads((tmp_path / "fit.json").read_text())
     sizes = [r["params"] for r in data["results"]]

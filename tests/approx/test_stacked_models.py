@@ -8,11 +8,19 @@ from hypothesis import strategies as st
 from approx.fitting.models import Activation, Architecture, width_for_params
 
 ACTIVATIONS = [
-    Activation("relu"), Activation("relu2"), Activation("gelu"), Activation("silu"), Activation("tanh"),
-    Activation("relu_power", k=3), Activation("polynomial"), Activation("polyrelu"),
-    Activation("polyrelu", coefficients="per_neuron", order=2), Activation("polynorm"),
-    Activation("polycom", rho="silu", kind="II"), Activation("polycom", rho="tanh", coefficients="per_neuron"),
-]  # fmt: skip
+    Activation("relu"),
+    Activation("relu2"),
+    Activation("gelu"),
+    Activation("silu"),
+    Activation("tanh"),
+    Activation("relu_power", k=3),
+    Activation("polynomial"),
+    Activation("polyrelu"),
+    Activation("polyrelu", coefficients="per_neuron", order=2),
+    Activation("polynorm"),
+    Activation("polycom", rho="silu", kind="II"),
+    Activation("polycom", rho="tanh", coefficients="per_neuron"),
+]
 
 
 def _perturbed(theta):
@@ -21,8 +29,14 @@ def _perturbed(theta):
 
 
 @settings(max_examples=25, deadline=None)
-@given(act=st.sampled_from(ACTIVATIONS), d=st.integers(1, 3), width=st.integers(1, 9), depth=st.integers(1, 3),
-       models=st.integers(1, 4), shared_x=st.booleans())  # fmt: skip
+@given(
+    act=st.sampled_from(ACTIVATIONS),
+    d=st.integers(1, 3),
+    width=st.integers(1, 9),
+    depth=st.integers(1, 3),
+    models=st.integers(1, 4),
+    shared_x=st.booleans(),
+)
 def test_stack_equals_library_modules(act, d, width, depth, models, shared_x):
     arch = Architecture(d, width, depth, act)
     theta = _perturbed(arch.init(list(range(models))))
@@ -71,8 +85,9 @@ def test_init_depends_on_the_seed_only():
 
 
 @settings(max_examples=40, deadline=None)
-@given(target=st.integers(10, 200_000), d=st.integers(1, 4), depth=st.integers(1, 4),
-       act=st.sampled_from(ACTIVATIONS[:8]))  # fmt: skip
+@given(
+    target=st.integers(10, 200_000), d=st.integers(1, 4), depth=st.integers(1, 4), act=st.sampled_from(ACTIVATIONS[:8])
+)
 def test_width_solver_is_closest(target, d, depth, act):
     w = width_for_params(target, d, depth, act)
     size = lambda k: Architecture(d, k, depth, act).size  # noqa: E731
@@ -81,11 +96,15 @@ def test_width_solver_is_closest(target, d, depth, act):
 
 @pytest.mark.parametrize(
     "spec, message",
-    [("swish", "unknown activation"), ({"name": "polyrelu", "order": 99}, "order"),
-     ({"name": "polynorm", "coefficients": "per_neuron"}, "shared coefficients only"),
-     ({"name": "polycom", "rho": "prelu"}, "parameters"), ({"name": "relu", "colour": 1}, "unknown activation option"),
-     (3, "name or a table")],
-)  # fmt: skip
+    [
+        ("swish", "unknown activation"),
+        ({"name": "polyrelu", "order": 99}, "order"),
+        ({"name": "polynorm", "coefficients": "per_neuron"}, "shared coefficients only"),
+        ({"name": "polycom", "rho": "prelu"}, "parameters"),
+        ({"name": "relu", "colour": 1}, "unknown activation option"),
+        (3, "name or a table"),
+    ],
+)
 def test_bad_activation_specs(spec, message):
     with pytest.raises(ValueError, match=message):
         Activation.parse(spec)

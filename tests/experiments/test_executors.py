@@ -38,8 +38,9 @@ def local_run(tmp_path_factory):
 def test_ray_run_equals_the_local_run_bit_for_bit(tmp_path, local_run):
     (tmp_path / "tiny.toml").write_text(TINY)
     out = tmp_path / "out"
-    result = run_polylab("rates", str(tmp_path / "tiny.toml"), "--out", str(out), "--executor", "ray",
-                         "--threads", "1", "--no-progress")  # fmt: skip
+    result = run_polylab(
+        "rates", str(tmp_path / "tiny.toml"), "--out", str(out), "--executor", "ray", "--threads", "1", "--no-progress"
+    )
     assert result.returncode == 0, result.stderr
     assert _rows(out) == local_run
     run = json.loads((out / "run.json").read_text())["runs"][-1]
@@ -51,8 +52,18 @@ def test_a_worker_killed_mid_task_is_retried_and_nothing_is_lost_or_doubled(tmp_
     (tmp_path / "tiny.toml").write_text(TINY)
     out, marker = tmp_path / "out", tmp_path / "killed"
     env = {"POLYLAB_KILL_ONCE": f"task:{marker}"}
-    result = run_polylab("rates", str(tmp_path / "tiny.toml"), "--out", str(out), "--executor", "ray",
-                         "--threads", "1", "--no-progress", env=env)  # fmt: skip
+    result = run_polylab(
+        "rates",
+        str(tmp_path / "tiny.toml"),
+        "--out",
+        str(out),
+        "--executor",
+        "ray",
+        "--threads",
+        "1",
+        "--no-progress",
+        env=env,
+    )
     assert marker.exists(), "no worker was killed: the test tested nothing"
     assert result.returncode == 0, result.stderr
     assert _rows(out) == local_run
@@ -61,8 +72,17 @@ def test_a_worker_killed_mid_task_is_retried_and_nothing_is_lost_or_doubled(tmp_
 def test_a_killed_driver_resumes_through_ray(tmp_path, local_run):
     (tmp_path / "tiny.toml").write_text(TINY)
     out = tmp_path / "out"
-    args = ["rates", str(tmp_path / "tiny.toml"), "--out", str(out), "--executor", "ray", "--threads", "1",
-            "--no-progress"]  # fmt: skip
+    args = [
+        "rates",
+        str(tmp_path / "tiny.toml"),
+        "--out",
+        str(out),
+        "--executor",
+        "ray",
+        "--threads",
+        "1",
+        "--no-progress",
+    ]
     killed = run_polylab(*args, env={"POLYLAB_KILL_AT": "stack@2"})
     assert killed.returncode == -9
     partial = _rows(out)
@@ -74,8 +94,20 @@ def test_a_killed_driver_resumes_through_ray(tmp_path, local_run):
 
 def test_lm_runs_through_ray(tmp_path):
     out = tmp_path / "lm"
-    result = run_polylab("lm", "tiny", "--out", str(out), "--steps", "2", "--variants", "gelu,polynorm",
-                         "--executor", "ray", "--threads", "1")  # fmt: skip
+    result = run_polylab(
+        "lm",
+        "tiny",
+        "--out",
+        str(out),
+        "--steps",
+        "2",
+        "--variants",
+        "gelu,polynorm",
+        "--executor",
+        "ray",
+        "--threads",
+        "1",
+    )
     assert result.returncode == 0, result.stderr
     runs = sorted(p.name for p in (out / "runs").glob("*.json"))
     assert runs and all("seed" in r for r in runs)
@@ -88,9 +120,23 @@ def test_a_missing_ray_is_one_clear_line(tmp_path, monkeypatch):
         executors.make("ray")
     (tmp_path / "tiny.toml").write_text(TINY)
     code = "import sys; sys.modules['ray'] = None; from experiments.cli import main; sys.exit(main())"
-    result = subprocess.run([sys.executable, "-c", code, "rates", str(tmp_path / "tiny.toml"), "--out",
-                             str(tmp_path / "o"), "--executor", "ray"], capture_output=True, text=True, cwd=REPO,
-                            env={**os.environ, "PYTHONPATH": str(REPO)})  # fmt: skip
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            code,
+            "rates",
+            str(tmp_path / "tiny.toml"),
+            "--out",
+            str(tmp_path / "o"),
+            "--executor",
+            "ray",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
     assert result.returncode == 2 and "distributed" in result.stderr and "Traceback" not in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
 

@@ -73,8 +73,11 @@ def _toml(value) -> str:
 def _document(cfg: dict) -> str:
     lines = [f"{k} = {_toml(v)}" for k, v in cfg.items() if k not in ("data", "phases")]
     if "data" in cfg:
-        lines += ["[data]", *(f"{json.dumps(k)} = {_toml(v)}" for k, v in cfg["data"].items())] if isinstance(
-            cfg["data"], dict) else [f"data = {_toml(cfg['data'])}"]  # fmt: skip
+        lines += (
+            ["[data]", *(f"{json.dumps(k)} = {_toml(v)}" for k, v in cfg["data"].items())]
+            if isinstance(cfg["data"], dict)
+            else [f"data = {_toml(cfg['data'])}"]
+        )
     for phase in cfg.get("phases", []) if isinstance(cfg.get("phases"), list) else []:
         if isinstance(phase, dict):
             lines += ["[[phases]]", *(f"{json.dumps(k)} = {_toml(v)}" for k, v in phase.items())]
@@ -84,25 +87,51 @@ def _document(cfg: dict) -> str:
 JUNK = st.one_of(st.text(max_size=12), st.floats(allow_nan=True), st.booleans(), st.just([]), st.just({}))
 # each entry: a way to make one key of a valid config invalid
 BREAKS = {
-    "sizes": st.one_of(JUNK, st.just([]), st.lists(st.integers(-5, 1), min_size=1, max_size=3),
-                       st.just([10**9]), st.just([12, 12]), st.lists(st.booleans(), min_size=1, max_size=2)),
+    "sizes": st.one_of(
+        JUNK,
+        st.just([]),
+        st.lists(st.integers(-5, 1), min_size=1, max_size=3),
+        st.just([10**9]),
+        st.just([12, 12]),
+        st.lists(st.booleans(), min_size=1, max_size=2),
+    ),
     "seeds": st.one_of(JUNK, st.just([-1]), st.just([2**40]), st.just(list(range(1001))), st.just([0, 0])),
     "depth": st.one_of(JUNK, st.integers(-3, 0), st.integers(65, 10**6)),
     "dtype": st.text(max_size=8).filter(lambda s: s not in sweep.DTYPES),
     "metric": st.text(max_size=8).filter(lambda s: s not in ("max_abs", "rmse", "rel_max", "rel_rmse")),
     "explode": st.one_of(st.text(max_size=3), st.floats(max_value=1.0), st.booleans()),
-    "targets": st.one_of(JUNK, st.just([{"family": "abs_power", "n": -1}]), st.just([{"name": "nope"}]),
-                         st.just([{"expr": "x0", "d": 99}]), st.just([{"expr": "1/x0"}]), st.just([{"bogus": 1}]),
-                         st.just([{"expr": "x0", "colour": "red"}]), st.just(["runge", "runge"])),
-    "activations": st.one_of(JUNK, st.just(["swish"]), st.just([{"name": "polyrelu", "order": 400}]),
-                             st.just(["relu", "relu"])),
-    "data": st.one_of(st.just({"train_points": 0}), st.just({"train_points": 10**9}), st.just({"test_points": 3}),
-                      st.just({"test_points": 10**10}), st.just({"sampling": "grid"}), st.just({"colour": 1}),
-                      st.just({"train_points": {"x": 3}}), st.just({"train_points": {"2": 32}})),
-    "phases": st.one_of(st.just([{"optimizer": "sgd"}]), st.just([{"lr": -1.0}]), st.just([{"steps": -1}]),
-                        st.just([{"momentum": 0.9}]), st.just([{"history": 0, "optimizer": "lbfgs"}])),
+    "targets": st.one_of(
+        JUNK,
+        st.just([{"family": "abs_power", "n": -1}]),
+        st.just([{"name": "nope"}]),
+        st.just([{"expr": "x0", "d": 99}]),
+        st.just([{"expr": "1/x0"}]),
+        st.just([{"bogus": 1}]),
+        st.just([{"expr": "x0", "colour": "red"}]),
+        st.just(["runge", "runge"]),
+    ),
+    "activations": st.one_of(
+        JUNK, st.just(["swish"]), st.just([{"name": "polyrelu", "order": 400}]), st.just(["relu", "relu"])
+    ),
+    "data": st.one_of(
+        st.just({"train_points": 0}),
+        st.just({"train_points": 10**9}),
+        st.just({"test_points": 3}),
+        st.just({"test_points": 10**10}),
+        st.just({"sampling": "grid"}),
+        st.just({"colour": 1}),
+        st.just({"train_points": {"x": 3}}),
+        st.just({"train_points": {"2": 32}}),
+    ),
+    "phases": st.one_of(
+        st.just([{"optimizer": "sgd"}]),
+        st.just([{"lr": -1.0}]),
+        st.just([{"steps": -1}]),
+        st.just([{"momentum": 0.9}]),
+        st.just([{"history": 0, "optimizer": "lbfgs"}]),
+    ),
     "colour": st.just("red"),  # an unknown top-level key
-}  # fmt: skip
+}
 
 
 @st.composite
@@ -146,8 +175,9 @@ def test_memory_estimate_refuses_then_allow_large_lets_through(polylab_in_proces
     (tmp_path / "big.toml").write_text(TINY.replace("train_points = 32", "train_points = 90_000_000"))
     code, _, err = polylab_in_process("rates", tmp_path / "big.toml", "--out", tmp_path / "o", "--dry-run")
     assert code == 2 and "data.train_points" in err and "GiB" in err and "--allow-large" in err
-    code, out, _ = polylab_in_process("rates", tmp_path / "big.toml", "--out", tmp_path / "o", "--dry-run",
-                                      "--allow-large")  # fmt: skip
+    code, out, _ = polylab_in_process(
+        "rates", tmp_path / "big.toml", "--out", tmp_path / "o", "--dry-run", "--allow-large"
+    )
     assert code == 0 and "config OK" in out
 
 
@@ -156,9 +186,16 @@ def test_memory_estimate_refuses_then_allow_large_lets_through(polylab_in_proces
 
 def test_a_second_writer_is_refused_naming_the_holder(config, tmp_path, polylab_in_process):
     out = tmp_path / "run"
-    holder = subprocess.Popen([sys.executable, "-c", "import sys, time\nfrom experiments import output_lock\n"
-                               f"with output_lock.hold({str(out)!r}):\n    print('held', flush=True); time.sleep(60)"],
-                              stdout=subprocess.PIPE, text=True)  # fmt: skip
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys, time\nfrom experiments import output_lock\n"
+            f"with output_lock.hold({str(out)!r}):\n    print('held', flush=True); time.sleep(60)",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert holder.stdout.readline().strip() == "held"
         for command in (["rates", config, "--out", out], ["report", out], ["lm", "tiny", "--out", out]):
@@ -174,8 +211,12 @@ def test_two_concurrent_rates_runs_leave_one_consistent_study(config, tmp_path):
     other = tmp_path / "other.toml"
     other.write_text(TINY.replace("sin(3*x0)", "cos(3*x0)").replace("steps = 30", "steps = 10000"))
     out = tmp_path / "run"
-    first = subprocess.Popen([sys.executable, "-m", "experiments", "rates", str(other), "--out", str(out),
-                              "--no-progress"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    first = subprocess.Popen(
+        [sys.executable, "-m", "experiments", "rates", str(other), "--out", str(out), "--no-progress"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.time() + 60
     while not (out / ".lock").exists() or not (out / ".lock").read_text().strip():
         assert time.time() < deadline and first.poll() is None
@@ -240,8 +281,9 @@ def _edit_row(path, line: int, column: str, value: str) -> None:
     ],
     ids=["duplicate", "missing-column", "text-metric", "nan-metric", "float-seed", "status", "foreign-job", "ragged"],
 )
-def test_corrupt_results_are_refused_by_report_and_resume(corrupt, message, config, finished, tmp_path,
-                                                          polylab_in_process):  # fmt: skip
+def test_corrupt_results_are_refused_by_report_and_resume(
+    corrupt, message, config, finished, tmp_path, polylab_in_process
+):
     out = _copy_run(finished, tmp_path / "run")
     corrupt(out / "results.csv")
     for command in (["report", out], ["rates", config, "--out", out, "--resume"]):
@@ -269,8 +311,16 @@ def test_report_cleans_stray_temp_files(finished, tmp_path, polylab_in_process):
 
 # --------------------------------------------------------------------------- kill at exact points, then resume
 
-RATES_KILLS = ["stack@1", "stack@3", "write:results.csv@1", "write:results.csv@2", "write:run.json@2",
-               "write:config.toml@1", "write:summary.json@1", "write:report.md@1"]  # fmt: skip
+RATES_KILLS = [
+    "stack@1",
+    "stack@3",
+    "write:results.csv@1",
+    "write:results.csv@2",
+    "write:run.json@2",
+    "write:config.toml@1",
+    "write:summary.json@1",
+    "write:report.md@1",
+]
 
 
 @pytest.mark.parametrize("point", RATES_KILLS)
@@ -294,8 +344,15 @@ def test_rates_killed_at_a_point_resumes_without_loss_or_duplication(point, conf
 
 
 LM = ["lm", "tiny", "--steps", "3", "--variants", "relu,gelu", "--threads", "1"]
-LM_KILLS = ["run@1", "run@2", "write:relu_seed0.json@1", "write:gelu_seed0.json@1", "write:study.json@1",
-            "write:memory.json@1", "write:results.csv@1"]  # fmt: skip
+LM_KILLS = [
+    "run@1",
+    "run@2",
+    "write:relu_seed0.json@1",
+    "write:gelu_seed0.json@1",
+    "write:study.json@1",
+    "write:memory.json@1",
+    "write:results.csv@1",
+]
 
 
 def _check_lm_folder(out) -> None:
@@ -359,8 +416,16 @@ def test_lm_resume_that_adds_a_variant_measures_its_memory(tmp_path):
 
 # --------------------------------------------------------------------------- the audit's failures, one by one
 
-AUDIT_TARGETS = ["__import__('os').system('touch CANARY')", "(lambda: 1)()", "x0**", "x0; 1", "x0.real",
-                 "Integral(x0, x0)", "1/x0", "9**9**9**9"]  # fmt: skip
+AUDIT_TARGETS = [
+    "__import__('os').system('touch CANARY')",
+    "(lambda: 1)()",
+    "x0**",
+    "x0; 1",
+    "x0.real",
+    "Integral(x0, x0)",
+    "1/x0",
+    "9**9**9**9",
+]
 
 
 @pytest.mark.parametrize("expr", AUDIT_TARGETS)
@@ -377,12 +442,14 @@ def test_audit_target_strings_are_refused_fast(expr, polylab_in_process, tmp_pat
 
 @pytest.mark.parametrize(
     "old, new, message",
-    [("sizes = [12, 24]", "sizes = [1_000_000_000]", "sizes must be distinct integers in 2..1e+08"),
-     ("train_points = 32", "train_points = 1_000_000_000", "train_points must be an integer in 2..1e+08"),
-     ("test_points = 256", "test_points = 10_000_000_000", "test_points must be an integer in 16..1e+08"),
-     ("sizes = [12, 24]", "sizes = [50_000_000]", "estimated peak memory"),
-     ("seeds = [0, 1]", f"seeds = {list(range(1001))}", "seeds has 1001 entries")],
-)  # fmt: skip
+    [
+        ("sizes = [12, 24]", "sizes = [1_000_000_000]", "sizes must be distinct integers in 2..1e+08"),
+        ("train_points = 32", "train_points = 1_000_000_000", "train_points must be an integer in 2..1e+08"),
+        ("test_points = 256", "test_points = 10_000_000_000", "test_points must be an integer in 16..1e+08"),
+        ("sizes = [12, 24]", "sizes = [50_000_000]", "estimated peak memory"),
+        ("seeds = [0, 1]", f"seeds = {list(range(1001))}", "seeds has 1001 entries"),
+    ],
+)
 def test_audit_sizes_are_bounded_before_any_work(old, new, message, polylab_in_process, tmp_path):
     (tmp_path / "c.toml").write_text(TINY.replace(old, new))
     code, _, err = polylab_in_process("rates", tmp_path / "c.toml", "--out", tmp_path / "o")

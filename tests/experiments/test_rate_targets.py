@@ -50,8 +50,7 @@ def test_fourier_is_seeded_and_distinct():
 
 
 @settings(max_examples=20, deadline=None)
-@given(d=st.integers(1, 3), points=st.integers(1, 300), seed=st.integers(0, 10**6),
-       method=st.sampled_from(T.SAMPLINGS))  # fmt: skip
+@given(d=st.integers(1, 3), points=st.integers(1, 300), seed=st.integers(0, 10**6), method=st.sampled_from(T.SAMPLINGS))
 def test_point_sets_are_in_the_cube_and_reproducible(d, points, seed, method):
     x = T.sample(d, points, method, seed)
     assert x.shape[1] == d and x.min() >= 0 and x.max() <= 1
@@ -84,9 +83,13 @@ def test_bad_expressions_are_clear_errors(expr, d, message):
 
 @pytest.mark.parametrize(
     "name, kw, message",
-    [("nope", {}, "unknown target"), ("abs_power", {"n": -1}, "n must be"), ("runge", {"n": 1}, "no parameters"),
-     ("spline", {"wiggle": 1}, "bad parameters")],
-)  # fmt: skip
+    [
+        ("nope", {}, "unknown target"),
+        ("abs_power", {"n": -1}, "n must be"),
+        ("runge", {"n": 1}, "no parameters"),
+        ("spline", {"wiggle": 1}, "bad parameters"),
+    ],
+)
 def test_bad_catalogue_requests(name, kw, message):
     with pytest.raises(ValueError, match=message):
         T.get(name, **kw)

@@ -31,8 +31,9 @@ lr = 1e-2
 
 
 def polylab(*args, **kw):
-    return subprocess.Popen([sys.executable, "-m", "experiments", *args], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, **kw)  # fmt: skip
+    return subprocess.Popen(
+        [sys.executable, "-m", "experiments", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw
+    )
 
 
 def rows(path: Path) -> list[dict]:

@@ -26,8 +26,14 @@ def max_relative_error(net, module, points):
 
 
 @settings(max_examples=20, deadline=None)
-@given(st.integers(0, 10**6), st.integers(1, 4), st.lists(st.integers(1, 8), min_size=0, max_size=4),
-       st.integers(1, 3), st.sampled_from(range(len(KINDS))), st.booleans())  # fmt: skip
+@given(
+    st.integers(0, 10**6),
+    st.integers(1, 4),
+    st.lists(st.integers(1, 8), min_size=0, max_size=4),
+    st.integers(1, 3),
+    st.sampled_from(range(len(KINDS))),
+    st.booleans(),
+)
 def test_export_matches_exact_evaluation(seed, d, widths, out, kind, sparse):
     net = T.random_network(seed, d, widths, out, KINDS[kind])
     for candidate in (net, T.to_polyrelu(net, 3).target):

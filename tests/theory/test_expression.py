@@ -68,9 +68,15 @@ def test_hostile_strings_are_one_line_refusals(text, fragment, tmp_path, monkeyp
 
 @pytest.mark.parametrize(
     "text, var, at",
-    [("1/x0", "x0", 0.0), ("log(x0)", "x0", 0.0), ("1/(x0 - 0.5)", "x0", 0.5), ("tan(3*x0)", "x0", math.pi / 6),
-     ("sqrt(0.25 - x0)", "x0", 0.25), ("x0/(x1 - 1)", "x1", 1.0)],
-)  # fmt: skip
+    [
+        ("1/x0", "x0", 0.0),
+        ("log(x0)", "x0", 0.0),
+        ("1/(x0 - 0.5)", "x0", 0.5),
+        ("tan(3*x0)", "x0", math.pi / 6),
+        ("sqrt(0.25 - x0)", "x0", 0.25),
+        ("x0/(x1 - 1)", "x1", 1.0),
+    ],
+)
 def test_singular_targets_are_refused_near_the_singular_point(text, var, at):
     with pytest.raises(ExpressionError, match="not certified finite") as err:
         certify_finite(parse(text, 2), 2, text)
@@ -113,12 +119,45 @@ def test_exact_weights_use_the_same_grammar():
 ATOMS = st.sampled_from(["x0", "x1", "pi", "E", "2", "0.5", "3/7", "(x0+1)", "sin(x1)", "exp(x0)", "abs(x0-0.5)"])
 OPS = st.sampled_from(["+", "-", "*", "/", "**", "^"])
 BAD_OPERANDS = st.sampled_from(
-    ["__import__('os').system('touch CANARY')", "open('CANARY', 'w')", "(lambda: 1)()", "x0.real", "[x0]",
-     "{x0: 1}", "(x0 if x0 else 1)", "Integral(x0, x0)", "eval('1')", "'CANARY'", "None", "True", "1j",
-     "(x0 < 1)", "(not x0)", "x0[0]", "f'{x0}'", "(x0 @ x0)", "(x0 % 2)", "(x0 // 2)", "(~x0)", "x9",
-     "sin(x0, x1)", "sin()", "(9**9**9**9)", "(x0**(10**9))", "getattr(x0, 'real')", "(1e999)",
-     "[i for i in (1,)]", "(yield)", "(x0 := 1)", "...", "sin(*(x0,))", "sin(x0=1)", "b'x'", "exec('1')"]
-)  # fmt: skip
+    [
+        "__import__('os').system('touch CANARY')",
+        "open('CANARY', 'w')",
+        "(lambda: 1)()",
+        "x0.real",
+        "[x0]",
+        "{x0: 1}",
+        "(x0 if x0 else 1)",
+        "Integral(x0, x0)",
+        "eval('1')",
+        "'CANARY'",
+        "None",
+        "True",
+        "1j",
+        "(x0 < 1)",
+        "(not x0)",
+        "x0[0]",
+        "f'{x0}'",
+        "(x0 @ x0)",
+        "(x0 % 2)",
+        "(x0 // 2)",
+        "(~x0)",
+        "x9",
+        "sin(x0, x1)",
+        "sin()",
+        "(9**9**9**9)",
+        "(x0**(10**9))",
+        "getattr(x0, 'real')",
+        "(1e999)",
+        "[i for i in (1,)]",
+        "(yield)",
+        "(x0 := 1)",
+        "...",
+        "sin(*(x0,))",
+        "sin(x0=1)",
+        "b'x'",
+        "exec('1')",
+    ]
+)
 
 
 @st.composite
@@ -128,9 +167,11 @@ def hostile_expressions(draw) -> str:
     for _ in range(draw(st.integers(0, 4))):
         atom, op = draw(ATOMS), draw(OPS)
         wrap = draw(st.sampled_from(["binary", "call", "unary"]))
-        expr = {"binary": f"{atom} {op} {expr}" if draw(st.booleans()) else f"{expr} {op} {atom}",
-                "call": f"{draw(st.sampled_from(['sin', 'exp', 'sqrt', 'abs']))}({expr})",
-                "unary": f"-({expr})"}[wrap]  # fmt: skip
+        expr = {
+            "binary": f"{atom} {op} {expr}" if draw(st.booleans()) else f"{expr} {op} {atom}",
+            "call": f"{draw(st.sampled_from(['sin', 'exp', 'sqrt', 'abs']))}({expr})",
+            "unary": f"-({expr})",
+        }[wrap]
     return expr
 
 

@@ -35,7 +35,7 @@ EQUIVALENT = (
         "dropping ReLU(−s)² where s = ψ_a + ψ_b",
         "s ≥ 0 on the cube, so the function is unchanged; the "
         "pairing proof needs the partner, so the certificate says not proven rather than equal",
-    ),  # fmt: skip
+    ),
     ("theorem2-piece-count", "any network", "the statement is about every network: a mutant is one more instance"),
     ("lemma2", "the clip unit ReLU(x − 1)", "never active on [−1, 1]: ``mutate`` places no mutant there"),
 )

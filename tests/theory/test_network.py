@@ -69,10 +69,12 @@ def test_shape_errors_are_clear():
 def random_network(rng, in_dim, widths, out_dim, activations):
     dims = [in_dim, *widths, out_dim]
     layers = [
-        ([[random_rational(rng, -2, 2, 8) for _ in range(dims[l])] for _ in range(dims[l + 1])],
-         [random_rational(rng, -1, 1, 8) for _ in range(dims[l + 1])])
+        (
+            [[random_rational(rng, -2, 2, 8) for _ in range(dims[l])] for _ in range(dims[l + 1])],
+            [random_rational(rng, -1, 1, 8) for _ in range(dims[l + 1])],
+        )
         for l in range(len(dims) - 1)
-    ]  # fmt: skip
+    ]
     return Network.build(layers, [rng.choice(activations) for _ in widths])
 
 

@@ -28,8 +28,12 @@ def test_random_relu_networks_convert_exactly_at_the_same_size(arch):
     conv = T.relu_to_polyrelu(net, r=3)
     s, t = net.sizes(), conv.target.sizes()
     assert (t.depth, t.width, t.neurons, t.nonzero_weights, t.nonzero_biases) == (
-        s.depth, s.width, s.neurons, s.nonzero_weights, s.nonzero_biases
-    )  # fmt: skip
+        s.depth,
+        s.width,
+        s.neurons,
+        s.nonzero_weights,
+        s.nonzero_biases,
+    )
     assert t.activation_coefficients == 4 * len(widths)  # one shared e_1 per hidden layer
     assert all(a.coeffs == (0, 1, 0, 0) for layer in conv.target.activations for a in layer)
     assert conv.relation_holds
@@ -38,8 +42,15 @@ def test_random_relu_networks_convert_exactly_at_the_same_size(arch):
         assert prove_same_function(conv.target, net)
 
 
-MIXED = [relu(), relu_power(2), relu_power(3), polyrelu([F(1, 2), -1, 1]), polynomial([0, 1, F(1, 3)]),
-         polynomial([F(-1, 4), 0, 0, 2]), identity()]  # fmt: skip
+MIXED = [
+    relu(),
+    relu_power(2),
+    relu_power(3),
+    polyrelu([F(1, 2), -1, 1]),
+    polynomial([0, 1, F(1, 3)]),
+    polynomial([F(-1, 4), 0, 0, 2]),
+    identity(),
+]
 
 
 @settings(max_examples=25, deadline=None)

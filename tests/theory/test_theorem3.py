@@ -248,8 +248,26 @@ def test_relu_twin_bound_and_measurement():
 
 def test_construct_theorem3_cli(tmp_path, capsys):
     out, fig = tmp_path / "t3.json", tmp_path / "t3.png"
-    rc = main(["construct", "theorem3", "--target", "sin(pi*x0)", "--n", "2", "--N", "1,2,4,8",
-               "--hp-points", "200", "--float-points", "2000", "--json", str(out), "--plot", str(fig)])  # fmt: skip
+    rc = main(
+        [
+            "construct",
+            "theorem3",
+            "--target",
+            "sin(pi*x0)",
+            "--n",
+            "2",
+            "--N",
+            "1,2,4,8",
+            "--hp-points",
+            "200",
+            "--float-points",
+            "2000",
+            "--json",
+            str(out),
+            "--plot",
+            str(fig),
+        ]
+    )
     assert rc == 0 and fig.stat().st_size > 1000
     data = json.loads(out.read_text())
     assert data["provenance"]["git_commit"] and data["result"]["theory_slope"] == -2
@@ -262,16 +280,32 @@ def test_construct_theorem3_cli(tmp_path, capsys):
 
 
 def test_construct_theorem3_sampled_cells_never_say_hold(capsys):
-    rc = main(["construct", "theorem3", "--N", "4", "--no-relu", "--cells", "3", "--hp-points", "50",
-               "--float-points", "200"])  # fmt: skip
+    rc = main(
+        ["construct", "theorem3", "--N", "4", "--no-relu", "--cells", "3", "--hp-points", "50", "--float-points", "200"]
+    )
     printed = capsys.readouterr().out
     assert rc == 0 and "sampled 3 of 9 cells" in printed and "not proven: cells were sampled" in printed
 
 
 def test_construct_theorem3_shared_form(tmp_path):
     out = tmp_path / "t3s.json"
-    rc = main(["construct", "theorem3", "--form", "shared", "--no-relu", "--N", "2,4",
-               "--hp-points", "100", "--float-points", "500", "--json", str(out)])  # fmt: skip
+    rc = main(
+        [
+            "construct",
+            "theorem3",
+            "--form",
+            "shared",
+            "--no-relu",
+            "--N",
+            "2,4",
+            "--hp-points",
+            "100",
+            "--float-points",
+            "500",
+            "--json",
+            str(out),
+        ]
+    )
     rows = json.loads(out.read_text())["result"]["rows"]
     assert rc == 0 and all(r["polyrelu"]["closed_form_matches"] and r["polyrelu"]["export_vs_fN"] < 1e-12 for r in rows)
 
