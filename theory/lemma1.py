@@ -24,8 +24,8 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from fractions import Fraction
-from typing import Any
 
 import sympy
 
@@ -134,22 +134,33 @@ def _single_neuron_check(r: int) -> Check:
     return Check(holds, details=details)
 
 
-def certificates(r: int = PAPER_ORDER) -> list[Certificate]:
-    paper = paper_coefficients(r)
+@dataclass(frozen=True)
+class Case:
+    """One Lemma 1 identity: ``build()`` must equal ``target`` (SymPy) and ``target_fn`` at exact points."""
+
+    name: str
+    statement: str
+    build: Callable[[], Network]
+    target: sympy.Expr
+    target_fn: Callable
+    max_width: int
+    shared: tuple[Fraction, ...] | None
+    params: dict
+
+
+def cases(r: int = PAPER_ORDER) -> list[Case]:
+    """Every identity of Lemma 1 at order r, per-neuron and with the paper's shared vector."""
     odd = (Fraction(1), Fraction(-1, 2), Fraction(2), Fraction(3))  # a_0 != 0, mixed signs
     p_example = (Fraction(1, 2), Fraction(-1), Fraction(2, 3), Fraction(1, 5))[: r + 1]
-    p_expr = _poly_expr(p_example)
-    out: list[Certificate] = []
-
-    # (name, statement, build, target, target at a rational, max width, shared, params)
-    cases: list[tuple[Any, ...]] = []
-    for shared in (None, paper):
+    p_expr, p_params = _poly_expr(p_example), {"p": [str(c) for c in p_example]}
+    out = []
+    for shared in (None, paper_coefficients(r)):
         m = 1 if shared is None else r
-        cases.append(
-            (
+        out.append(
+            Case(
                 "relu",
                 f"ReLU(x) equals a PolyReLU network of order {r} with <= {m} neuron(s).",
-                lambda s=shared: relu_network(r, s),
+                functools.partial(relu_network, r, shared),
                 ReLU(X),
                 _relu_pow(1),
                 m,
@@ -158,11 +169,11 @@ def certificates(r: int = PAPER_ORDER) -> list[Certificate]:
             )
         )
         for k in range(2, r + 1):
-            cases.append(
-                (
+            out.append(
+                Case(
                     f"relu^{k}",
                     f"ReLU(x)^{k} equals a PolyReLU network of order {r} with <= {m} neuron(s).",
-                    lambda k=k, s=shared: relu_power_network(k, r, s),
+                    functools.partial(relu_power_network, k, r, shared),
                     ReLU(X) ** k,
                     _relu_pow(k),
                     m,
@@ -171,11 +182,11 @@ def certificates(r: int = PAPER_ORDER) -> list[Certificate]:
                 )
             )
         for k in range(1, r + 1):
-            cases.append(
-                (
+            out.append(
+                Case(
                     f"x^{k}",
                     f"x^{k} = ReLU(x)^{k} + (-1)^{k} ReLU(-x)^{k}: PolyReLU, <= {2 * m} neurons.",
-                    lambda k=k, s=shared: monomial_network(k, r, s),
+                    functools.partial(monomial_network, k, r, shared),
                     X**k,
                     _poly_fn([0] * k + [1]),
                     2 * m,
@@ -184,42 +195,49 @@ def certificates(r: int = PAPER_ORDER) -> list[Certificate]:
                 )
             )
         form_text = "σ_b(x) + σ_b'(-x)" if shared is None else "Σ_j c_j σ_a(±λ_j x) + const (scaling trick)"
-        cases.append(
-            (
+        out.append(
+            Case(
                 "polynomial",
                 f"p(x) = {p_expr} (degree {r}) = {form_text}, <= {2 * m} neurons.",
-                lambda s=shared: polynomial_network(p_example, r, s),
+                functools.partial(polynomial_network, p_example, r, shared),
                 p_expr,
                 _poly_fn(p_example),
                 2 * m,
                 shared,
-                {"p": [str(c) for c in p_example]},
+                p_params,
             )
         )
     if r == 3:
-        cases.append(
-            (
+        out.append(
+            Case(
                 "polynomial-a0",
                 f"p(x) = {p_expr} from <= {2 * r} neurons sharing a with a_0 != 0.",
-                lambda: polynomial_network(p_example, r, odd),
+                functools.partial(polynomial_network, p_example, r, odd),
                 p_expr,
                 _poly_fn(p_example),
                 2 * r,
                 odd,
-                {"p": [str(c) for c in p_example]},
+                p_params,
             )
         )
-    for seed, (name, statement, build, target, target_fn, max_width, shared, params) in enumerate(cases):
-        form = "per-neuron" if shared is None else "shared"
-        if shared is not None:
-            statement += f" With one shared vector a = ({', '.join(map(str, shared))})."
+    return out
+
+
+def certificates(r: int = PAPER_ORDER) -> list[Certificate]:
+    out: list[Certificate] = []
+    for seed, case in enumerate(cases(r)):
+        form = "per-neuron" if case.shared is None else "shared"
+        statement = case.statement
+        if case.shared is not None:
+            statement += f" With one shared vector a = ({', '.join(map(str, case.shared))})."
+        shared = None if case.shared is None else [str(v) for v in case.shared]
         out.append(
             certify(
-                f"lemma1/{name}/{form}",
+                f"lemma1/{case.name}/{form}",
                 statement,
                 "SymPy case analysis on sign(x) (and every ReLU argument) + exact rational points",
-                functools.partial(_check_built, build, target, target_fn, r, max_width, seed),
-                params={**params, "r": r, "form": form, "a": None if shared is None else [str(v) for v in shared]},
+                functools.partial(_check_built, case.build, case.target, case.target_fn, r, case.max_width, seed),
+                params={**case.params, "r": r, "form": form, "a": shared},
                 error_bound=0,
             )
         )

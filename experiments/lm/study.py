@@ -337,22 +337,8 @@ def run_study(
     already holds runs is refused; with it, every finished run must share the study's data, model
     and train tables and its corpus, and a run file that is not a complete run is named and rerun.
     """
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise UserError("--device cuda requested but torch sees no CUDA device")
-    study = load_study(config, overrides)
-    resources.check([memory_estimate(study, v) for v in study.variants], device, allow_large)
     out = Path(out)
-    if not resume and run_files(out):
-        raise UserError(f"{out} already holds runs; pass --resume to continue it or choose another --out")
-    for stray in remove_temp_files(out) if out.exists() else []:
-        log(f"note: removed {stray}, a temp file left by a killed run")
-    data = load_study_corpus(study, corpus)
-    log(f"corpus: {data.describe()}")
-    if resume:
-        check_resumable(out, study, data, log)
-    write_json(
-        out / "study.json", {"study": study.raw, "corpus": data.describe(), **provenance(study.raw, None, device)}
-    )
+    study, data = _prepare(config, out, resume, device, corpus, overrides, allow_large, log)
     done = {(r["variant"], r["seed"]) for r in load_runs(out, log)}
     executor = executor or executors.Local()
     failures: list[executors.Failure] = []
@@ -400,6 +386,25 @@ def run_study(
     if study.memory_steps > 0:
         update_memory_table(out, study, data, device, log)
     return runs
+
+
+def _prepare(config, out: Path, resume, device, corpus, overrides, allow_large, log) -> tuple[Study, Corpus]:
+    """Validate everything before any training: the device, the config, memory, the folder, the corpus."""
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise UserError("--device cuda requested but torch sees no CUDA device")
+    study = load_study(config, overrides)
+    resources.check([memory_estimate(study, v) for v in study.variants], device, allow_large)
+    if not resume and run_files(out):
+        raise UserError(f"{out} already holds runs; pass --resume to continue it or choose another --out")
+    for stray in remove_temp_files(out) if out.exists() else []:
+        log(f"note: removed {stray}, a temp file left by a killed run")
+    data = load_study_corpus(study, corpus)
+    log(f"corpus: {data.describe()}")
+    if resume:
+        check_resumable(out, study, data, log)
+    provenance_ = provenance(study.raw, None, device)
+    write_json(out / "study.json", {"study": study.raw, "corpus": data.describe(), **provenance_})
+    return study, data
 
 
 class RunsFailed(RuntimeError):

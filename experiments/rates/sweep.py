@@ -439,17 +439,7 @@ def run(
         dynamic_ncols=True,
     )
     groups = stacks(todo)
-    if executor.name == "local":
-        test_sets = held_out_sets(cfg)
-        tasks = [executors.Task(_stack_key(g), run_stack, (cfg, g, device, test_sets)) for g in groups]
-    else:
-        gpus = 1.0 if device.startswith("cuda") else 0.0
-        tasks = [
-            executors.Task(
-                _stack_key(g), stack_task, (cfg.text, cfg.name, [j.id for j in g], device), cpus=threads, gpus=gpus
-            )
-            for g in groups
-        ]
+    tasks = _tasks(cfg, groups, device, executor, threads)
     by_key = dict(zip((t.key for t in tasks), groups, strict=True))
 
     def finished(task: executors.Task, new: list[dict], node: str) -> None:
@@ -477,6 +467,18 @@ def run(
         "failures": outcome.failures,
         "nodes": nodes,
     }
+
+
+def _tasks(cfg: Config, groups: list[list[Job]], device: str, executor, threads: int) -> list[executors.Task]:
+    """One task a stack: in this process with the held-out sets built once, or by job ids for a Ray worker."""
+    if executor.name == "local":
+        test_sets = held_out_sets(cfg)
+        return [executors.Task(_stack_key(g), run_stack, (cfg, g, device, test_sets)) for g in groups]
+    gpus = 1.0 if device.startswith("cuda") else 0.0
+    args = [(cfg.text, cfg.name, [j.id for j in g], device) for g in groups]
+    return [
+        executors.Task(_stack_key(g), stack_task, a, cpus=threads, gpus=gpus) for g, a in zip(groups, args, strict=True)
+    ]
 
 
 def _stack_key(group: list[Job]) -> str:
