@@ -11,9 +11,10 @@ Training adds two auxiliary losses (weights in ``MoEConfig``):
   that go to e and P_e the mean router probability of e. It is 1 when routing is uniform;
 - router z-loss (ST-MoE): the mean over tokens of (log Σ_e exp(logit_e))², which keeps logits small.
 
-Dispatch is batched: the N·k assignments are sorted by expert, scattered into an (E, M, d) buffer
-(M the largest expert load, or the capacity), and every expert runs in one ``bmm``. With a capacity
-factor c, M = ⌈c·N·k/E⌉ and the assignments beyond an expert's capacity are dropped: that token gets
+Dispatch is grouped: the N·k assignments are sorted by expert, so each expert's rows form one
+contiguous slice, and each expert runs as one matrix product over its slice (a grouped GEMM, one group
+at a time: no padding, so an unbalanced router costs no extra work). With a capacity factor c each
+expert keeps at most ⌈c·N·k/E⌉ assignments, in token order; the rest are dropped, and that token gets
 nothing from that expert (the residual stream still carries it).
 """
 
@@ -84,13 +85,13 @@ def z_loss(logits: Tensor) -> Tensor:
 
 @dataclass(frozen=True)
 class Dispatch:
-    """Where each kept assignment sits: token index, expert, slot in the expert's buffer, combine weight."""
+    """The kept assignments sorted by expert: token index, expert, combine weight; ``counts[e]`` of them are
+    expert e's, contiguous, so each expert reads one slice."""
 
     token: Tensor
     expert: Tensor
-    slot: Tensor
     weight: Tensor
-    slots: int  # M, the buffer length per expert
+    counts: tuple[int, ...]
     assignments: int  # N·k, kept or not
 
     @property
@@ -99,28 +100,27 @@ class Dispatch:
 
 
 def dispatch(routing: Routing, capacity_factor: float) -> Dispatch:
-    """Sort the N·k assignments by expert (stable, so earlier tokens win a full expert's slots)."""
+    """Sort the N·k assignments by expert (stable, so earlier tokens win a full expert's capacity)."""
     n, k = routing.experts.shape
     n_experts = routing.probs.shape[-1]
     flat = routing.experts.flatten()
     order = flat.argsort(stable=True)
     expert = flat[order]
     counts = torch.bincount(expert, minlength=n_experts)
-    start = counts.cumsum(0) - counts
-    slot = torch.arange(n * k, device=flat.device) - start[expert]
     token, weight = order // k, routing.weights.flatten()[order]
-    if capacity_factor == 0:  # dropless: every assignment keeps its slot
-        return Dispatch(token, expert, slot, weight, int(counts.max()), n * k)
-    slots = math.ceil(capacity_factor * n * k / n_experts)
-    keep = slot < slots
-    return Dispatch(token[keep], expert[keep], slot[keep], weight[keep], slots, n * k)
+    if capacity_factor == 0:  # dropless: every assignment is kept
+        return Dispatch(token, expert, weight, tuple(counts.tolist()), n * k)
+    capacity = math.ceil(capacity_factor * n * k / n_experts)
+    slot = torch.arange(n * k, device=flat.device) - (counts.cumsum(0) - counts)[expert]
+    keep = slot < capacity
+    return Dispatch(token[keep], expert[keep], weight[keep], tuple(counts.clamp(max=capacity).tolist()), n * k)
 
 
 class MoE(nn.Module):
     """E experts of width h behind a top-k router; SwiGLU experts when ``activation`` is None.
 
     ``activation`` builds one module per expert, so learned PolyCom coefficients are per expert.
-    ``recompute`` checkpoints the experts' activations together (as ``transformer.Recompute`` does one).
+    ``recompute`` checkpoints each expert's activation (as ``transformer.Recompute`` does a dense one).
     After each forward, ``aux_loss`` holds the weighted load-balance and z-losses and ``last`` the
     routing of that batch (detached), for the analyses.
     """
@@ -147,53 +147,28 @@ class MoE(nn.Module):
         self.aux_loss: Tensor | None = None
         self.last: tuple[Routing, Dispatch] | None = None
 
-    def experts(self, x: Tensor) -> Tensor:
-        """Every expert on its own rows: (E, M, d) → (E, M, d) in two or three ``bmm``."""
-        h = torch.bmm(x, self.w1.to(x.dtype))
+    def expert(self, e: int, x: Tensor) -> Tensor:
+        """Expert e on its rows x (n_e, d): FFN_e(x), two or three matrix products."""
+        h = x @ self.w1[e].to(x.dtype)
         if self.acts is None:
             assert self.w3 is not None  # SwiGLU experts have their gate
-            h = F.silu(h) * torch.bmm(x, self.w3.to(x.dtype))
+            h = F.silu(h) * (x @ self.w3[e].to(x.dtype))
         elif self.recompute and torch.is_grad_enabled() and h.requires_grad:
-            h = checkpoint(self.activate, h, use_reentrant=False)
+            h = checkpoint(self.acts[e], h, use_reentrant=False)
         else:
-            h = self.activate(h)
-        return torch.bmm(h, self.w2.to(h.dtype))
-
-    def activate(self, h: Tensor) -> Tensor:
-        """Expert e's activation on h[e], for all e at once where the activation allows it.
-
-        The experts' activations differ only in their parameters, so one call of the first with every
-        expert's parameters stacked on a leading axis (which broadcasts, as coefficients do over rows)
-        does all of them. A parameter-free activation is one call; anything else falls back to a loop.
-        """
-        acts = self.acts
-        assert acts is not None, "only experts with an activation of the library are activated here"
-        first = acts[0]
-        names = [n for n, _ in first.named_parameters()]
-        if not names:
-            return first(h)
-        if all(n.endswith("coefficients") for n in names):
-            stacked = {}
-            for n in names:
-                p = torch.stack([act.get_parameter(n) for act in acts])  # (E, [H,] r+1)
-                stacked[n] = p.view(p.shape[0], *[1] * (4 - p.dim()), *p.shape[1:])  # (E, 1, 1|H, r+1)
-            return torch.func.functional_call(first, stacked, (h,))
-        return torch.stack([act(h[e]) for e, act in enumerate(acts)])
+            h = self.acts[e](h)
+        return h @ self.w2[e].to(h.dtype)
 
     def forward(self, x: Tensor) -> Tensor:
         flat = x.reshape(-1, x.shape[-1])
         routing = route(self.router(flat), self.cfg.top_k)
         d = dispatch(routing, self.cfg.capacity_factor)
-        rows = d.expert * d.slots + d.slot  # row of each kept assignment in the (E·M, d) buffer
-        picked = flat.index_select(0, d.token)  # index_select: its backward is one index_add
-        buffer = flat.new_zeros(self.cfg.experts * d.slots, flat.shape[-1]).index_copy(0, rows, picked)
-        y = self.experts(buffer.view(self.cfg.experts, d.slots, -1)).flatten(0, 1).index_select(0, rows)
+        rows = flat.index_select(0, d.token).split(d.counts)  # expert e's rows, one contiguous slice each
+        y = torch.cat([self.expert(e, part) for e, part in enumerate(rows)])  # a grouped GEMM, group by group
         out = torch.zeros_like(flat).index_add_(0, d.token, (y * d.weight[:, None].to(y.dtype)).to(flat.dtype))
         self.aux_loss = self.cfg.balance_weight * balance_loss(routing) + self.cfg.z_weight * z_loss(routing.logits)
-        self.last = (
-            Routing(*(t.detach() for t in (routing.logits, routing.probs, routing.experts, routing.weights))),
-            d,
-        )
+        detached = Routing(*(t.detach() for t in (routing.logits, routing.probs, routing.experts, routing.weights)))
+        self.last = (detached, d)
         return out.reshape(x.shape)
 
     def preactivations(self, x: Tensor) -> list[Tensor]:
