@@ -33,6 +33,7 @@ from approx.fitting.models import Activation, Architecture, width_for_params
 from approx.fitting.one_call import fit_seeds
 from approx.fitting.train import Phase
 from experiments.atomic_io import read_json, save_figure, write_json
+from experiments.markdown import table
 from experiments.provenance import provenance
 from experiments.rates.expressions import expression_target
 from experiments.user_errors import UserError
@@ -282,33 +283,33 @@ def markdown(data: dict) -> str:
     """The RESULTS.md tables of a precision.json: per-fit errors, the goal table, the peers table."""
     rows, acts = data["rows"], list(dict.fromkeys(r["activation"] for r in data["rows"]))
     sizes = list(dict.fromkeys(r["size"] for r in rows))
-    out = [
-        "| target | P | " + " | ".join(f"{a} engine / torch" for a in acts) + " |",
-        "| --- | --- |" + " --- |" * len(acts),
-    ]
+    fits = []
     for size in sizes:
         for name in dict.fromkeys(r["target"] for r in rows):
             found = {r["activation"]: r for r in rows if (r["target"], r["size"]) == (name, size)}
             cells = [f"{found[a]['engine']:.1e} / {found[a]['torch']:.1e}" if a in found else "—" for a in acts]
-            out.append(f"| {name} | {size} | " + " | ".join(cells) + " |")
-    out += ["", "| P | " + " | ".join(acts) + " |", "| --- |" + " --- |" * len(acts)]
+            fits.append([name, size, *cells])
+    goals = []
     for size in sizes:
-        cells = []
-        for a in acts:
-            ratio = data["median_ratio"][f"{a}|{size}"]
-            cells.append(f"{ratio:.3g}× {'met' if ratio >= 100 else 'not met'}")
-        out.append(f"| {size} | " + " | ".join(cells) + " |")
+        ratios = [data["median_ratio"][f"{a}|{size}"] for a in acts]
+        goals.append([size, *(f"{q:.3g}× {'met' if q >= 100 else 'not met'}" for q in ratios)])
+    out = [table(["target", "P", *(f"{a} engine / torch" for a in acts)], fits), "", table(["P", *acts], goals)]
     if isinstance(data.get("pykan"), list):
-        out += [
-            "",
-            "| KAN toy | KAN params | KAN RMSE | KAN s | best MLP | MLP params | MLP RMSE | MLP / KAN |",
-            "| --- | --- | --- | --- | --- | --- | --- | --- |",
+        kan = [
+            [
+                k["target"],
+                k["kan_params"],
+                f"{k['kan_rmse']:.2e}",
+                f"{k['kan_seconds']:.1f}",
+                k["mlp"],
+                k["mlp_params"],
+                f"{k['mlp_rmse']:.2e}",
+                f"{k['ratio']:.2g}×",
+            ]
+            for k in data["pykan"]
         ]
-        for k in data["pykan"]:
-            out.append(
-                f"| {k['target']} | {k['kan_params']} | {k['kan_rmse']:.2e} | {k['kan_seconds']:.1f} | "
-                f"{k['mlp']} | {k['mlp_params']} | {k['mlp_rmse']:.2e} | {k['ratio']:.2g}× |"
-            )
+        header = ["KAN toy", "KAN params", "KAN RMSE", "KAN s", "best MLP", "MLP params", "MLP RMSE", "MLP / KAN"]
+        out += ["", table(header, kan)]
     rate = data["lm_rate"]
     out += [
         "",
