@@ -27,6 +27,7 @@ from fractions import Fraction
 import numpy as np
 import torch
 
+from approx.fitting.rates import fit_rate
 from theory import theorem3 as T3
 from theory.export import to_torch
 from theory.sobolev.approximant import Approximant
@@ -79,11 +80,11 @@ def float_grid(d: int, N: int, per_cell: int = 8, max_points: int = 2_000_000) -
 
 
 def fit_slope(sizes: list[float], errors: list[float]) -> float | None:
-    pts = [(math.log(s), math.log(e)) for s, e in zip(sizes, errors, strict=True) if s > 0 and e > 0]
-    if len(pts) < 2:
+    """The log-log slope of errors against sizes (``approx.fitting.rates.fit_rate``), or None below two sizes."""
+    try:
+        return fit_rate(np.array(sizes, dtype=float), np.array(errors, dtype=float), np.zeros(len(sizes)), boot=0).slope
+    except ValueError:
         return None
-    x, y = np.array(pts).T
-    return float(np.polyfit(x, y, 1)[0])
 
 
 def cell_check_record(check: T3.CellCheck) -> dict:
