@@ -265,7 +265,24 @@ class Network:
         return [sympy.expand(to_sympy(v)) for v in out] if symbolic else out
 
     def evaluate_many(self, points: Iterable[Sequence[object]]) -> list[list[Exact]]:
-        return [self(p) for p in points]
+        """``[net(x) for x in points]``; a rational network at rational points goes layer by layer over all
+        points at once (pure Fraction arithmetic, no SymPy), which is how large grids are evaluated."""
+        pts = [[exact(v) for v in p] for p in points]
+        if any(len(p) != self.in_dim for p in pts):
+            raise ValueError(f"network takes {self.in_dim} inputs")
+        if not pts or not (self.is_rational and all(is_rational(v) for p in pts for v in p)):
+            return [self(p) for p in pts]
+        n = len(pts)
+        h = [list(col) for col in zip(*pts, strict=True)]  # h[j]: unit j at every point
+        for l, aff in enumerate(self.affines):
+            out = []
+            for i, (row, b) in enumerate(zip(aff.rows, aff.bias, strict=True)):
+                z = [b] * n
+                for j, w in row.items():
+                    z = [zi + w * v for zi, v in zip(z, h[j], strict=True)]
+                out.append([self.activations[l][i](v) for v in z] if l < len(self.activations) else z)
+            h = out
+        return [list(values) for values in zip(*h, strict=True)]
 
     # -- closed form
     def closed_form(self, symbols: Sequence[sympy.Symbol] | None = None, max_neurons: int = CLOSED_FORM_MAX_NEURONS):

@@ -253,21 +253,10 @@ def grid_points(d: int, n: int) -> list[list[Fraction]]:
 
 
 def evaluate_relu(net: Network, points: Sequence[Sequence[Fraction]]) -> list[Fraction]:
-    """Exact first outputs of a ReLU network at many points, layer by layer (a batched ``net(x)``)."""
-    n = len(points)
-    h = [list(col) for col in zip(*points, strict=True)]  # h[j]: unit j at every point
-    for l, aff in enumerate(net.affines):
-        hidden = l < len(net.activations)
-        if hidden and not all(act.is_relu() for act in net.activations[l]):
-            raise ValueError("evaluate_relu needs a ReLU network")
-        out = []
-        for row, b in zip(aff.rows, aff.bias, strict=True):
-            z = [b] * n
-            for j, w in row.items():
-                z = [zi + w * v for zi, v in zip(z, h[j], strict=True)]
-            out.append([v if v > 0 else Q(0) for v in z] if hidden else z)
-        h = out
-    return h[0]
+    """Exact first outputs of a ReLU network at many points (``Network.evaluate_many``, layer by layer)."""
+    if not all(act.is_relu() for layer in net.activations for act in layer):
+        raise ValueError("evaluate_relu needs a ReLU network")
+    return [out[0] for out in net.evaluate_many(points)]
 
 
 def measure(result: Theorem2Result, n: int) -> Fraction:

@@ -114,3 +114,13 @@ def test_sympy_floats_keep_their_full_precision():
     assert exact(high) == F(sympy.Rational(high).p, sympy.Rational(high).q) != exact(0.1)
     with pytest.raises(ValueError, match="refused"):
         exact(high, floats="refuse")
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(0, 10**6), st.integers(1, 3), st.integers(1, 3))
+def test_evaluate_many_layer_by_layer_equals_point_by_point(seed, d, depth):
+    rng = random.Random(seed)
+    f = random_network(rng, d, [rng.randint(1, 3) for _ in range(depth - 1)], 2, ACTS)
+    pts = [[random_rational(rng) for _ in range(d)] for _ in range(7)]
+    assert f.evaluate_many(pts) == [f(x) for x in pts]
+    assert f.evaluate_many([]) == []
