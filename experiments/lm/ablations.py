@@ -47,7 +47,7 @@ def load_figure(groups: dict[str, list[dict]], path: Path) -> Path:
         ax.set_xticks([e + 0.4 - width / 2 for e in range(experts)], [str(e) for e in range(experts)], fontsize=7)
     axes[0][0].set_ylabel("share of assignments")
     axes[0][-1].legend(fontsize=7)
-    fig.suptitle("Expert load on validation batches (seed 0; dashed: uniform)")
+    fig.suptitle("Expert load on validation batches (seed 0; dashed: uniform)", y=1.04)
     save_figure(fig, path, dpi=120)
     plt.close(fig)
     return path
