@@ -8,7 +8,7 @@ from fractions import Fraction as Q
 import mpmath
 import pytest
 import sympy as sp
-from hypothesis import given, settings
+from hypothesis import given, reject, settings
 from hypothesis import strategies as st
 
 from theory.intervals import NotSmooth
@@ -44,7 +44,11 @@ def _reference(expr, symbols, beta, point, digits=60):
 @settings(max_examples=25, deadline=None)
 @given(expressions(), st.fractions(0, 1, max_denominator=9), st.fractions(0, 1, max_denominator=9))
 def test_jets_enclose_symbolic_derivatives(text, a, b):
-    target = SobolevTarget.parse(text, 2, 1)
+    try:
+        target = SobolevTarget.parse(text, 2, 1)
+    except ValueError as err:  # e.g. tan(exp(exp(x0))/4) has a pole on the square: refused, rightly
+        assert "not certified" in str(err)
+        reject()
     jet = compile_jet(target.expr, target.symbols)(point_jets(2, 3, (a, b)))
     for beta, c in jet.coefficients().items():
         ref = _reference(target.expr, target.symbols, beta, (a, b))
