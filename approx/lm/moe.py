@@ -159,11 +159,15 @@ class MoE(nn.Module):
             h = self.acts[e](h)
         return h @ self.w2[e].to(h.dtype)
 
-    def forward(self, x: Tensor) -> Tensor:
-        flat = x.reshape(-1, x.shape[-1])
+    def _routed(self, flat: Tensor) -> tuple[Routing, Dispatch, tuple[Tensor, ...]]:
+        """Routing, dispatch, and expert e's rows of ``flat`` as one contiguous slice each."""
         routing = route(self.router(flat), self.cfg.top_k)
         d = dispatch(routing, self.cfg.capacity_factor)
-        rows = flat.index_select(0, d.token).split(d.counts)  # expert e's rows, one contiguous slice each
+        return routing, d, flat.index_select(0, d.token).split(d.counts)
+
+    def forward(self, x: Tensor) -> Tensor:
+        flat = x.reshape(-1, x.shape[-1])
+        routing, d, rows = self._routed(flat)
         y = torch.cat([self.expert(e, part) for e, part in enumerate(rows)])  # a grouped GEMM, group by group
         out = torch.zeros_like(flat).index_add_(0, d.token, (y * d.weight[:, None].to(y.dtype)).to(flat.dtype))
         self.aux_loss = self.cfg.balance_weight * balance_loss(routing) + self.cfg.z_weight * z_loss(routing.logits)
@@ -173,9 +177,8 @@ class MoE(nn.Module):
 
     def preactivations(self, x: Tensor) -> list[Tensor]:
         """Each expert's activation inputs x W1_e on the tokens routed (and kept) to it."""
-        flat = x.reshape(-1, x.shape[-1])
-        d = dispatch(route(self.router(flat), self.cfg.top_k), self.cfg.capacity_factor)
-        return [flat[d.token[d.expert == e]] @ self.w1[e].to(flat.dtype) for e in range(self.cfg.experts)]
+        _, _, rows = self._routed(x.reshape(-1, x.shape[-1]))
+        return [part @ self.w1[e].to(part.dtype) for e, part in enumerate(rows)]
 
     def expert_matrices(self) -> dict[str, Tensor]:
         """``{"w1": (E, d, h), "w2": (E, h, d)}`` and SwiGLU's ``w3``: the experts' weights."""

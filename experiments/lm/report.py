@@ -21,7 +21,7 @@ from experiments.atomic_io import save_figure, write_text  # noqa: E402
 from experiments.lm import ablations as lm_ablations  # noqa: E402
 from experiments.lm.study import is_learnable, summarise_ranks, write_csv  # noqa: E402
 from experiments.markdown import table  # noqa: E402
-from experiments.seed_spread import compare, fmt, stat  # noqa: E402, F401  (the tests read compare here)
+from experiments.seed_spread import compare, fmt  # noqa: E402
 
 BASELINES = ("relu", "gelu", "swiglu")
 POLYCOM = ("polyrelu", "polynorm")
