@@ -31,15 +31,19 @@ def errors(
     arch: Architecture, theta: Tensor, x_test: Tensor, y_test: Tensor, x_train: Tensor, y_train: Tensor
 ) -> list[dict[str, float]]:
     """One dict of :data:`NAMES` per model. ``y_test`` is (M, N_test) or (N_test,) shared."""
-    x_test, y_test = x_test.to(theta), y_test.to(theta)
-    pred = predict(arch, theta, x_test)
-    err = pred - (y_test if y_test.dim() == 2 else y_test.expand_as(pred))
-    truth = y_test if y_test.dim() == 2 else y_test.expand_as(pred)
+    x_test = x_test.to(theta)
     with torch.no_grad():
         train_pred = arch.forward(theta, x_train.to(theta))
-        train_rmse = (train_pred - y_train.to(theta)).square().mean(-1).sqrt()
+    return errors_of(predict(arch, theta, x_test), y_test.to(theta), train_pred, y_train.to(theta))
+
+
+def errors_of(pred: Tensor, y_test: Tensor, train_pred: Tensor, y_train: Tensor) -> list[dict[str, float]]:
+    """:func:`errors` from predictions: ``pred`` (M, N_test), ``train_pred`` and ``y_train`` (M, N_train)."""
+    truth = y_test if y_test.dim() == 2 else y_test.expand_as(pred)
+    err = pred - truth
+    train_rmse = (train_pred - y_train).square().mean(-1).sqrt()
     out = []
-    for m in range(theta.shape[0]):
+    for m in range(pred.shape[0]):
         rmse = float(err[m].square().mean().sqrt())
         max_abs = float(err[m].abs().max())
         tr = float(train_rmse[m])

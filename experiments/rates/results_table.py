@@ -23,6 +23,8 @@ INT = ("d", "size_target", "params", "weights", "biases", "coefficients", "neuro
 FINITE_WHEN_OK = (*metrics.NAMES, "train_mse")
 #: the VarPro floor (approx/fitting/varpro.py): absent from files written before it existed, read as NaN
 FLOOR = ("floor_rmse", "floor_max_abs", "floor_train_rmse")
+#: run options per row (absent from files written before they existed, read as empty)
+OPTIONS = ("lr", "stages", "init", "grid", "construction_max_abs")
 STATUSES = ("ok", "diverged")
 COLUMNS = (
     "job",
@@ -50,6 +52,7 @@ COLUMNS = (
     "threads",
     "dtype",
     "device",
+    *OPTIONS,
 )
 
 
@@ -82,7 +85,7 @@ def read(path: Path, *, drop_cut_line: bool) -> Table:
             )
         lines = lines[:-1]
     reader = csv.DictReader(io.StringIO("".join(lines)))
-    missing = [c for c in COLUMNS if c not in (reader.fieldnames or []) and c not in FLOOR]
+    missing = [c for c in COLUMNS if c not in (reader.fieldnames or []) and c not in FLOOR + OPTIONS]
     if missing:
         raise CorruptResults(f"{path}:1: header lacks column(s) {', '.join(missing)}")
     rows, seen = [], {}
@@ -92,7 +95,7 @@ def read(path: Path, *, drop_cut_line: bool) -> Table:
         if row["job"] in seen:
             raise CorruptResults(f"{path}:{line}: job {row['job']!r} already on line {seen[row['job']]}")
         seen[row["job"]] = line
-        rows.append({c: row.get(c, "nan") for c in COLUMNS})
+        rows.append({c: row.get(c, "" if c in OPTIONS else "nan") for c in COLUMNS})
     return Table(rows, dropped)
 
 

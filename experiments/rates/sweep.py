@@ -9,6 +9,9 @@ Config (see experiments/configs/quick.toml)::
     dtype = "float64"            # float64 | float32 | tf32 (CUDA) | bfloat16
     metric = "max_abs"           # error the rate fit uses: max_abs | rmse
     compile = false              # torch.compile the learnable activations (pays off for long sweeps)
+    init = "uniform"             # uniform | kinks | theorem3 | theorem3-relu (start from the construction)
+    stages = 1                   # residual stages per fit; a size is the total over the stages
+    lrs = [1e-3, 1e-2]           # optional: a learning-rate axis (each Adam phase's lr); reports take the best
     targets = [{family = "abs_power", n = 1, d = 1}, {name = "runge"}, {expr = "x0*x1", d = 2}]
     activations = ["relu", {name = "polyrelu", coefficients = "per_neuron"}]
     [data]
@@ -29,6 +32,8 @@ job already in the file (by its id): no lost and no duplicated rows.
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import hashlib
 import math
 import time
@@ -39,18 +44,20 @@ from pathlib import Path
 
 import torch
 
-from approx.fitting import metrics, targets
+from approx.fitting import metrics, pattern, targets
 from approx.fitting.initialisation import INITS, initial_parameters
 from approx.fitting.models import Activation, Architecture, compile_activations, width_for_params
 from approx.fitting.targets import Target
-from approx.fitting.train import DEFAULT_SCHEDULE, Phase, fit
+from approx.fitting.train import DEFAULT_SCHEDULE, Fit, Phase, fit
 from approx.fitting.varpro import solve_readout
 from experiments import executors, resources
 from experiments.atomic_io import remove_temp_files, write_text
+from experiments.constructions import theorem3_start
 from experiments.faults import checkpoint, kill_once
 from experiments.rates import results_table
 from experiments.rates.expressions import expression_target
 from experiments.user_errors import UserError, require_choice, require_int, require_number, user_input
+from theory.sobolev.target import SobolevTarget
 
 DTYPES = {"float64": torch.float64, "float32": torch.float32, "tf32": torch.float32, "bfloat16": torch.bfloat16}
 TOP_KEYS = {
@@ -69,8 +76,11 @@ TOP_KEYS = {
     "varpro",
     "compile",
     "init",
+    "stages",
+    "lrs",
 }
 DATA_KEYS = {"train_points", "sampling", "test_points"}
+CONSTRUCTION_INITS = tuple(theorem3_start.FORMS)
 
 
 @dataclass(frozen=True)
@@ -81,11 +91,13 @@ class Job:
     activation: Activation
     size: int
     seed: int
-    arch: Architecture
+    arch: Architecture  # one stage's network (a construction start: the dense network of that size)
+    lr: float | None = None  # this job's Adam learning rate, when the config has an ``lrs`` axis
 
     @property
     def id(self) -> str:
-        return f"{self.target.name}|{self.activation.label}|P{self.size}|s{self.seed}"
+        lr = "" if self.lr is None else f"|lr{self.lr:g}"
+        return f"{self.target.name}|{self.activation.label}|P{self.size}|s{self.seed}{lr}"
 
 
 @dataclass
@@ -106,7 +118,10 @@ class Config:
     explode: float
     compile: bool = False
     varpro: bool = False  # replace each trained readout by its least-squares solution (approx/fitting/varpro.py)
-    init: str = "uniform"  # starting parameters: uniform | kinks (approx/fitting/initialisation.py)
+    init: str = "uniform"  # starting parameters: uniform | kinks | theorem3 | theorem3-relu
+    stages: int = 1  # residual stages per fit (approx/fitting/stages.py)
+    lrs: list[float] | None = None  # the learning-rate axis, if any
+    expressions: dict[str, tuple[str, int | None]] = field(default_factory=dict)  # target name -> (text, n)
     jobs: list[Job] = field(default_factory=list)
 
     @property
@@ -203,10 +218,15 @@ def _phases(raw: dict) -> list[Phase]:
     return phases
 
 
-def _targets_and_activations(raw: dict, train_points: dict[int, int]) -> tuple[list[Target], list[Activation]]:
+def _targets_and_activations(raw: dict, train_points: dict[int, int]) -> tuple[list[Target], list[Activation], dict]:
     if not isinstance(raw["targets"], list) or not raw["targets"]:
         raise UserError("targets must be a non-empty list")
     tgts = [parse_target(t) for t in raw["targets"]]
+    expressions = {
+        t.name: (spec["expr"], spec.get("n"))
+        for t, spec in zip(tgts, raw["targets"], strict=True)
+        if isinstance(spec, dict) and "expr" in spec
+    }
     if not isinstance(raw["activations"], list) or not raw["activations"]:
         raise UserError("activations must be a non-empty list")
     acts = [Activation.parse(a) for a in raw["activations"]]
@@ -217,21 +237,53 @@ def _targets_and_activations(raw: dict, train_points: dict[int, int]) -> tuple[l
     for t in tgts:
         if 0 not in train_points and t.d not in train_points:
             raise UserError(f"train_points has no entry for d={t.d} (target {t.name!r})")
-    return tgts, acts
+    return tgts, acts, expressions
 
 
 def _jobs(cfg: Config) -> list[Job]:
-    """Every (target, activation, size, seed), with widths solved once per (d, activation, size)."""
+    """Every (target, activation, size, seed[, lr]), widths solved once per (d, activation, stage size)."""
     jobs, widths = [], {}
     for t in cfg.targets:
         for a in cfg.activations:
             for size in cfg.sizes:
                 key = (t.d, a, size)
                 if key not in widths:
-                    widths[key] = width_for_params(size, t.d, cfg.depth, a)
+                    widths[key] = width_for_params(max(2, size // cfg.stages), t.d, cfg.depth, a)
                 arch = Architecture(t.d, widths[key], cfg.depth, a)
-                jobs += [Job(t, a, size, s, arch) for s in cfg.seeds]
+                jobs += [Job(t, a, size, s, arch, lr) for lr in cfg.lrs or [None] for s in cfg.seeds]
     return jobs
+
+
+def _lrs(raw: object) -> list[float] | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, list) or not raw or len(raw) > 16:
+        raise UserError(f"lrs must be a list of 1..16 learning rates, got {_short(raw)}")
+    lrs = [require_number("lrs entry", v, 0, 10, open_lo=True) for v in raw]
+    if len(set(lrs)) != len(lrs):
+        raise UserError(f"lrs must be distinct, got {_short(raw)}")
+    return lrs
+
+
+def _check_construction_start(cfg: Config) -> None:
+    """``init = "theorem3"``/``"theorem3-relu"``: the activations and targets the construction exists for."""
+    form, family = theorem3_start.FORMS[cfg.init]
+    wrong = [a.label for a in cfg.activations if a.name != family]
+    if wrong:
+        raise UserError(f"init = {cfg.init!r} starts {family} networks; remove activation(s) {wrong}")
+    if cfg.stages != 1 or cfg.lrs:
+        raise UserError(f"init = {cfg.init!r} trains one construction by L-BFGS: no stages, no lrs")
+    for t in cfg.targets:
+        text, n = cfg.expressions.get(t.name, (None, None))
+        if text is None or n is None:
+            raise UserError(
+                f"init = {cfg.init!r} needs expression targets with a smoothness n ({{expr = ..., d = ..., n = ...}}); "
+                f"target {t.name!r} is not one"
+            )
+        try:
+            SobolevTarget.parse(text, t.d, n)
+        except ValueError as err:
+            raise UserError(f"target {t.name!r}: Theorem 3 does not apply: {err}") from None
 
 
 def from_dict(raw: dict, text: str = "", default_name: str = "sweep") -> Config:
@@ -249,9 +301,10 @@ def from_dict(raw: dict, text: str = "", default_name: str = "sweep") -> Config:
     metric = require_choice("metric", raw.get("metric", "max_abs"), ("max_abs", "rmse", "rel_max", "rel_rmse"))
     explode = require_number("explode", raw.get("explode", 1e6), 1, open_lo=True)
     train_points, sampling, test_points = _data_table(raw)
-    tgts, acts = _targets_and_activations(raw, train_points)
+    tgts, acts, expressions = _targets_and_activations(raw, train_points)
     phases = _phases(raw)
-    init = require_choice("init", raw.get("init", "uniform"), INITS)
+    init = require_choice("init", raw.get("init", "uniform"), INITS + CONSTRUCTION_INITS)
+    stages = require_int("stages", raw.get("stages", 1), 1, 8)
     compile_, varpro = raw.get("compile", False), raw.get("varpro", False)
     for key, value in (("compile", compile_), ("varpro", varpro)):
         if not isinstance(value, bool):
@@ -274,7 +327,12 @@ def from_dict(raw: dict, text: str = "", default_name: str = "sweep") -> Config:
         compile_,
         varpro,
         init,
+        stages,
+        _lrs(raw.get("lrs")),
+        expressions,
     )
+    if init in CONSTRUCTION_INITS:
+        _check_construction_start(cfg)
     cfg.jobs = _jobs(cfg)
     return cfg
 
@@ -291,74 +349,210 @@ def _fmt(v: object) -> object:
 
 
 def stacks(jobs: list[Job]) -> list[list[Job]]:
-    """Jobs grouped by architecture (same width, depth, activation, d), smallest networks first."""
-    groups: dict[Architecture, list[Job]] = {}
+    """Jobs grouped by architecture (same width, depth, activation, d) and learning rate, smallest first."""
+    groups: dict[tuple, list[Job]] = {}
     for job in jobs:
-        groups.setdefault(job.arch, []).append(job)
-    return sorted(groups.values(), key=lambda g: (g[0].arch.size, g[0].arch.d_in, g[0].activation.label))
+        groups.setdefault((job.arch, job.lr), []).append(job)
+    return sorted(groups.values(), key=lambda g: (g[0].arch.size, g[0].arch.d_in, g[0].activation.label, g[0].lr or 0))
 
 
 def run_stack(cfg: Config, group: list[Job], device: str, test_sets: dict[str, tuple]) -> list[dict]:
-    """Fit one stack and return its result rows."""
+    """Fit one stack (every stage of it) and return its result rows."""
+    if cfg.init in CONSTRUCTION_INITS:
+        return [construction_row(cfg, job, test_sets) for job in group]
     arch = group[0].arch
-    dtype = DTYPES[cfg.dtype]
     n_train = points_for(cfg, arch.d_in)
     xs = torch.stack([targets.sample(arch.d_in, n_train, cfg.sampling, job.seed) for job in group])
     ys = torch.stack([job.target(x) for job, x in zip(group, xs, strict=True)])
-    # bfloat16 is mixed precision: parameters, loss and optimiser in float32, the forward pass in bf16
-    master = torch.float32 if dtype == torch.bfloat16 else dtype
-    theta0 = initial_parameters(arch, [job.seed for job in group], cfg.init, master, device)
-    result = fit(
-        arch,
-        theta0,
-        xs.to(device, dtype),
-        ys.to(device, master),
-        cfg.phases,
-        explode=cfg.explode,
-        compute_dtype=dtype if dtype != master else None,
-    )
-    floor = solve_readout(arch, result.theta.double(), xs, ys)  # the VarPro floor of the trained features
-    trained = floor if cfg.varpro else result.theta.double()
+    staged = fit_staged(cfg, group, xs, ys, device)
     rows = []
     for m, job in enumerate(group):
         x_test, y_test = test_sets[job.target.name]
         err = dict.fromkeys(metrics.NAMES, math.nan)
         floor_err = {f"floor_{k}": math.nan for k in ("rmse", "max_abs", "train_rmse")}
-        if result.status[m] == "ok":  # errors in float64 whatever the training dtype
+        if staged.status[m] == "ok":  # errors in float64 whatever the training dtype
             one = slice(m, m + 1)
-            err = metrics.errors(arch, trained[one], x_test, y_test, xs[one], ys[one])[0]
-            best = metrics.errors(arch, floor[one], x_test, y_test, xs[one], ys[one])[0]
+            err = metrics.errors_of(staged.predict(x_test, one), y_test, staged.predict(xs[one], one), ys[one])[0]
+            best = metrics.errors_of(
+                staged.predict(x_test, one, floor=True), y_test, staged.predict(xs[one], one, floor=True), ys[one]
+            )[0]
             floor_err = {f"floor_{k}": best[k] for k in ("rmse", "max_abs", "train_rmse")}
-        count = arch.count()
-        row = {
-            "job": job.id,
-            "target": job.target.name,
-            "d": arch.d_in,
-            "n": "analytic" if job.target.n is None else job.target.n,
-            "activation": job.activation.label,
-            "size_target": job.size,
-            "params": count.total,
-            "weights": count.weights,
-            "biases": count.biases,
-            "coefficients": count.coefficients,
-            "neurons": count.neurons,
-            "width": arch.width,
-            "depth": arch.depth,
-            "seed": job.seed,
-            **err,
-            "train_mse": result.train_loss[m],
-            **floor_err,
-            "status": result.status[m],
-            "stop": result.stop[m],
-            "steps": result.steps[m],
-            "seconds": result.seconds / len(group),
-            "stack": result.chunk,
-            "threads": result.threads,
-            "dtype": cfg.dtype,
-            "device": device,
-        }
-        rows.append({k: _fmt(v) for k, v in row.items()})
+        rows.append(_row(cfg, job, staged.count, err, floor_err, staged.fits, m, device))
     return rows
+
+
+@dataclass(frozen=True)
+class Staged:
+    """Every stage of a stack: x ↦ Σ_k s_k g_k(x) per model (approx/fitting/stages.py), and the fits."""
+
+    arch: Architecture
+    thetas: list[torch.Tensor]  # per stage, (M, P) as trained (or readout-solved, with ``varpro``)
+    floors: list[torch.Tensor]  # per stage, the readout solved exactly
+    scales: list[torch.Tensor]  # per stage, (M,)
+    fits: list[Fit]
+
+    @property
+    def status(self) -> list[str]:
+        return ["ok" if all(f.status[m] == "ok" for f in self.fits) else "diverged" for m in range(len(self.scales[0]))]
+
+    @property
+    def count(self) -> dict[str, int]:
+        c = self.arch.count()
+        k = len(self.fits)
+        fields = ("total", "weights", "biases", "coefficients", "neurons")
+        return {name: k * getattr(c, name) for name in fields}
+
+    def predict(self, x: torch.Tensor, rows: slice, floor: bool = False) -> torch.Tensor:
+        """Σ_k s_k g_k(x) for the models in ``rows`` (x shared (N, d) or per model (M, N, d)); the
+        floor uses every stage as trained except the last, whose readout is solved exactly."""
+        last = len(self.thetas) - 1
+        out = 0
+        for k, (theta, scale) in enumerate(zip(self.thetas, self.scales, strict=True)):
+            theta = self.floors[k] if floor and k == last else theta
+            out = out + scale[rows, None] * metrics.predict(self.arch, theta[rows], x)
+        return out
+
+
+def fit_staged(cfg: Config, group: list[Job], xs: torch.Tensor, ys: torch.Tensor, device: str) -> Staged:
+    """``cfg.stages`` fits of one stack, each on the residual of those before, normalised to max 1."""
+    arch, dtype = group[0].arch, DTYPES[cfg.dtype]
+    # bfloat16 is mixed precision: parameters, loss and optimiser in float32, the forward pass in bf16
+    master = torch.float32 if dtype == torch.bfloat16 else dtype
+    phases = with_lr(cfg.phases, group[0].lr)
+    residual = ys.double()
+    thetas, floors, scales, fits = [], [], [], []
+    for k in range(cfg.stages):
+        scale = torch.ones(len(group), dtype=torch.float64) if k == 0 else residual.abs().amax(1).clamp_min(1e-300)
+        goal = residual / scale[:, None]
+        seeds = [job.seed + 10_000 * k for job in group]  # a fresh start per stage
+        theta0 = initial_parameters(arch, seeds, cfg.init, master, device)
+        result = fit(
+            arch,
+            theta0,
+            xs.to(device, dtype),
+            goal.to(device, master),
+            phases,
+            explode=cfg.explode,
+            compute_dtype=dtype if dtype != master else None,
+        )
+        floor = solve_readout(arch, result.theta.double(), xs, goal)  # the VarPro floor of the trained features
+        trained = floor if cfg.varpro else result.theta.double()
+        thetas.append(trained)
+        floors.append(floor)
+        scales.append(scale)
+        fits.append(result)
+        if k + 1 < cfg.stages:
+            with torch.no_grad():
+                residual = residual - scale[:, None] * arch.forward(trained, xs.double())
+    return Staged(arch, thetas, floors, scales, fits)
+
+
+def construction_row(cfg: Config, job: Job, test_sets: dict[str, tuple]) -> dict:
+    """One construction start (``init = "theorem3"``/``"theorem3-relu"``), trained inside its pattern.
+
+    The readout is solved by least squares, then the L-BFGS and LM phases' summed steps run as
+    strong-Wolfe L-BFGS iterations (:func:`approx.fitting.pattern.train`); Adam phases are skipped,
+    because their first steps move every weight by about the learning rate and throw the
+    construction away (experiments/bench/theory_init.py). A VarPro phase solves the readout again
+    at the end.
+    """
+    text, n = cfg.expressions[job.target.name]
+    d = job.target.d
+    N = theorem3_start.grid_for_size(text, d, n, job.size, cfg.init)
+    begin = theorem3_start.start(text, d, n, N, cfg.init, job.target.scale)
+    net = begin.net
+    x = targets.sample(d, points_for(cfg, d), cfg.sampling, job.seed)
+    y = job.target(x)
+    x_test, y_test = test_sets[job.target.name]
+
+    def errs(module: torch.nn.Module) -> dict:
+        with torch.no_grad():
+            return metrics.errors_of(module(x_test).reshape(1, -1), y_test, module(x).reshape(1, -1), y[None])[0]
+
+    before = errs(net)["max_abs"]
+    schedule = pattern.Schedule(adam=0, lbfgs=sum(p.steps for p in cfg.phases if p.optimizer in ("lbfgs", "lm")))
+    varpro = any(p.optimizer == "varpro" for p in cfg.phases)
+    pattern.solve_readout(net, x, y)
+    seconds = pattern.train(net, x, y, schedule)
+    floor = copy.deepcopy(net)
+    pattern.solve_readout(floor, x, y)
+    if varpro:
+        net = floor
+    err, best = errs(net), errs(floor)
+    finite = all(math.isfinite(v) for k, v in err.items() if k != "gap")
+    hidden = [layer.shape[0] for layer in net.linears[:-1]]
+    count = {
+        "total": net.count,
+        "weights": sum(layer.values.numel() for layer in net.linears),
+        "biases": sum(layer.bias.numel() for layer in net.linears),
+        "coefficients": 0,
+        "neurons": sum(hidden),
+    }
+    done = Fit(
+        torch.empty(0),
+        ["ok" if finite else "diverged"],
+        ["schedule"],
+        [schedule.adam + schedule.lbfgs],
+        [err["train_rmse"] ** 2],
+        seconds,
+        1,
+    )
+    arch = dataclasses.replace(job.arch, width=max(hidden), depth=len(hidden))
+    row = _row(
+        cfg,
+        dataclasses.replace(job, arch=arch),
+        count,
+        err if finite else dict.fromkeys(metrics.NAMES, math.nan),
+        {f"floor_{k}": best[k] for k in ("rmse", "max_abs", "train_rmse")},
+        [done],
+        0,
+        "cpu",
+    )
+    return {**row, "grid": N, "construction_max_abs": _fmt(before)}
+
+
+def with_lr(phases: list[Phase], lr: float | None) -> list[Phase]:
+    """The schedule with every Adam phase at learning rate ``lr`` (unchanged when None)."""
+    if lr is None:
+        return phases
+    return [dataclasses.replace(p, lr=lr) if p.optimizer == "adam" else p for p in phases]
+
+
+def _row(cfg: Config, job: Job, count: dict, err: dict, floor_err: dict, fits: list, m: int, device: str) -> dict:
+    status = "ok" if all(f.status[m] == "ok" for f in fits) else "diverged"
+    row = {
+        "job": job.id,
+        "target": job.target.name,
+        "d": job.arch.d_in,
+        "n": "analytic" if job.target.n is None else job.target.n,
+        "activation": job.activation.label,
+        "size_target": job.size,
+        "params": count["total"],
+        "weights": count["weights"],
+        "biases": count["biases"],
+        "coefficients": count["coefficients"],
+        "neurons": count["neurons"],
+        "width": job.arch.width,
+        "depth": job.arch.depth,
+        "seed": job.seed,
+        **err,
+        "train_mse": fits[0].train_loss[m] if len(fits) == 1 or status != "ok" else err["train_rmse"] ** 2,
+        **floor_err,
+        "status": status,
+        "stop": fits[-1].stop[m],
+        "steps": sum(f.steps[m] for f in fits),
+        "seconds": sum(f.seconds / len(f.status) for f in fits),
+        "stack": fits[0].chunk,
+        "threads": fits[0].threads,
+        "dtype": cfg.dtype,
+        "device": device,
+        "lr": "" if job.lr is None else job.lr,
+        "stages": len(fits),
+        "init": cfg.init,
+        "grid": "",
+        "construction_max_abs": "",
+    }
+    return {k: _fmt(v) for k, v in row.items()}
 
 
 def check_device(device: str, dtype: str) -> None:
