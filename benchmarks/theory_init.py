@@ -33,7 +33,10 @@ def main() -> None:
     p.add_argument("--lbfgs", type=int, default=2000)
     p.add_argument("--json", default=None)
     args = p.parse_args()
-    head = "| target | d | init | N | nonzero params | points | construction | bound | readout solved | trained from it | gain | trained from random |"
+    head = (
+        "| target | d | init | N | nonzero params | points | construction | bound | readout solved "
+        "| trained from it | gain | trained from random |"
+    )
     print(head)
     print("| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |", flush=True)
     rows = []

@@ -9,8 +9,15 @@ pre-activation vanishes. With the uniform default U(±1/√fan_in) many of those
   scrambled Sobol points otherwise), so every breakpoint lies inside the domain;
 - deeper layers: uniform weights, and each unit's bias makes its pre-activation vanish at its own
   Sobol point of the domain, so its breakpoint surface passes through the data too;
-- activation coefficients and the readout as in the default; weights stay O(1/√fan_in), so
-  pre-activations stay O(1).
+- PolyReLU coefficients start at a = e_r, i.e. σ = ReLU^r: a shallow network is then a spline of
+  degree r with those knots (one truncated power (±(x − c_j))_+^r per unit), whose least-squares
+  readout already approximates a smooth f to O(h^{r+1}) (docs/theory.md §7). The paper's start
+  a_i = 1/r puts a first-order kink at every knot, and its best readout is only O(h²).
+- the readout as in the default; weights stay O(1/√fan_in), so pre-activations stay O(1).
+
+The start is worth keeping: an Adam phase at the default learning rate moves every breakpoint at
+once and loses it, so :data:`approx.fitting.train.KINKS_SCHEDULE` solves the readout first and then
+runs Levenberg–Marquardt, whose accepted steps only lower the loss.
 
 Row m depends on seed m alone, as for :meth:`approx.fitting.models.Architecture.init`.
 """
@@ -52,6 +59,11 @@ def _kinks(arch: Architecture, row: Tensor, seed: int) -> Tensor:
         centres = 2 * torch.quasirandom.SobolEngine(d, scramble=True, seed=int(seed)).draw(w, dtype=torch.float64) - 1
     blocks["W0"][0].copy_(u)
     blocks["b0"][0].copy_(-(centres * u.T).sum(1))
+    if arch.activation.name == "polyrelu":
+        for layer in range(arch.depth):
+            a = blocks[f"a{layer}"][0]
+            a.zero_()
+            a[..., -1] = 1.0  # σ = ReLU^r: the spline start
     points = torch.quasirandom.SobolEngine(d, scramble=True, seed=int(seed) + 1).draw(w, dtype=torch.float64)
     for layer in range(1, arch.depth):
         bound = 1 / math.sqrt(w)

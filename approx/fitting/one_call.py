@@ -17,7 +17,7 @@ from torch import Tensor, nn
 from approx.fitting import metrics, targets
 from approx.fitting.initialisation import initial_parameters
 from approx.fitting.models import Activation, Architecture, width_for_params
-from approx.fitting.train import DEFAULT_SCHEDULE, Phase
+from approx.fitting.train import DEFAULT_SCHEDULE, KINKS_SCHEDULE, Phase
 from approx.fitting.train import fit as fit_stack
 from approx.fitting.varpro import solve_readout
 
@@ -52,13 +52,14 @@ def fit(
     seed: int = 0,
     d: int | None = None,
     points: int | None = None,
-    phases: Sequence[Phase] = DEFAULT_SCHEDULE,
+    phases: Sequence[Phase] | None = None,
     init: str = "uniform",
     device: str = "cpu",
 ) -> FitResult:
     """Fit one network to ``target`` (a Target, a catalogue name, or a callable with ``d``).
 
     ``init``: ``"uniform"`` (the default) or ``"kinks"`` (breakpoints in the domain, approx/fitting/initialisation.py).
+    ``phases`` default: ``DEFAULT_SCHEDULE``, or ``KINKS_SCHEDULE`` for the kinks start (which it keeps).
     """
     return fit_seeds(
         target,
@@ -83,7 +84,7 @@ def fit_seeds(
     depth: int = 2,
     d: int | None = None,
     points: int | None = None,
-    phases: Sequence[Phase] = DEFAULT_SCHEDULE,
+    phases: Sequence[Phase] | None = None,
     init: str = "uniform",
     device: str = "cpu",
 ) -> list[FitResult]:
@@ -95,7 +96,8 @@ def fit_seeds(
     xs = torch.stack([targets.sample(t.d, n, "sobol", s) for s in seeds])
     ys = torch.stack([t(x) for x in xs])
     theta0 = initial_parameters(arch, list(seeds), init, torch.float64, device)
-    result = fit_stack(arch, theta0, xs.to(device), ys.to(device), list(phases))
+    schedule = phases if phases is not None else KINKS_SCHEDULE if init == "kinks" else DEFAULT_SCHEDULE
+    result = fit_stack(arch, theta0, xs.to(device), ys.to(device), list(schedule))
     x_test = targets.dense_grid(t.d, 8192 if t.d == 1 else 40_000).to(device)
     y_test = t(x_test)
     floor = solve_readout(arch, result.theta, xs.to(device), ys.to(device))

@@ -1,8 +1,11 @@
 """Rate fits: error ≈ C · P^{−α}, with bootstrap confidence intervals over seeds (docs/theory.md §5, §7).
 
-The fit is least squares of log err on log P over every (size, seed) point. The bootstrap resamples
-*seeds* with replacement (all sizes of a drawn seed come along), refits, and reports the percentile
-interval of the slope: seeds are the independent unit, sizes of one seed are not.
+``fit_rate`` is least squares of log err on log P over every (size, seed) point. The rate protocol
+(``fit_above_floor``) fits the *best* error per size instead, the best over the learning-rate × seed
+grid: a slope then measures what the architecture can reach, not the average luck of a start.
+Either bootstrap resamples *seeds* with replacement (all sizes of a drawn seed come along), refits,
+and reports the percentile interval of the slope: seeds are the independent unit, sizes of one seed
+are not.
 
 Theory slopes to set beside the fit (P = parameter count, d = input dimension):
 
@@ -98,20 +101,58 @@ def floor_reason(error: float, test_rmse: float, train_rmse: float) -> str | Non
     return None
 
 
+def fit_best(params, error, seeds, boot: int = 1000, level: float = 0.95, rng_seed: int = 0) -> RateFit:
+    """The rate of the best error per size: log min_grid err(P) = log C + slope · log P.
+
+    Each size's point is the best over all its rows (the learning-rate × seed grid of that size). The
+    interval resamples *seeds* with replacement, takes each size's best over the rows of the drawn
+    seeds (every learning rate of a drawn seed comes along), and refits.
+    """
+    params, error, seeds = (np.asarray(a) for a in (params, error, seeds))
+    keep = np.isfinite(error) & (error > 0) & (params > 0)
+    params, error, seeds = params[keep].astype(float), error[keep].astype(float), seeds[keep]
+    sizes = np.unique(params)
+    if len(sizes) < 2:
+        raise ValueError("a rate fit needs at least two distinct sizes with finite errors")
+
+    def best(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        at = [s for s in sizes if np.any(params[rows] == s)]
+        return np.log(at), np.log([error[rows][params[rows] == s].min() for s in at])
+
+    logp, loge = best(np.arange(len(params)))
+    fit = fit_rate(np.exp(logp), np.exp(loge), np.zeros(len(logp), dtype=int), boot=0)
+    unique = np.unique(seeds)
+    rng = np.random.default_rng(rng_seed)
+    slopes = []
+    for _ in range(boot if len(unique) > 1 else 0):
+        drawn = rng.choice(unique, size=len(unique), replace=True)
+        lp, le = best(np.flatnonzero(np.isin(seeds, drawn)))
+        if len(lp) >= 2:
+            slopes.append(_lstsq(lp, le)[0])
+    lo, hi = np.quantile(slopes, [(1 - level) / 2, (1 + level) / 2]) if slopes else (math.nan, math.nan)
+    return RateFit(fit.slope, fit.log_c, float(lo), float(hi), len(logp), len(unique), fit.r2)
+
+
 def fit_above_floor(params, error, seeds, test_rmse, train_rmse, boot: int = 1000) -> tuple[RateFit | None, dict]:
-    """``fit_rate`` on the sizes whose median error is at no floor; returns (fit or None, floors by size)."""
+    """``fit_best`` on the sizes whose best row is at no floor; returns (fit or None, floors by size).
+
+    A size's floor is judged on its best row (lowest ``error``), the one the fit uses.
+    """
     params, error, seeds = (np.asarray(a, dtype=float) for a in (params, error, seeds))
     test_rmse, train_rmse = np.asarray(test_rmse, dtype=float), np.asarray(train_rmse, dtype=float)
     floors = {}
     for size in np.unique(params):
-        at = params == size
-        reason = floor_reason(*(float(np.median(a[at])) for a in (error, test_rmse, train_rmse)))
+        at = np.flatnonzero((params == size) & np.isfinite(error))
+        if not len(at):
+            continue
+        i = at[np.argmin(error[at])]
+        reason = floor_reason(float(error[i]), float(test_rmse[i]), float(train_rmse[i]))
         if reason:
             floors[float(size)] = reason
     keep = ~np.isin(params, list(floors))
     if len(np.unique(params[keep])) < 2:
         return None, floors
-    return fit_rate(params[keep], error[keep], seeds[keep].astype(int), boot=boot), floors
+    return fit_best(params[keep], error[keep], seeds[keep].astype(int), boot=boot), floors
 
 
 def theory_slope(n: int | None, d: int, relu: bool = False) -> float | None:

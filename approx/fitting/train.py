@@ -93,6 +93,8 @@ class Phase:
 #: the schedule of a rates config without [[phases]]: a short Adam start, Levenberg–Marquardt, then the
 #: readout solved exactly (benchmarks/RESULTS.md, "precision": chosen on the tuning targets only)
 DEFAULT_SCHEDULE = (Phase("adam", steps=300, lr=1e-2, schedule="cosine"), Phase("lm", steps=500), Phase("varpro"))
+#: for the "kinks" start (approx/fitting/initialisation.py): keep it, solve the readout, then LM
+KINKS_SCHEDULE = (Phase("varpro"), Phase("lm", steps=500), Phase("varpro"))
 
 
 @dataclass

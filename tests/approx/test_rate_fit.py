@@ -75,8 +75,26 @@ def test_slopes_are_fitted_above_the_floors_only():
     test[params == 100] = error[params == 100] * 50  # interpolates its points, misses between them
     fit, floors = rates.fit_above_floor(params, error, seeds, test, train, boot=50)
     assert floors == {100.0: "data", 10_000.0: "float64", 30_000.0: "float64"}
-    assert abs(fit.slope + 1.5) < 0.02 and fit.points == 9
+    assert abs(fit.slope + 1.5) < 0.02 and fit.points == 3  # one point per size: its best row
     naive = rates.fit_rate(params, error, seeds, boot=0)
     assert abs(naive.slope + 1.5) > 0.5  # fitting through the floors says something else entirely
     none, floors = rates.fit_above_floor(params[:6], np.full(6, 1e-14), seeds[:6], test[:6], train[:6], boot=0)
     assert none is None and set(floors.values()) == {"float64"}
+
+
+def test_the_protocol_fits_the_best_of_the_grid_per_size():
+    """Rows of one size: an lr × seed grid where one cell is good (10·P^-2) and the rest are stuck at 1e-3."""
+    sizes = np.array([100.0, 400.0, 1600.0, 6400.0])
+    rows = [(i, s, lr) for i in range(len(sizes)) for s in range(3) for lr in range(2)]
+    params = np.array([sizes[r[0]] for r in rows])
+    seeds = np.array([r[1] for r in rows])
+    good = np.array([2 * r[1] + r[2] == (r[0] + 1) % 6 for r in rows])  # a different cell per size
+    error = np.where(good, 10 * params**-2.0, 1e-3)
+    for p in sizes:
+        assert good[params == p].sum() == 1
+    fit = rates.fit_best(params, error, seeds, boot=200)
+    assert fit.slope == pytest.approx(-2.0) and fit.points == len(sizes)
+    assert fit.ci_low <= -0.0 and fit.ci_high <= 0.5  # dropping the good seed flattens some resamples
+    assert abs(rates.fit_rate(params, error, seeds, boot=0).slope + 2) > 1  # every point says something else
+    fit, floors = rates.fit_above_floor(params, error, seeds, error, error, boot=0)
+    assert floors == {} and fit.slope == pytest.approx(-2.0)

@@ -1,0 +1,160 @@
+"""Rates configs: residual stages, the learning-rate axis and construction starts (init = theorem3[-relu])."""
+
+from fractions import Fraction
+
+import numpy as np
+import pytest
+import torch
+
+from approx.fitting import pattern, targets
+from experiments.constructions import theorem3_start
+from experiments.rates import sweep
+from theory import theorem3 as T3
+from theory.sobolev.target import SobolevTarget
+
+BASE = {
+    "name": "opts",
+    "depth": 1,
+    "sizes": [20, 40],
+    "seeds": [0, 1],
+    "targets": [{"expr": "sin(pi*x0)", "d": 1, "n": 2}],
+    "activations": ["polyrelu"],
+    "data": {"train_points": 64, "test_points": 256},
+    "phases": [{"optimizer": "adam", "steps": 20, "lr": 1e-2}, {"optimizer": "lm", "steps": 10}],
+}
+
+
+def config(**changes) -> sweep.Config:
+    return sweep.from_dict({**BASE, **changes}, text=repr(changes))
+
+
+def test_stages_count_every_stage_and_the_second_lowers_the_training_error():
+    cfg = config(stages=2, phases=[*BASE["phases"], {"optimizer": "varpro"}])
+    group = sweep.stacks(cfg.jobs)[0]
+    x = torch.stack([targets.sample(1, 64, "sobol", j.seed) for j in group])
+    y = torch.stack([j.target(xi) for j, xi in zip(group, x, strict=True)])
+    staged = sweep.fit_staged(cfg, group, x, y, "cpu")
+    one = group[0].arch.count()
+    assert len(staged.fits) == 2 and staged.count["total"] == 2 * one.total
+    assert staged.count["weights"] == 2 * one.weights and staged.count["neurons"] == 2 * one.neurons
+    first = [
+        float(
+            (staged.scales[0][m] * sweep.metrics.predict(group[0].arch, staged.thetas[0][m : m + 1], x[m]) - y[m])
+            .square()
+            .mean()
+        )
+        for m in range(len(group))
+    ]
+    both = [float((staged.predict(x[m], slice(m, m + 1)) - y[m]).square().mean()) for m in range(len(group))]
+    # the second stage's readout is the least-squares one, and readout 0 would leave the residual as it was
+    assert all(b <= f * (1 + 1e-9) for b, f in zip(both, first, strict=True))
+    assert all(staged.scales[1] > 0) and torch.all(staged.scales[0] == 1)
+    rows = sweep.run_stack(cfg, group, "cpu", sweep.held_out_sets(cfg))
+    assert {int(r["params"]) for r in rows} == {2 * one.total} and {r["stages"] for r in rows} == {2}
+
+
+def test_a_stage_size_is_the_configured_size_shared_out():
+    one, two = config(), config(stages=2)
+    for a, b in zip(one.jobs, two.jobs, strict=True):
+        assert (
+            b.arch.size <= a.arch.size
+            and abs(2 * b.arch.size - a.size) <= abs(a.arch.size - a.size) + 2 * b.arch.width + 4
+        )
+
+
+def test_the_lr_axis_makes_one_job_and_one_stack_per_rate_and_sets_adam_only():
+    cfg = config(lrs=[1e-3, 3e-2])
+    assert len(cfg.jobs) == 2 * 2 * 2 and len({j.id for j in cfg.jobs}) == len(cfg.jobs)
+    assert all(len({j.lr for j in g}) == 1 for g in sweep.stacks(cfg.jobs))
+    phases = sweep.with_lr(cfg.phases, 3e-2)
+    assert phases[0].lr == 3e-2 and phases[1] == cfg.phases[1]
+    assert sweep.with_lr(cfg.phases, None) == cfg.phases
+    assert "|lr0.03" in cfg.jobs[-1].id and "|lr" not in config().jobs[0].id  # old ids unchanged
+
+
+@pytest.mark.parametrize(
+    "changes, message",
+    [
+        ({"lrs": []}, "lrs must be a list"),
+        ({"lrs": [0.0]}, "lrs entry must be"),
+        ({"lrs": [1e-3, 1e-3]}, "distinct"),
+        ({"lrs": "1e-3"}, "lrs must be a list"),
+        ({"stages": 0}, "stages must be"),
+        ({"stages": 9}, "stages must be"),
+        ({"init": "theorem4"}, "unknown init .theorem4."),
+        ({"init": "theorem3", "activations": ["relu"]}, "remove activation"),
+        ({"init": "theorem3-relu"}, "remove activation"),
+        ({"init": "theorem3", "targets": ["runge"]}, "needs expression targets"),
+        ({"init": "theorem3", "targets": [{"expr": "sin(x0)", "d": 1}]}, "needs expression targets"),
+        ({"init": "theorem3", "targets": [{"expr": "abs(x0-0.5)", "d": 1, "n": 2}]}, "Theorem 3 does not apply"),
+        ({"init": "theorem3", "stages": 2}, "no stages"),
+        ({"init": "theorem3", "lrs": [1e-3]}, "no stages, no lrs"),
+    ],
+)
+def test_bad_options_are_one_clear_error(changes, message):
+    with pytest.raises(sweep.UserError, match=message):
+        config(**changes)
+
+
+@pytest.mark.parametrize("text, d, N", [("sin(pi*x0)", 1, 5), ("exp(x0)*cos(x1)", 2, 2)])
+def test_a_theorem3_start_is_the_construction_before_training(text, d, N):
+    scale = 1.7
+    begin = theorem3_start.start(text, d, 2, N, "theorem3", scale)
+    built = T3.build(SobolevTarget.parse(text, d, 2), N)
+    x = torch.rand(300, d, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        y = begin.net(x).reshape(-1).numpy()
+    assert np.max(np.abs(y * scale - built.approximant.values_float(x.numpy()))) < 1e-12
+    nonzeros = sum(
+        int((a.weight.to_dense() != 0).sum() + (a.bias != 0).sum()) for a in built.to_torch(sparse=True).affines
+    )
+    assert begin.net.count == nonzeros == sum(p.numel() for p in begin.net.parameters() if p.requires_grad)
+    assert begin.bound == built.approximant.certified_bound().bound
+
+
+def test_the_relu_twin_start_is_the_exact_relu_network():
+    begin = theorem3_start.start("sin(pi*x0)", 1, 2, 3, "theorem3-relu", 1.0)
+    built = T3.build(SobolevTarget.parse("sin(pi*x0)", 1, 2), 3, form="relu")
+    pts = [(Fraction(k, 37),) for k in range(38)]
+    exact = np.array([float(v[0]) for v in built.network.evaluate_many(pts)])
+    with torch.no_grad():
+        y = begin.net(torch.tensor([[float(p[0])] for p in pts], dtype=torch.float64)).reshape(-1).numpy()
+    assert np.max(np.abs(y - exact)) < 1e-12
+    assert begin.bound > built.approximant.certified_bound().bound  # the twin adds its product error
+
+
+def test_the_grid_for_a_size_is_the_largest_that_fits():
+    for size in (300, 700, 1200):
+        N = theorem3_start.grid_for_size("sin(pi*x0)", 1, 2, size, "theorem3")
+        count = lambda n: theorem3_start.start("sin(pi*x0)", 1, 2, n, "theorem3", 1.0).net.count  # noqa: E731
+        assert count(N) <= size < count(N + 1)
+
+
+def test_training_a_pattern_keeps_it_and_a_readout_solve_never_hurts():
+    begin = theorem3_start.start("sin(pi*x0)", 1, 2, 4, "theorem3", 1.0)
+    net, f = begin.net, lambda x: torch.sin(torch.pi * x[:, 0])
+    x = targets.sample(1, 512, "sobol", 0)
+    mse = lambda m: float((m(x).reshape(-1) - f(x)).square().mean().detach())  # noqa: E731
+    before = mse(net)
+    pattern.solve_readout(net, x, f(x))
+    assert mse(net) <= before
+    index = [layer.index.clone() for layer in net.linears]
+    pattern.train(net, x, f(x), pattern.Schedule(adam=5, lbfgs=5))
+    assert all(torch.equal(a, layer.index) for a, layer in zip(index, net.linears, strict=True))
+    dense = net.linears[1].weight()
+    mask = torch.zeros_like(dense, dtype=torch.bool)
+    mask[index[1][0], index[1][1]] = True
+    assert torch.all(dense[~mask] == 0)
+    rand = pattern.random_like(net, seed=1)
+    assert rand.count == net.count and not torch.equal(rand.linears[0].values, net.linears[0].values)
+
+
+def test_a_construction_row_records_the_start_and_trains_inside_it():
+    cfg = config(
+        init="theorem3", sizes=[200, 400], phases=[{"optimizer": "lbfgs", "steps": 15}, {"optimizer": "varpro"}]
+    )
+    group = sweep.stacks(cfg.jobs)[0]
+    rows = sweep.run_stack(cfg, group, "cpu", sweep.held_out_sets(cfg))
+    for r in rows:
+        assert r["init"] == "theorem3" and int(r["params"]) <= r["size_target"] and r["grid"] >= 1
+        assert r["status"] == "ok" and float(r["max_abs"]) < 10 * float(r["construction_max_abs"])
