@@ -20,7 +20,7 @@ from experiments.provenance import provenance
 CASES = (
     ("sin(pi*x0)", 1, 2, 8, "theorem3"),
     ("sin(pi*x0)", 1, 2, 16, "theorem3"),
-    ("sin(pi*x0)", 1, 2, 8, "theorem3-relu"),
+    ("sin(pi*x0)", 1, 2, 4, "theorem3-relu"),
     ("sin(pi*x0)*cos(pi*x1)", 2, 2, 2, "theorem3"),
     ("sin(pi*x0)*cos(pi*x1)", 2, 2, 3, "theorem3"),
 )

@@ -71,18 +71,19 @@ def _gb(n: int) -> str:
 
 def rates_estimates(cfg) -> list[Estimate]:
     """One estimate per stack of a rates config (experiments.rates.sweep.Config), plus the test sets."""
-    from approx.fitting.train import LM_CHUNK_BYTES, lm_bytes
+    from approx.fitting.train import KINKS_SCHEDULE, LM_CHUNK_BYTES, lm_bytes
     from experiments.rates.sweep import DTYPES, points_for, stacks
 
     itemsize = DTYPES[cfg.dtype].itemsize
-    history = max((p.history for p in cfg.phases if p.optimizer == "lbfgs"), default=0)
+    phases = [*cfg.phases, *(cfg.kinks_phases or (KINKS_SCHEDULE if cfg.init in ("kinks", "auto") else ()))]
+    history = max((p.history for p in phases if p.optimizer == "lbfgs"), default=0)
     out = []
     for group in stacks(cfg.jobs):
         arch, models = group[0].arch, len(group)
-        points = points_for(cfg, arch.d_in)
+        points = points_for(cfg, arch.d_in, arch.size)
         act = ACTIVATION_TENSORS * models * points * arch.width * arch.depth * itemsize
         state = (4 + 2 * history) * models * arch.size * 8  # master copies in float64 at most
-        if any(p.optimizer == "lm" for p in cfg.phases):  # Jacobians and normal matrices, chunked by the engine
+        if any(p.optimizer == "lm" for p in phases):  # Jacobians and normal matrices, chunked by the engine
             per_model = lm_bytes(arch.size, points, itemsize)
             state += min(models, max(1, LM_CHUNK_BYTES // per_model)) * per_model
         key = "sizes and data.train_points" if act >= state else "sizes"

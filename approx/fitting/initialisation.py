@@ -31,15 +31,25 @@ from torch import Tensor
 
 from approx.fitting.models import Architecture
 
-INITS = ("uniform", "kinks")
+INITS = ("uniform", "kinks", "auto")
+#: activations whose units have a breakpoint: "auto" starts these with "kinks", the rest "uniform"
+KINKED = ("relu", "relu2", "relu_power", "polyrelu")
+
+
+def resolve(scheme: str, activation) -> str:
+    """The scheme a network of ``activation`` starts from: ``"auto"`` picks by :data:`KINKED`."""
+    if scheme not in INITS:
+        raise ValueError(f"unknown init {scheme!r}; valid: {', '.join(INITS)}")
+    if scheme == "auto":
+        return "kinks" if activation.name in KINKED else "uniform"
+    return scheme
 
 
 def initial_parameters(
     arch: Architecture, seeds: list[int], scheme: str = "uniform", dtype=torch.float64, device: str = "cpu"
 ) -> Tensor:
     """theta (M, P) for ``seeds`` under ``scheme`` (one of :data:`INITS`)."""
-    if scheme not in INITS:
-        raise ValueError(f"unknown init {scheme!r}; valid: {', '.join(INITS)}")
+    scheme = resolve(scheme, arch.activation)
     theta = arch.init(seeds, torch.float64, "cpu")
     if scheme == "kinks":
         theta = torch.stack([_kinks(arch, row, seed) for row, seed in zip(theta, seeds, strict=True)])

@@ -15,7 +15,7 @@ import torch
 from torch import Tensor, nn
 
 from approx.fitting import metrics, targets
-from approx.fitting.initialisation import initial_parameters
+from approx.fitting.initialisation import initial_parameters, resolve
 from approx.fitting.models import Activation, Architecture, width_for_params
 from approx.fitting.train import DEFAULT_SCHEDULE, KINKS_SCHEDULE, Phase
 from approx.fitting.train import fit as fit_stack
@@ -53,12 +53,13 @@ def fit(
     d: int | None = None,
     points: int | None = None,
     phases: Sequence[Phase] | None = None,
-    init: str = "uniform",
+    init: str = "auto",
     device: str = "cpu",
 ) -> FitResult:
     """Fit one network to ``target`` (a Target, a catalogue name, or a callable with ``d``).
 
-    ``init``: ``"uniform"`` (the default) or ``"kinks"`` (breakpoints in the domain, approx/fitting/initialisation.py).
+    ``init``: ``"auto"`` (the default: kinks for ReLU-type activations, uniform for smooth ones; the
+    kinks benchmark in benchmarks/RESULTS.md), ``"kinks"`` or ``"uniform"``: approx/fitting/initialisation.py.
     ``phases`` default: ``DEFAULT_SCHEDULE``, or ``KINKS_SCHEDULE`` for the kinks start (which it keeps).
     """
     return fit_seeds(
@@ -85,7 +86,7 @@ def fit_seeds(
     d: int | None = None,
     points: int | None = None,
     phases: Sequence[Phase] | None = None,
-    init: str = "uniform",
+    init: str = "auto",
     device: str = "cpu",
 ) -> list[FitResult]:
     """:func:`fit` for several seeds, trained as one stack; one result per seed, in order."""
@@ -96,7 +97,8 @@ def fit_seeds(
     xs = torch.stack([targets.sample(t.d, n, "sobol", s) for s in seeds])
     ys = torch.stack([t(x) for x in xs])
     theta0 = initial_parameters(arch, list(seeds), init, torch.float64, device)
-    schedule = phases if phases is not None else KINKS_SCHEDULE if init == "kinks" else DEFAULT_SCHEDULE
+    start = resolve(init, act)
+    schedule = phases if phases is not None else KINKS_SCHEDULE if start == "kinks" else DEFAULT_SCHEDULE
     result = fit_stack(arch, theta0, xs.to(device), ys.to(device), list(schedule))
     x_test = targets.dense_grid(t.d, 8192 if t.d == 1 else 40_000).to(device)
     y_test = t(x_test)

@@ -50,7 +50,7 @@ def _steps(cfg: sweep.Config) -> int:
 
 def cost(cfg: sweep.Config, group: list[sweep.Job]) -> float:
     """models · parameters · points · steps: what a stack's time is taken to be proportional to."""
-    return len(group) * group[0].arch.size * sweep.points_for(cfg, group[0].arch.d_in) * _steps(cfg)
+    return len(group) * group[0].arch.size * sweep.points_for(cfg, group[0].arch.d_in, group[0].arch.size) * _steps(cfg)
 
 
 def _echo(rows: list[dict]) -> list[dict]:

@@ -172,7 +172,7 @@ def paper_largest(steps: int, compiled: bool = True, rounds: int = 5) -> list[di
         if group[0].size != max(cfg.sizes):
             continue
         arch, models = group[0].arch, len(group)
-        points = sweep.points_for(cfg, arch.d_in)
+        points = sweep.points_for(cfg, arch.d_in, arch.size)
         _, threads = choose_plan(arch, models, points)
         flops = 3 * arch.matmul_flops(points) * models
         modes = MODES[: 3 if compiled else 2] if arch.activation.learnable else MODES[:1]

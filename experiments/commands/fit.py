@@ -18,7 +18,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--depth", type=int, default=2, help="hidden layers (default 2)")
     p.add_argument("--seeds", type=int, default=1, help="seeds per size, trained as one stack (default 1)")
     p.add_argument("--points", type=int, help="training points (default max(256·d, min(2·params, 1024·d)))")
-    p.add_argument("--init", default="uniform", help="starting parameters: uniform (default) or kinks")
+    p.add_argument(
+        "--init", default="auto", help="starting parameters: auto (default: kinks for ReLU types), uniform, kinks"
+    )
     p.add_argument("--json", help="write the results to this JSON file")
 
 

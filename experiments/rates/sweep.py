@@ -9,19 +9,22 @@ Config (see experiments/configs/quick.toml)::
     dtype = "float64"            # float64 | float32 | tf32 (CUDA) | bfloat16
     metric = "max_abs"           # error the rate fit uses: max_abs | rmse
     compile = false              # torch.compile the learnable activations (pays off for long sweeps)
-    init = "uniform"             # uniform | kinks | theorem3 | theorem3-relu (start from the construction)
+    init = "auto"                # auto (kinks for ReLU types) | uniform | kinks | theorem3 | theorem3-relu
     stages = 1                   # residual stages per fit; a size is the total over the stages
     lrs = [1e-3, 1e-2]           # optional: a learning-rate axis (each Adam phase's lr); reports take the best
     targets = [{family = "abs_power", n = 1, d = 1}, {name = "runge"}, {expr = "x0*x1", d = 2}]
     activations = ["relu", {name = "polyrelu", coefficients = "per_neuron"}]
     [data]
     train_points = 1024          # or a table by dimension: {1 = 512, 2 = 2048}
+    per_parameter = 0            # at least this many train points per parameter (0: off)
     sampling = "sobol"           # random | sobol | chebyshev
     test_points = 8192           # dense grid size (per target; ~points^{1/d} per axis)
     [[phases]]                   # the optimiser schedule: approx.fitting.train.Phase fields
     optimizer = "adam"
     steps = 1000
     lr = 3e-3
+    [[kinks_phases]]             # optional: the schedule of kinks starts (default: [[phases]] if given,
+    optimizer = "varpro"         # else KINKS_SCHEDULE: readout, LM, readout; Adam would lose the start)
 
 Every problem in the config is found by :func:`load` before any fit starts. Jobs of one
 architecture and input dimension form one stack (all their targets and seeds): approx.fitting.train
@@ -45,10 +48,10 @@ from pathlib import Path
 import torch
 
 from approx.fitting import metrics, pattern, targets
-from approx.fitting.initialisation import INITS, initial_parameters
+from approx.fitting.initialisation import INITS, initial_parameters, resolve
 from approx.fitting.models import Activation, Architecture, compile_activations, width_for_params
 from approx.fitting.targets import Target
-from approx.fitting.train import DEFAULT_SCHEDULE, Fit, Phase, fit
+from approx.fitting.train import DEFAULT_SCHEDULE, KINKS_SCHEDULE, Fit, Phase, fit
 from approx.fitting.varpro import solve_readout
 from experiments import executors, resources
 from experiments.atomic_io import remove_temp_files, write_text
@@ -78,8 +81,9 @@ TOP_KEYS = {
     "init",
     "stages",
     "lrs",
+    "kinks_phases",
 }
-DATA_KEYS = {"train_points", "sampling", "test_points"}
+DATA_KEYS = {"train_points", "sampling", "test_points", "per_parameter"}
 CONSTRUCTION_INITS = tuple(theorem3_start.FORMS)
 
 
@@ -118,7 +122,10 @@ class Config:
     explode: float
     compile: bool = False
     varpro: bool = False  # replace each trained readout by its least-squares solution (approx/fitting/varpro.py)
-    init: str = "uniform"  # starting parameters: uniform | kinks | theorem3 | theorem3-relu
+    per_parameter: float = 0.0  # train points per parameter at least, over train_points
+    phases_given: bool = True  # False: no [[phases]], so each start runs its own default schedule
+    kinks_phases: list[Phase] | None = None  # the schedule of kinks starts, if the config gives one
+    init: str = "auto"  # starting parameters: auto | uniform | kinks | theorem3 | theorem3-relu (§7)
     stages: int = 1  # residual stages per fit (approx/fitting/stages.py)
     lrs: list[float] | None = None  # the learning-rate axis, if any
     expressions: dict[str, tuple[str, int | None]] = field(default_factory=dict)  # target name -> (text, n)
@@ -183,8 +190,8 @@ def load(path: str | Path) -> Config:
         return from_dict(raw, text, default_name=path.stem)
 
 
-def _data_table(raw: dict) -> tuple[dict[int, int], str, int]:
-    """[data]: train points (one count, or one per dimension), sampling, test points."""
+def _data_table(raw: dict) -> tuple[dict[int, int], str, int, float]:
+    """[data]: train points (one count, or one per dimension), sampling, test points, points per parameter."""
     data = raw.get("data", {})
     if not isinstance(data, dict) or set(data) - DATA_KEYS:
         raise UserError(f"[data] takes {sorted(DATA_KEYS)}, got {data!r}")
@@ -198,23 +205,24 @@ def _data_table(raw: dict) -> tuple[dict[int, int], str, int]:
         train_points = {0: tp}
     train_points = {k: _points(v, "train_points", 2) for k, v in train_points.items()}
     sampling = require_choice("sampling", data.get("sampling", "sobol"), targets.SAMPLINGS)
-    return train_points, sampling, _points(data.get("test_points", 8192), "test_points", 16)
+    per_parameter = require_number("per_parameter", data.get("per_parameter", 0), 0, 64)
+    return train_points, sampling, _points(data.get("test_points", 8192), "test_points", 16), per_parameter
 
 
-def _phases(raw: dict) -> list[Phase]:
-    """[[phases]], or the default schedule when absent."""
-    if "phases" not in raw:
-        return list(DEFAULT_SCHEDULE)
-    if not isinstance(raw["phases"], list) or not raw["phases"]:
-        raise UserError("phases must be a non-empty list of [[phases]] tables (or absent: the default schedule)")
+def _phases(raw: dict, key: str = "phases") -> list[Phase]:
+    """[[phases]] (or [[kinks_phases]]), or the default schedule when absent."""
+    if key not in raw:
+        return list(DEFAULT_SCHEDULE if key == "phases" else KINKS_SCHEDULE)
+    if not isinstance(raw[key], list) or not raw[key]:
+        raise UserError(f"{key} must be a non-empty list of [[{key}]] tables (or absent: the default schedule)")
     phases = []
-    for i, p in enumerate(raw["phases"]):
+    for i, p in enumerate(raw[key]):
         if not isinstance(p, dict):
-            raise UserError(f"phase {i} must be a table, got {p!r}")
+            raise UserError(f"{key} {i} must be a table, got {p!r}")
         try:
             phases.append(Phase(**p))
         except TypeError as err:
-            raise UserError(f"phase {i}: {err}") from None
+            raise UserError(f"{key} {i}: {err}") from None
     return phases
 
 
@@ -300,36 +308,39 @@ def from_dict(raw: dict, text: str = "", default_name: str = "sweep") -> Config:
     dtype = require_choice("dtype", raw.get("dtype", "float64"), DTYPES)
     metric = require_choice("metric", raw.get("metric", "max_abs"), ("max_abs", "rmse", "rel_max", "rel_rmse"))
     explode = require_number("explode", raw.get("explode", 1e6), 1, open_lo=True)
-    train_points, sampling, test_points = _data_table(raw)
+    train_points, sampling, test_points, per_parameter = _data_table(raw)
     tgts, acts, expressions = _targets_and_activations(raw, train_points)
     phases = _phases(raw)
-    init = require_choice("init", raw.get("init", "uniform"), INITS + CONSTRUCTION_INITS)
+    init = require_choice("init", raw.get("init", "auto"), INITS + CONSTRUCTION_INITS)
     stages = require_int("stages", raw.get("stages", 1), 1, 8)
     compile_, varpro = raw.get("compile", False), raw.get("varpro", False)
     for key, value in (("compile", compile_), ("varpro", varpro)):
         if not isinstance(value, bool):
             raise UserError(f"{key} must be true or false, got {_short(value)}")
     cfg = Config(
-        raw.get("name", default_name),
-        text,
-        depth,
-        sizes,
-        seeds,
-        dtype,
-        metric,
-        tgts,
-        acts,
-        train_points,
-        sampling,
-        test_points,
-        phases,
-        explode,
-        compile_,
-        varpro,
-        init,
-        stages,
-        _lrs(raw.get("lrs")),
-        expressions,
+        name=raw.get("name", default_name),
+        text=text,
+        depth=depth,
+        sizes=sizes,
+        seeds=seeds,
+        dtype=dtype,
+        metric=metric,
+        targets=tgts,
+        activations=acts,
+        train_points=train_points,
+        sampling=sampling,
+        test_points=test_points,
+        phases=phases,
+        explode=explode,
+        compile=compile_,
+        varpro=varpro,
+        per_parameter=per_parameter,
+        phases_given="phases" in raw,
+        kinks_phases=_phases(raw, "kinks_phases") if "kinks_phases" in raw else None,
+        init=init,
+        stages=stages,
+        lrs=_lrs(raw.get("lrs")),
+        expressions=expressions,
     )
     if init in CONSTRUCTION_INITS:
         _check_construction_start(cfg)
@@ -337,8 +348,10 @@ def from_dict(raw: dict, text: str = "", default_name: str = "sweep") -> Config:
     return cfg
 
 
-def points_for(cfg: Config, d: int) -> int:
-    return cfg.train_points.get(d, cfg.train_points.get(0, 1024))
+def points_for(cfg: Config, d: int, params: int = 0) -> int:
+    """Training points for a network of ``params`` parameters: train_points, or per_parameter × params."""
+    base = cfg.train_points.get(d, cfg.train_points.get(0, 1024))
+    return min(resources.MAX_POINTS, max(base, math.ceil(cfg.per_parameter * params)))
 
 
 def _fmt(v: object) -> object:
@@ -361,7 +374,7 @@ def run_stack(cfg: Config, group: list[Job], device: str, test_sets: dict[str, t
     if cfg.init in CONSTRUCTION_INITS:
         return [construction_row(cfg, job, test_sets) for job in group]
     arch = group[0].arch
-    n_train = points_for(cfg, arch.d_in)
+    n_train = points_for(cfg, arch.d_in, arch.size)
     xs = torch.stack([targets.sample(arch.d_in, n_train, cfg.sampling, job.seed) for job in group])
     ys = torch.stack([job.target(x) for job, x in zip(group, xs, strict=True)])
     staged = fit_staged(cfg, group, xs, ys, device)
@@ -418,7 +431,7 @@ def fit_staged(cfg: Config, group: list[Job], xs: torch.Tensor, ys: torch.Tensor
     arch, dtype = group[0].arch, DTYPES[cfg.dtype]
     # bfloat16 is mixed precision: parameters, loss and optimiser in float32, the forward pass in bf16
     master = torch.float32 if dtype == torch.bfloat16 else dtype
-    phases = with_lr(cfg.phases, group[0].lr)
+    phases = with_lr(schedule_for(cfg, arch.activation), group[0].lr)
     residual = ys.double()
     thetas, floors, scales, fits = [], [], [], []
     for k in range(cfg.stages):
@@ -461,7 +474,7 @@ def construction_row(cfg: Config, job: Job, test_sets: dict[str, tuple]) -> dict
     N = theorem3_start.grid_for_size(text, d, n, job.size, cfg.init)
     begin = theorem3_start.start(text, d, n, N, cfg.init, job.target.scale)
     net = begin.net
-    x = targets.sample(d, points_for(cfg, d), cfg.sampling, job.seed)
+    x = targets.sample(d, points_for(cfg, d, job.size), cfg.sampling, job.seed)
     y = job.target(x)
     x_test, y_test = test_sets[job.target.name]
 
@@ -509,6 +522,15 @@ def construction_row(cfg: Config, job: Job, test_sets: dict[str, tuple]) -> dict
         "cpu",
     )
     return {**row, "grid": N, "construction_max_abs": _fmt(before)}
+
+
+def schedule_for(cfg: Config, activation: Activation) -> list[Phase]:
+    """A kinks start runs [[kinks_phases]] (else [[phases]], else KINKS_SCHEDULE); a uniform start [[phases]]."""
+    if resolve(cfg.init, activation) != "kinks":
+        return cfg.phases
+    if cfg.kinks_phases is not None:
+        return cfg.kinks_phases
+    return cfg.phases if cfg.phases_given else list(KINKS_SCHEDULE)
 
 
 def with_lr(phases: list[Phase], lr: float | None) -> list[Phase]:

@@ -67,3 +67,33 @@ steps = 5
     assert cfg.init == "kinks"
     with pytest.raises(ValueError, match="unknown init"):
         sweep.from_dict(__import__("tomllib").loads(text.replace('"kinks"', '"magic"')), text)
+
+
+def _readout_floor(theta, arch, target, x, x_test):
+    from approx.fitting import metrics
+    from approx.fitting.varpro import solve_readout
+
+    y = target(x)[None]
+    best = solve_readout(arch, theta, x[None], y)
+    return metrics.errors(arch, best, x_test, target(x_test), x[None], y)[0]["max_abs"]
+
+
+def test_the_kinks_start_makes_a_shallow_polyrelu_net_a_cubic_spline():
+    """At a = e_r the best readout converges like a cubic spline (error /8 or better per doubling of the
+    knots); the paper's start a_i = 1/r, with the same knots, keeps a first-order kink at each and ends
+    far above it."""
+    from approx.fitting import targets
+
+    runge, x = targets.get("runge"), targets.sample(1, 1024, "sobol", 0)
+    x_test = targets.dense_grid(1, 4096)
+    spline, kinked = [], []
+    for width in (32, 64):
+        arch = Architecture(1, width, 1, Activation("polyrelu"))
+        theta = initial_parameters(arch, [0], "kinks")
+        a = arch.unpack(theta)["a0"][0]
+        assert torch.equal(a, torch.tensor([0.0, 0.0, 0.0, 1.0], dtype=torch.float64))
+        spline.append(_readout_floor(theta, arch, runge, x, x_test))
+        arch.unpack(theta)["a0"][0].copy_(torch.tensor([0.0, 1 / 3, 1 / 3, 1 / 3]))  # the mutant: the paper's start
+        kinked.append(_readout_floor(theta, arch, runge, x, x_test))
+    assert spline[0] / spline[1] > 8 and spline[1] < 1e-3
+    assert kinked[1] > 10 * spline[1]

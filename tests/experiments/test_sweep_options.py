@@ -158,3 +158,37 @@ def test_a_construction_row_records_the_start_and_trains_inside_it():
     for r in rows:
         assert r["init"] == "theorem3" and int(r["params"]) <= r["size_target"] and r["grid"] >= 1
         assert r["status"] == "ok" and float(r["max_abs"]) < 10 * float(r["construction_max_abs"])
+
+
+def test_per_parameter_points_grow_with_the_network_and_are_bounded():
+    cfg = config(data={"train_points": 64, "test_points": 256, "per_parameter": 2.5})
+    small, large = cfg.jobs[0].arch, cfg.jobs[-1].arch
+    assert sweep.points_for(cfg, 1, small.size) == max(64, -(-5 * small.size // 2))
+    assert sweep.points_for(cfg, 1, large.size) == -(-5 * large.size // 2) > 64
+    assert sweep.points_for(config(), 1, 10**6) == 64  # off by default
+    with pytest.raises(sweep.UserError, match="per_parameter"):
+        config(data={"train_points": 64, "per_parameter": -1})
+
+
+def test_auto_starts_kinked_units_on_kinks_and_each_start_gets_its_schedule():
+    from approx.fitting.initialisation import resolve
+    from approx.fitting.models import Activation
+    from approx.fitting.train import DEFAULT_SCHEDULE, KINKS_SCHEDULE
+
+    raw = {k: v for k, v in BASE.items() if k != "phases"}
+    cfg = sweep.from_dict({**raw, "init": "auto", "activations": ["polyrelu", "relu2", "tanh", "polynorm"]})
+    picked = {a.label: resolve(cfg.init, a) for a in cfg.activations}
+    assert picked == {"polyrelu_r3": "kinks", "relu2": "kinks", "tanh": "uniform", "polynorm_r3": "uniform"}
+    assert sweep.schedule_for(cfg, Activation("relu2")) == list(KINKS_SCHEDULE)
+    assert sweep.schedule_for(cfg, Activation("tanh")) == list(DEFAULT_SCHEDULE)
+    given = config(init="auto")
+    assert sweep.schedule_for(given, Activation("relu2")) == given.phases  # [[phases]] are for every start
+
+
+def test_kinks_phases_schedule_the_kinks_starts_only():
+    cfg = config(init="auto", activations=["relu", "gelu"], kinks_phases=[{"optimizer": "lm", "steps": 3}])
+    relu, gelu = (j.activation for j in (cfg.jobs[0], cfg.jobs[-1]))
+    assert [p.optimizer for p in sweep.schedule_for(cfg, relu)] == ["lm"]
+    assert sweep.schedule_for(cfg, gelu) == cfg.phases
+    with pytest.raises(sweep.UserError, match="kinks_phases must be a non-empty list"):
+        config(kinks_phases=[])
