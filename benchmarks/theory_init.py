@@ -1,6 +1,6 @@
 """Training from the Theorem 3 construction against the construction itself and a random start.
 
-    .venv/bin/python benchmarks/theory_init.py [--adam 1000] [--lbfgs 2000] [--json FILE]
+    .venv/bin/python benchmarks/theory_init.py [--adam 1000] [--lbfgs 2000] [--cases 0 1 ...] [--json FILE]
 
 Each case: a Theorem 3 network (n = 2; PolyReLU, or its ReLU twin) as a pattern network
 (``experiments.bench.theory_init``), its readout solved by least squares, then trained by L-BFGS inside
@@ -31,6 +31,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--adam", type=int, default=1000)
     p.add_argument("--lbfgs", type=int, default=2000)
+    p.add_argument("--cases", type=int, nargs="+", default=list(range(len(CASES))), help="indices into CASES")
     p.add_argument("--json", default=None)
     args = p.parse_args()
     head = (
@@ -40,7 +41,7 @@ def main() -> None:
     print(head)
     print("| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |", flush=True)
     rows = []
-    for text, d, n, N, init in CASES:  # one row at a time: a long case shows the ones before it
+    for text, d, n, N, init in (CASES[i] for i in args.cases):  # row by row: a long case shows those before
         r = compare(text, d, n, N, init, adam=args.adam, lbfgs=args.lbfgs, points_per_parameter=POINTS_PER_PARAMETER[d])
         rows.append(r)
         gain = r["construction"] / r["trained_from_construction"]
