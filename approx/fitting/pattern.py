@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
+from typing import cast
 
 import torch
 from torch import Tensor, nn
@@ -41,13 +42,14 @@ class PatternLinear(nn.Module):
         self.bias = nn.Parameter(bias)
 
     @classmethod
-    def of(cls, affine: nn.Module) -> PatternLinear:
+    def of(cls, affine: nn.Linear | SparseLinear) -> PatternLinear:
         weight = affine.weight.detach()
         weight = weight.coalesce().to_dense() if weight.is_sparse else weight
         bias = affine.bias.detach()
         index = weight.nonzero().T
         bias_index = bias.nonzero().reshape(-1)
-        return cls(tuple(weight.shape), index, weight[index[0], index[1]].clone(), bias_index, bias[bias_index].clone())
+        shape = (int(weight.shape[0]), int(weight.shape[1]))
+        return cls(shape, index, weight[index[0], index[1]].clone(), bias_index, bias[bias_index].clone())
 
     @property
     def count(self) -> int:
@@ -79,31 +81,36 @@ class PatternNetwork(nn.Module):
 
     @classmethod
     def of(cls, net: LayeredNetwork) -> PatternNetwork:
-        affines = list(net.affines)
-        if not all(isinstance(a, nn.Linear | SparseLinear) for a in affines):
+        affines = [a for a in net.affines if isinstance(a, nn.Linear | SparseLinear)]
+        if len(affines) != len(net.affines):
             raise TypeError("a pattern network is built from nn.Linear / SparseLinear layers")
         return cls([PatternLinear.of(a) for a in affines], list(net.activations))
 
     @property
+    def layers(self) -> list[PatternLinear]:
+        """The affine maps, typed (``self.linears`` is the ModuleList that registers them)."""
+        return [cast(PatternLinear, m) for m in self.linears]
+
+    @property
     def count(self) -> int:
         """Trainable entries: the nonzero weights and biases of the pattern."""
-        return sum(layer.count for layer in self.linears)
+        return sum(layer.count for layer in self.layers)
 
     def hidden(self, x: Tensor) -> Tensor:
         """The last hidden layer's outputs (the readout's inputs)."""
-        for linear, act in zip(self.linears[:-1], self.activations, strict=True):
+        for linear, act in zip(self.layers[:-1], self.activations, strict=True):
             x = act(linear(x))
         return x
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.linears[-1](self.hidden(x))
+        return self.layers[-1](self.hidden(x))
 
 
 def random_like(net: PatternNetwork, seed: int) -> PatternNetwork:
     """The same pattern with new values: N(0, 1/k) for weights, k the mean nonzeros per row; biases N(0, 1)·0.1."""
     gen = torch.Generator().manual_seed(seed)
     linears = []
-    for layer in net.linears:
+    for layer in net.layers:
         per_row = max(1.0, layer.values.numel() / max(1, len(torch.unique(layer.index[0]))))
         values = torch.randn(layer.values.shape, generator=gen, dtype=layer.values.dtype) / math.sqrt(per_row)
         bias = 0.1 * torch.randn(layer.bias.shape, generator=gen, dtype=layer.bias.dtype)
@@ -117,7 +124,7 @@ def solve_readout(net: PatternNetwork, x: Tensor, y: Tensor) -> None:
     The readout is linear in its values, so this is the best last layer for the hidden features
     on these points (scalar output).
     """
-    last = net.linears[-1]
+    last = net.layers[-1]
     if last.shape[0] != 1:
         raise ValueError("solve_readout needs a scalar output")
     with torch.no_grad():

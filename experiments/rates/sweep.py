@@ -501,6 +501,7 @@ def construction_row(cfg: Config, job: Job, test_sets: dict[str, tuple]) -> dict
         "coefficients": 0,
         "neurons": sum(hidden),
     }
+    # _row reads one Fit record per stage; the pattern training is the one stage here
     done = Fit(
         torch.empty(0),
         ["ok" if finite else "diverged"],
