@@ -17,7 +17,7 @@ from torch import Tensor, nn
 from approx.fitting import metrics, targets
 from approx.fitting.initialisation import initial_parameters, resolve
 from approx.fitting.models import Activation, Architecture, width_for_params
-from approx.fitting.train import DEFAULT_SCHEDULE, KINKS_SCHEDULE, Phase
+from approx.fitting.train import Phase, default_schedule
 from approx.fitting.train import fit as fit_stack
 from approx.fitting.varpro import solve_readout
 
@@ -97,8 +97,7 @@ def fit_seeds(
     xs = torch.stack([targets.sample(t.d, n, "sobol", s) for s in seeds])
     ys = torch.stack([t(x) for x in xs])
     theta0 = initial_parameters(arch, list(seeds), init, torch.float64, device)
-    start = resolve(init, act)
-    schedule = phases if phases is not None else KINKS_SCHEDULE if start == "kinks" else DEFAULT_SCHEDULE
+    schedule = phases if phases is not None else default_schedule(resolve(init, act))
     result = fit_stack(arch, theta0, xs.to(device), ys.to(device), list(schedule))
     x_test = targets.dense_grid(t.d, 8192 if t.d == 1 else 40_000).to(device)
     y_test = t(x_test)

@@ -97,6 +97,11 @@ DEFAULT_SCHEDULE = (Phase("adam", steps=300, lr=1e-2, schedule="cosine"), Phase(
 KINKS_SCHEDULE = (Phase("varpro"), Phase("lm", steps=500), Phase("varpro"))
 
 
+def default_schedule(start: str) -> tuple[Phase, ...]:
+    """The schedule of a start (approx/fitting/initialisation.py) when none is given: kinks keep theirs."""
+    return KINKS_SCHEDULE if start == "kinks" else DEFAULT_SCHEDULE
+
+
 @dataclass
 class State:
     """Per-model bookkeeping shared by the phases of one fit."""

@@ -54,6 +54,7 @@ def grid_for_size(text: str, d: int, n: int, size: int, init: str) -> int:
     lo, hi = 1, 2
     while hi <= MAX_GRID and _count(text, d, n, hi, form) <= size:
         lo, hi = hi, 2 * hi
+    hi = min(hi, MAX_GRID + 1)
     while hi - lo > 1:  # count(lo) <= size < count(hi), or lo = 1
         mid = (lo + hi) // 2
         lo, hi = (mid, hi) if _count(text, d, n, mid, form) <= size else (lo, mid)
@@ -63,7 +64,7 @@ def grid_for_size(text: str, d: int, n: int, size: int, init: str) -> int:
 def start(text: str, d: int, n: int, N: int, init: str, scale: float) -> Start:
     """The construction of grid N for ``init``, its output divided by ``scale``."""
     net, built = _module(text, d, n, N, FORMS[init][0])
-    last = net.linears[-1]
+    last = net.layers[-1]
     with torch.no_grad():
         last.values.div_(scale)
         last.bias.div_(scale)

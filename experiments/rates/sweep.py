@@ -51,7 +51,7 @@ from approx.fitting import metrics, pattern, targets
 from approx.fitting.initialisation import INITS, initial_parameters, resolve
 from approx.fitting.models import Activation, Architecture, compile_activations, width_for_params
 from approx.fitting.targets import Target
-from approx.fitting.train import DEFAULT_SCHEDULE, KINKS_SCHEDULE, Fit, Phase, fit
+from approx.fitting.train import DEFAULT_SCHEDULE, Fit, Phase, default_schedule, fit
 from approx.fitting.varpro import solve_readout
 from experiments import executors, resources
 from experiments.atomic_io import remove_temp_files, write_text
@@ -212,7 +212,7 @@ def _data_table(raw: dict) -> tuple[dict[int, int], str, int, float]:
 def _phases(raw: dict, key: str = "phases") -> list[Phase]:
     """[[phases]] (or [[kinks_phases]]), or the default schedule when absent."""
     if key not in raw:
-        return list(DEFAULT_SCHEDULE if key == "phases" else KINKS_SCHEDULE)
+        return list(DEFAULT_SCHEDULE)
     if not isinstance(raw[key], list) or not raw[key]:
         raise UserError(f"{key} must be a non-empty list of [[{key}]] tables (or absent: the default schedule)")
     phases = []
@@ -406,7 +406,7 @@ class Staged:
 
     @property
     def status(self) -> list[str]:
-        return ["ok" if all(f.status[m] == "ok" for f in self.fits) else "diverged" for m in range(len(self.scales[0]))]
+        return [_status(self.fits, m) for m in range(len(self.scales[0]))]
 
     @property
     def count(self) -> dict[str, int]:
@@ -424,6 +424,11 @@ class Staged:
             theta = self.floors[k] if floor and k == last else theta
             out = out + scale[rows, None] * metrics.predict(self.arch, theta[rows], x)
         return out
+
+
+def _status(fits: list[Fit], m: int) -> str:
+    """Model m is ok when every stage of it is."""
+    return "ok" if all(f.status[m] == "ok" for f in fits) else "diverged"
 
 
 def fit_staged(cfg: Config, group: list[Job], xs: torch.Tensor, ys: torch.Tensor, device: str) -> Staged:
@@ -527,11 +532,10 @@ def construction_row(cfg: Config, job: Job, test_sets: dict[str, tuple]) -> dict
 
 def schedule_for(cfg: Config, activation: Activation) -> list[Phase]:
     """A kinks start runs [[kinks_phases]] (else [[phases]], else KINKS_SCHEDULE); a uniform start [[phases]]."""
-    if resolve(cfg.init, activation) != "kinks":
-        return cfg.phases
-    if cfg.kinks_phases is not None:
+    start = resolve(cfg.init, activation)
+    if start == "kinks" and cfg.kinks_phases is not None:
         return cfg.kinks_phases
-    return cfg.phases if cfg.phases_given else list(KINKS_SCHEDULE)
+    return cfg.phases if cfg.phases_given else list(default_schedule(start))
 
 
 def with_lr(phases: list[Phase], lr: float | None) -> list[Phase]:
@@ -542,7 +546,7 @@ def with_lr(phases: list[Phase], lr: float | None) -> list[Phase]:
 
 
 def _row(cfg: Config, job: Job, count: dict, err: dict, floor_err: dict, fits: list, m: int, device: str) -> dict:
-    status = "ok" if all(f.status[m] == "ok" for f in fits) else "diverged"
+    status = _status(fits, m)
     row = {
         "job": job.id,
         "target": job.target.name,
