@@ -15,6 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from experiments import output_paths
 from experiments.faults import checkpoint
 from experiments.user_errors import UserError
 
@@ -32,8 +33,13 @@ def remove_temp_files(folder: str | os.PathLike) -> list[Path]:
 
 
 def atomic_write(path: str | os.PathLike, write: Callable[[Path], None]) -> Path:
-    """Call ``write(tmp)`` on a temp path next to ``path``, then move it into place atomically."""
+    """Call ``write(tmp)`` on a temp path next to ``path``, then move it into place atomically.
+
+    ``path`` must be absent or a regular file in a folder that is no symbolic link
+    (experiments/output_paths.py), checked before writing and again just before the move.
+    """
     path = Path(path)
+    output_paths.check_target(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=TEMP_SUFFIX)
     os.close(fd)
@@ -43,6 +49,7 @@ def atomic_write(path: str | os.PathLike, write: Callable[[Path], None]) -> Path
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
         checkpoint(f"write:{path.name}")
+        output_paths.check_target(path)
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)

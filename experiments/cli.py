@@ -14,6 +14,7 @@ import os
 import sys
 
 from approx.kernels.cpu_memory import keep_freed_memory
+from experiments import output_paths
 from experiments.user_errors import UserError
 
 #: subcommand -> module, in the order ``--help`` lists them
@@ -33,10 +34,25 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: arguments that name a file the command writes, and the one that names its output folder
+OUTPUT_FILES = ("json", "plot", "csv")
+OUTPUT_FOLDER = "out"
+
+
+def check_outputs(args: argparse.Namespace) -> None:
+    """Every output path of the command, checked before any work (experiments/output_paths.py)."""
+    for name in OUTPUT_FILES:
+        if getattr(args, name, None) is not None:
+            output_paths.file(getattr(args, name))
+    if getattr(args, OUTPUT_FOLDER, None) is not None:
+        output_paths.folder(getattr(args, OUTPUT_FOLDER))
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     keep_freed_memory()  # tensors reuse freed pages instead of faulting in fresh ones (approx/kernels/cpu_memory.py)
     try:
+        check_outputs(args)
         return args.run(args) or 0
     except (UserError, OSError) as err:
         if os.environ.get("POLYLAB_DEBUG"):
