@@ -21,7 +21,7 @@ import torch
 
 from approx.fitting import targets
 from approx.fitting.one_call import fit_seeds
-from approx.fitting.train import DEFAULT_SCHEDULE, KINKS_SCHEDULE
+from approx.fitting.schedule import DEFAULT_SCHEDULE, KINKS_SCHEDULE
 from experiments.atomic_io import write_json
 from experiments.bench.precision import HELD_OUT, held_out_target
 from experiments.provenance import provenance

@@ -7,7 +7,10 @@ writer calls it once it holds its folder (experiments/output_lock.py).
 
 from __future__ import annotations
 
+import csv
+import io
 import json
+import math
 import os
 import re
 import tempfile
@@ -60,8 +63,29 @@ def write_text(path: str | os.PathLike, text: str) -> Path:
     return atomic_write(path, lambda tmp: tmp.write_text(text))
 
 
+def strict(data: Any) -> Any:
+    """``data`` with every non-finite float replaced by None: strict JSON has no NaN or Infinity."""
+    if isinstance(data, float):
+        return data if math.isfinite(data) else None
+    if isinstance(data, dict):
+        return {k: strict(v) for k, v in data.items()}
+    if isinstance(data, list | tuple):
+        return [strict(v) for v in data]
+    return data
+
+
 def write_json(path: str | os.PathLike, data: Any) -> Path:
-    return write_text(path, json.dumps(data, indent=2, default=str) + "\n")
+    """``data`` as strict JSON (non-finite numbers become null), atomically."""
+    return write_text(path, json.dumps(strict(data), indent=2, default=str, allow_nan=False) + "\n")
+
+
+def write_csv(path: str | os.PathLike, rows: list[dict[str, Any]]) -> Path:
+    """``rows`` (dicts with the same keys) as CSV with a header, atomically; floats to 7 significant digits."""
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=list(rows[0]) if rows else [], lineterminator="\n")
+    writer.writeheader()
+    writer.writerows({k: f"{v:.6e}" if isinstance(v, float) else v for k, v in row.items()} for row in rows)
+    return write_text(path, buf.getvalue())
 
 
 def read_json(path: str | os.PathLike) -> Any:

@@ -6,7 +6,8 @@ parameters, width w, depth L and n training points it counts the forward and bac
 Adam moments and 2·history L-BFGS vectors per model; for Levenberg–Marquardt the Jacobians and normal
 matrices of one chunk) and the dense test set. A run whose largest
 stack, or whose test set, would exceed ``HEADROOM`` of the memory available is refused with one line
-naming the config key that drives it; ``--allow-large`` lets it through.
+naming the config key that drives it; ``--allow-large`` lets it through. The rates estimate lives
+with the rates config (experiments/rates/memory.py).
 """
 
 from __future__ import annotations
@@ -67,33 +68,6 @@ def check(estimates: list[Estimate], device: str = "cpu", allow_large: bool = Fa
 
 def _gb(n: int) -> str:
     return f"{n / 2**30:.1f} GiB"
-
-
-def rates_estimates(cfg) -> list[Estimate]:
-    """One estimate per stack of a rates config (experiments.rates.sweep.Config), plus the test sets."""
-    from approx.fitting.train import KINKS_SCHEDULE, LM_CHUNK_BYTES, lm_bytes
-    from experiments.rates.sweep import DTYPES, points_for, stacks
-
-    itemsize = DTYPES[cfg.dtype].itemsize
-    phases = [*cfg.phases, *(cfg.kinks_phases or (KINKS_SCHEDULE if cfg.init in ("kinks", "auto") else ()))]
-    history = max((p.history for p in phases if p.optimizer == "lbfgs"), default=0)
-    out = []
-    for group in stacks(cfg.jobs):
-        arch, models = group[0].arch, len(group)
-        points = points_for(cfg, arch.d_in, arch.size)
-        act = ACTIVATION_TENSORS * models * points * arch.width * arch.depth * itemsize
-        state = (4 + 2 * history) * models * arch.size * 8  # master copies in float64 at most
-        if any(p.optimizer == "lm" for p in phases):  # Jacobians and normal matrices, chunked by the engine
-            per_model = lm_bytes(arch.size, points, itemsize)
-            state += min(models, max(1, LM_CHUNK_BYTES // per_model)) * per_model
-        key = "sizes and data.train_points" if act >= state else "sizes"
-        detail = f"{models} models × P={arch.size} × {points} points × width {arch.width} × depth {arch.depth}"
-        out.append(Estimate(key, act + state, detail))
-    widest = max(job.arch.width for job in cfg.jobs)
-    for d in sorted({t.d for t in cfg.targets}):
-        test = cfg.test_points * (d + 2 + ACTIVATION_TENSORS * widest // 4) * 8
-        out.append(Estimate("data.test_points", test, f"{cfg.test_points} test points, d={d}, width {widest}"))
-    return out
 
 
 def lm_estimate(model: dict, train: dict, ffn_hidden: int, experts: int = 1, top_k: int = 1) -> Estimate:

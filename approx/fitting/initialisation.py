@@ -29,19 +29,18 @@ import math
 import torch
 from torch import Tensor
 
-from approx.fitting.models import Architecture
+from approx.fitting.models import Activation, Architecture
 
 INITS = ("uniform", "kinks", "auto")
-#: activations whose units have a breakpoint: "auto" starts these with "kinks", the rest "uniform"
-KINKED = ("relu", "relu2", "relu_power", "polyrelu")
 
 
-def resolve(scheme: str, activation) -> str:
-    """The scheme a network of ``activation`` starts from: ``"auto"`` picks by :data:`KINKED`."""
+def resolve(scheme: str, activation: Activation) -> str:
+    """The scheme a network of ``activation`` starts from: ``"auto"`` picks kinks for families with
+    breakpoints (approx/activations/table.py), uniform for the rest."""
     if scheme not in INITS:
         raise ValueError(f"unknown init {scheme!r}; valid: {', '.join(INITS)}")
     if scheme == "auto":
-        return "kinks" if activation.name in KINKED else "uniform"
+        return "kinks" if activation.family.kinked else "uniform"
     return scheme
 
 
@@ -69,7 +68,7 @@ def _kinks(arch: Architecture, row: Tensor, seed: int) -> Tensor:
         centres = 2 * torch.quasirandom.SobolEngine(d, scramble=True, seed=int(seed)).draw(w, dtype=torch.float64) - 1
     blocks["W0"][0].copy_(u)
     blocks["b0"][0].copy_(-(centres * u.T).sum(1))
-    if arch.activation.name == "polyrelu":
+    if arch.activation.family.spline_start:
         for layer in range(arch.depth):
             a = blocks[f"a{layer}"][0]
             a.zero_()

@@ -5,7 +5,7 @@ A network x → A_1 → σ → A_2 → σ → … → A_{L+1} has ``depth`` = L 
 matmuls (``baddbmm``) over the model axis, so the M networks never share a number and their
 gradients of Σ_m loss_m are exactly the per-model gradients.
 
-Activations are the library's functional forms (approx.activations) with stacked coefficients:
+Activations are the table's stacked forms (approx/activations/table.py) with stacked coefficients:
 shape (M, 1, 1, r+1) when shared per layer (the paper) and (M, 1, width, r+1) per neuron. PolyNorm
 normalises over each model's own feature axis. Inputs in [0,1]^d are mapped to [−1,1]^d first (a
 fixed map, not a parameter), the domain of docs/theory.md §3–4.
@@ -17,150 +17,15 @@ Size counts (docs/theory.md §2): weights, biases, activation coefficients; ``to
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import cast
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
-from approx import activations as A
-from approx.kernels import native_kernels
+from approx.activations import Activation, paper_start
 
-FIXED: dict[str, Callable[[Tensor], Tensor]] = {
-    "relu": F.relu,
-    "relu2": lambda h: F.relu(h).square(),
-    "gelu": native_kernels.gelu,  # F.gelu off the CPU/float64, or without libmvec
-    "silu": F.silu,
-    "tanh": torch.tanh,
-    "identity": lambda h: h,
-}
-LEARNABLE = A.LEARNABLE
-OPTIONS = {"order", "coefficients", "rho", "kind", "k", "eps"}
-
-_COMPILE = {"on": False}
-_KERNELS: dict[tuple, Callable] = {}
-
-
-def compile_activations(on: bool = True) -> None:
-    """Opt-in: run the learnable activations' library forms through ``torch.compile`` (dynamic shapes).
-
-    Off, polynomial/PolyReLU/PolyNorm use the fused C kernels on the CPU (approx.kernels.native_kernels) and
-    the eager fused forms elsewhere; compiled, inductor fuses the library forms instead: an option for
-    CUDA (not measured here: no GPU) and for PolyCom with other ρ, slower than the C kernels on the CPU
-    (benchmarks/RESULTS.md). Costs ~5-30 s of compilation per activation kind, so it pays for long
-    sweeps only. Same values to float64 rounding.
-    """
-    _COMPILE["on"] = bool(on)
-
-
-def _kernel(key: tuple, fn: Callable) -> Callable:
-    if not _COMPILE["on"]:
-        return fn
-    if key not in _KERNELS:
-        _KERNELS[key] = torch.compile(fn, dynamic=True)
-    return _KERNELS[key]
-
-
-@dataclass(frozen=True)
-class Activation:
-    """An activation of the library with its options, e.g. ``Activation("polyrelu", coefficients="per_neuron")``."""
-
-    name: str
-    order: int = 3
-    coefficients: str = "shared"
-    rho: str = "relu"
-    kind: str = "I"
-    k: int = 2
-    eps: float = 1e-6
-    label: str = ""
-    _rho: Callable[[Tensor], Tensor] | None = field(default=None, init=False, repr=False, compare=False)
-
-    def __post_init__(self):
-        if self.name not in (*FIXED, "relu_power", *LEARNABLE):
-            raise ValueError(f"unknown activation {self.name!r}; valid: {', '.join(A.names())}")
-        module = self.module(num_features=4)  # the library validates order, mode, rho, kind
-        rho = getattr(module, "rho", None)
-        if isinstance(rho, nn.Module) and any(True for _ in rho.parameters()):
-            raise ValueError(f"polycom rho={self.rho!r} has parameters; stacked models take parameter-free rho")
-        if self.name == "polynorm" and self.coefficients != "shared":
-            raise ValueError("polynorm has shared coefficients only (it is not pointwise)")
-        object.__setattr__(self, "_rho", rho)
-        if not self.label:
-            object.__setattr__(self, "label", self.default_label())
-
-    @classmethod
-    def parse(cls, spec: str | dict) -> Activation:
-        """From a config entry: a name (``"relu"``) or a table (``{name="polyrelu", coefficients="per_neuron"}``)."""
-        if isinstance(spec, str):
-            return cls(spec)
-        if not isinstance(spec, dict) or "name" not in spec:
-            raise ValueError(f"an activation is a name or a table with a 'name' key, got {spec!r}")
-        unknown = set(spec) - OPTIONS - {"name", "label"}
-        if unknown:
-            raise ValueError(f"unknown activation option(s) {sorted(unknown)}; valid: {sorted(OPTIONS | {'label'})}")
-        return cls(**spec)
-
-    def default_label(self) -> str:
-        if self.name == "polyrelu":
-            return f"polyrelu_r{self.order}" + ("_per_neuron" if self.coefficients == "per_neuron" else "")
-        if self.name in ("polynomial", "polynorm"):
-            return f"{self.name}_r{self.order}"
-        if self.name == "polycom":
-            suffix = "_per_neuron" if self.coefficients == "per_neuron" else ""
-            return f"polycom_{self.kind}_{self.rho}_r{self.order}{suffix}"
-        if self.name == "relu_power":
-            return f"relu{self.k}"
-        return self.name
-
-    @property
-    def learnable(self) -> bool:
-        return self.name in LEARNABLE
-
-    def coefficient_shape(self, width: int) -> tuple[int, ...]:
-        """Per layer: (r+1,) shared or (width, r+1) per neuron; () for fixed activations."""
-        if not self.learnable:
-            return ()
-        return (width, self.order + 1) if self.coefficients == "per_neuron" else (self.order + 1,)
-
-    def module(self, num_features: int) -> nn.Module:
-        """The library's torch module for one network (the single-model reference)."""
-        if self.name in ("relu", "relu2", "gelu", "silu", "tanh", "identity"):
-            return A.get(self.name)
-        if self.name == "relu_power":
-            return A.get("relu_power", k=self.k)
-        if self.name == "polynomial":
-            return A.get("polynomial", order=self.order)
-        if self.name == "polynorm":
-            return A.get("polynorm", order=self.order, eps=self.eps)
-        nf = num_features if self.coefficients == "per_neuron" else None
-        if self.name == "polyrelu":
-            return A.get("polyrelu", order=self.order, coefficients=self.coefficients, num_features=nf)
-        return A.get(
-            "polycom", rho=self.rho, order=self.order, kind=self.kind, coefficients=self.coefficients, num_features=nf
-        )
-
-    def apply(self, h: Tensor, a: Tensor | None) -> Tensor:
-        """σ(h) for stacked pre-activations h (M, N, width) and coefficients a (M, 1, 1|width, r+1)."""
-        if self.name in FIXED:
-            return FIXED[self.name](h)
-        if self.name == "relu_power":
-            return F.relu(h).pow(self.k) if self.k else torch.ones_like(h)
-        assert a is not None, f"{self.name} needs its coefficients"
-        if self.name in ("polynomial", "polyrelu"):  # fused kernels (C on CPU, else eager); compiled: library form
-            if _COMPILE["on"]:
-                return _kernel((self.name,), A.polyrelu if self.name == "polyrelu" else A.horner)(h, a)
-            return native_kernels.horner(h, a, relu=self.name == "polyrelu")
-        eps, rho, kind = self.eps, self._rho, self.kind
-        if self.name == "polynorm":
-            if _COMPILE["on"]:
-                return _kernel(("polynorm", eps), lambda h, a: A.polynorm(h, a, eps, dim=-1))(h, a)
-            return native_kernels.polynorm(h, a, eps)
-        assert rho is not None  # set in __post_init__ for every PolyCom
-        if kind == "I":
-            return _kernel(("polycom", self.rho, kind), lambda h, a: A.horner(rho(h), a))(h, a)
-        return _kernel(("polycom", self.rho, kind), lambda h, a: A.polycom_type2(h, a, rho))(h, a)
+__all__ = ["Activation", "Architecture", "Count", "width_for_params"]
 
 
 @dataclass(frozen=True)
@@ -191,6 +56,16 @@ class Architecture:
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
                 raise ValueError(f"{name} must be an integer >= 1, got {v!r}")
+        if not self.activation.stackable:
+            raise ValueError(f"{self.activation.label}: its rho has parameters; stacked models take parameter-free rho")
+
+    def spec(self) -> dict:
+        """A JSON-able description that :meth:`from_spec` reads back."""
+        return {"d_in": self.d_in, "width": self.width, "depth": self.depth, "activation": self.activation.spec()}
+
+    @classmethod
+    def from_spec(cls, spec: dict) -> Architecture:
+        return cls(int(spec["d_in"]), int(spec["width"]), int(spec["depth"]), Activation.parse(spec["activation"]))
 
     def layout(self) -> list[tuple[str, tuple[int, ...]]]:
         """(name, shape) of every parameter block, in the order they sit in a row of theta."""
@@ -230,9 +105,7 @@ class Architecture:
             parts = []
             for name, shape in self.layout():
                 if name[0] == "a":
-                    a = torch.full(shape, 1.0 / self.activation.order, dtype=torch.float64)
-                    a[..., 0] = 0.0
-                    parts.append(a.reshape(-1))
+                    parts.append(paper_start(self.activation.order).expand(shape).reshape(-1))
                 else:
                     fan_in = self.d_in if name[1:] == "0" else self.width
                     bound = 1.0 / math.sqrt(fan_in)

@@ -1,50 +1,29 @@
 """The lab's fitting engine in one call: ``approx.fit(target, activation=..., params=...)``.
 
-It picks the width that gives ``params`` parameters at ``depth``, samples training points (Sobol),
-trains every seed as one stack through a schedule (default: :data:`approx.fitting.train.DEFAULT_SCHEDULE`),
-and measures each fit on a dense held-out grid, beside its VarPro floor (approx/fitting/varpro.py): the
-error of the best readout on the trained hidden layers. The result holds a plain ``torch.nn.Module``.
+It picks the width that gives ``params`` parameters at ``depth``, and hands one stack (one model per
+seed) to the pipeline (approx/fitting/stack.py): training points, start, schedule (default: the
+start's, approx/fitting/schedule.py), training, the exact readout (the VarPro floor) and errors on a
+dense held-out grid. The result (approx/fitting/result.py) holds a plain ``torch.nn.Module`` and
+can predict, plot, save and load.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 
-import torch
-from torch import Tensor, nn
+from torch import Tensor
 
-from approx.fitting import metrics, targets
-from approx.fitting.initialisation import initial_parameters, resolve
+from approx.fitting import stack, targets
+from approx.fitting.initialisation import resolve
 from approx.fitting.models import Activation, Architecture, width_for_params
-from approx.fitting.train import Phase, default_schedule
-from approx.fitting.train import fit as fit_stack
-from approx.fitting.varpro import solve_readout
+from approx.fitting.result import FitResult
+from approx.fitting.schedule import Phase
 
-
-@dataclass(frozen=True)
-class FitResult:
-    """One trained network and its sup and RMS errors on the held-out grid (target normalised to sup |f| ≈ 1)."""
-
-    module: nn.Module
-    arch: Architecture
-    seed: int
-    sup_error: float
-    rms_error: float
-    floor_sup_error: float  # the same network with its readout solved exactly
-    floor_rms_error: float
-    train_rmse: float
-    steps: int
-    stop: str
-    seconds: float  # wall time of the stack, divided by its models
-
-    @property
-    def params(self) -> int:
-        return self.arch.size
+TargetLike = targets.Target | str | Callable[[Tensor], Tensor]
 
 
 def fit(
-    target: targets.Target | str | Callable[[Tensor], Tensor],
+    target: TargetLike,
     *,
     activation: str | Activation = "polyrelu",
     params: int = 300,
@@ -54,13 +33,15 @@ def fit(
     points: int | None = None,
     phases: Sequence[Phase] | None = None,
     init: str = "auto",
+    stages: int = 1,
     device: str = "cpu",
 ) -> FitResult:
-    """Fit one network to ``target`` (a Target, a catalogue name, or a callable with ``d``).
+    """Fit one network to ``target``: a catalogue name, an expression such as ``"exp(sin(pi*x0))"``
+    (with ``d``), a :class:`~approx.fitting.targets.Target`, or a callable of (N, d) float64 with ``d``.
 
-    ``init``: ``"auto"`` (the default: kinks for ReLU-type activations, uniform for smooth ones; the
-    kinks benchmark in benchmarks/RESULTS.md), ``"kinks"`` or ``"uniform"``: approx/fitting/initialisation.py.
-    ``phases`` default: ``DEFAULT_SCHEDULE``, or ``KINKS_SCHEDULE`` for the kinks start (which it keeps).
+    ``init``: ``"auto"`` (kinks for ReLU-type activations, uniform for smooth ones), ``"kinks"`` or
+    ``"uniform"`` (approx/fitting/initialisation.py). ``phases`` default: the start's schedule.
+    ``stages`` > 1 fits each stage on the residual of those before (``params`` is per stage).
     """
     return fit_seeds(
         target,
@@ -72,12 +53,13 @@ def fit(
         points=points,
         phases=phases,
         init=init,
+        stages=stages,
         device=device,
     )[0]
 
 
 def fit_seeds(
-    target: targets.Target | str | Callable[[Tensor], Tensor],
+    target: TargetLike,
     seeds: Sequence[int],
     *,
     activation: str | Activation = "polyrelu",
@@ -87,54 +69,34 @@ def fit_seeds(
     points: int | None = None,
     phases: Sequence[Phase] | None = None,
     init: str = "auto",
+    stages: int = 1,
     device: str = "cpu",
 ) -> list[FitResult]:
     """:func:`fit` for several seeds, trained as one stack; one result per seed, in order."""
-    t = _as_target(target, d)
+    t = targets.resolve(target, d)
     act = activation if isinstance(activation, Activation) else Activation.parse(activation)
     arch = Architecture(t.d, width_for_params(params, t.d, depth, act), depth, act)
-    n = points or max(256 * t.d, min(2 * arch.size, 1024 * t.d))
-    xs = torch.stack([targets.sample(t.d, n, "sobol", s) for s in seeds])
-    ys = torch.stack([t(x) for x in xs])
-    theta0 = initial_parameters(arch, list(seeds), init, torch.float64, device)
-    schedule = phases if phases is not None else default_schedule(resolve(init, act))
-    result = fit_stack(arch, theta0, xs.to(device), ys.to(device), list(schedule))
-    x_test = targets.dense_grid(t.d, 8192 if t.d == 1 else 40_000).to(device)
-    y_test = t(x_test)
-    floor = solve_readout(arch, result.theta, xs.to(device), ys.to(device))
-    out = []
-    for m, s in enumerate(seeds):
-        one = slice(m, m + 1)
-        trained = metrics.errors(arch, result.theta[one], x_test, y_test, xs[one], ys[one])[0]
-        best = metrics.errors(arch, floor[one], x_test, y_test, xs[one], ys[one])[0]
-        out.append(
-            FitResult(
-                arch.to_module(result.theta[m]),
-                arch,
-                s,
-                trained["max_abs"],
-                trained["rmse"],
-                best["max_abs"],
-                best["rmse"],
-                trained["train_rmse"],
-                result.steps[m],
-                result.stop[m],
-                result.seconds / len(seeds),
-            )
-        )
-    return out
+    request = stack.Request(
+        arch,
+        (t,) * len(seeds),
+        tuple(seeds),
+        points or stack.training_points(t.d, arch.size),
+        None if phases is None else tuple(phases),
+        init,
+        stages,
+        device=device,
+    )
+    result = stack.fit(request)
+    start = resolve(init, act)
+    return [FitResult.from_stack(result, m, start) for m in range(len(seeds))]
 
 
-def _as_target(target, d: int | None) -> targets.Target:
-    if isinstance(target, targets.Target):
-        return target
-    if isinstance(target, str):
-        return targets.get(target)
-    if callable(target):
-        if d is None:
-            raise ValueError("a callable target needs d")
-        return targets.from_callable(getattr(target, "__name__", "callable"), target, d)
-    raise ValueError(f"target must be a Target, a catalogue name or a callable, got {type(target).__name__}")
+def fit_stages(target: TargetLike, stages: int = 2, **kw) -> FitResult:
+    """``stages`` fits of ``params`` parameters each, each on the residual of those before (docs/theory.md §7).
+
+    Keyword arguments as :func:`fit`; the result's ``params`` counts every stage.
+    """
+    return fit(target, stages=stages, **kw)
 
 
-__all__ = ["FitResult", "fit", "fit_seeds"]
+__all__ = ["FitResult", "fit", "fit_seeds", "fit_stages"]

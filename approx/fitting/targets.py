@@ -25,6 +25,7 @@ they never coincide with Chebyshev training nodes and they resolve the sup norm 
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -46,6 +47,7 @@ class Target:
     fn: Fn = field(repr=False, compare=False)
     sharp: bool = False  # True: f ∉ W^{n+1,∞}, so n is the exact smoothness
     scale: float = field(default=0.0, compare=False)
+    spec: dict | None = field(default=None, compare=False)  # how to build it again (from_spec); None: a callable
 
     def __post_init__(self):
         if self.scale == 0.0:  # normalisation: sup |f| on a dense grid (held-out test resolution)
@@ -197,10 +199,49 @@ def get(name: str, **kwargs) -> Target:
         if kwargs:
             raise ValueError(f"target {name!r} takes no parameters, got {', '.join(kwargs)}")
         d, fn = ANALYTIC[name]
-        return Target(name, d, None, fn)
+        return Target(name, d, None, fn, spec={"name": name})
     if name not in FAMILIES:
         raise ValueError(f"unknown target {name!r}; valid: {', '.join(names())}")
     try:
-        return FAMILIES[name](**kwargs)
+        target = FAMILIES[name](**kwargs)
     except TypeError as err:
         raise ValueError(f"bad parameters for target {name!r}: {err}") from None
+    return dataclasses.replace(target, spec={"name": name, **kwargs})
+
+
+def from_spec(spec: dict) -> Target:
+    """The target a ``spec`` describes: ``{"name": ..., **parameters}`` or ``{"expr": ..., "d": ...}``."""
+    spec = dict(spec)
+    if "expr" in spec:
+        from approx.fitting.expression import expression_target
+
+        return expression_target(spec["expr"], spec.get("d", 1), spec.get("n"))
+    return get(spec.pop("name"), **spec)
+
+
+def resolve(target: Target | str | Fn, d: int | None = None) -> Target:
+    """A :class:`Target` from what a user passes: a Target, a catalogue name, an expression string
+    (in x0..x{d-1}; d defaults to 1) or a callable of (N, d) float64 (``d`` required).
+
+    A ``d`` that contradicts a catalogue target is refused; a family (``abs_power``, ...) takes it.
+    """
+    if isinstance(target, Target):
+        if d is not None and d != target.d:
+            raise ValueError(f"target {target.name!r} has d = {target.d}; d = {d} contradicts it")
+        return target
+    if isinstance(target, str):
+        if target in FAMILIES:
+            return get(target) if d is None else get(target, d=d)
+        if target in ANALYTIC:
+            if d is not None and d != ANALYTIC[target][0]:
+                raise ValueError(f"target {target!r} has d = {ANALYTIC[target][0]}; d = {d} contradicts it")
+            return get(target)
+        from approx.fitting.expression import expression_target
+
+        return expression_target(target, 1 if d is None else d)
+    if callable(target):
+        if d is None:
+            raise ValueError("a callable target needs d")
+        return from_callable(getattr(target, "__name__", "callable"), target, d)
+    kind = type(target).__name__
+    raise ValueError(f"target must be a Target, a catalogue name, an expression or a callable, got {kind}")

@@ -20,7 +20,8 @@ from pathlib import Path
 from experiments import executors, output_lock
 from experiments.atomic_io import write_json
 from experiments.provenance import provenance
-from experiments.rates import sweep
+from experiments.rates import config
+from experiments.rates import run as sweep
 from experiments.user_errors import UserError
 
 
@@ -38,29 +39,30 @@ def add_executor_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--cores-per-node", type=int, default=2, help="cores per node in the estimate (default 2, as here)")
 
 
-def chosen_stacks(cfg: sweep.Config, k: int) -> list[list[sweep.Job]]:
-    groups = sweep.stacks(cfg.jobs)
+def chosen_stacks(cfg: config.Config, k: int) -> list[list[config.Job]]:
+    groups = config.stacks(cfg.jobs)
     step = max(1, len(groups) // k)
     return groups[::step][:k]
 
 
-def _steps(cfg: sweep.Config) -> int:
+def _steps(cfg: config.Config) -> int:
     return sum(p.steps for p in cfg.phases) if cfg.phases else 1100  # the default schedule's steps
 
 
-def cost(cfg: sweep.Config, group: list[sweep.Job]) -> float:
+def cost(cfg: config.Config, group: list[config.Job]) -> float:
     """models · parameters · points · steps: what a stack's time is taken to be proportional to."""
-    return len(group) * group[0].arch.size * sweep.points_for(cfg, group[0].arch.d_in, group[0].arch.size) * _steps(cfg)
+    arch = group[0].arch
+    return len(group) * arch.size * config.points_for(cfg, arch.d_in, arch.size) * _steps(cfg)
 
 
 def _echo(rows: list[dict]) -> list[dict]:
     return rows
 
 
-def estimate(cfg: sweep.Config, per_unit: float, overhead: float, cores: int) -> list[dict]:
+def estimate(cfg: config.Config, per_unit: float, overhead: float, cores: int) -> list[dict]:
     """Wall time on 1-64 nodes: total work over the workers, but never below the longest stack, plus the
     driver's per-task cost (it writes results.csv once per finished stack)."""
-    seconds = sorted((cost(cfg, g) * per_unit for g in sweep.stacks(cfg.jobs)), reverse=True)
+    seconds = sorted((cost(cfg, g) * per_unit for g in config.stacks(cfg.jobs)), reverse=True)
     total, longest = sum(seconds), seconds[0]
     rows = []
     for nodes in (1, 4, 16, 64):
@@ -83,7 +85,7 @@ def run_cli(args: argparse.Namespace) -> int:
     for name in ("stacks", "workers", "probes"):
         if getattr(args, name) < 1:
             raise UserError(f"--{name} must be >= 1")
-    cfg = sweep.load(args.config)
+    cfg = config.load(args.config)
     groups = chosen_stacks(cfg, args.stacks)
     cfg.jobs = [job for g in groups for job in g]  # only these stacks, the same for both executors
     times: dict[str, float] = {}
@@ -139,7 +141,7 @@ def run_cli(args: argparse.Namespace) -> int:
         f"\nper-task overhead {times['overhead'] * 1e3:.0f} ms = {100 * result['overhead_fraction']:.1f}% of the "
         f"median stack ({median_stack:.1f} s); cost model {model:.3e} s per model·param·point·step"
     )
-    result["estimate"] = estimate(sweep.load(args.estimate), model, times["overhead"], args.cores_per_node)
+    result["estimate"] = estimate(config.load(args.estimate), model, times["overhead"], args.cores_per_node)
     print(f"\nestimated wall time of {args.estimate} ({args.cores_per_node} cores per node, 1 thread per task):\n")
     print("| nodes | workers | hours | bound by |\n| ---: | ---: | ---: | --- |")
     for row in result["estimate"]:

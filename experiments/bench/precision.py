@@ -27,15 +27,15 @@ from pathlib import Path
 import torch
 
 from approx.fitting import targets
+from approx.fitting.expression import expression_target
 from approx.fitting.jacobian import output_jacobian
-from approx.fitting.levenberg_marquardt import damped_step, marquardt_scale, normal_equations
 from approx.fitting.models import Activation, Architecture, width_for_params
 from approx.fitting.one_call import fit_seeds
-from approx.fitting.train import Phase
+from approx.fitting.optim.levenberg_marquardt import damped_step, marquardt_scale, normal_equations
+from approx.fitting.schedule import Phase
 from experiments.atomic_io import read_json, save_figure, write_json
 from experiments.markdown import table
 from experiments.provenance import provenance
-from experiments.rates.expressions import expression_target
 from experiments.user_errors import UserError
 
 ACTIVATIONS = ("tanh", "gelu", "relu2", "polyrelu", "polynorm")

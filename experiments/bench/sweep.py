@@ -10,7 +10,7 @@ Four measurements, all in the same run so they share the machine's state:
    autograd form, the released code's way (the same under ``torch.utils.checkpoint``), ``torch.compile``
    of it, the eager fused forms (approx.kernels.fused_horner / fused_polynorm) and the C kernels
    (approx.kernels.native_kernels, the default on CPU);
-4. achieved FLOP/s of real sweep steps (Adam, ``fit_stack``) on the ``paper`` preset's largest models
+4. achieved FLOP/s of real sweep steps (Adam, ``train_chunk``) on the ``paper`` preset's largest models
    (its own stack sizes and training points), against the matmul rate: with the C kernels (default),
    with the eager fused forms (``POLYLAB_NATIVE=0``) and with ``compile = true``.
 
@@ -21,17 +21,16 @@ matmul work only; activations, the optimiser and the Python overhead are what th
 from __future__ import annotations
 
 import argparse
-import contextlib
-import os
+import dataclasses
 import time
-from functools import partial
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 
 from approx.fitting.models import Activation, Architecture
-from approx.fitting.train import Phase, choose_plan, fit_stack, intra_op_threads, plan_cost, time_plans
+from approx.fitting.plans import choose_plan, intra_op_threads, plan_cost, time_plans
+from approx.fitting.schedule import Phase
+from approx.fitting.train import train_chunk
 from approx.kernels.cpu_memory import keep_freed_memory
 from experiments.user_errors import UserError
 
@@ -77,29 +76,29 @@ def stacking(width: int, act: str, models: int, points: int, depth: int, repeats
 
 
 KERNEL_SHAPES = ((9, 256, 98), (6, 1024, 97))  # (models, points, width) of the paper preset's largest stacks, d = 1, 2
-KERNEL_ACTIVATIONS = ("polynomial", "polyrelu", "polyrelu_per_neuron", "polynorm", "gelu")
+KERNEL_ACTIVATIONS = (
+    Activation("polynomial"),
+    Activation("polyrelu"),
+    Activation("polyrelu", coefficients="per_neuron"),
+    Activation("polynorm"),
+    Activation("gelu"),
+)
+#: the forms a kernel is measured against
+OTHER_FORMS = ("library", "checkpointed", "compiled", "eager fused")
 
 
-def _kernel_forms(kind: str) -> dict[str, object]:
-    """name -> fn(h, a) for one activation kind; None where a form does not exist (GELU has no eager fused form)."""
+def _kernel_forms(act: Activation) -> dict[str, object]:
+    """form -> fn(h, a) for one activation: its impls (approx/activations/table.py) and the released code's
+    checkpointed library form; None where a form does not exist (GELU has no eager fused form)."""
     from torch.utils.checkpoint import checkpoint
 
-    from approx import activations as A
-    from approx.kernels import fused_horner, fused_polynorm, native_kernels
-
-    library, eager, native = {
-        "polynomial": (A.horner, fused_horner.horner, native_kernels.horner),
-        "polyrelu": (A.polyrelu, fused_horner.polyrelu, partial(native_kernels.horner, relu=True)),
-        "polyrelu_per_neuron": (A.polyrelu, fused_horner.polyrelu, partial(native_kernels.horner, relu=True)),
-        "polynorm": (lambda h, a: A.polynorm(h, a, 1e-6, dim=-1), fused_polynorm.polynorm, native_kernels.polynorm),
-        "gelu": (lambda h, a: F.gelu(h), None, lambda h, a: native_kernels.gelu(h)),
-    }[kind]
+    library = dataclasses.replace(act, impl="reference").apply
     return {
         "library": library,
         "checkpointed": lambda h, a: checkpoint(library, h, a, use_reentrant=False),
-        "compiled": torch.compile(library, dynamic=True),
-        "eager fused": eager,
-        "C kernel": native,
+        "compiled": dataclasses.replace(act, impl="compile").apply,
+        "eager fused": dataclasses.replace(act, impl="eager").apply if act.learnable else None,
+        "C kernel": act.apply,
     }
 
 
@@ -110,10 +109,10 @@ def activation_kernels(repeats: int = 30) -> list[dict]:
         g = torch.Generator().manual_seed(0)
         h = torch.randn(M, N, w, generator=g, dtype=torch.float64).requires_grad_(True)
         up = torch.randn(M, N, w, generator=g, dtype=torch.float64)
-        for kind in KERNEL_ACTIVATIONS:
-            a = torch.randn(M, 1, w if kind.endswith("per_neuron") else 1, 4, generator=g, dtype=torch.float64)
+        for act in KERNEL_ACTIVATIONS:
+            a = torch.randn(M, 1, w if act.coefficients == "per_neuron" else 1, 4, generator=g, dtype=torch.float64)
             a.requires_grad_(True)
-            forms = {"relu": lambda h, a: torch.relu(h), **_kernel_forms(kind)}
+            forms = {"relu": lambda h, a: torch.relu(h), **_kernel_forms(act)}
             times: dict[str, list[float]] = {name: [] for name, fn in forms.items() if fn is not None}
             for rep in range(repeats + 1):
                 for name in times:
@@ -121,7 +120,7 @@ def activation_kernels(repeats: int = 30) -> list[dict]:
                     torch.autograd.grad(fn(h, a), (h, a), up, allow_unused=True)
                     if rep:  # pass 0: warm-up and compilation
                         times[name].append(time.perf_counter() - t0)
-            row = {"shape": f"{M}×{N}×{w}", "activation": kind}
+            row = {"shape": f"{M}×{N}×{w}", "activation": act.label}
             row.update({name: 1e6 * _median(v) if v else None for name, v in times.items()})
             rows.append(row)
     return rows
@@ -133,27 +132,14 @@ def _adam_step_seconds(arch, group, points: int, steps: int, threads: int) -> fl
     y = torch.rand(models, points, dtype=torch.float64)
     theta = arch.init([j.seed for j in group])
     with intra_op_threads(threads):
-        fit_stack(arch, theta, x, y, [Phase("adam", 1, 1e-3)])  # warm-up (and compilation, if on)
+        train_chunk(arch, theta, x, y, [Phase("adam", 1, 1e-3)])  # warm-up (and compilation, if on)
         t0 = time.perf_counter()
-        fit_stack(arch, theta, x, y, [Phase("adam", steps, 1e-3)])
+        train_chunk(arch, theta, x, y, [Phase("adam", steps, 1e-3)])
         return (time.perf_counter() - t0) / (steps + 1)  # steps + the initial loss pass
 
 
-class _native_off:
-    """Context manager: the eager fused forms instead of the C kernels (``POLYLAB_NATIVE=0``)."""
-
-    def __enter__(self):
-        self.old = os.environ.get("POLYLAB_NATIVE")
-        os.environ["POLYLAB_NATIVE"] = "0"
-
-    def __exit__(self, *exc):
-        if self.old is None:
-            os.environ.pop("POLYLAB_NATIVE", None)
-        else:
-            os.environ["POLYLAB_NATIVE"] = self.old
-
-
-MODES = ("C kernels", "eager fused", "compiled")
+#: mode -> the activation impl that runs it (approx/activations/table.py)
+MODES = {"C kernels": "auto", "eager fused": "eager", "compiled": "compile"}
 
 
 def paper_largest(steps: int, compiled: bool = True, rounds: int = 5) -> list[dict]:
@@ -163,31 +149,26 @@ def paper_largest(steps: int, compiled: bool = True, rounds: int = 5) -> list[di
     against the rate of the same moment: on a shared CPU the load, and both numbers, move by 2x over a
     run. Reported: the median step time and the median of the per-round % of the matmul rate.
     """
-    from approx.fitting.models import compile_activations
-    from experiments.rates import sweep
+    from experiments.rates import config
 
-    cfg = sweep.load(PAPER)
+    cfg = config.load(PAPER)
     out = []
-    for group in sweep.stacks(cfg.jobs):
+    for group in config.stacks(cfg.jobs):
         if group[0].size != max(cfg.sizes):
             continue
         arch, models = group[0].arch, len(group)
-        points = sweep.points_for(cfg, arch.d_in, arch.size)
+        points = config.points_for(cfg, arch.d_in, arch.size)
         _, threads = choose_plan(arch, models, points)
         flops = 3 * arch.matmul_flops(points) * models
-        modes = MODES[: 3 if compiled else 2] if arch.activation.learnable else MODES[:1]
+        modes = list(MODES)[: 3 if compiled else 2] if arch.activation.learnable else list(MODES)[:1]
         seconds: dict[str, list[float]] = {mode: [] for mode in modes}
         percent: dict[str, list[float]] = {mode: [] for mode in modes}
         rates = []
         for _ in range(rounds):
             rates.append(matmul_rate(repeats=3))
             for mode in modes:
-                compile_activations(mode == "compiled")
-                try:
-                    with _native_off() if mode == "eager fused" else contextlib.nullcontext():
-                        t = _adam_step_seconds(arch, group, points, steps, threads)
-                finally:
-                    compile_activations(False)
+                impl = dataclasses.replace(arch.activation, impl=MODES[mode])
+                t = _adam_step_seconds(dataclasses.replace(arch, activation=impl), group, points, steps, threads)
                 seconds[mode].append(t)
                 percent[mode].append(100 * flops / t * 1e-9 / rates[-1])
         row = {
@@ -253,7 +234,7 @@ def run(
     print("| shape | activation | " + " | ".join(forms) + " | C kernel vs best other |")
     print("| --- | --- | " + " | ".join("---" for _ in forms) + " | --- |")
     for r in kernel_rows:
-        best_other = min(r[f] for f in forms if f not in ("relu", "C kernel") and r.get(f))
+        best_other = min(r[f] for f in OTHER_FORMS if r.get(f))
         print(
             f"| {r['shape']} | {r['activation']} | "
             + " | ".join(f"{r[f]:.0f}" if r.get(f) else "—" for f in forms)

@@ -19,10 +19,10 @@ import copy
 
 import torch
 
+import grammar
 from approx.fitting import pattern, targets
+from approx.fitting.expression import torch_function
 from experiments.constructions import theorem3_start
-from experiments.rates.expressions import torch_function
-from theory.sobolev.target import SobolevTarget
 
 
 def sup_error(net: torch.nn.Module, f, d: int) -> float:
@@ -44,7 +44,7 @@ def compare(
 ) -> dict:
     """One row of the benchmark (module docstring); ``points`` Sobol training points, at least 1024·d."""
     begin = theorem3_start.start(text, d, n, N, init, scale=1.0)
-    f = torch_function(SobolevTarget.parse(text, d, n).expr, d)
+    f = torch_function(grammar.parse(text, d))
     points = max(1024 * d, points_per_parameter * begin.net.count)
     x = targets.sample(d, points, "sobol", seed)
     y = f(x)

@@ -129,11 +129,12 @@ def rates_section(out: Path) -> None:
     import shutil
     import time
 
+    from experiments.rates import config
     from experiments.rates import report as rate_report
-    from experiments.rates import sweep
+    from experiments.rates import run as sweep
 
     print("\n== Empirical rates, quick preset (docs/theory.md §5, §7; polylab rates CONFIG for more) ==")
-    cfg = sweep.load(Path(__file__).resolve().parent.parent / "configs" / "quick.toml")
+    cfg = config.load(Path(__file__).resolve().parent.parent / "configs" / "quick.toml")
     folder = out / "rates"
     shutil.rmtree(folder, ignore_errors=True)  # the demo's own output: always a fresh run
     start = time.perf_counter()

@@ -32,17 +32,17 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from experiments import output_lock, resources
-    from experiments.rates import sweep
+    from experiments.rates import config, memory
+    from experiments.rates import run as sweep
 
-    cfg = sweep.load(args.config)  # every config error surfaces here, before any fit
-    cfg.compile = cfg.compile or args.compile
+    cfg = config.load(args.config, compile=args.compile)  # every config error surfaces here, before any fit
     sweep.check_device(args.device, cfg.dtype)
     out = Path(args.out)
     print(
         f"{cfg.name}: {len(cfg.jobs)} fits ({len(cfg.targets)} targets × {len(cfg.activations)} activations × "
         f"{len(cfg.sizes)} sizes × {len(cfg.seeds)} seeds) → {out}"
     )
-    estimates = resources.rates_estimates(cfg)
+    estimates = memory.estimates(cfg)
     resources.check(estimates, args.device, args.allow_large)  # before the lock: a refused run touches nothing
     if args.dry_run:
         peak = max(e.bytes for e in estimates)
@@ -58,7 +58,7 @@ def _run(args: argparse.Namespace, cfg, out: Path) -> int:
     from experiments.atomic_io import write_json
     from experiments.provenance import provenance
     from experiments.rates import report as rate_report
-    from experiments.rates import sweep
+    from experiments.rates import run as sweep
 
     threads = args.threads or 1
     if args.executor == "local" and args.threads is not None:

@@ -15,7 +15,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from approx.activations import MAX_ORDER  # noqa: E402
+from approx.activations import MAX_ORDER, get, is_pointwise  # noqa: E402
 from experiments.atomic_io import save_figure  # noqa: E402
 from experiments.markdown import table  # noqa: E402
 from experiments.seed_spread import compare, fmt, stat  # noqa: E402
@@ -225,7 +225,7 @@ def order_section(groups: dict[str, list[dict]], out: Path) -> list[str]:
                     f"{max(p['overflow'] for p in probes):.2e}",
                     f"{max(p['imprecise'] for p in probes):.2e}",
                     first_failure(runs) or f"none ≤ {MAX_ORDER}",
-                    overflow_order(max(p["max_abs_input"] for p in probes), squares=ffn == "polynorm"),
+                    overflow_order(max(p["max_abs_input"] for p in probes), squares=not is_pointwise(get(ffn))),
                 ]
             )
         if 3 in orders and 4 in orders:

@@ -392,7 +392,7 @@ def _memory(out: Path) -> list[str]:
             [
                 m["variant"],
                 m["recompute"],
-                "—" if kept != kept else f"{kept:.1f}",
+                "—" if kept is None or kept != kept else f"{kept:.1f}",
                 f"{m['saved_MB_per_step']:.1f}",
                 f"{m['ms_per_step']:.0f}",
                 f"{m['tokens_per_second']:.0f}",

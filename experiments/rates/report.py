@@ -42,8 +42,15 @@ def _smoothness(n: str) -> int | None:
     return None if n in ("analytic", "", None) else int(n)
 
 
-def summarize(rows: list[dict[str, str]], metric: str = "max_abs", boot: int = 1000, order=None) -> list[dict]:
-    """One rate fit per (target, activation); ``order`` = (targets, activations) names to sort by."""
+def summarize(
+    rows: list[dict[str, str]],
+    metric: str = "max_abs",
+    boot: int = 1000,
+    order=None,
+    piecewise_linear: frozenset[str] = frozenset(),
+) -> list[dict]:
+    """One rate fit per (target, activation); ``order`` = (targets, activations) names to sort by;
+    ``piecewise_linear``: the activation labels whose networks are piecewise linear (ReLU's slope applies)."""
     groups: dict[tuple[str, str], list[dict]] = defaultdict(list)
     for r in rows:
         groups[(r["target"], r["activation"])].append(r)
@@ -63,7 +70,7 @@ def summarize(rows: list[dict[str, str]], metric: str = "max_abs", boot: int = 1
             "fits": len(rs),
             "diverged": sum(r["status"] == "diverged" for r in rs),
             "theory_slope": rates.theory_slope(n, d),
-            "relu_pl_slope": rates.theory_slope(n, d, relu=True) if act == "relu" else None,
+            "relu_pl_slope": rates.theory_slope(n, d, relu=True) if act in piecewise_linear else None,
             "best_error": min((_float(r[metric]) for r in ok), default=math.nan),
         }
         try:
@@ -284,9 +291,9 @@ def write_all(out: str | Path, cfg=None, boot: int = 1000) -> dict:
     if not rows:
         raise UserError(f"{out / 'results.csv'} has no rows yet")
     if cfg is None and (out / "config.toml").exists():
-        from experiments.rates import sweep
+        from experiments.rates import config as rates_config
 
-        cfg = sweep.load(out / "config.toml")
+        cfg = rates_config.load(out / "config.toml")
     if cfg is not None:
         ids = {job.id for job in cfg.jobs}
         foreign = [r["job"] for r in rows if r["job"] not in ids]
@@ -296,7 +303,10 @@ def write_all(out: str | Path, cfg=None, boot: int = 1000) -> dict:
     metric = cfg.metric if cfg is not None else "max_abs"
     targets = {t.name: t for t in cfg.targets} if cfg is not None else {}
     acts = [a.label for a in cfg.activations] if cfg is not None else []
-    fits = summarize(rows, metric, boot, order=(list(targets), acts))
+    linear = (
+        frozenset(a.label for a in cfg.activations if a.family.piecewise_linear) if cfg is not None else frozenset()
+    )
+    fits = summarize(rows, metric, boot, order=(list(targets), acts), piecewise_linear=linear)
     cheb = chebyshev_reference(targets, rows)
     run_file = out / "run.json"
     summary = {

@@ -123,6 +123,48 @@ def _check_row(path: Path, line: int, row: dict) -> None:
             raise CorruptResults(f"{where}: {c} = {row[c]!r} is not finite in a fit with status ok")
 
 
+def row(cfg, job, count: dict, err: dict, floor_err: dict, fits: list, m: int, device: str, status: str) -> dict:
+    """The CSV row of job ``job`` (model m of its stack) of a rates config ``cfg`` (experiments/rates/config.py)."""
+    fields = {
+        "job": job.id,
+        "target": job.target.name,
+        "d": job.arch.d_in,
+        "n": "analytic" if job.target.n is None else job.target.n,
+        "activation": job.activation.label,
+        "size_target": job.size,
+        "params": count["total"],
+        "weights": count["weights"],
+        "biases": count["biases"],
+        "coefficients": count["coefficients"],
+        "neurons": count["neurons"],
+        "width": job.arch.width,
+        "depth": job.arch.depth,
+        "seed": job.seed,
+        **err,
+        "train_mse": fits[0].train_loss[m] if len(fits) == 1 or status != "ok" else err["train_rmse"] ** 2,
+        **floor_err,
+        "status": status,
+        "stop": fits[-1].stop[m],
+        "steps": sum(f.steps[m] for f in fits),
+        "seconds": sum(f.seconds / len(f.status) for f in fits),
+        "stack": fits[0].chunk,
+        "threads": fits[0].threads,
+        "dtype": cfg.dtype,
+        "device": device,
+        "lr": "" if job.lr is None else job.lr,
+        "stages": len(fits),
+        "init": cfg.init,
+        "grid": "",
+        "construction_max_abs": "",
+    }
+    return {k: fmt(v) for k, v in fields.items()}
+
+
+def fmt(v: object) -> object:
+    """A float as the CSV holds it (7 significant digits); anything else as it is."""
+    return f"{v:.6e}" if isinstance(v, float) and math.isfinite(v) else v
+
+
 def write(path: Path, rows: list[dict]) -> None:
     """All ``rows`` (dicts with :data:`COLUMNS`), atomically; each line ends with a newline."""
     buf = io.StringIO()

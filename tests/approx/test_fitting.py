@@ -1,4 +1,4 @@
-"""approx.fitting.train: per-model optimisers. Stacking must not couple models, and the tests show they would see it."""
+"""approx.fitting.train and optim/: per-model optimisers. Stacking must not couple models; the tests would see it."""
 
 import math
 
@@ -7,14 +7,17 @@ import torch
 
 from approx.fitting import targets as T
 from approx.fitting.models import Activation, Architecture
-from approx.fitting.train import Phase, choose_plan, fit, fit_stack, intra_op_threads
+from approx.fitting.plans import choose_plan, intra_op_threads
+from approx.fitting.schedule import Phase
+from approx.fitting.train import train as fit
+from approx.fitting.train import train_chunk as fit_stack
 
 SEEDS = [0, 1, 2, 3]
 
 
 @pytest.fixture(autouse=True)
 def one_thread():
-    """Tiny matmuls run fastest on one thread on a shared CPU (approx.fitting.train.intra_op_threads)."""
+    """Tiny matmuls run fastest on one thread on a shared CPU (approx.fitting.plans.intra_op_threads)."""
     with intra_op_threads(1):
         yield
 
@@ -160,7 +163,7 @@ def test_plan_is_a_valid_choice():
 @pytest.mark.parametrize("fastest", [(1, 2), (4, 1), (12, 2)])
 def test_plan_is_the_argmin_of_the_median_never_slower_than_one_at_a_time(fastest, monkeypatch):
     """With timings in hand, the engine takes the fastest plan by median, one-at-a-time plans included."""
-    import approx.fitting.train as T
+    import approx.fitting.plans as T
 
     monkeypatch.setattr(torch, "get_num_threads", lambda: 2)
     monkeypatch.setattr(T, "_PLAN_CACHE", {})
@@ -187,9 +190,10 @@ def test_bench_kernel_forms_agree():
 
     g = torch.Generator().manual_seed(0)
     h = torch.randn(2, 5, 3, generator=g, dtype=torch.float64)
-    for kind in bench_sweep.KERNEL_ACTIVATIONS:
-        a = torch.randn(2, 1, 3 if kind.endswith("per_neuron") else 1, 4, generator=g, dtype=torch.float64)
-        forms = bench_sweep._kernel_forms(kind)
+    for act in bench_sweep.KERNEL_ACTIVATIONS:
+        kind = act.label
+        a = torch.randn(2, 1, 3 if act.coefficients == "per_neuron" else 1, 4, generator=g, dtype=torch.float64)
+        forms = bench_sweep._kernel_forms(act)
         ref = forms.pop("library")(h, a)
         forms.pop("compiled")  # compiles for ~5 s; covered by the slow compiled-activations test
         for name, fn in forms.items():

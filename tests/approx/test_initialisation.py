@@ -48,7 +48,7 @@ def test_rows_depend_on_their_seed_alone_and_uniform_is_the_default():
 
 
 def test_rates_config_takes_init(tmp_path):
-    from experiments.rates import sweep
+    from experiments.rates import config as rates_config
 
     text = """
 sizes = [20]
@@ -63,10 +63,10 @@ test_points = 64
 optimizer = "adam"
 steps = 5
 """
-    cfg = sweep.from_dict(__import__("tomllib").loads(text), text)
+    cfg = rates_config.from_dict(__import__("tomllib").loads(text), text)
     assert cfg.init == "kinks"
     with pytest.raises(ValueError, match="unknown init"):
-        sweep.from_dict(__import__("tomllib").loads(text.replace('"kinks"', '"magic"')), text)
+        rates_config.from_dict(__import__("tomllib").loads(text.replace('"kinks"', '"magic"')), text)
 
 
 def _readout_floor(theta, arch, target, x, x_test):

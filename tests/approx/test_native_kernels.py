@@ -167,7 +167,7 @@ def test_native_gelu_equals_torch():
 def test_native_kernels_split_over_threads(threads):
     """Above the parallel threshold (32768 elements) rows are shared out over OpenMP threads, each
     thread with its own ∂L/∂a buffer; the results must not depend on the thread count."""
-    from approx.fitting.train import intra_op_threads
+    from approx.fitting.plans import intra_op_threads
 
     M, N, w = 3, 150, 80  # 36000 elements; 150 rows per model is not a multiple of the 16-row block
     with intra_op_threads(threads):

@@ -13,9 +13,10 @@ from hypothesis import strategies as st
 import approx
 from approx.fitting import targets
 from approx.fitting.jacobian import output_jacobian
-from approx.fitting.line_search import C1, C2, Point, strong_wolfe
 from approx.fitting.models import Activation, Architecture
-from approx.fitting.train import Phase, fit
+from approx.fitting.optim.line_search import C1, C2, Point, strong_wolfe
+from approx.fitting.schedule import Phase
+from approx.fitting.train import train as fit
 from approx.fitting.varpro import solve_readout
 
 ACTS = ["tanh", "gelu", "relu2", "polyrelu", "polynorm", {"name": "polyrelu", "coefficients": "per_neuron"}]
@@ -135,12 +136,12 @@ def test_varpro_floor_is_never_above_the_trained_loss(act, width, depth, seed):
 
 
 def test_lm_chunking_does_not_change_results(monkeypatch):
-    import approx.fitting.train as train
+    import approx.fitting.plans as plans
 
     arch, theta, x, y = problem("tanh", width=6, seeds=(0, 1, 2, 3))
     phases = [Phase("lm", 15)]
     whole = fit(arch, theta, x, y, phases, chunk=4)
-    monkeypatch.setattr(train, "LM_CHUNK_BYTES", train.lm_bytes(arch.size, x.shape[0]) + 1)  # one model per chunk
+    monkeypatch.setattr(plans, "LM_CHUNK_BYTES", plans.lm_bytes(arch.size, x.shape[0]) + 1)  # one model per chunk
     parts = fit(arch, theta, x, y, phases, chunk=4)
     assert parts.chunk == 1
     assert parts.train_loss == pytest.approx(whole.train_loss, rel=1e-9)

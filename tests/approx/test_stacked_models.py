@@ -1,5 +1,7 @@
 """approx.fitting.models: a stacked network is M independent library networks; counts and the width solver."""
 
+import dataclasses
+
 import pytest
 import torch
 from hypothesis import given, settings
@@ -107,28 +109,36 @@ def test_width_solver_is_closest(target, d, depth, act):
 )
 def test_bad_activation_specs(spec, message):
     with pytest.raises(ValueError, match=message):
-        Activation.parse(spec)
+        Architecture(1, 4, 1, Activation.parse(spec))  # a rho with parameters is refused by stacked models
+
+
+def _values_and_gradients(act: Activation) -> tuple[torch.Tensor, torch.Tensor]:
+    arch = Architecture(2, 6, 2, act)
+    theta = _perturbed(arch.init([0, 1, 2])).requires_grad_(True)
+    x = torch.rand(3, 17, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(5))
+    out = arch.forward(theta, x)
+    (grad,) = torch.autograd.grad(out.square().sum(), theta)
+    return out, grad
+
+
+@pytest.mark.parametrize("name", ["polynomial", "polyrelu", "polynorm"])
+@pytest.mark.parametrize("impl", ["auto", "eager"])
+def test_every_impl_gives_the_reference_values_and_gradients(name, impl):
+    """An activation's ``impl`` is a speed option only: the fused forms equal the library's autograd form."""
+    coefficients = "per_neuron" if name != "polynorm" else "shared"
+    ours = _values_and_gradients(Activation(name, coefficients=coefficients, impl=impl))
+    ref = _values_and_gradients(Activation(name, coefficients=coefficients, impl="reference"))
+    torch.testing.assert_close(ours, ref, rtol=1e-11, atol=1e-12)
 
 
 @pytest.mark.slow
 def test_compiled_activations_give_the_same_values_and_gradients():
     """``compile = true`` is a speed option only (torch.compile of the same functional forms)."""
-    from approx.fitting.models import compile_activations
-
     for act in (Activation("polyrelu", coefficients="per_neuron"), Activation("polynorm")):
-        arch = Architecture(2, 6, 2, act)
-        theta = _perturbed(arch.init([0, 1, 2])).requires_grad_(True)
-        x = torch.rand(3, 17, 2, dtype=torch.float64)
-        eager = arch.forward(theta, x)
-        (g_eager,) = torch.autograd.grad(eager.square().sum(), theta)
-        compile_activations(True)
-        try:
-            compiled = arch.forward(theta, x)
-            (g_compiled,) = torch.autograd.grad(compiled.square().sum(), theta)
-        finally:
-            compile_activations(False)
-        torch.testing.assert_close(compiled, eager, rtol=1e-11, atol=1e-12)
-        torch.testing.assert_close(g_compiled, g_eager, rtol=1e-10, atol=1e-11)
+        eager = _values_and_gradients(act)
+        compiled = _values_and_gradients(dataclasses.replace(act, impl="compile"))
+        torch.testing.assert_close(compiled[0], eager[0], rtol=1e-11, atol=1e-12)
+        torch.testing.assert_close(compiled[1], eager[1], rtol=1e-10, atol=1e-11)
 
 
 @settings(max_examples=20, deadline=None)

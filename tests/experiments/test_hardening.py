@@ -19,7 +19,9 @@ from hypothesis import strategies as st
 
 from experiments import output_lock
 from experiments.atomic_io import remove_temp_files
-from experiments.rates import results_table, sweep
+from experiments.rates import config as rates_config
+from experiments.rates import results_table
+from experiments.rates import run as rates_run
 
 JOBS = 8
 
@@ -42,7 +44,7 @@ def finished(tmp_path_factory):
     (tmp / "tiny.toml").write_text(TINY)
     out = tmp / "run"
     with output_lock.hold(out):
-        sweep.run(sweep.load(tmp / "tiny.toml"), out, progress=False)
+        rates_run.run(rates_config.load(tmp / "tiny.toml"), out, progress=False)
     return out
 
 
@@ -97,7 +99,7 @@ BREAKS = {
     ),
     "seeds": st.one_of(JUNK, st.just([-1]), st.just([2**40]), st.just(list(range(1001))), st.just([0, 0])),
     "depth": st.one_of(JUNK, st.integers(-3, 0), st.integers(65, 10**6)),
-    "dtype": st.text(max_size=8).filter(lambda s: s not in sweep.DTYPES),
+    "dtype": st.text(max_size=8).filter(lambda s: s not in rates_config.DTYPES),
     "metric": st.text(max_size=8).filter(lambda s: s not in ("max_abs", "rmse", "rel_max", "rel_rmse")),
     "explode": st.one_of(st.text(max_size=3), st.floats(max_value=1.0), st.booleans()),
     "targets": st.one_of(
@@ -224,7 +226,7 @@ def test_two_concurrent_rates_runs_leave_one_consistent_study(config, tmp_path):
     second = run_polylab("rates", config, "--out", out, "--no-progress")
     assert first.wait(timeout=300) == 0, first.stderr.read()
     assert second.returncode == 2 and "in use" in second.stderr
-    assert {r["job"] for r in rows(out / "results.csv")} == {j.id for j in sweep.load(other).jobs}
+    assert {r["job"] for r in rows(out / "results.csv")} == {j.id for j in rates_config.load(other).jobs}
 
 
 def test_a_stale_lock_is_taken_over_with_a_note(tmp_path, capsys):

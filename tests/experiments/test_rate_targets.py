@@ -1,4 +1,4 @@
-"""approx.fitting.targets and experiments.rates.expressions: normalisation, smoothness, point sets, user errors."""
+"""approx.fitting.targets and approx.fitting.expression: normalisation, smoothness, point sets, user errors."""
 
 import math
 
@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from approx.fitting import targets as T
-from experiments.rates.expressions import expression_target
+from approx.fitting.expression import expression_target
 
 CATALOGUE = [T.get(name) for name in T.names()] + [T.get("abs_power", n=2, d=2), T.get("spline", n=3, d=2)]
 

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from experiments.rates import sweep
+from experiments.rates import config as rates_config
+from experiments.rates import run as rates_run
 
 TINY = """
 name = "tiny"
@@ -52,7 +53,7 @@ def test_kill_and_resume_loses_and_duplicates_nothing(tmp_path):
     proc.send_signal(signal.SIGKILL)  # mid-run: some stacks written, most not
     proc.wait()
     before = rows(results)
-    total = len(sweep.from_dict(__import__("tomllib").loads(TINY), TINY).jobs)
+    total = len(rates_config.from_dict(__import__("tomllib").loads(TINY), TINY).jobs)
     assert 0 < len(before) < total, "the kill must land mid-run for this test to mean anything"
 
     again = polylab("rates", str(config), "--out", str(out))  # without --resume: refuses, touches nothing
@@ -65,10 +66,10 @@ def test_kill_and_resume_loses_and_duplicates_nothing(tmp_path):
     ids = [r["job"] for r in after]
     assert len(ids) == len(set(ids)) == total  # nothing lost, nothing twice
     assert after[: len(before)] == before  # finished fits are kept as written
-    assert {j.id for j in sweep.load(config).jobs} == set(ids)
+    assert {j.id for j in rates_config.load(config).jobs} == set(ids)
 
     # the same final set as an uninterrupted run: each fit is independent of the stack it ran in
-    ref = sweep.run(sweep.load(config), tmp_path / "ref", progress=False)
+    ref = rates_run.run(rates_config.load(config), tmp_path / "ref", progress=False)
     assert ref["done"] == total
     by_id = {r["job"]: r for r in rows(tmp_path / "ref" / "results.csv")}
     for r in after:
@@ -79,11 +80,11 @@ def test_kill_and_resume_loses_and_duplicates_nothing(tmp_path):
 def test_resume_refuses_a_changed_config(tmp_path):
     config = tmp_path / "tiny.toml"
     config.write_text(TINY.replace("sizes = [12, 18, 24, 30, 40, 50]", "sizes = [12]"))
-    cfg = sweep.load(config)
-    sweep.run(cfg, tmp_path / "run", progress=False)
+    cfg = rates_config.load(config)
+    rates_run.run(cfg, tmp_path / "run", progress=False)
     config.write_text(config.read_text().replace("steps = 40", "steps = 41"))
     with pytest.raises(ValueError, match="differs"):
-        sweep.run(sweep.load(config), tmp_path / "run", resume=True, progress=False)
+        rates_run.run(rates_config.load(config), tmp_path / "run", resume=True, progress=False)
 
 
 BAD = [
@@ -107,7 +108,7 @@ def test_bad_config_is_one_clear_error(tmp_path, old, new, message):
     path = tmp_path / "bad.toml"
     path.write_text(TINY.replace(old, new, 1))
     with pytest.raises(ValueError, match=message.replace("(", r"\(").replace("[", r"\[")):
-        sweep.load(path)
+        rates_config.load(path)
 
 
 def test_bad_config_on_the_command_line_stops_before_any_work(tmp_path):
@@ -124,13 +125,13 @@ def test_cuda_without_cuda_is_a_clear_error(tmp_path):
     if __import__("torch").cuda.is_available():
         pytest.skip("this machine has CUDA")
     with pytest.raises(ValueError, match="no CUDA device"):
-        sweep.check_device("cuda", "float64")
+        rates_run.check_device("cuda", "float64")
 
 
 def test_report_command_rewrites_from_results(tmp_path):
     config = tmp_path / "tiny.toml"
     config.write_text(TINY.replace("sizes = [12, 18, 24, 30, 40, 50]", "sizes = [12, 30]"))
-    sweep.run(sweep.load(config), tmp_path / "run", progress=False)
+    rates_run.run(rates_config.load(config), tmp_path / "run", progress=False)
     proc = polylab("report", str(tmp_path / "run"), "--boot", "50", env={**os.environ, "MPLBACKEND": "Agg"})
     assert proc.wait(timeout=120) == 0, proc.stderr.read()
     text = (tmp_path / "run" / "report.md").read_text()
@@ -145,8 +146,8 @@ def test_bfloat16_is_mixed_precision_and_trains(tmp_path):
     results = {}
     for dtype in ("float64", "bfloat16"):
         text = TINY.replace("sizes = [12, 18, 24, 30, 40, 50]", f'sizes = [30]\ndtype = "{dtype}"')
-        cfg = sweep.from_dict(__import__("tomllib").loads(text), text)
-        sweep.run(cfg, tmp_path / dtype, progress=False)
+        cfg = rates_config.from_dict(__import__("tomllib").loads(text), text)
+        rates_run.run(cfg, tmp_path / dtype, progress=False)
         results[dtype] = {r["job"]: r for r in rows(tmp_path / dtype / "results.csv")}
     for job, r in results["bfloat16"].items():
         assert r["status"] == "ok" and r["dtype"] == "bfloat16"

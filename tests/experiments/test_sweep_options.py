@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from approx.fitting import pattern, targets
+from approx.fitting import metrics, pattern, stack, targets
 from experiments.constructions import theorem3_start
-from experiments.rates import sweep
+from experiments.rates import config as rates_config
+from experiments.rates import run as rates_run
 from theory import theorem3 as T3
 from theory.sobolev.target import SobolevTarget
 
@@ -24,22 +25,22 @@ BASE = {
 }
 
 
-def config(**changes) -> sweep.Config:
-    return sweep.from_dict({**BASE, **changes}, text=repr(changes))
+def config(**changes) -> rates_config.Config:
+    return rates_config.from_dict({**BASE, **changes}, text=repr(changes))
 
 
 def test_stages_count_every_stage_and_the_second_lowers_the_training_error():
     cfg = config(stages=2, phases=[*BASE["phases"], {"optimizer": "varpro"}])
-    group = sweep.stacks(cfg.jobs)[0]
-    x = torch.stack([targets.sample(1, 64, "sobol", j.seed) for j in group])
-    y = torch.stack([j.target(xi) for j, xi in zip(group, x, strict=True)])
-    staged = sweep.fit_staged(cfg, group, x, y, "cpu")
+    group = rates_config.stacks(cfg.jobs)[0]
+    request = rates_run.request(cfg, group, "cpu")
+    x, y = stack.sample_points(request)
+    staged = stack.train_stages(request, x, y)
     one = group[0].arch.count()
     assert len(staged.fits) == 2 and staged.count["total"] == 2 * one.total
     assert staged.count["weights"] == 2 * one.weights and staged.count["neurons"] == 2 * one.neurons
     first = [
         float(
-            (staged.scales[0][m] * sweep.metrics.predict(group[0].arch, staged.thetas[0][m : m + 1], x[m]) - y[m])
+            (staged.scales[0][m] * metrics.predict(group[0].arch, staged.thetas[0][m : m + 1], x[m]) - y[m])
             .square()
             .mean()
         )
@@ -49,7 +50,7 @@ def test_stages_count_every_stage_and_the_second_lowers_the_training_error():
     # the second stage's readout is the least-squares one, and readout 0 would leave the residual as it was
     assert all(b <= f * (1 + 1e-9) for b, f in zip(both, first, strict=True))
     assert all(staged.scales[1] > 0) and torch.all(staged.scales[0] == 1)
-    rows = sweep.run_stack(cfg, group, "cpu", sweep.held_out_sets(cfg))
+    rows = rates_run.run_stack(cfg, group, "cpu", rates_run.held_out_sets(cfg))
     assert {int(r["params"]) for r in rows} == {2 * one.total} and {r["stages"] for r in rows} == {2}
 
 
@@ -65,10 +66,10 @@ def test_a_stage_size_is_the_configured_size_shared_out():
 def test_the_lr_axis_makes_one_job_and_one_stack_per_rate_and_sets_adam_only():
     cfg = config(lrs=[1e-3, 3e-2])
     assert len(cfg.jobs) == 2 * 2 * 2 and len({j.id for j in cfg.jobs}) == len(cfg.jobs)
-    assert all(len({j.lr for j in g}) == 1 for g in sweep.stacks(cfg.jobs))
-    phases = sweep.with_lr(cfg.phases, 3e-2)
-    assert phases[0].lr == 3e-2 and phases[1] == cfg.phases[1]
-    assert sweep.with_lr(cfg.phases, None) == cfg.phases
+    assert all(len({j.lr for j in g}) == 1 for g in rates_config.stacks(cfg.jobs))
+    fast = [rates_run.request(cfg, g, "cpu") for g in rates_config.stacks(cfg.jobs) if g[0].lr == 3e-2][0]
+    assert fast.schedule[0].lr == 3e-2 and fast.schedule[1] == cfg.phases[1]
+    assert rates_run.request(config(), rates_config.stacks(config().jobs)[0], "cpu").schedule == cfg.phases
     assert "|lr0.03" in cfg.jobs[-1].id and "|lr" not in config().jobs[0].id  # old ids unchanged
 
 
@@ -92,7 +93,7 @@ def test_the_lr_axis_makes_one_job_and_one_stack_per_rate_and_sets_adam_only():
     ],
 )
 def test_bad_options_are_one_clear_error(changes, message):
-    with pytest.raises(sweep.UserError, match=message):
+    with pytest.raises(rates_config.UserError, match=message):
         config(**changes)
 
 
@@ -153,8 +154,8 @@ def test_a_construction_row_records_the_start_and_trains_inside_it():
     cfg = config(
         init="theorem3", sizes=[200, 400], phases=[{"optimizer": "lbfgs", "steps": 15}, {"optimizer": "varpro"}]
     )
-    group = sweep.stacks(cfg.jobs)[0]
-    rows = sweep.run_stack(cfg, group, "cpu", sweep.held_out_sets(cfg))
+    group = rates_config.stacks(cfg.jobs)[0]
+    rows = rates_run.run_stack(cfg, group, "cpu", rates_run.held_out_sets(cfg))
     for r in rows:
         assert r["init"] == "theorem3" and int(r["params"]) <= r["size_target"] and r["grid"] >= 1
         assert r["status"] == "ok" and float(r["max_abs"]) < 10 * float(r["construction_max_abs"])
@@ -163,32 +164,32 @@ def test_a_construction_row_records_the_start_and_trains_inside_it():
 def test_per_parameter_points_grow_with_the_network_and_are_bounded():
     cfg = config(data={"train_points": 64, "test_points": 256, "per_parameter": 2.5})
     small, large = cfg.jobs[0].arch, cfg.jobs[-1].arch
-    assert sweep.points_for(cfg, 1, small.size) == max(64, -(-5 * small.size // 2))
-    assert sweep.points_for(cfg, 1, large.size) == -(-5 * large.size // 2) > 64
-    assert sweep.points_for(config(), 1, 10**6) == 64  # off by default
-    with pytest.raises(sweep.UserError, match="per_parameter"):
+    assert rates_config.points_for(cfg, 1, small.size) == max(64, -(-5 * small.size // 2))
+    assert rates_config.points_for(cfg, 1, large.size) == -(-5 * large.size // 2) > 64
+    assert rates_config.points_for(config(), 1, 10**6) == 64  # off by default
+    with pytest.raises(rates_config.UserError, match="per_parameter"):
         config(data={"train_points": 64, "per_parameter": -1})
 
 
 def test_auto_starts_kinked_units_on_kinks_and_each_start_gets_its_schedule():
     from approx.fitting.initialisation import resolve
     from approx.fitting.models import Activation
-    from approx.fitting.train import DEFAULT_SCHEDULE, KINKS_SCHEDULE
+    from approx.fitting.schedule import DEFAULT_SCHEDULE, KINKS_SCHEDULE
 
     raw = {k: v for k, v in BASE.items() if k != "phases"}
-    cfg = sweep.from_dict({**raw, "init": "auto", "activations": ["polyrelu", "relu2", "tanh", "polynorm"]})
+    cfg = rates_config.from_dict({**raw, "init": "auto", "activations": ["polyrelu", "relu2", "tanh", "polynorm"]})
     picked = {a.label: resolve(cfg.init, a) for a in cfg.activations}
     assert picked == {"polyrelu_r3": "kinks", "relu2": "kinks", "tanh": "uniform", "polynorm_r3": "uniform"}
-    assert sweep.schedule_for(cfg, Activation("relu2")) == list(KINKS_SCHEDULE)
-    assert sweep.schedule_for(cfg, Activation("tanh")) == list(DEFAULT_SCHEDULE)
+    assert rates_config.schedule_for(cfg, Activation("relu2")) == list(KINKS_SCHEDULE)
+    assert rates_config.schedule_for(cfg, Activation("tanh")) == list(DEFAULT_SCHEDULE)
     given = config(init="auto")
-    assert sweep.schedule_for(given, Activation("relu2")) == given.phases  # [[phases]] are for every start
+    assert rates_config.schedule_for(given, Activation("relu2")) == given.phases  # [[phases]] are for every start
 
 
 def test_kinks_phases_schedule_the_kinks_starts_only():
     cfg = config(init="auto", activations=["relu", "gelu"], kinks_phases=[{"optimizer": "lm", "steps": 3}])
     relu, gelu = (j.activation for j in (cfg.jobs[0], cfg.jobs[-1]))
-    assert [p.optimizer for p in sweep.schedule_for(cfg, relu)] == ["lm"]
-    assert sweep.schedule_for(cfg, gelu) == cfg.phases
-    with pytest.raises(sweep.UserError, match="kinks_phases must be a non-empty list"):
+    assert [p.optimizer for p in rates_config.schedule_for(cfg, relu)] == ["lm"]
+    assert rates_config.schedule_for(cfg, gelu) == cfg.phases
+    with pytest.raises(rates_config.UserError, match="kinks_phases must be a non-empty list"):
         config(kinks_phases=[])

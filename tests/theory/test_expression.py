@@ -8,10 +8,11 @@ import sympy as sp
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from experiments.rates.expressions import expression_target
+from approx.fitting.expression import expression_target
+from grammar import parse as parse_tree
+from grammar.intervals import certify_finite
 from theory.exact_numbers import exact
 from theory.expression import MAX_BITS, ExpressionError, parse, variables
-from theory.intervals import certify_finite
 
 x0, x1 = variables(2)
 
@@ -79,21 +80,21 @@ def test_hostile_strings_are_one_line_refusals(text, fragment, tmp_path, monkeyp
 )
 def test_singular_targets_are_refused_near_the_singular_point(text, var, at):
     with pytest.raises(ExpressionError, match="not certified finite") as err:
-        certify_finite(parse(text, 2), 2, text)
+        certify_finite(parse_tree(text, 2), 2, text)
     reported = float(__import__("re").search(rf"{var}=([0-9.e-]+)", str(err.value)).group(1))
     assert abs(reported - at) < 2e-3, str(err.value)
 
 
 def test_a_constant_beyond_any_float_is_refused():
     with pytest.raises(ExpressionError, match="every point"):
-        certify_finite(parse("exp(exp(exp(10)))", 1), 1)
+        certify_finite(parse_tree("exp(exp(exp(10)))", 1), 1)
 
 
 @pytest.mark.parametrize(
     "text", ["sqrt(x0)", "abs(x0 - 0.3)**1.5", "1/(x0**2 - x0 + 1)", "log(1 + x0*x1)", "tanh(50*x0)"]
 )
 def test_finite_targets_are_certified(text):
-    assert certify_finite(parse(text, 2), 2, text) >= 1
+    assert certify_finite(parse_tree(text, 2), 2, text) >= 1
 
 
 def test_expression_targets_compute_what_they_say():
@@ -244,7 +245,7 @@ def _garbage_case(text, call, tmp_path_factory, monkeypatch) -> None:
 def _grammar_case(expr) -> None:
     """Within the grammar: parsed and certified, or refused in one line; never a traceback, never a hang."""
     try:
-        certify_finite(parse(expr, 2), 2, expr)
+        certify_finite(parse_tree(expr, 2), 2, expr)
     except ExpressionError as err:
         assert "\n" not in str(err)
 
@@ -293,7 +294,7 @@ def test_certified_finite_means_finite_on_a_dense_grid():
     import numpy as np
 
     for text in ["sqrt(x0)*log(1+x1)", "1/(1.01 - x0*x1)", "abs(x0-x1)**0.5"]:
-        certify_finite(parse(text, 2), 2)
+        certify_finite(parse_tree(text, 2), 2)
         f = expression_target(text, 2)
         g = np.linspace(0, 1, 101)
         pts = __import__("torch").tensor(np.stack(np.meshgrid(g, g), -1).reshape(-1, 2))

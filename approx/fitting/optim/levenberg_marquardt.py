@@ -10,8 +10,8 @@ by max(1/3, 1 − (2ρ − 1)³), rejected ones grow it by ν (doubling ν each 
 
 A model stops (``converged``) when its relative step ‖δ‖ ≤ xtol·(‖θ‖ + xtol), when its gradient
 ‖Jᵀr‖_∞ ≤ gtol, or when λ passes 1e16 (no step can lower the loss at float precision).
-Memory per model: J (N·P), and JᵀJ (P²) below the CG threshold, in θ's dtype; approx.fitting.train chunks
-a stack that would not fit.
+Memory per model: J (N·P), and JᵀJ (P²) below the CG threshold, in θ's dtype; approx/fitting/plans.py
+chunks a stack that would not fit.
 """
 
 from __future__ import annotations
@@ -21,6 +21,9 @@ from collections.abc import Callable
 
 import torch
 from torch import Tensor
+
+from approx.fitting.optim.state import State
+from approx.fitting.schedule import Phase
 
 #: (theta rows (K, P), their model indices (K,)) -> (residuals (K, N), Jacobian (K, N, P))
 ResidualJacobian = Callable[[Tensor, Tensor], tuple[Tensor, Tensor]]
@@ -118,9 +121,13 @@ class MatrixFree:
 
 
 def levenberg_marquardt(
-    state, residuals: Residuals, residual_jacobian: ResidualJacobian, phase, project: Projection | None = None
+    state: State,
+    residuals: Residuals,
+    residual_jacobian: ResidualJacobian,
+    phase: Phase,
+    project: Projection | None = None,
 ) -> None:
-    """Run up to ``phase.steps`` LM iterations on the active rows of ``state`` (an approx.fitting.train.State).
+    """Run up to ``phase.steps`` LM iterations on the active rows of ``state``.
 
     With ``phase.varpro``, ``project`` re-solves the readout of every model that moved, right after
     its step (variable projection by alternation): the loss can only fall further, and the hidden
@@ -159,7 +166,7 @@ def levenberg_marquardt(
                 half_sse = half_sse.index_copy(0, rows, 0.5 * r_new.square().sum(1))
             curvature.update(rows, J_new, r_new)
         state.theta, state.steps = theta, state.steps + accept.long()
-        state.loss = torch.where(active, 2 * half_sse / N, state.loss)
+        state.record(2 * half_sse / N)
         state.freeze(accept & small, "converged")
         state.freeze(lam > MAX_DAMPING, "converged")
         if phase.seconds and time.perf_counter() - start > phase.seconds:

@@ -1,0 +1,222 @@
+"""Running a rates config: jobs → stacks → the stacked pipeline → a resumable ``results.csv``.
+
+Jobs of one architecture, input dimension and learning rate form one stack (all their targets and
+seeds), fitted by approx/fitting/stack.py, which chooses stacked or one-at-a-time by timing. After
+every stack the CSV is rewritten atomically with the new rows, so a killed run loses at most the
+stack in flight and ``--resume`` skips every job already in the file (by its id): no lost and no
+duplicated rows. With a Ray executor each stack is a task, and this process alone writes the file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+import tomllib
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+
+from approx.fitting import stack
+from approx.fitting.targets import Target
+from experiments import devices, executors
+from experiments.atomic_io import remove_temp_files, write_text
+from experiments.faults import checkpoint, kill_once
+from experiments.rates import construction, memory, results_table
+from experiments.rates.config import CONSTRUCTION_INITS, Config, Job, from_dict, points_for, schedule_for, stacks
+from experiments.user_errors import UserError
+
+
+def request(cfg: Config, group: list[Job], device: str) -> stack.Request:
+    """The pipeline's request for one stack of a config."""
+    arch = group[0].arch
+    return stack.Request(
+        arch,
+        tuple(job.target for job in group),
+        tuple(job.seed for job in group),
+        points_for(cfg, arch.d_in, arch.size),
+        tuple(schedule_for(cfg, arch.activation)),
+        cfg.init,
+        cfg.stages,
+        cfg.sampling,
+        cfg.varpro,
+        cfg.dtype,
+        device,
+        cfg.explode,
+        group[0].lr,
+    )
+
+
+def run_stack(cfg: Config, group: list[Job], device: str, test_sets: stack.TestSets) -> list[dict]:
+    """Fit one stack (every stage of it) and return its result rows."""
+    if cfg.init in CONSTRUCTION_INITS:
+        return [construction.row(cfg, job, test_sets) for job in group]
+    result = stack.fit(request(cfg, group, device), test_sets)
+    floor_keys = ("rmse", "max_abs", "train_rmse")
+    return [
+        results_table.row(
+            cfg,
+            job,
+            result.count,
+            result.errors[m],
+            {f"floor_{k}": result.floor_errors[m][k] for k in floor_keys},
+            list(result.fits),
+            m,
+            device,
+            result.status(m),
+        )
+        for m, job in enumerate(group)
+    ]
+
+
+def check_device(device: str, dtype: str) -> None:
+    """A usable ``device`` (and ``dtype`` on it), or one line (experiments/devices.py)."""
+    devices.check(device, dtype)
+
+
+def stack_task(text: str, name: str, job_ids: list[str], device: str, compile: bool = False) -> list[dict]:
+    """One stack, from the config's text: what a Ray worker runs (the config is parsed where it runs)."""
+    cfg, test_sets = _parsed(text, name, compile)
+    jobs = {job.id: job for job in cfg.jobs}
+    kill_once("task")  # fault injection: a worker that dies mid-task (tests only)
+    return run_stack(cfg, [jobs[i] for i in job_ids], device, test_sets)
+
+
+_CACHE: dict[str, tuple[Config, dict]] = {}  # per worker process: config digest -> (config, test sets)
+
+
+def _parsed(text: str, name: str, compile: bool) -> tuple[Config, dict]:
+    key = hashlib.sha256(f"{name}\n{compile}\n{text}".encode()).hexdigest()
+    if key not in _CACHE:
+        cfg = from_dict(tomllib.loads(text), text, default_name=name, compile=compile)
+        _CACHE[key] = (cfg, held_out_sets(cfg))
+    return _CACHE[key]
+
+
+def held_out_sets(cfg: Config) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+    """Each target's dense held-out grid and values (``_test_set``)."""
+    return {t.name: _test_set(t, cfg.test_points) for t in cfg.targets}
+
+
+def run(
+    cfg: Config,
+    out: Path,
+    device: str = "cpu",
+    resume: bool = False,
+    progress: bool = True,
+    on_stack: Callable[[dict], None] | None = None,
+    allow_large: bool = False,
+    log: Callable[[str], None] = print,
+    executor: executors.Local | executors.RayExecutor | None = None,
+    threads: int = 1,
+) -> dict:
+    """Run every job not yet in ``out/results.csv``; returns {"done", "ran", "seconds", "failures", "nodes"}.
+
+    The caller holds ``out`` (``experiments.output_lock.hold``). ``--resume`` verifies what it finds:
+    the stored config must exist and equal ``cfg``, every row must be valid and belong to one of
+    ``cfg``'s jobs, and a cut-short last row is dropped (its job is refitted). With a Ray ``executor``
+    each stack is a task of ``threads`` CPUs; this process alone writes results.csv, as stacks finish.
+    """
+    executor = executor or executors.Local()
+    check_device(device, cfg.dtype)
+    memory.check(cfg, device, allow_large)
+    if cfg.dtype == "tf32":
+        torch.backends.cuda.matmul.allow_tf32 = True
+    out.mkdir(parents=True, exist_ok=True)
+    for stray in remove_temp_files(out):
+        log(f"note: removed {stray}, a temp file left by a killed run")
+    rows = _resumable_rows(cfg, out, resume, log)
+    done = {r["job"] for r in rows}
+    todo = [job for job in cfg.jobs if job.id not in done]
+    write_text(out / "config.toml", cfg.text)
+    from tqdm import tqdm
+
+    start = time.perf_counter()
+    ran = 0
+    bar = tqdm(
+        total=len(cfg.jobs),
+        initial=len(cfg.jobs) - len(todo),
+        disable=not progress,
+        unit="fit",
+        desc=cfg.name,
+        dynamic_ncols=True,
+    )
+    groups = stacks(todo)
+    tasks = _tasks(cfg, groups, device, executor, threads)
+    by_key = dict(zip((t.key for t in tasks), groups, strict=True))
+
+    def finished(task: executors.Task, new: list[dict], node: str) -> None:
+        nonlocal ran, rows
+        checkpoint("stack")
+        rows += new
+        results_table.write(out / "results.csv", rows)  # atomic: every finished stack, never half of one
+        group = by_key[task.key]
+        bar.update(len(group))
+        ran += len(group)
+        if on_stack:
+            on_stack({"done": len(rows), "ran": ran, "seconds": time.perf_counter() - start})
+
+    def per_node(outcome: executors.Outcome) -> None:
+        if executor.name != "local":
+            bar.set_postfix_str(", ".join(f"{n}: {k}" for n, k in outcome.per_node().items()), refresh=False)
+
+    outcome = executor.run(tasks, finished, per_node)
+    bar.close()
+    nodes = {job.id: outcome.nodes[t] for t, g in by_key.items() if t in outcome.nodes for job in g}
+    return {
+        "done": len(rows),
+        "ran": ran,
+        "seconds": time.perf_counter() - start,
+        "failures": outcome.failures,
+        "nodes": nodes,
+    }
+
+
+def _tasks(cfg: Config, groups: list[list[Job]], device: str, executor, threads: int) -> list[executors.Task]:
+    """One task a stack: in this process with the held-out sets built once, or by job ids for a Ray worker."""
+    if executor.name == "local":
+        test_sets = held_out_sets(cfg)
+        return [executors.Task(_stack_key(g), run_stack, (cfg, g, device, test_sets)) for g in groups]
+    gpus = 1.0 if device.startswith("cuda") else 0.0
+    args = [(cfg.text, cfg.name, [j.id for j in g], device, cfg.compile) for g in groups]
+    return [
+        executors.Task(_stack_key(g), stack_task, a, cpus=threads, gpus=gpus) for g, a in zip(groups, args, strict=True)
+    ]
+
+
+def _stack_key(group: list[Job]) -> str:
+    a = group[0].arch
+    return f"{group[0].activation.label} width={a.width} depth={a.depth} d={a.d_in} ({len(group)} fits)"
+
+
+def _resumable_rows(cfg: Config, out: Path, resume: bool, log: Callable[[str], None]) -> list[dict]:
+    results, stored = out / "results.csv", out / "config.toml"
+    if results.exists() and not resume:
+        raise UserError(f"{out} already holds results.csv: pass --resume to continue it, or choose another --out")
+    if not results.exists():
+        return []
+    if not stored.exists():
+        raise UserError(
+            f"{results} has no config.toml beside it, so its rows cannot be matched to a config; "
+            "restore it or choose another --out"
+        )
+    if stored.read_text() != cfg.text:
+        raise UserError(f"{stored} differs from the config given: --resume needs the same config")
+    table = results_table.read(results, drop_cut_line=True)
+    if table.dropped_line is not None:
+        log(f"note: {results}:{table.dropped_line} was cut short; dropped, and its fit runs again")
+    ids = {job.id for job in cfg.jobs}
+    for row in table.rows:
+        if row["job"] not in ids:
+            raise results_table.CorruptResults(f"{results}: job {row['job']!r} is not a job of {stored}")
+    return table.rows
+
+
+def _test_set(target: Target, points: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The dense held-out grid and the target's values on it; a non-finite value is refused by point."""
+    x, y = stack.held_out(target, points)
+    bad = (~torch.isfinite(y)).nonzero()
+    if len(bad):
+        point = ", ".join(f"{v:.4g}" for v in x[bad[0, 0]].tolist())
+        raise UserError(f"target {target.name!r} is not finite at x = ({point}) of the test grid")
+    return x, y
