@@ -18,6 +18,8 @@ API
 
 from __future__ import annotations
 
+from typing import cast
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -81,6 +83,16 @@ class LayeredNetwork(nn.Module):
             raise ValueError(f"{len(affines)} affine layers need {len(affines) - 1} activations")
         self.affines = nn.ModuleList(affines)
         self.activations = nn.ModuleList(activations)
+
+    @property
+    def layers(self) -> list[nn.Linear | SparseLinear]:
+        """The affine maps, typed (``self.affines`` is the ModuleList that registers them)."""
+        return [cast(nn.Linear | SparseLinear, m) for m in self.affines]
+
+    @property
+    def pointwise(self) -> list[PointwiseActivation]:
+        """The activations, typed."""
+        return [cast(PointwiseActivation, m) for m in self.activations]
 
     def forward(self, x: Tensor) -> Tensor:
         for affine, act in zip(self.affines[:-1], self.activations, strict=True):

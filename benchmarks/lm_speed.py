@@ -25,9 +25,9 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from approx.lm.moe import naive_moe  # noqa: E402
-from approx.lm.transformer import Transformer  # noqa: E402
-from experiments.lm import study as lm_study  # noqa: E402
+from approx.transformer.moe import naive_moe  # noqa: E402
+from approx.transformer.transformer import Transformer  # noqa: E402
+from experiments.transformer import study as lm_study  # noqa: E402
 
 
 def dense_twin(study: lm_study.Study) -> lm_study.Study:

@@ -44,9 +44,9 @@ def atomic_write(path: str | os.PathLike, write: Callable[[Path], None]) -> Path
     path = Path(path)
     output_paths.check_target(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=TEMP_SUFFIX)
+    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=TEMP_SUFFIX)
     os.close(fd)
-    tmp = Path(tmp)
+    tmp = Path(name)
     try:
         write(tmp)
         with open(tmp, "rb+") as f:
@@ -60,7 +60,11 @@ def atomic_write(path: str | os.PathLike, write: Callable[[Path], None]) -> Path
 
 
 def write_text(path: str | os.PathLike, text: str) -> Path:
-    return atomic_write(path, lambda tmp: tmp.write_text(text))
+    return atomic_write(path, lambda tmp: _write(tmp, text))
+
+
+def _write(tmp: Path, text: str) -> None:
+    tmp.write_text(text)
 
 
 def strict(data: Any) -> Any:

@@ -85,7 +85,7 @@ class Local:
 
 def redact(address: str | None) -> str | None:
     """host:port only: no scheme, user, password or path."""
-    if address in (None, "local", "auto"):
+    if address is None or address in ("local", "auto"):
         return address
     m = re.match(r"^(?:[a-z]+://)?(?:[^@/]*@)?([^/:?#]+)(?::(\d+))?", address)
     return f"{m.group(1)}:{m.group(2)}" if m and m.group(2) else (m.group(1) if m else "?")

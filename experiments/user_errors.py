@@ -32,24 +32,24 @@ def user_input(where: str = "") -> Iterator[None]:
 
 def require_int(name: str, value: object, lo: int | None = None, hi: int | None = None) -> int:
     """``value`` as an int in lo..hi (bools refused), or a ``UserError`` naming ``name`` and the range."""
-    ok = isinstance(value, Integral) and not isinstance(value, bool)
-    ok = ok and (lo is None or value >= lo) and (hi is None or value <= hi)
-    if not ok:
-        span = f"{'' if lo is None else lo}..{'' if hi is None else hi}"
-        raise UserError(f"{name} must be an integer in {span}, got {value!r}")
-    return int(value)
+    if isinstance(value, Integral) and not isinstance(value, bool):
+        number = int(value)
+        if (lo is None or number >= lo) and (hi is None or number <= hi):
+            return number
+    span = f"{'' if lo is None else lo}..{'' if hi is None else hi}"
+    raise UserError(f"{name} must be an integer in {span}, got {value!r}")
 
 
 def require_number(
     name: str, value: object, lo: float = -math.inf, hi: float = math.inf, *, open_lo: bool = False
 ) -> float:
     """``value`` as a finite float with lo ≤ value ≤ hi (lo < value with ``open_lo``), or a ``UserError``."""
-    ok = isinstance(value, Real) and not isinstance(value, bool) and math.isfinite(value)
-    ok = ok and (value > lo if open_lo else value >= lo) and value <= hi
-    if not ok:
-        bound = f"{'>' if open_lo else '>='} {lo}" if hi == math.inf else f"in [{lo}, {hi}]"
-        raise UserError(f"{name} must be a finite number {bound}, got {value!r}")
-    return float(value)
+    if isinstance(value, Real) and not isinstance(value, bool):
+        number = float(value)
+        if math.isfinite(number) and (number > lo if open_lo else number >= lo) and number <= hi:
+            return number
+    bound = f"{'>' if open_lo else '>='} {lo}" if hi == math.inf else f"in [{lo}, {hi}]"
+    raise UserError(f"{name} must be a finite number {bound}, got {value!r}")
 
 
 def require_choice(name: str, value: object, choices: tuple[str, ...] | list[str]) -> str:

@@ -151,3 +151,15 @@ def test_every_family_stacks_and_exports_to_the_same_function(name):
     with torch.no_grad():
         single = torch.stack([arch.to_module(row)(x) for row in theta])
     torch.testing.assert_close(single, stacked, rtol=1e-12, atol=1e-13)
+
+
+def test_no_function_is_longer_than_80_lines():
+    long = []
+    for package in (*PACKAGES, "benchmarks"):
+        for path in (REPO / package).rglob("*.py"):
+            for node in ast.walk(ast.parse(path.read_text())):
+                if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                    lines = node.end_lineno - node.lineno + 1  # type: ignore[operator]
+                    if lines > 80:
+                        long.append(f"{path.relative_to(REPO)}:{node.lineno} {node.name} ({lines} lines)")
+    assert not long, "\n".join(long)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import pickle
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -162,7 +163,14 @@ class FitResult:
             "measured": {k: getattr(self, k) for k in (*MEASURED, "steps", "stop", "seconds", "status", "start")},
             "seed": self.seed,
         }
-        torch.save({"meta": json.dumps(meta), "thetas": list(self.thetas), "history": torch.tensor(self.history)}, path)
+        torch.save(
+            {
+                "meta": json.dumps(meta),
+                "thetas": list(self.thetas),
+                "history": torch.tensor(self.history, dtype=torch.float64),
+            },
+            path,
+        )
 
     def _target(self) -> targets.Target:
         if self.target is not None:
@@ -177,7 +185,7 @@ def load(path: str | os.PathLike) -> FitResult:
     try:
         data = torch.load(path, weights_only=True)
         meta = json.loads(data["meta"])
-    except (KeyError, TypeError, ValueError, RuntimeError) as err:
+    except (KeyError, TypeError, ValueError, RuntimeError, pickle.UnpicklingError, EOFError) as err:
         raise ValueError(f"{path}: not a saved polycom-lab fit ({type(err).__name__})") from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise ValueError(f"{path}: not a saved polycom-lab fit (format {meta.get('format')!r}, expected {FORMAT})")

@@ -26,7 +26,8 @@ from pathlib import Path
 
 import torch
 
-from approx.fitting import targets
+import approx
+from approx.fitting import stack, targets
 from approx.fitting.expression import expression_target
 from approx.fitting.jacobian import output_jacobian
 from approx.fitting.models import Activation, Architecture, width_for_params
@@ -34,6 +35,7 @@ from approx.fitting.one_call import fit_seeds
 from approx.fitting.optim.levenberg_marquardt import damped_step, marquardt_scale, normal_equations
 from approx.fitting.schedule import Phase
 from experiments.atomic_io import read_json, save_figure, write_json
+from experiments.bench.plain_loop import plain_loop
 from experiments.markdown import table
 from experiments.provenance import provenance
 from experiments.user_errors import UserError
@@ -70,51 +72,12 @@ def engine_fit(target, act: str, params: int, budget: float) -> tuple[float, flo
 
 
 def torch_loop(target, act: str, params: int, budget: float, trace: list | None = None) -> tuple[float, float]:
-    """Adam then torch.optim.LBFGS (strong Wolfe) on the same network, start and points; (sup error, seconds)."""
+    """The plain loop (experiments/bench/plain_loop.py) on the engine's network and points; (sup error, seconds)."""
     a = Activation(act)
     arch = Architecture(target.d, width_for_params(params, target.d, 2, a), 2, a)
-    module = arch.to_module(arch.init([0])[0])
-    x = targets.sample(target.d, max(256 * target.d, min(2 * arch.size, 1024 * target.d)), "sobol", 0)
-    y, x_test = target(x), targets.dense_grid(target.d, 8192)
-    y_test = target(x_test)
-
-    def sup() -> float:
-        with torch.no_grad():
-            return float((module(x_test) - y_test).abs().max())
-
-    spent, start = 0.0, time.perf_counter()
-    opt = torch.optim.Adam(module.parameters(), lr=1e-2)
-    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(opt, 300)
-    for _ in range(300):
-        if time.perf_counter() - start > 0.2 * budget:
-            break
-        opt.zero_grad()
-        (module(x) - y).square().mean().backward()
-        opt.step()
-        schedule.step()
-    opt = torch.optim.LBFGS(
-        module.parameters(),
-        lr=1.0,
-        max_iter=20,
-        history_size=20,
-        line_search_fn="strong_wolfe",
-        tolerance_grad=0.0,
-        tolerance_change=0.0,
-    )
-
-    def closure():
-        opt.zero_grad()
-        loss = (module(x) - y).square().mean()
-        loss.backward()
-        return loss
-
-    while (spent := time.perf_counter() - start) < budget:
-        opt.step(closure)
-        if trace is not None:
-            paused = time.perf_counter()
-            trace.append((time.perf_counter() - start, sup()))
-            start += time.perf_counter() - paused  # evaluation time is not the loop's
-    return sup(), spent
+    x = targets.sample(target.d, stack.training_points(target.d, arch.size), "sobol", 0)
+    x_test = targets.dense_grid(target.d, 8192)
+    return plain_loop(arch, x, target(x), budget, x_test, target(x_test), trace=trace)
 
 
 def lm_rate(params: int = 1000, points: int = 2048, models: int = 4) -> dict:
@@ -180,7 +143,7 @@ def pykan_rows(budget_scale: float = 1.0) -> list[dict] | str:
         with torch.no_grad():
             kan_rmse = float((model(data["test_input"])[:, 0] - data["test_label"][:, 0]).square().mean().sqrt())
         kan_params = sum(p.numel() for n, p in model.named_parameters() if p.requires_grad and "symbolic" not in n)
-        best = None
+        best: tuple[str, approx.FitResult] | None = None
         for act in ("polyrelu", "polynorm", "tanh"):
             phases = [
                 Phase("adam", 300, 1e-2, "cosine", seconds=0.2 * seconds),
@@ -190,6 +153,7 @@ def pykan_rows(budget_scale: float = 1.0) -> list[dict] | str:
             (r,) = fit_seeds(t, [0], activation=act, params=kan_params, phases=phases)
             if best is None or r.rms_error < best[1].rms_error:
                 best = (act, r)
+        assert best is not None
         rows.append(
             {
                 "target": name,
@@ -216,13 +180,14 @@ def run_cli(args: argparse.Namespace) -> int:
         Activation(act)
     torch.set_num_threads(1)  # one fit per core: the budget means the same on a loaded machine
     out = Path(args.out)
-    rows, traces = [], {}
+    rows: list[dict] = []
+    traces: dict[str, dict[str, list]] = {}
     print(f"{'target':24s} {'activation':10s} {'P':>5s} {'budget':>6s} {'engine':>9s} {'torch':>9s} {'ratio':>8s}")
     for size, budget in zip(args.sizes, args.budgets, strict=True):
         for name in HELD_OUT:
             t = held_out_target(name)
             for act in args.activations:
-                trace = [] if size == args.sizes[0] else None
+                trace: list | None = [] if size == args.sizes[0] else None
                 e_err, e_sec = engine_fit(t, act, size, budget)
                 t_err, t_sec = torch_loop(t, act, size, budget, trace)
                 rows.append(

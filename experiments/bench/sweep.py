@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -87,7 +88,7 @@ KERNEL_ACTIVATIONS = (
 OTHER_FORMS = ("library", "checkpointed", "compiled", "eager fused")
 
 
-def _kernel_forms(act: Activation) -> dict[str, object]:
+def _kernel_forms(act: Activation) -> dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None]:
     """form -> fn(h, a) for one activation: its impls (approx/activations/table.py) and the released code's
     checkpointed library form; None where a form does not exist (GELU has no eager fused form)."""
     from torch.utils.checkpoint import checkpoint
@@ -113,14 +114,15 @@ def activation_kernels(repeats: int = 30) -> list[dict]:
             a = torch.randn(M, 1, w if act.coefficients == "per_neuron" else 1, 4, generator=g, dtype=torch.float64)
             a.requires_grad_(True)
             forms = {"relu": lambda h, a: torch.relu(h), **_kernel_forms(act)}
-            times: dict[str, list[float]] = {name: [] for name, fn in forms.items() if fn is not None}
+            ready = {name: fn for name, fn in forms.items() if fn is not None}
+            times: dict[str, list[float]] = {name: [] for name in ready}
             for rep in range(repeats + 1):
-                for name in times:
-                    t0, fn = time.perf_counter(), forms[name]
+                for name, fn in ready.items():
+                    t0 = time.perf_counter()
                     torch.autograd.grad(fn(h, a), (h, a), up, allow_unused=True)
                     if rep:  # pass 0: warm-up and compilation
                         times[name].append(time.perf_counter() - t0)
-            row = {"shape": f"{M}×{N}×{w}", "activation": act.label}
+            row: dict[str, object] = {"shape": f"{M}×{N}×{w}", "activation": act.label}
             row.update({name: 1e6 * _median(v) if v else None for name, v in times.items()})
             rows.append(row)
     return rows

@@ -11,7 +11,7 @@ from approx import activations as A
 HELP = "print the activation table; --plot FILE draws the family in one figure"
 
 #: (label, registry name, kwargs) of the family shown by the table and the figure
-FAMILY = (
+FAMILY: tuple[tuple[str, str, dict], ...] = (
     ("ReLU", "relu", {}),
     ("ReLU²", "relu2", {}),
     ("GELU", "gelu", {}),

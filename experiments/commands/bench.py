@@ -8,12 +8,16 @@ from __future__ import annotations
 import argparse
 import importlib
 
-HELP = "benchmarks: fitting engine (sweep), precision fitting (precision), executors (executor)"
+HELP = "benchmarks: fitting engine (sweep), precision, robustness of the defaults, executors (executor)"
 
 #: benchmark name -> (module with add_arguments/run, one-line help)
 BENCHES: dict[str, tuple[str, str]] = {
     "sweep": ("experiments.bench.sweep", "fitting engine: stacked vs one-at-a-time, FLOP/s vs matmul rate"),
     "precision": ("experiments.bench.precision", "error at equal wall time: engine vs torch loop vs pykan"),
+    "robustness": (
+        "experiments.bench.robustness",
+        "the defaults vs the plain torch loop in every d × depth × activation",
+    ),
     "executor": ("experiments.bench.executor", "Ray executor vs local on the same stacks; per-task overhead"),
 }
 

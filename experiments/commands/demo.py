@@ -153,8 +153,8 @@ def rates_section(out: Path) -> None:
 
 def lm_section(out: Path) -> None:
     """Issue 8: the transformer FFN study on the tiny preset, a few steps (the full study: polylab lm)."""
-    from experiments.lm import report as lm_report
-    from experiments.lm import study as lm_study
+    from experiments.transformer import report as lm_report
+    from experiments.transformer import study as lm_study
 
     print("\n== Transformer FFN study, tiny preset, 40 steps (docs/theory.md §6; polylab lm cpu for the real one) ==")
     runs = lm_study.demo(out / "lm_tiny")

@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 
 from experiments import executors, output_lock
-from experiments.lm import study as lm_study
+from experiments.transformer import study as lm_study
 from experiments.user_errors import UserError
 
 HELP = (
@@ -79,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
             finally:
                 if hasattr(executor, "close"):
                     executor.close()
-        from experiments.lm import report as lm_report  # after training: the report needs only the run files
+        from experiments.transformer import report as lm_report  # after training: the report needs only the run files
 
         runs = lm_study.load_runs(out)
         if not runs:

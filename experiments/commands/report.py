@@ -40,8 +40,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def lm(out: Path) -> int:
-    from experiments.lm import report as lm_report
-    from experiments.lm import study as lm_study
+    from experiments.transformer import report as lm_report
+    from experiments.transformer import study as lm_study
 
     runs = lm_study.load_runs(out)
     if not runs:

@@ -20,11 +20,11 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
-from approx.layered import LayeredNetwork
+from approx.layered import LayeredNetwork, SparseLinear
 from theory.theorem3 import Theorem3Network
 
 
-def _csr(affine: torch.nn.Module) -> sp.csr_matrix:
+def _csr(affine: torch.nn.Linear | SparseLinear) -> sp.csr_matrix:
     w = affine.weight.detach().to(torch.float64).cpu()
     if w.is_sparse:
         w = w.coalesce()
@@ -59,9 +59,9 @@ class BlockEvaluator:
         if built.blocks is None:
             raise ValueError(f"block evaluation needs the per_neuron form, got {built.form!r}")
         self.N, self.d = built.N, built.target.d
-        self.weights = [_csr(a) for a in module.affines]
-        self.biases = [a.bias.detach().to(torch.float64).cpu().numpy() for a in module.affines]
-        self.acts = [(_coeffs(a.relu_coeffs), _coeffs(a.poly_coeffs)) for a in module.activations]
+        self.weights = [_csr(a) for a in module.layers]
+        self.biases = [a.bias.detach().to(torch.float64).cpu().numpy() for a in module.layers]
+        self.acts = [(_coeffs(a.relu_coeffs), _coeffs(a.poly_coeffs)) for a in module.pointwise]
         if len(self.weights) != len(built.blocks.ranges) + 2:
             raise ValueError("the module does not have the layers of this construction")
         self.inputs = built.blocks.inputs
@@ -73,11 +73,10 @@ class BlockEvaluator:
 
     def _activation(self, layer: int, z: np.ndarray, units: np.ndarray) -> np.ndarray:
         relu_c, poly_c = self.acts[layer]
-        y = None
+        y = np.zeros_like(z)
         for c, v in ((relu_c, np.maximum(z, 0.0)), (poly_c, z)):
             if c is not None:
-                term = _horner(v, c[units] if c.ndim == 2 else c)
-                y = term if y is None else y + term
+                y = y + _horner(v, c[units] if c.ndim == 2 else c)
         return y
 
     def units(self, cell: tuple[int, ...]) -> list[np.ndarray]:

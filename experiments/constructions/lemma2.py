@@ -158,7 +158,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"plot: {args.plot}")
     if args.json:
         config = {"a": [str(c) for c in a], "eps": str(eps), "exact_max_m": args.exact_max_m, "table": args.table}
-        out = {"provenance": provenance(config=config), "result": res.row()}
+        out: dict[str, object] = {"provenance": provenance(config=config), "result": res.row()}
         if rows:
             out["table"] = [r.row() for r in rows]
             out["fits"] = {str(k): v for k, v in fits.items()}

@@ -123,8 +123,10 @@ def plot(path: str, net, args, grid: int) -> list[dict]:
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
     neurons = [r.relu.sizes().neurons for r in points]
     ax.loglog(neurons, [float(r.eps) for r in points], "k:", label="target ε")
-    ax.loglog(neurons, [float(r.bound) for r in points], "o-", label="certified bound (layer budget)")
-    ax.loglog(neurons, [max(float(r.measured), 1e-300) for r in points], "s--", label=f"exact max on {grid}-pt grid")
+    ax.loglog(neurons, [float(r.bound or 0) for r in points], "o-", label="certified bound (layer budget)")
+    ax.loglog(
+        neurons, [max(float(r.measured or 0), 1e-300) for r in points], "s--", label=f"exact max on {grid}-pt grid"
+    )
     g = net.sizes()
     ax.set_xscale("linear")
     ax.set_xlabel("ReLU neurons")
@@ -155,7 +157,7 @@ def run(args: argparse.Namespace) -> int:
         out_exact = str(exact)
     else:
         out_exact = None
-    out = {"result": {**res.row(), "exact_sup_error": out_exact}}
+    out: dict[str, object] = {"result": {**res.row(), "exact_sup_error": out_exact}}
     if args.table:
         rows = theorem2.size_table(a=a, d=args.dim, seed=args.seed)
         lower = theorem2.lower_bound_table()

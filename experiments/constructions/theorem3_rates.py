@@ -28,6 +28,7 @@ import numpy as np
 import torch
 
 from approx.fitting.rates import fit_rate
+from approx.layered import LayeredNetwork
 from theory import theorem3 as T3
 from theory.export import to_torch
 from theory.sobolev.approximant import Approximant
@@ -37,19 +38,19 @@ FIT_MIN_N = 4
 EXPORT_TOLERANCE = 1e-9  # float64 export vs f_N: rounding is ~1e-15 here, a wrong weight ~1e-3
 
 
-def evaluate(module: torch.nn.Module, X: np.ndarray, device: str = "cpu", batch: int | None = None) -> np.ndarray:
+def evaluate(module: LayeredNetwork, X: np.ndarray, device: str = "cpu", batch: int | None = None) -> np.ndarray:
     """The exported network at the rows of X in float64, in batches (hidden layers can be 10^5 wide).
 
     Sparse layers, and dense ones under 10% full, are multiplied in CSR form (several times faster than
     COO, and than dense matmul, on CPU).
     """
     module = module.to(device)
-    width = max(getattr(a, "out_features", 1) for a in module.affines)
+    width = max(getattr(a, "out_features", 1) for a in module.layers)
     batch = batch or max(64, min(65536, 2**25 // max(width, 1)))
     mats = []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # "sparse CSR support is in beta"
-        for a in module.affines:
+        for a in module.layers:
             w = a.weight.detach()
             if not w.is_sparse and w.numel() > 10_000 and torch.count_nonzero(w) < 0.1 * w.numel():
                 w = w.to_sparse()  # the construction is very sparse even where the export stored it dense
@@ -60,8 +61,8 @@ def evaluate(module: torch.nn.Module, X: np.ndarray, device: str = "cpu", batch:
             h = torch.as_tensor(X[i : i + batch], dtype=torch.float64, device=device)
             for k, (w, b) in enumerate(mats):
                 h = (w @ h.T).T + b if w.layout == torch.sparse_csr else h @ w.T + b
-                if k < len(module.activations):
-                    h = module.activations[k](h)
+                if k < len(module.pointwise):
+                    h = module.pointwise[k](h)
             out.append(h[:, 0].cpu().numpy())
     return np.concatenate(out)
 
@@ -276,7 +277,7 @@ def _cells(c: dict) -> str:
 
 def fits(rows: list[dict]) -> dict:
     use = [r for r in rows if r["N"] >= FIT_MIN_N]
-    out = {}
+    out: dict[str, object] = {}
     for key in ("neurons", "nonzero_parameters"):
         out[f"polyrelu_vs_{key}"] = fit_slope(
             [r["polyrelu"]["sizes"][key] for r in use], [r["polyrelu"]["error"] for r in use]
@@ -292,7 +293,8 @@ def fits(rows: list[dict]) -> dict:
         (math.log(1 / r["bound"]), r["relu"]["sizes"]["neurons"] / r["polyrelu"]["sizes"]["neurons"]) for r in relu_rows
     ]
     if len(ratio) >= 2:
-        slope, intercept = np.polyfit(*np.array(ratio).T, 1)
+        logs, ratios = np.array(ratio).T
+        slope, intercept = np.polyfit(logs, ratios, 1)
         out["relu_over_polyrelu_neurons"] = [round(q, 3) for _, q in ratio]
         out["ratio_vs_ln_inv_eps"] = {"slope": float(slope), "intercept": float(intercept)}
     out["polyrelu_bound_vs_neurons"] = fit_slope(

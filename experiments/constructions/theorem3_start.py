@@ -69,6 +69,7 @@ def start(text: str, d: int, n: int, N: int, init: str, scale: float) -> Start:
         last.values.div_(scale)
         last.bias.div_(scale)
     if init == "theorem3-relu":
+        assert built.squaring_depth is not None  # the ReLU twin always has one
         bound = built.approximant.certified_bound().bound + T3.relu_error_bound(built.approximant, built.squaring_depth)
     else:
         bound = built.approximant.certified_bound().bound

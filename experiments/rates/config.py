@@ -247,7 +247,8 @@ def _jobs(cfg: Config) -> list[Job]:
                 if key not in widths:
                     widths[key] = width_for_params(max(2, size // cfg.stages), t.d, cfg.depth, a)
                 arch = Architecture(t.d, widths[key], cfg.depth, a)
-                jobs += [Job(t, a, size, s, arch, lr) for lr in cfg.lrs or [None] for s in cfg.seeds]
+                lrs: list[float | None] = list(cfg.lrs) if cfg.lrs else [None]
+                jobs += [Job(t, a, size, s, arch, lr) for lr in lrs for s in cfg.seeds]
     return jobs
 
 

@@ -12,14 +12,14 @@ import math
 
 import torch
 
-from approx.fitting import metrics, pattern, targets
+from approx.fitting import metrics, pattern, stack, targets
 from approx.fitting.train import Fit
 from experiments.constructions import theorem3_start
 from experiments.rates import results_table
 from experiments.rates.config import Config, Job, points_for
 
 
-def row(cfg: Config, job: Job, test_sets: dict[str, tuple]) -> dict:
+def row(cfg: Config, job: Job, test_sets: stack.TestSets) -> dict:
     """One construction start (``init = "theorem3"``/``"theorem3-relu"``), trained inside its pattern.
 
     The readout is solved by least squares, then the L-BFGS and LM phases' summed steps run as
@@ -29,6 +29,7 @@ def row(cfg: Config, job: Job, test_sets: dict[str, tuple]) -> dict:
     at the end.
     """
     text, n = cfg.expressions[job.target.name]
+    assert n is not None  # config.load refuses a construction start without n
     d = job.target.d
     N = theorem3_start.grid_for_size(text, d, n, job.size, cfg.init)
     begin = theorem3_start.start(text, d, n, N, cfg.init, job.target.scale)
@@ -52,11 +53,11 @@ def row(cfg: Config, job: Job, test_sets: dict[str, tuple]) -> dict:
         net = floor
     err, best = errs(net), errs(floor)
     finite = all(math.isfinite(v) for k, v in err.items() if k != "gap")
-    hidden = [layer.shape[0] for layer in net.linears[:-1]]
+    hidden = [layer.shape[0] for layer in net.layers[:-1]]
     count = {
         "total": net.count,
-        "weights": sum(layer.values.numel() for layer in net.linears),
-        "biases": sum(layer.bias.numel() for layer in net.linears),
+        "weights": sum(layer.values.numel() for layer in net.layers),
+        "biases": sum(layer.bias.numel() for layer in net.layers),
         "coefficients": 0,
         "neurons": sum(hidden),
     }

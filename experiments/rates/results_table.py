@@ -88,7 +88,8 @@ def read(path: Path, *, drop_cut_line: bool) -> Table:
     missing = [c for c in COLUMNS if c not in (reader.fieldnames or []) and c not in FLOOR + OPTIONS]
     if missing:
         raise CorruptResults(f"{path}:1: header lacks column(s) {', '.join(missing)}")
-    rows, seen = [], {}
+    rows: list[dict[str, str]] = []
+    seen: dict[str, int] = {}
     for row in reader:
         line = reader.line_num
         _check_row(path, line, row)

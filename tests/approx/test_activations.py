@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 from torch.autograd import gradcheck
 
 from approx import activations as A
-from approx.lm.ffn import FFN, SwiGLU
+from approx.transformer.ffn import FFN, SwiGLU
 
 
 def released_polyrelu(x, weight, bias):

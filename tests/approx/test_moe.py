@@ -10,14 +10,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from approx import activations
-from approx.lm import analysis as lm_analysis
-from approx.lm import bf16_probe
-from approx.lm.moe import MoE, MoEConfig, Routing, balance_loss, naive_moe, route, z_loss
-from approx.lm.transformer import GATED, ModelConfig, Transformer, parameter_counts
+from approx.transformer import analysis as lm_analysis
+from approx.transformer import bf16_probe
+from approx.transformer.moe import MoE, MoEConfig, Routing, balance_loss, naive_moe, route, z_loss
+from approx.transformer.transformer import GATED, ModelConfig, Transformer, parameter_counts
 from experiments import cli
-from experiments.lm import ablations as lm_ablations
-from experiments.lm import report as lm_report
-from experiments.lm import study as lm_study
+from experiments.transformer import ablations as lm_ablations
+from experiments.transformer import report as lm_report
+from experiments.transformer import study as lm_study
 
 torch.set_num_threads(1)
 EXPERT_ACTIVATIONS = (None, "relu", "gelu", "polyrelu", "polynorm")

@@ -8,7 +8,7 @@ Attention is causal ``scaled_dot_product_attention`` with rotary positions. The 
 ungated ρ(x W1) W2 with any activation of ``approx.activations``, or the gated SwiGLU baseline. The
 widths are matched as in the paper (§1, "FFN placement"): SwiGLU has three d×h matrices, the
 ungated FFN two d×(3h/2) ones, so both hold exactly 3dh weights when h is even. With ``moe`` set,
-every FFN is a mixture of such experts (``approx.lm.moe``, §6.2), each matched the same way.
+every FFN is a mixture of such experts (``approx.transformer.moe``, §6.2), each matched the same way.
 """
 
 from __future__ import annotations
@@ -23,8 +23,8 @@ from torch import Tensor, nn
 from torch.utils.checkpoint import checkpoint
 
 from approx import activations
-from approx.lm.ffn import FFN, SwiGLU
-from approx.lm.moe import MoE, MoEConfig
+from approx.transformer.ffn import FFN, SwiGLU
+from approx.transformer.moe import MoE, MoEConfig
 
 GATED = "swiglu"
 

@@ -20,8 +20,8 @@ from typing import cast
 import torch
 from torch import Tensor
 
-from approx.lm.moe import MoE
-from approx.lm.transformer import Transformer
+from approx.transformer.moe import MoE
+from approx.transformer.transformer import Transformer
 
 
 def singular_values(w: Tensor) -> Tensor:

@@ -1,7 +1,7 @@
 """The transformer FFN study (docs/theory.md §6): train each FFN variant, analyse it, write the results.
 
 A study config (TOML, see ``experiments/configs/lm_*.toml``) has four tables:
-``[data]`` (``approx.lm.data.load_corpus``), ``[model]`` (``ModelConfig``; there ``ffn`` is ``"dense"``, the
+``[data]`` (``approx.transformer.data.load_corpus``), ``[model]`` (``ModelConfig``; there ``ffn`` is ``"dense"``, the
 default, or ``"moe"`` with a ``[model.moe]`` table of ``MoEConfig``), ``[train]`` (``TrainConfig``
 without ``seed``/``device``) and ``[study]``:
 
@@ -29,12 +29,12 @@ from pathlib import Path
 import torch
 
 from approx import activations
-from approx.lm import analysis as lm_analysis
-from approx.lm import bf16_probe
-from approx.lm import memory as lm_memory
-from approx.lm.data import STDLIB, Corpus, fixed_batches, load_corpus, random_batches
-from approx.lm.train import TrainConfig, train
-from approx.lm.transformer import GATED, ModelConfig, Transformer, parameter_counts
+from approx.transformer import analysis as lm_analysis
+from approx.transformer import bf16_probe
+from approx.transformer import memory as lm_memory
+from approx.transformer.data import STDLIB, Corpus, fixed_batches, load_corpus, random_batches
+from approx.transformer.train import TrainConfig, train
+from approx.transformer.transformer import GATED, ModelConfig, Transformer, parameter_counts
 from experiments import executors, resources
 from experiments.atomic_io import read_json, remove_temp_files, write_json, write_text
 from experiments.faults import checkpoint

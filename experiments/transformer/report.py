@@ -18,10 +18,10 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from experiments.atomic_io import save_figure, write_text  # noqa: E402
-from experiments.lm import ablations as lm_ablations  # noqa: E402
-from experiments.lm.study import is_learnable, summarise_ranks, write_csv  # noqa: E402
 from experiments.markdown import table  # noqa: E402
 from experiments.seed_spread import compare, fmt  # noqa: E402
+from experiments.transformer import ablations as lm_ablations  # noqa: E402
+from experiments.transformer.study import is_learnable, summarise_ranks, write_csv  # noqa: E402
 
 BASELINES = ("relu", "gelu", "swiglu")
 POLYCOM = ("polyrelu", "polynorm")
@@ -210,7 +210,7 @@ def claims(groups: dict[str, list[dict]]) -> tuple[list[list[str]], list[str]]:
             reached = [steps_to_reach_train(r, target) for r in groups[p]]
             last = len(groups[b][0]["steps"])
             shown = ", ".join("not reached" if s is None else str(s) for s in reached)
-            ok = all(s is not None and s < last for s in reached)
+            met = all(s is not None and s < last for s in reached)
             pairs = [
                 (x, y)
                 for rp in groups[p]
@@ -218,14 +218,14 @@ def claims(groups: dict[str, list[dict]]) -> tuple[list[list[str]], list[str]]:
                 if rp["seed"] == rb["seed"]
                 for x, y in zip(rp["evals"][1:], rb["evals"][1:], strict=True)
             ]
-            lower = sum(x["val_loss"] < y["val_loss"] for x, y in pairs)
-            verdict = "agrees" if ok else "disagrees"
+            wins = sum(x["val_loss"] < y["val_loss"] for x, y in pairs)
+            verdict = "agrees" if met else "disagrees"
             rows.append(
                 [
                     "faster convergence",
                     f"{p} vs {b}: step where {p}'s train loss ({SMOOTH}-step mean) reaches {b}'s final "
                     f"{target:.4f} ({b}: {last}); evaluations where {p}'s val loss is lower",
-                    f"{shown}; {lower}/{len(pairs)}",
+                    f"{shown}; {wins}/{len(pairs)}",
                     verdict,
                 ]
             )
@@ -235,7 +235,7 @@ def claims(groups: dict[str, list[dict]]) -> tuple[list[list[str]], list[str]]:
         parts = "; ".join(f"{v}: {n}" for v, n in counts.items())
         agree = sum(n for v, n in counts.items() if v.startswith("agrees"))
         sentences.append(f"- **{claim}**: {agree} of {len(verdicts)} PolyCom-vs-baseline comparisons agree ({parts}).")
-    groups_of = {"agree with the paper": [], "partly agree": [], "do not agree": []}
+    groups_of: dict[str, list[str]] = {"agree with the paper": [], "partly agree": [], "do not agree": []}
     for claim, verdicts in tally.items():
         agree = sum(v.startswith("agrees") for v in verdicts)
         key = (

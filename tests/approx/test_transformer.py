@@ -10,14 +10,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from approx import activations
-from approx.lm import analysis as lm_analysis
-from approx.lm import memory as lm_memory
-from approx.lm.data import fixed_batches, in_validation, load_corpus, random_batches
-from approx.lm.train import TrainConfig, lr_at, train
-from approx.lm.transformer import GATED, ModelConfig, Recompute, Transformer, parameter_counts
+from approx.transformer import analysis as lm_analysis
+from approx.transformer import memory as lm_memory
+from approx.transformer.data import fixed_batches, in_validation, load_corpus, random_batches
+from approx.transformer.train import TrainConfig, lr_at, train
+from approx.transformer.transformer import GATED, ModelConfig, Recompute, Transformer, parameter_counts
 from experiments import cli
-from experiments.lm import report as lm_report
-from experiments.lm import study as lm_study
+from experiments.transformer import report as lm_report
+from experiments.transformer import study as lm_study
 
 torch.set_num_threads(1)
 VARIANTS = ("relu", "gelu", GATED, "polyrelu", "polynorm")

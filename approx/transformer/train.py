@@ -1,7 +1,7 @@
 """Training loop for the transformer study: AdamW, linear warmup then cosine decay, clipping.
 
 Every activation is trained with the same ``seed``: the same initial weights wherever the shapes
-agree, and the same batches in the same order (``approx.lm.data.random_batches`` depends on the seed only).
+agree, and the same batches in the same order (``approx.transformer.data.random_batches`` depends on the seed only).
 On CUDA the forward runs under bf16 autocast. An MoE model also minimises its auxiliary losses;
 the logged losses are the cross-entropy alone. Logged: the loss, learning rate and gradient norm of
 every step; validation loss and perplexity every ``eval_interval`` steps on a fixed validation set;
@@ -19,10 +19,10 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor
 
-from approx.lm import analysis as lm_analysis
-from approx.lm import memory as lm_memory
-from approx.lm.data import Corpus, fixed_batches, random_batches
-from approx.lm.transformer import Transformer
+from approx.transformer import analysis as lm_analysis
+from approx.transformer import memory as lm_memory
+from approx.transformer.data import Corpus, fixed_batches, random_batches
+from approx.transformer.transformer import Transformer
 
 
 @dataclass(frozen=True)
