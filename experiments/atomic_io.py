@@ -92,17 +92,6 @@ def write_csv(path: str | os.PathLike, rows: list[dict[str, Any]]) -> Path:
     return write_text(path, buf.getvalue())
 
 
-def read_json(path: str | os.PathLike) -> Any:
-    """The JSON in ``path``; a file that is not JSON is a ValueError naming the file and line."""
-    path = Path(path)
-    try:
-        return json.loads(path.read_text())
-    except json.JSONDecodeError as err:
-        raise UserError(f"{path}:{err.lineno}: not valid JSON ({err.msg})") from None
-    except UnicodeDecodeError:
-        raise UserError(f"{path}: not a text file") from None
-
-
 def save_figure(fig, path: str | os.PathLike, **kwargs) -> Path:
     """``fig.savefig`` atomically; the format follows ``path``'s suffix."""
     fmt = Path(path).suffix.lstrip(".") or "png"

@@ -13,7 +13,6 @@ import importlib
 import os
 import sys
 
-from approx.kernels.cpu_memory import keep_freed_memory
 from experiments import output_paths
 from experiments.user_errors import UserError
 
@@ -49,18 +48,23 @@ def check_outputs(args: argparse.Namespace) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    keep_freed_memory()  # tensors reuse freed pages instead of faulting in fresh ones (approx/kernels/cpu_memory.py)
+    """Run one command; a Ctrl-C at any moment (imports included) ends it with one line and exit 130."""
+    command = "polylab"
     try:
+        args = build_parser().parse_args(argv)
+        command = f"polylab {args.command}"
+        from approx.kernels.cpu_memory import keep_freed_memory  # imports torch: inside the Ctrl-C guard
+
+        keep_freed_memory()  # tensors reuse freed pages instead of faulting in fresh ones
         check_outputs(args)
         return args.run(args) or 0
     except (UserError, OSError) as err:
         if os.environ.get("POLYLAB_DEBUG"):
             raise
-        print(f"polylab {args.command}: error: {err}", file=sys.stderr)
+        print(f"{command}: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print(f"polylab {args.command}: interrupted", file=sys.stderr)
+        print(f"{command}: interrupted", file=sys.stderr)
         return 130
 
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 import os
 import platform
 import re
+import socket
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -112,6 +113,7 @@ class RayExecutor:
         if address == "local":
             kwargs["num_cpus"] = num_cpus
         else:
+            probe(address)  # Ray itself retries an unreachable address for minutes
             kwargs["address"] = address
         self.started = not ray.is_initialized()  # a cluster this process started is shut down by close()
         try:
@@ -164,6 +166,26 @@ def add_arguments(p, unit: str) -> None:
     where = "local (default: this process) or ray"
     p.add_argument("--executor", choices=("local", "ray"), default="local", help=f"{where} ({unit} a Ray task)")
     p.add_argument("--address", help="with --executor ray: local (the default, a one-machine Ray), auto, or HEAD:6379")
+
+
+#: how long a cluster address may take to accept a connection before the run is refused
+CONNECT_SECONDS = 10.0
+
+
+def probe(address: str, seconds: float = CONNECT_SECONDS) -> None:
+    """Refuse (one line) a HOST:PORT that accepts no TCP connection within ``seconds``; ``auto`` is Ray's."""
+    if address == "auto":
+        return
+    m = re.match(r"^(?:[a-z]+://)?(?:[^@/]*@)?(\[[^\]]+\]|[^/:?#]+)(?::(\d+))?", address)
+    if m is None or m.group(2) is None:
+        raise UserError(f"--address must be auto or HOST:PORT, got {redact(address)!r}")
+    host, port = m.group(1).strip("[]"), int(m.group(2))
+    try:
+        socket.create_connection((host, port), timeout=seconds).close()
+    except OSError as err:
+        timed_out = isinstance(err, TimeoutError)
+        reason = f"no answer in {seconds:g} s" if timed_out else (err.strerror or type(err).__name__)
+        raise UserError(f"cannot reach a Ray cluster at {redact(address)}: {reason}") from None
 
 
 def make(name: str, address: str | None = None, num_cpus: int | None = None):

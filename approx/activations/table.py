@@ -48,7 +48,9 @@ class Family:
     kinked: bool = False  # its units have a breakpoint: "auto" starts it on kinks (approx/fitting/initialisation.py)
     piecewise_linear: bool = False  # its networks are piecewise linear (the ReLU rate −min(n, 2)/d applies)
     spline_start: bool = False  # its coefficients can be set to e_r, σ = ReLU^r (the kinks start)
-    identity_on_data: bool = False  # coefficients e_1 make σ the identity on [0, ∞) (growth in depth)
+    #: growth in depth: σ(h + c) = h + c for h + c ≥ this margin, with coefficients e_1 when it has some
+    #: (ReLU types: 0; GELU: 9, where 1 − Φ < 1e-18); None: no layer of it is the identity
+    identity_margin: float | None = None
     theory: str | None = None  # theory/activation.py's constructor of the same function, if exact
 
 
@@ -121,7 +123,13 @@ FAMILIES: dict[str, Family] = {
     f.name: f
     for f in (
         Family(
-            "relu", lambda act, w: nn.ReLU(), _fixed(F.relu), kinked=True, piecewise_linear=True, theory="relu_power"
+            "relu",
+            lambda act, w: nn.ReLU(),
+            _fixed(F.relu),
+            kinked=True,
+            piecewise_linear=True,
+            identity_margin=0.0,
+            theory="relu_power",
         ),
         Family("relu2", lambda act, w: ReLUPower(2), _fixed(lambda h: F.relu(h).square()), kinked=True),
         Family(
@@ -133,7 +141,7 @@ FAMILIES: dict[str, Family] = {
             kinked=True,
             theory="relu_power",
         ),
-        Family("gelu", lambda act, w: nn.GELU(), _fixed_with_kernel(F.gelu, native_kernels.gelu)),
+        Family("gelu", lambda act, w: nn.GELU(), _fixed_with_kernel(F.gelu, native_kernels.gelu), identity_margin=9.0),
         Family("silu", lambda act, w: nn.SiLU(), _fixed(F.silu)),
         Family("tanh", lambda act, w: nn.Tanh(), _fixed(torch.tanh)),
         Family("identity", lambda act, w: nn.Identity(), _fixed(lambda h: h), theory="identity"),
@@ -144,7 +152,7 @@ FAMILIES: dict[str, Family] = {
             options=("order",),
             label=lambda act: f"polynomial_r{act.order}",
             learnable=True,
-            identity_on_data=True,
+            identity_margin=0.0,
             theory="polynomial",
         ),
         Family(
@@ -156,7 +164,7 @@ FAMILIES: dict[str, Family] = {
             learnable=True,
             kinked=True,
             spline_start=True,
-            identity_on_data=True,
+            identity_margin=0.0,
             theory="polyrelu",
         ),
         Family(

@@ -5,8 +5,8 @@ closed cube by interval arithmetic (grammar/intervals.py: ``1/x0`` is refused al
 sees its pole), and compiled node by node into torch operations: no ``lambdify``, no generated code.
 Two float checks then refuse targets no fit can mean anything on (docs/theory.md §2):
 
-- *zero up to rounding*: on every point of the grid |f| is at most :data:`CANCELLATION` times the
-  largest intermediate value it was computed from (``sin(x0)**2 + cos(x0)**2 - 1``);
+- *zero up to rounding*: on every point of the grid |f| is at most :data:`CANCELLATION` times its
+  size, the value with every sum taken over absolute values (``sin(x0)**2 + cos(x0)**2 - 1``: size 2);
 - *not resolved*: sup |f| on the grid changes by more than :data:`RESOLVED` when the grid is refined
   eight-fold (``x0**262144``, whose peak at x0 = 1 is narrower than the grid, and which underflows
   to 0 almost everywhere).
@@ -25,7 +25,7 @@ from grammar import MAX_D, BinOp, Call, Const, ExpressionError, Neg, Node, Num, 
 from grammar import parse as parse_tree
 from grammar.intervals import certify_finite
 
-#: |f| ≤ this × (largest intermediate |value|) everywhere: f is zero up to rounding
+#: |f| ≤ this × its size (sums of absolute values) everywhere: f is zero up to rounding
 CANCELLATION = 2**10 * torch.finfo(torch.float64).eps
 #: sup |f| on a grid and on one eight times finer differ by more than this factor: the grid misses f's peak
 RESOLVED = 1.5
@@ -44,29 +44,42 @@ _UNARY = {
 }
 
 
-def evaluate(node: Node, x: Tensor, largest: Tensor | None = None) -> Tensor:
-    """The tree at points x (N, d) in x's dtype; ``largest`` (N,) becomes the largest |value| of any node."""
+def evaluate(node: Node, x: Tensor) -> Tensor:
+    """The tree at points x (N, d), in x's dtype."""
+    return _evaluate(node, x)[0]
+
+
+def _evaluate(node: Node, x: Tensor) -> tuple[Tensor, Tensor]:
+    """(value, size) at x: size is the value with every sum taken over absolute values, so
+    |value| ≪ size means the value is what is left after cancellation (a function's value starts afresh)."""
     match node:
         case Num(value=q):
             out = torch.full(x.shape[:-1], float(q), dtype=x.dtype, device=x.device)
+            return out, out.abs()
         case Const(name=name):
             out = torch.full(x.shape[:-1], math.pi if name == "pi" else math.e, dtype=x.dtype, device=x.device)
+            return out, out
         case Var(index=k):
-            out = x[..., k]
+            return x[..., k], x[..., k].abs()
         case Neg(arg=a):
-            out = -evaluate(a, x, largest)
+            u, su = _evaluate(a, x)
+            return -u, su
         case Call(name=name, arg=a):
-            out = _UNARY[name](evaluate(a, x, largest))
-        case BinOp(op="^", left=a, right=Num(value=e)) if e.denominator == 1:
-            out = evaluate(a, x, largest) ** int(e)
+            out = _UNARY[name](_evaluate(a, x)[0])
+            return out, out.abs()
         case BinOp(op=op, left=a, right=b):
-            u, v = evaluate(a, x, largest), evaluate(b, x, largest)
-            out = u + v if op == "+" else u - v if op == "-" else u * v if op == "*" else u / v if op == "/" else u**v
-        case _:
-            raise TypeError(f"not an expression node: {node!r}")
-    if largest is not None:
-        torch.maximum(largest, out.abs(), out=largest)
-    return out
+            (u, su), (v, sv) = _evaluate(a, x), _evaluate(b, x)
+            if op in "+-":
+                return (u + v if op == "+" else u - v), su + sv
+            if op == "*":
+                return u * v, su * sv
+            if op == "/":
+                return u / v, su / v.abs()
+            if isinstance(b, Num) and b.value.denominator == 1 and b.value > 0:
+                return u ** int(b.value), su ** int(b.value)
+            out = u ** int(b.value) if isinstance(b, Num) and b.value.denominator == 1 else u**v
+            return out, out.abs()
+    raise TypeError(f"not an expression node: {node!r}")
 
 
 def torch_function(tree: Node):
@@ -95,14 +108,13 @@ def check_numerically_meaningful(tree: Node, d: int, text: str) -> None:
     coarse = dense_grid(d, points)
     # eight times as many points: a finer grid up to d = 3, Sobol points above (a grid would not refine)
     fine = dense_grid(d, 8 * points) if d <= 3 else sample(d, 8 * points, "sobol", 0)
-    largest = torch.zeros(len(coarse), dtype=torch.float64)
-    values = evaluate(tree, coarse, largest)
+    values, size = _evaluate(tree, coarse)
     if not bool(values.isfinite().all()):
         raise ExpressionError(f"target {text!r} is not finite on the grid (overflow in float64)")
-    if bool((values.abs() <= CANCELLATION * largest).all()):
+    if bool((values.abs() <= CANCELLATION * size).all()):
         raise ExpressionError(
-            f"target {text!r} is zero on the grid up to rounding or underflow (|f| <= {CANCELLATION:.1e} × "
-            "the largest value it is computed from, everywhere): nothing to fit"
+            f"target {text!r} is zero on the grid up to rounding (|f| <= {CANCELLATION:.1e} × the sum of the "
+            "absolute values of its terms, everywhere): nothing to fit"
         )
     peak, fine_peak = float(values.abs().max()), float(evaluate(tree, fine).abs().max())
     if not math.isfinite(fine_peak) or not fine_peak <= RESOLVED * peak:

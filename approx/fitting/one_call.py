@@ -14,7 +14,6 @@ from collections.abc import Callable, Sequence
 from torch import Tensor
 
 from approx.fitting import stack, targets
-from approx.fitting.initialisation import resolve
 from approx.fitting.models import Activation, Architecture, width_for_params
 from approx.fitting.result import FitResult
 from approx.fitting.schedule import Phase
@@ -39,8 +38,9 @@ def fit(
     """Fit one network to ``target``: a catalogue name, an expression such as ``"exp(sin(pi*x0))"``
     (with ``d``), a :class:`~approx.fitting.targets.Target`, or a callable of (N, d) float64 with ``d``.
 
-    ``init``: ``"auto"`` (kinks for ReLU-type activations, uniform for smooth ones), ``"kinks"`` or
-    ``"uniform"`` (approx/fitting/initialisation.py). ``phases`` default: the start's schedule.
+    ``init``: ``"auto"`` (the portfolio of starts, the best kept on a validation split:
+    approx/fitting/portfolio.py), ``"kinks"`` or ``"uniform"`` (that start alone). ``phases``: the
+    uniform start's schedule (default ``UNIFORM_SCHEDULE``; a lone kinks start takes it too).
     ``stages`` > 1 fits each stage on the residual of those before (``params`` is per stage).
     """
     return fit_seeds(
@@ -87,8 +87,7 @@ def fit_seeds(
         device=device,
     )
     result = stack.fit(request)
-    start = resolve(init, act)
-    return [FitResult.from_stack(result, m, start) for m in range(len(seeds))]
+    return [FitResult.from_stack(result, m) for m in range(len(seeds))]
 
 
 def fit_stages(target: TargetLike, stages: int = 2, **kw) -> FitResult:

@@ -45,7 +45,8 @@ class FitResult:
     stop: str
     seconds: float  # wall time of the stack, divided by its models
     status: str = "ok"
-    start: str = ""  # the start it was trained from (approx/fitting/initialisation.py)
+    start: str = ""  # the start it was trained from (approx/fitting/portfolio.py), stage by stage
+    selection: dict[str, float] = field(default_factory=dict)  # every start's validation sup error (last stage)
     history: tuple[float, ...] = ()  # the training loss after every optimiser step
     target_name: str = ""
     target_spec: dict[str, Any] | None = None  # how to rebuild the target (targets.from_spec); None: a callable
@@ -53,7 +54,7 @@ class FitResult:
     target: targets.Target | None = field(default=None, compare=False, repr=False)
 
     @classmethod
-    def from_stack(cls, result: Result, m: int, start: str = "") -> FitResult:
+    def from_stack(cls, result: Result, m: int) -> FitResult:
         """Model m of a stack (approx/fitting/stack.py)."""
         request, errors, floor = result.request, result.errors[m], result.floor_errors[m]
         target = request.targets[m]
@@ -71,7 +72,8 @@ class FitResult:
             result.fits[-1].stop[m],
             sum(f.seconds / len(f.status) for f in result.fits),
             result.status(m),
-            start,
+            "+".join(stage[m] for stage in result.starts),
+            result.validation[-1][m] if result.validation else {},
             tuple(result.history(m)),
             target.name,
             target.spec,
@@ -121,6 +123,7 @@ class FitResult:
             "stages": self.stages,
             "seed": self.seed,
             "start": self.start,
+            "selection": " ".join(f"{k}:{v:.2e}" for k, v in self.selection.items()),
             **{k: getattr(self, k) for k in MEASURED},
             "steps": self.steps,
             "stop": self.stop,
@@ -161,6 +164,7 @@ class FitResult:
             "target": {"name": self.target_name, "spec": self.target_spec, "scale": self.target_scale},
             "scales": list(self.scales),
             "measured": {k: getattr(self, k) for k in (*MEASURED, "steps", "stop", "seconds", "status", "start")},
+            "selection": self.selection,
             "seed": self.seed,
         }
         torch.save(
@@ -209,6 +213,7 @@ def load(path: str | os.PathLike) -> FitResult:
         seconds=float(measured["seconds"]),
         status=str(measured["status"]),
         start=str(measured["start"]),
+        selection={str(k): float(v) for k, v in meta.get("selection", {}).items()},
         history=tuple(data["history"].tolist()),
         target_name=str(tgt["name"]),
         target_spec=tgt["spec"],

@@ -65,13 +65,23 @@ class Phase:
         return 1.0
 
 
-#: the schedule of a uniform start: a short Adam start, Levenberg–Marquardt, then the readout solved
-#: exactly (benchmarks/RESULTS.md, "precision": chosen on the tuning targets only)
-DEFAULT_SCHEDULE = (Phase("adam", steps=300, lr=1e-2, schedule="cosine"), Phase("lm", steps=500), Phase("varpro"))
+#: wall-clock caps of the default schedules' second-order phases, per stack: a Levenberg–Marquardt step
+#: costs O(N·P²) (or CG iterations of O(N·P)), ~1 s at P ≈ 3000; small fits end by their step counts first
+LBFGS_SECONDS, LM_SECONDS = 10.0, 15.0
+#: the schedule of a uniform start: Adam leaves the start's basin, Levenberg–Marquardt descends, the
+#: readout is solved exactly (benchmarks/RESULTS.md, robustness: chosen on the tuning cells)
+UNIFORM_SCHEDULE = (
+    Phase("adam", steps=300, lr=1e-2, schedule="cosine"),
+    Phase("lm", steps=500, seconds=LM_SECONDS),
+    Phase("varpro"),
+)
 #: for the "kinks" start (approx/fitting/initialisation.py): keep it, solve the readout, then LM
-KINKS_SCHEDULE = (Phase("varpro"), Phase("lm", steps=500), Phase("varpro"))
-
-
-def default_schedule(start: str) -> tuple[Phase, ...]:
-    """The schedule of a start (approx/fitting/initialisation.py) when none is given: kinks keep theirs."""
-    return KINKS_SCHEDULE if start == "kinks" else DEFAULT_SCHEDULE
+KINKS_SCHEDULE = (Phase("varpro"), Phase("lm", steps=500, seconds=LM_SECONDS), Phase("varpro"))
+#: for a network grown from a shallower fit (approx/fitting/growth.py): LM only ever lowers the loss
+GROWN_SCHEDULE = (Phase("lm", steps=500, seconds=LM_SECONDS), Phase("varpro"))
+#: for the portfolio's winner, on every training point: both descents again, each only lowering the loss
+POLISH_SCHEDULE = (
+    Phase("lbfgs", steps=1000, lr=1.0, seconds=LBFGS_SECONDS),
+    Phase("lm", steps=300, seconds=LM_SECONDS),
+    Phase("varpro"),
+)

@@ -3,9 +3,9 @@
 A :class:`Request` names one architecture and, per model, a target and a seed. :func:`fit` then
 
 1. samples each model's training points (seeded; :func:`training_points` says how many);
-2. for each stage k: starts every model (approx/fitting/initialisation.py, seed + 10⁴k), trains the
-   stack through the schedule (approx/fitting/train.py) on the normalised residual
-   r_k = (f − F_{k−1})/s_k of the stages before, and solves each readout exactly (the VarPro floor);
+2. for each stage k: trains the candidate starts (approx/fitting/portfolio.py; seed + 10⁴k) on the
+   normalised residual r_k = (f − F_{k−1})/s_k of the stages before, keeps each model's best on a
+   validation split, and solves each readout exactly (the VarPro floor);
 3. measures every model in float64 on its target's dense held-out grid.
 
 ``approx.fit``, ``approx.fit_stages`` and ``polylab rates`` all come through here, so a rule (the
@@ -23,13 +23,12 @@ import torch
 from torch import Tensor, nn
 
 from approx import devices
-from approx.fitting import metrics, targets
-from approx.fitting.initialisation import initial_parameters, resolve
+from approx.fitting import metrics, portfolio, targets
 from approx.fitting.models import Architecture
 from approx.fitting.optim.state import Progress
-from approx.fitting.schedule import Phase, default_schedule
-from approx.fitting.targets import Target
-from approx.fitting.train import Fit, train
+from approx.fitting.schedule import Phase
+from approx.fitting.targets import DEFAULT_SAMPLING, Target
+from approx.fitting.train import Fit
 from approx.fitting.varpro import solve_readout
 
 #: training dtypes; bfloat16 is mixed precision (float32 parameters and optimiser, bf16 forward pass);
@@ -71,16 +70,17 @@ class Request:
     targets: tuple[Target, ...]
     seeds: tuple[int, ...]
     points: int
-    phases: tuple[Phase, ...] | None = None  # None: the start's default schedule
-    init: str = "auto"
+    phases: tuple[Phase, ...] | None = None  # the uniform start's schedule (None: UNIFORM_SCHEDULE)
+    init: str = "auto"  # auto: the portfolio of starts; uniform | kinks: that start alone
     stages: int = 1
-    sampling: str = "sobol"
+    sampling: str = DEFAULT_SAMPLING
     varpro: bool = False  # report each stage with its readout solved exactly, not as trained
     dtype: str = "float64"
     device: str = "cpu"
     explode: float = 1e6
     lr: float | None = None  # every Adam phase at this learning rate (a config's lrs axis)
     test_points: int | None = None  # None: default_test_points(d)
+    kinks_phases: tuple[Phase, ...] | None = None  # the kinks start's schedule (None: KINKS_SCHEDULE)
 
     def __post_init__(self):
         if len(self.targets) != len(self.seeds) or not self.seeds:
@@ -95,12 +95,17 @@ class Request:
         devices.resolve(self.device)
 
     @property
-    def schedule(self) -> list[Phase]:
-        """The phases every model runs: the request's, or its start's default; Adam at ``lr`` if given."""
-        phases = self.phases if self.phases is not None else default_schedule(resolve(self.init, self.arch.activation))
+    def candidates(self) -> tuple[portfolio.Start, ...]:
+        """The starts every model tries (approx/fitting/portfolio.py), with Adam at ``lr`` if given."""
+        found = portfolio.starts(self.arch, self.init, self.phases, self.kinks_phases)
         if self.lr is None:
-            return list(phases)
-        return [dataclasses.replace(p, lr=self.lr) if p.optimizer == "adam" else p for p in phases]
+            return found
+        return tuple(dataclasses.replace(s, phases=with_lr(s.phases, self.lr)) for s in found)
+
+
+def with_lr(phases: tuple[Phase, ...], lr: float) -> tuple[Phase, ...]:
+    """The schedule with every Adam phase at learning rate ``lr``."""
+    return tuple(dataclasses.replace(p, lr=lr) if p.optimizer == "adam" else p for p in phases)
 
 
 @dataclass(frozen=True)
@@ -114,6 +119,8 @@ class Result:
     floors: tuple[Tensor, ...]  # per stage, the readout solved exactly
     scales: tuple[Tensor, ...]  # per stage, (M,)
     fits: tuple[Fit, ...]
+    starts: tuple[tuple[str, ...], ...] = ()  # per stage, per model: the start chosen
+    validation: tuple[tuple[dict[str, float], ...], ...] = ()  # per stage, per model: start -> validation error
     errors: tuple[dict[str, float], ...] = field(default=())  # per model: metrics.NAMES (NaN if diverged)
     floor_errors: tuple[dict[str, float], ...] = field(default=())  # the same with the last readout solved
 
@@ -191,34 +198,28 @@ def train_stages(request: Request, xs: Tensor, ys: Tensor, progress: Progress | 
     """``request.stages`` fits of the stack, each on the residual of those before, normalised to max 1."""
     arch, dtype, device = request.arch, DTYPES[request.dtype], request.device
     master = torch.float32 if dtype == torch.bfloat16 else dtype
-    phases = request.schedule
+    engine = portfolio.Engine(master, dtype if dtype != master else None, device, request.explode, progress)
     residual = ys.double()
-    thetas, floors, scales, fits = [], [], [], []
+    thetas, floors, scales, fits, starts, validation = [], [], [], [], [], []
     for k in range(request.stages):
         scale = torch.ones(len(xs), dtype=torch.float64) if k == 0 else residual.abs().amax(1).clamp_min(1e-300)
         goal = residual / scale[:, None]
         seeds = [s + STAGE_SEED_STRIDE * k for s in request.seeds]  # a fresh start per stage
-        theta0 = initial_parameters(arch, seeds, request.init, master, device)
-        result = train(
-            arch,
-            theta0,
-            xs.to(device, dtype),
-            goal.to(device, master),
-            phases,
-            explode=request.explode,
-            compute_dtype=dtype if dtype != master else None,
-            progress=progress,
-        )
-        floor = solve_readout(arch, result.theta.double(), xs.to(device), goal.to(device)).cpu()
-        reported = floor if request.varpro else result.theta.double().cpu()
+        chosen = portfolio.fit(arch, seeds, xs, goal, request.candidates, engine)
+        floor = solve_readout(arch, chosen.theta.double(), xs.to(device), goal.to(device)).cpu()
+        reported = floor if request.varpro else chosen.theta.double().cpu()
         thetas.append(reported)
         floors.append(floor)
         scales.append(scale)
-        fits.append(result)
+        fits.append(chosen.fit)
+        starts.append(chosen.start)
+        validation.append(chosen.validation)
         if k + 1 < request.stages:
             with torch.no_grad():
                 residual = residual - scale[:, None] * arch.forward(reported, xs.double())
-    return Result(request, xs, ys, tuple(thetas), tuple(floors), tuple(scales), tuple(fits))
+    return Result(
+        request, xs, ys, tuple(thetas), tuple(floors), tuple(scales), tuple(fits), tuple(starts), tuple(validation)
+    )
 
 
 def measure(result: Result, test_sets: TestSets) -> Result:

@@ -15,12 +15,15 @@ Families:
 - ``kan_*``       the KAN paper's toys: exp(sin(πx)+y²), xy, exp(½(sin(π(x1²+x2²))+sin(π(x3²+x4²)))).
 - ``fourier``     Σ_k a_k cos(2π k·x + φ_k), seeded, |a_k| ∝ |k|^{−(n+d+δ)}: Σ|a_k||k|^n < ∞
   needs exponent > n + d, so the series lies in W^{n,∞} (the d-D version of k^{−(n+1+δ)}).
-- ``callable``    any function of a (N, d) float64 tensor; experiments/ builds these from symbolic
-  expression strings, so approx/ stays free of the symbolic engine.
+- ``callable``    any function of a (N, d) float64 tensor; expression strings become these through the
+  grammar's torch back end (approx/fitting/expression.py).
 
-Point sets: ``random`` (uniform), ``sobol`` (scrambled, seeded) and ``chebyshev`` (tensor grid of
-Chebyshev–Lobatto nodes mapped to [0,1]). Test sets are dense uniform grids shifted half a cell, so
-they never coincide with Chebyshev training nodes and they resolve the sup norm to O(h^{1/2}) or better.
+Point sets: ``boundary`` (the default: 1/16 of the points on the cube's boundary, the 2^d corners
+first, then scrambled Sobol points on the faces, and Sobol points inside; a sup norm over the closed
+cube is decided at its corners as much as inside), ``sobol`` (scrambled, seeded), ``random``
+(uniform) and ``chebyshev`` (tensor grid of Chebyshev–Lobatto nodes mapped to [0,1]). Test sets are
+dense uniform grids shifted half a cell, so they never coincide with Chebyshev or boundary training
+points, and they resolve the sup norm to O(h^{1/2}) or better.
 """
 
 from __future__ import annotations
@@ -33,7 +36,10 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor
 
-SAMPLINGS = ("random", "sobol", "chebyshev")
+SAMPLINGS = ("boundary", "sobol", "random", "chebyshev")
+DEFAULT_SAMPLING = "boundary"
+#: with "boundary" sampling, this share of the points lies on the cube's boundary (corners, then faces)
+BOUNDARY_SHARE = 1 / 16
 Fn = Callable[[Tensor], Tensor]
 
 
@@ -80,6 +86,21 @@ def dense_grid(d: int, points: int) -> Tensor:
     return torch.cartesian_prod(*([axis] * d)).reshape(-1, d)
 
 
+def boundary(d: int, count: int, seed: int = 0) -> Tensor:
+    """``count`` points on the boundary of [0,1]^d: the 2^d corners (when they fit), then scrambled
+    Sobol points pushed onto the faces x_k ∈ {0, 1}, the faces taken in turn (none in 1-D)."""
+    corners = torch.cartesian_prod(*([torch.tensor([0.0, 1.0], dtype=torch.float64)] * d)).reshape(-1, d)
+    corners = corners if len(corners) <= count else corners[:0]
+    if d == 1 or len(corners) == count:
+        return corners
+    faces = torch.quasirandom.SobolEngine(d, scramble=True, seed=seed + 1).draw(
+        count - len(corners), dtype=torch.float64
+    )
+    index = torch.arange(len(faces))
+    faces[index, index % d] = ((index // d) % 2).to(torch.float64)
+    return torch.cat([corners, faces])
+
+
 def chebyshev_nodes(k: int) -> Tensor:
     """k Chebyshev–Lobatto nodes mapped to [0,1] (k = 1 gives the midpoint)."""
     if k == 1:
@@ -87,10 +108,13 @@ def chebyshev_nodes(k: int) -> Tensor:
     return 0.5 - 0.5 * torch.cos(math.pi * torch.arange(k, dtype=torch.float64) / (k - 1))
 
 
-def sample(d: int, points: int, method: str = "sobol", seed: int = 0) -> Tensor:
+def sample(d: int, points: int, method: str = DEFAULT_SAMPLING, seed: int = 0) -> Tensor:
     """``points`` training points in [0,1]^d (Chebyshev: a tensor grid of ⌈points^{1/d}⌉ nodes per axis)."""
     if points < 1:
         raise ValueError(f"need at least 1 training point, got {points}")
+    if method == "boundary":
+        edge = boundary(d, max(int(BOUNDARY_SHARE * points), min(2**d, points // 4)), seed)
+        return torch.cat([edge, sample(d, points - len(edge), "sobol", seed)])
     if method == "random":
         return torch.rand(points, d, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
     if method == "sobol":

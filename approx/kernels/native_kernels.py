@@ -18,9 +18,11 @@ with ``POLYLAB_NATIVE=0``, or for tensors that are not float64 CPU tensors in th
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
 import warnings
@@ -47,32 +49,53 @@ FLAGS = [
 # tried in turn: OpenMP threads (torch's libgomp) and GELU (glibc's libmvec), OpenMP only, neither
 OPTIONAL_FLAGS: tuple[list[str], ...] = (["-fopenmp", "-DPOLYLAB_GELU", "-lmvec"], ["-fopenmp"], [])
 MAX_ORDER = 16  # MAXR in the C file
+PR_SET_PDEATHSIG = 1  # prctl(2)
 
 _LIB: dict[str, ctypes.CDLL | None] = {}
 
 
-def _compile(compiler: str, out: Path, extra: list[str]) -> None:
-    cmd = [compiler, *FLAGS, *extra, "-o", str(out), str(SOURCE), "-lm"]
-    subprocess.run(cmd, check=True, capture_output=True, text=True)
+def _die_with_parent() -> None:
+    """In the compiler's process, before exec: SIGKILL it when the lab's process dies (Linux)."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+def _compile(compiler: str, out: str, extra: list[str]) -> None:
+    # -pipe: no intermediate files that a killed build would leave behind
+    cmd = [compiler, *FLAGS, "-pipe", *extra, "-o", out, str(SOURCE), "-lm"]
+    subprocess.run(cmd, check=True, capture_output=True, text=True, preexec_fn=_die_with_parent)
 
 
 def _build() -> ctypes.CDLL:
     compiler = next(filter(None, map(shutil.which, (os.environ.get("CC", "cc"), "gcc", "clang"))), None)
     if compiler is None:
         raise OSError("no C compiler (cc, gcc or clang) on PATH")
+    if hasattr(os, "memfd_create"):  # an anonymous in-memory file: nothing on disk to leave behind
+        fd = os.memfd_create("polylab-native-kernels")
+        try:
+            path = f"/proc/{os.getpid()}/fd/{fd}"
+            return _configure(_compile_and_load(compiler, path))
+        finally:
+            os.close(fd)  # the loaded library keeps its own mapping
     tmp = tempfile.mkdtemp(prefix="polylab-native-")
     try:
-        out = Path(tmp) / "native_kernels.so"
-        for extra in OPTIONAL_FLAGS:
-            try:
-                _compile(compiler, out, extra)
-                break
-            except subprocess.CalledProcessError:
-                if not extra:  # even the plain build failed
-                    raise
-        lib = ctypes.CDLL(str(out))  # stays mapped after the file is removed
+        return _configure(_compile_and_load(compiler, str(Path(tmp) / "native_kernels.so")))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _compile_and_load(compiler: str, out: str) -> ctypes.CDLL:
+    for extra in OPTIONAL_FLAGS:
+        try:
+            _compile(compiler, out, extra)
+            break
+        except subprocess.CalledProcessError:
+            if not extra:  # even the plain build failed
+                raise
+    return ctypes.CDLL(out)  # stays mapped after the file is closed or removed
+
+
+def _configure(lib: ctypes.CDLL) -> ctypes.CDLL:
     P, L, I = ctypes.c_void_p, ctypes.c_long, ctypes.c_int  # noqa: E741
     lib.polynorm_fwd.argtypes = [P, P, P, P, L, L, I, ctypes.c_double, L]
     lib.polynorm_bwd.argtypes = [P, P, P, P, P, L, L, I, P, L]

@@ -19,6 +19,7 @@ import torch
 from torch import Tensor
 
 STDLIB = "stdlib"
+MAX_FILE_BYTES = 1 << 30  # one corpus file; a larger one (or /dev/zero) is refused, not read
 SEPARATOR = b"\0"
 TEXT_SUFFIXES = (".py", ".txt", ".md", ".rst", ".c", ".h", ".toml", ".json", ".cfg", ".ini", ".html", ".css", ".js")
 
@@ -95,7 +96,11 @@ def load_corpus(
         root = Path(corpus).expanduser()
         if not root.exists():
             raise ValueError(f"corpus {str(corpus)!r} does not exist")
+        if not (root.is_file() or root.is_dir()):
+            raise ValueError(f"corpus {str(corpus)!r} is neither a regular file nor a folder (a FIFO or device?)")
         if root.is_file():
+            if root.stat().st_size > MAX_FILE_BYTES:
+                raise ValueError(f"corpus file {str(root)!r} is larger than {MAX_FILE_BYTES:,} bytes")
             data = root.read_bytes()
             cut = len(data) - len(data) * val_percent // 100
             if cut < 2 or len(data) - cut < 2:
@@ -113,7 +118,9 @@ def load_corpus(
 
     def read(paths: list[Path], limit: int | None) -> list[bytes]:
         chunks, size = [], 0
-        for p in paths:  # stop reading once the prefix is long enough
+        for p in paths:  # stop reading once the prefix is long enough; skip what is not a plain file
+            if not p.is_file() or p.stat().st_size > MAX_FILE_BYTES:
+                continue
             chunks.append(p.read_bytes())
             size += len(chunks[-1]) + 1
             if limit is not None and size >= limit:

@@ -34,8 +34,9 @@ from approx.fitting.models import Activation, Architecture, width_for_params
 from approx.fitting.one_call import fit_seeds
 from approx.fitting.optim.levenberg_marquardt import damped_step, marquardt_scale, normal_equations
 from approx.fitting.schedule import Phase
-from experiments.atomic_io import read_json, save_figure, write_json
+from experiments.atomic_io import save_figure, write_json
 from experiments.bench.plain_loop import plain_loop
+from experiments.inputs import read_json
 from experiments.markdown import table
 from experiments.provenance import provenance
 from experiments.user_errors import UserError

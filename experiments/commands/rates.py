@@ -112,7 +112,7 @@ def _run(args: argparse.Namespace, cfg, out: Path) -> int:
 
 def _history(runs_file: Path) -> list[dict]:
     """The earlier runs recorded in run.json (provenance of each resumed session)."""
-    from experiments.atomic_io import read_json
+    from experiments.inputs import read_json
 
     record = read_json(runs_file)
     runs = record.get("runs") if isinstance(record, dict) else None

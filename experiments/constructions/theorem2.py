@@ -42,6 +42,19 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--plot", default=None, metavar="FILE", help="draw certified error against size over eps")
 
 
+#: exact rational multiply-adds an evaluation may take (about a minute on one core): a bound on the wait
+MAX_EXACT_WORK = 4_000_000
+
+
+def check_work(work: int, knob: str) -> None:
+    """Refuse (one line) exact work beyond :data:`MAX_EXACT_WORK`, naming the estimate and what to change."""
+    if work > MAX_EXACT_WORK:
+        raise UserError(
+            f"the exact evaluation would take {work:,} rational multiply-adds (about {work / 70_000:.0f} s; the limit"
+            f" is {MAX_EXACT_WORK:,}): use a larger {knob}"
+        )
+
+
 def _check(args: argparse.Namespace) -> None:
     for name, low, high in (("dim", 1, 4), ("depth", 1, 8), ("width", 1, 16)):
         v = getattr(args, name)
@@ -149,6 +162,7 @@ def run(args: argparse.Namespace) -> int:
     args.alpha = alpha
     res = theorem2.relu_approximation(net, eps, alpha, args.rescale, args.exact_max_m)
     grid = args.grid or (65 if args.dim == 1 else 9)
+    check_work(res.relu.sizes().nonzero_parameters * grid**args.dim, "--eps or --grid")
     theorem2.measure(res, grid)
     print(describe(res))
     if args.dim == 1 and args.depth == 1:

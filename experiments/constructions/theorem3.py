@@ -8,10 +8,11 @@ import math
 import re
 from fractions import Fraction
 
+from experiments import devices, targets
 from experiments.atomic_io import write_json
 from experiments.constructions import theorem3_rates as rates
 from experiments.provenance import provenance
-from experiments.user_errors import UserError, user_input
+from experiments.user_errors import UserError
 
 HELP = "Theorem 3: exact PolyReLU network = Sobolev approximant f_N, ReLU twin, error-vs-size rate curves"
 MAX_TERMS = 400_000  # (N+1)^d·C(n−1+d, d) above this would not build in a reasonable time
@@ -65,18 +66,11 @@ def run(args: argparse.Namespace) -> int:
     d = args.d if args.d is not None else infer_dimension(args.target)
     if (args.cells is not None and args.cells < 1) or args.hp_points < 1 or args.float_points < 1:
         raise UserError("--cells must be >= 1 and --hp-points, --float-points >= 1")
-    if args.device.startswith("cuda"):
-        import torch
-
-        if not torch.cuda.is_available():
-            raise UserError(f"--device {args.device}: CUDA is not available here")
+    devices.check(args.device)
     terms = (max(Ns) + 1) ** d * math.comb(args.n - 1 + d, d) if 1 <= args.n <= 8 and 1 <= d <= 6 else 0
     if terms > MAX_TERMS:
         raise UserError(f"N = {max(Ns)} in d = {d} needs {terms} terms (> {MAX_TERMS}); use a smaller N")
-    from theory.sobolev.target import SobolevTarget
-
-    with user_input():
-        SobolevTarget.parse(args.target, d, args.n)  # a bad target fails here, before any output
+    targets.sobolev(args.target, d, args.n)  # a bad target fails here, before any output
     print(f"Theorem 3: f = {args.target}, d = {d}, n = {args.n}, N = {Ns}")
     result = rates.sweep(
         args.target,

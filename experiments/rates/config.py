@@ -17,14 +17,17 @@ Config (see experiments/configs/quick.toml)::
     [data]
     train_points = 1024          # or a table by dimension: {1 = 512, 2 = 2048}
     per_parameter = 0            # at least this many train points per parameter (0: off)
-    sampling = "sobol"           # random | sobol | chebyshev
+    sampling = "boundary"        # boundary (default) | sobol | random | chebyshev
     test_points = 8192           # dense grid size (per target; ~points^{1/d} per axis)
-    [[phases]]                   # the optimiser schedule: approx.fitting.schedule.Phase fields
-    optimizer = "adam"
+    [[phases]]                   # optional: the uniform start's schedule (approx.fitting.schedule.Phase
+    optimizer = "adam"           # fields; default UNIFORM_SCHEDULE: Adam, L-BFGS, LM, readout)
     steps = 1000
     lr = 3e-3
-    [[kinks_phases]]             # optional: the schedule of kinks starts (default: [[phases]] if given,
-    optimizer = "varpro"         # else KINKS_SCHEDULE: readout, LM, readout; Adam would lose the start)
+    [[kinks_phases]]             # optional: the kinks start's schedule (default KINKS_SCHEDULE:
+    optimizer = "varpro"         # readout, LM, readout; Adam would lose the start)
+
+``init = "auto"`` (the default) trains the portfolio of starts and keeps each fit's best on a
+validation split (approx/fitting/portfolio.py); ``uniform`` or ``kinks`` trains that start alone.
 
 Every problem in the config is found by :func:`load` before any fit starts.
 """
@@ -33,20 +36,18 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from approx.fitting import stack, targets
-from approx.fitting.expression import expression_target
-from approx.fitting.initialisation import INITS, resolve
+from approx.fitting.initialisation import INITS
 from approx.fitting.models import Activation, Architecture, width_for_params
-from approx.fitting.schedule import DEFAULT_SCHEDULE, Phase, default_schedule
+from approx.fitting.schedule import UNIFORM_SCHEDULE, Phase
 from approx.fitting.targets import Target
-from experiments import resources
+from experiments import inputs, resources
+from experiments import targets as targets_check
 from experiments.constructions import theorem3_start
 from experiments.user_errors import UserError, require_choice, require_int, require_number, user_input
-from theory.sobolev.target import SobolevTarget
 
 DTYPES = tuple(stack.DTYPES)
 TOP_KEYS = {
@@ -154,7 +155,7 @@ def parse_target(spec: object) -> Target:
         unknown = set(spec) - {"expr", "d", "n", "name"}
         if unknown:
             raise UserError(f"expression target: unknown key(s) {sorted(unknown)}; valid: expr, d, n, name")
-        return expression_target(spec["expr"], spec.get("d", 1), spec.get("n"), spec.get("name"))
+        return targets_check.expression(spec["expr"], spec.get("d", 1), spec.get("n"), spec.get("name"))
     key = spec.pop("family", None) or spec.pop("name", None)
     if key is None:
         raise UserError(f"a target table needs 'family', 'name' or 'expr', got {spec!r}")
@@ -167,14 +168,7 @@ def load(path: str | Path, compile: bool = False) -> Config:
     ``compile``: run the activations through ``torch.compile`` whatever the config says.
     """
     path = Path(path)
-    try:
-        text = path.read_text()
-    except OSError as err:
-        raise UserError(f"cannot read config {str(path)!r}: {err.strerror}") from None
-    try:
-        raw = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as err:
-        raise UserError(f"{path}: invalid TOML: {err}") from None
+    raw, text = inputs.read_toml(path)
     with user_input(str(path)):
         return from_dict(raw, text, default_name=path.stem, compile=compile)
 
@@ -193,15 +187,15 @@ def _data_table(raw: dict) -> tuple[dict[int, int], str, int, float]:
     else:
         train_points = {0: tp}
     train_points = {k: _points(v, "train_points", 2) for k, v in train_points.items()}
-    sampling = require_choice("sampling", data.get("sampling", "sobol"), targets.SAMPLINGS)
+    sampling = require_choice("sampling", data.get("sampling", targets.DEFAULT_SAMPLING), targets.SAMPLINGS)
     per_parameter = require_number("per_parameter", data.get("per_parameter", 0), 0, 64)
     return train_points, sampling, _points(data.get("test_points", 8192), "test_points", 16), per_parameter
 
 
 def _phases(raw: dict, key: str = "phases") -> list[Phase]:
-    """[[phases]] (or [[kinks_phases]]), or the default schedule when absent."""
+    """[[phases]] (or [[kinks_phases]]), or the uniform start's default schedule when absent."""
     if key not in raw:
-        return list(DEFAULT_SCHEDULE)
+        return list(UNIFORM_SCHEDULE)
     if not isinstance(raw[key], list) or not raw[key]:
         raise UserError(f"{key} must be a non-empty list of [[{key}]] tables (or absent: the default schedule)")
     phases = []
@@ -273,15 +267,11 @@ def _check_construction_start(cfg: Config) -> None:
         raise UserError(f"init = {cfg.init!r} trains one construction by L-BFGS: no stages, no lrs")
     for t in cfg.targets:
         text, n = cfg.expressions.get(t.name, (None, None))
-        if text is None or n is None:
+        if text is None or not n:  # a stated n >= 1 was certified when the target was read
             raise UserError(
-                f"init = {cfg.init!r} needs expression targets with a smoothness n ({{expr = ..., d = ..., n = ...}}); "
-                f"target {t.name!r} is not one"
+                f"init = {cfg.init!r} needs expression targets with a smoothness n >= 1 "
+                f"({{expr = ..., d = ..., n = ...}}); target {t.name!r} is not one"
             )
-        try:
-            SobolevTarget.parse(text, t.d, n)
-        except ValueError as err:
-            raise UserError(f"target {t.name!r}: Theorem 3 does not apply: {err}") from None
 
 
 def from_dict(raw: dict, text: str = "", default_name: str = "sweep", compile: bool = False) -> Config:
@@ -345,14 +335,6 @@ def points_for(cfg: Config, d: int, params: int = 0) -> int:
     """Training points for a network of ``params`` parameters: train_points, or per_parameter × params."""
     base = cfg.train_points.get(d, cfg.train_points.get(0, 1024))
     return min(resources.MAX_POINTS, stack.training_points(d, params, base, cfg.per_parameter))
-
-
-def schedule_for(cfg: Config, activation: Activation) -> list[Phase]:
-    """A kinks start runs [[kinks_phases]] (else [[phases]], else KINKS_SCHEDULE); a uniform start [[phases]]."""
-    start = resolve(cfg.init, activation)
-    if start == "kinks" and cfg.kinks_phases is not None:
-        return cfg.kinks_phases
-    return cfg.phases if cfg.phases_given else list(default_schedule(start))
 
 
 def stacks(jobs: list[Job]) -> list[list[Job]]:

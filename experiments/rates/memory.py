@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from approx.fitting import stack
 from approx.fitting.plans import lm_bytes, lm_chunk
-from approx.fitting.schedule import KINKS_SCHEDULE
+from approx.fitting.schedule import GROWN_SCHEDULE, KINKS_SCHEDULE
 from experiments import resources
 from experiments.rates.config import Config, points_for, stacks
 from experiments.resources import Estimate
@@ -24,7 +24,7 @@ def check(cfg: Config, device: str = "cpu", allow_large: bool = False) -> None:
 def estimates(cfg: Config) -> list[Estimate]:
     """One estimate per stack of a rates config, plus the test sets."""
     itemsize = stack.DTYPES[cfg.dtype].itemsize
-    phases = [*cfg.phases, *(cfg.kinks_phases or (KINKS_SCHEDULE if cfg.init in ("kinks", "auto") else ()))]
+    phases = [*cfg.phases, *(cfg.kinks_phases or KINKS_SCHEDULE), *GROWN_SCHEDULE]  # every start's
     history = max((p.history for p in phases if p.optimizer == "lbfgs"), default=0)
     out = []
     for group in stacks(cfg.jobs):

@@ -18,7 +18,9 @@ import numpy as np
 
 from approx.fitting import chebyshev, rates
 from approx.fitting.targets import dense_grid
-from experiments.atomic_io import read_json, save_figure, write_json, write_text
+from experiments.atomic_io import save_figure, write_json, write_text
+from experiments.inputs import read_json
+from experiments.output_paths import slug
 from experiments.rates import results_table
 from experiments.user_errors import UserError
 
@@ -152,7 +154,7 @@ def figures(out: Path, rows: list[dict[str, str]], fits: list[dict], cheb: dict,
         for ax in (axes[i // cols][i % cols], ax_single):
             _panel(ax, target, rows, acts, colors, fit_of, cheb.get(target), metric)
         ax_single.legend(fontsize=7, loc="lower left")
-        paths.append(save_figure(single, out / "figures" / f"{_slug(target)}.png", dpi=130))
+        paths.append(save_figure(single, out / "figures" / f"{slug(target)}.png", dpi=130))
         plt.close(single)
     for j in range(len(targets), nrows * cols):
         axes[j // cols][j % cols].axis("off")
@@ -161,10 +163,6 @@ def figures(out: Path, rows: list[dict[str, str]], fits: list[dict], cheb: dict,
     paths.insert(0, save_figure(grid, out / "figures" / "rates.png", dpi=110))
     plt.close(grid)
     return paths
-
-
-def _slug(name: str) -> str:
-    return "".join(c if c.isalnum() or c in "-_" else "_" for c in name)
 
 
 def _panel(ax, target, rows, acts, colors, fit_of, cheb, metric) -> None:
@@ -290,27 +288,25 @@ def write_all(out: str | Path, cfg=None, boot: int = 1000) -> dict:
     rows = load_rows(out)
     if not rows:
         raise UserError(f"{out / 'results.csv'} has no rows yet")
-    if cfg is None and (out / "config.toml").exists():
+    if cfg is None:
+        if not (out / "config.toml").exists():
+            raise UserError(f"{out} has results.csv but no config.toml: its rows cannot be read without it")
         from experiments.rates import config as rates_config
 
         cfg = rates_config.load(out / "config.toml")
-    if cfg is not None:
-        ids = {job.id for job in cfg.jobs}
-        foreign = [r["job"] for r in rows if r["job"] not in ids]
-        if foreign:
-            where = out / "results.csv"
-            raise results_table.CorruptResults(f"{where}: job {foreign[0]!r} is not a job of its config.toml")
-    metric = cfg.metric if cfg is not None else "max_abs"
-    targets = {t.name: t for t in cfg.targets} if cfg is not None else {}
-    acts = [a.label for a in cfg.activations] if cfg is not None else []
-    linear = (
-        frozenset(a.label for a in cfg.activations if a.family.piecewise_linear) if cfg is not None else frozenset()
-    )
+    ids = {job.id for job in cfg.jobs}
+    foreign = [r["job"] for r in rows if r["job"] not in ids]
+    if foreign:
+        raise results_table.CorruptResults(f"{out / 'results.csv'}: job {foreign[0]!r} is not a job of its config.toml")
+    metric = cfg.metric
+    targets = {t.name: t for t in cfg.targets}
+    acts = [a.label for a in cfg.activations]
+    linear = frozenset(a.label for a in cfg.activations if a.family.piecewise_linear)
     fits = summarize(rows, metric, boot, order=(list(targets), acts), piecewise_linear=linear)
     cheb = chebyshev_reference(targets, rows)
     run_file = out / "run.json"
     summary = {
-        "config": cfg.name if cfg is not None else out.name,
+        "config": cfg.name,
         "metric": metric,
         "rows": len(rows),
         "diverged": sum(r["status"] == "diverged" for r in rows),

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from approx.fitting import metrics
+from experiments import inputs
 from experiments.atomic_io import write_text
 from experiments.user_errors import UserError
 
@@ -70,10 +71,7 @@ def read(path: Path, *, drop_cut_line: bool) -> Table:
     """The validated rows of ``path`` (none if it does not exist)."""
     if not path.exists():
         return Table([], None)
-    try:
-        text = path.read_text()
-    except (OSError, UnicodeDecodeError) as err:
-        raise CorruptResults(f"{path}: cannot read it ({err})") from None
+    text = inputs.read_text(path, "results table", inputs.TABLE_BYTES)
     lines = text.splitlines(keepends=True)
     dropped = None
     if lines and not lines[-1].endswith("\n"):
@@ -85,6 +83,13 @@ def read(path: Path, *, drop_cut_line: bool) -> Table:
             )
         lines = lines[:-1]
     reader = csv.DictReader(io.StringIO("".join(lines)))
+    try:
+        return Table(_validated_rows(reader, path), dropped)
+    except csv.Error as err:
+        raise CorruptResults(f"{path}:{reader.line_num}: not a CSV row ({err})") from None
+
+
+def _validated_rows(reader: csv.DictReader, path: Path) -> list[dict[str, str]]:
     missing = [c for c in COLUMNS if c not in (reader.fieldnames or []) and c not in FLOOR + OPTIONS]
     if missing:
         raise CorruptResults(f"{path}:1: header lacks column(s) {', '.join(missing)}")
@@ -97,7 +102,7 @@ def read(path: Path, *, drop_cut_line: bool) -> Table:
             raise CorruptResults(f"{path}:{line}: job {row['job']!r} already on line {seen[row['job']]}")
         seen[row["job"]] = line
         rows.append({c: row.get(c, "" if c in OPTIONS else "nan") for c in COLUMNS})
-    return Table(rows, dropped)
+    return rows
 
 
 def _check_row(path: Path, line: int, row: dict) -> None:
@@ -115,13 +120,27 @@ def _check_row(path: Path, line: int, row: dict) -> None:
         raise CorruptResults(f"{where}: n = {row['n']!r} is neither an integer nor 'analytic'")
     if row["status"] not in STATUSES:
         raise CorruptResults(f"{where}: status = {row['status']!r}; valid: {', '.join(STATUSES)}")
+    values = {}
     for c in (*FINITE_WHEN_OK, *(c for c in FLOOR if c in row), "seconds"):
         try:
-            value = float(row[c])
+            values[c] = float(row[c])
         except ValueError:
             raise CorruptResults(f"{where}: {c} = {row[c]!r} is not a number") from None
-        if (row["status"] == "ok" and c not in FLOOR or c == "seconds") and not math.isfinite(value):
+        if (row["status"] == "ok" and c not in FLOOR or c == "seconds") and not math.isfinite(values[c]):
             raise CorruptResults(f"{where}: {c} = {row[c]!r} is not finite in a fit with status ok")
+        if math.isinf(values[c]):  # NaN marks a value that is absent (a diverged fit, an older file); inf none
+            raise CorruptResults(f"{where}: {c} = {row[c]!r} is infinite")
+        if values[c] < 0:  # errors, losses and seconds are never negative (NaN passes: a diverged fit)
+            raise CorruptResults(f"{where}: {c} = {row[c]!r} is negative")
+    for c in ("params", "width", "depth", "d", "size_target"):
+        if int(row[c]) < 1:
+            raise CorruptResults(f"{where}: {c} = {row[c]!r} must be at least 1")
+    # a sup over the grid is at least the root mean square over it (to the rounding of 7 digits)
+    for sup, rms in (("max_abs", "rmse"), ("floor_max_abs", "floor_rmse")):
+        if sup in values and rms in values and values[sup] < values[rms] * (1 - 1e-6):
+            raise CorruptResults(f"{where}: {sup} = {row[sup]} is below {rms} = {row[rms]}: not a sup and an RMS")
+        if sup in values and rms in values and values[rms] == 0 < values[sup]:
+            raise CorruptResults(f"{where}: {rms} = 0 but {sup} = {row[sup]}: an RMS of 0 means no error anywhere")
 
 
 def row(cfg, job, count: dict, err: dict, floor_err: dict, fits: list, m: int, device: str, status: str) -> dict:

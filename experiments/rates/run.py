@@ -23,7 +23,7 @@ from experiments import devices, executors
 from experiments.atomic_io import remove_temp_files, write_text
 from experiments.faults import checkpoint, kill_once
 from experiments.rates import construction, memory, results_table
-from experiments.rates.config import CONSTRUCTION_INITS, Config, Job, from_dict, points_for, schedule_for, stacks
+from experiments.rates.config import CONSTRUCTION_INITS, Config, Job, from_dict, points_for, stacks
 from experiments.user_errors import UserError
 
 
@@ -35,7 +35,7 @@ def request(cfg: Config, group: list[Job], device: str) -> stack.Request:
         tuple(job.target for job in group),
         tuple(job.seed for job in group),
         points_for(cfg, arch.d_in, arch.size),
-        tuple(schedule_for(cfg, arch.activation)),
+        tuple(cfg.phases) if cfg.phases_given else None,
         cfg.init,
         cfg.stages,
         cfg.sampling,
@@ -44,6 +44,7 @@ def request(cfg: Config, group: list[Job], device: str) -> stack.Request:
         device,
         cfg.explode,
         group[0].lr,
+        kinks_phases=None if cfg.kinks_phases is None else tuple(cfg.kinks_phases),
     )
 
 

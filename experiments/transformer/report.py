@@ -7,7 +7,6 @@ between seeds; with a single seed the verdict says that the noise is unknown.
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 from statistics import mean
@@ -17,6 +16,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from experiments import inputs  # noqa: E402
 from experiments.atomic_io import save_figure, write_text  # noqa: E402
 from experiments.markdown import table  # noqa: E402
 from experiments.seed_spread import compare, fmt  # noqa: E402
@@ -386,7 +386,7 @@ def _memory(out: Path) -> list[str]:
     if not path.exists():
         return []
     rows = []
-    for m in json.loads(path.read_text())["rows"]:
+    for m in inputs.read_json(path)["rows"]:
         kept = m["activation_tensors_kept"]
         rows.append(
             [
@@ -452,7 +452,7 @@ def report(out: Path, runs: list[dict], figures: dict[str, Path | None]) -> str:
     """The whole report.md: header, headline, sizes, results, memory, the paper's claims, figures, limits."""
     groups = by_variant(runs)
     study_path = out / "study.json"
-    study = json.loads(study_path.read_text()) if study_path.exists() else {}
+    study = inputs.read_json(study_path) if study_path.exists() else {}
     moe = lm_ablations.is_moe(groups)
     rows, sentences = claims(groups)
     lines = [

@@ -22,7 +22,6 @@ from __future__ import annotations
 import contextlib
 import math
 import time
-import tomllib
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
@@ -35,11 +34,11 @@ from approx.transformer import memory as lm_memory
 from approx.transformer.data import STDLIB, Corpus, fixed_batches, load_corpus, random_batches
 from approx.transformer.train import TrainConfig, train
 from approx.transformer.transformer import GATED, ModelConfig, Transformer, parameter_counts
-from experiments import executors, resources
-from experiments.atomic_io import read_json, remove_temp_files, write_json, write_text
+from experiments import devices, executors, inputs, resources
+from experiments.atomic_io import remove_temp_files, write_json, write_text
 from experiments.faults import checkpoint
 from experiments.provenance import provenance
-from experiments.user_errors import UserError, user_input
+from experiments.user_errors import UserError, require_int, user_input
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
 PRESETS = ("tiny", "cpu", "gpu", "moe_cpu", "order_cpu")
@@ -140,7 +139,7 @@ def resolve_config(config: str) -> Path:
     if config in PRESETS:
         return CONFIG_DIR / f"lm_{config}.toml"
     path = Path(config)
-    if not path.is_file():
+    if not path.exists():
         raise UserError(f"config {config!r} is neither a preset ({', '.join(PRESETS)}) nor a file")
     return path
 
@@ -148,12 +147,7 @@ def resolve_config(config: str) -> Path:
 def load_study(config: str, overrides: dict | None = None) -> Study:
     """Parse and validate a study config; ``overrides`` maps ``"table.key"`` to a value (e.g. ``train.steps``)."""
     path = resolve_config(config)
-    try:
-        raw = tomllib.loads(path.read_text())
-    except tomllib.TOMLDecodeError as err:
-        raise UserError(f"config {str(path)!r} is not valid TOML: {err}") from None
-    except (OSError, UnicodeDecodeError) as err:
-        raise UserError(f"cannot read config {str(path)!r}: {err}") from None
+    raw, _ = inputs.read_toml(path)
     with user_input(str(path)):
         return _study(path, raw, overrides)
 
@@ -191,6 +185,10 @@ def _study(path: Path, raw: dict, overrides: dict | None) -> Study:
         raise UserError("study.seeds is empty")
     if len(seeds) + len(extra) > resources.MAX_SEEDS:
         raise UserError(f"study has {len(seeds) + len(extra)} seeds (at most {resources.MAX_SEEDS})")
+    if not isinstance(raw.get("name", ""), str):
+        raise UserError(f"name must be a string, got {raw['name']!r}")
+    if not isinstance(raw.get("description", ""), str):
+        raise UserError(f"description must be a string, got {raw['description']!r}")
     study = Study(
         name=str(raw.get("name", path.stem)),
         data=data,
@@ -199,8 +197,8 @@ def _study(path: Path, raw: dict, overrides: dict | None) -> Study:
         variants=variants,
         seeds=seeds,
         extra_seeds=extra,
-        best_k=int(st.get("best_k", 0)),
-        memory_steps=int(st.get("memory_steps", 3)),
+        best_k=require_int("study.best_k", st.get("best_k", 0), 0, len(seeds) + len(extra)),
+        memory_steps=require_int("study.memory_steps", st.get("memory_steps", 3), 0, 10_000),
         raw=raw,
     )
     for v in variants:  # fail on a bad shape or activation before any training
@@ -390,15 +388,15 @@ def run_study(
 
 def _prepare(config, out: Path, resume, device, corpus, overrides, allow_large, log) -> tuple[Study, Corpus]:
     """Validate everything before any training: the device, the config, memory, the folder, the corpus."""
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise UserError("--device cuda requested but torch sees no CUDA device")
+    devices.check(device)
     study = load_study(config, overrides)
     resources.check([memory_estimate(study, v) for v in study.variants], device, allow_large)
     if not resume and run_files(out):
         raise UserError(f"{out} already holds runs; pass --resume to continue it or choose another --out")
     for stray in remove_temp_files(out) if out.exists() else []:
         log(f"note: removed {stray}, a temp file left by a killed run")
-    data = load_study_corpus(study, corpus)
+    with user_input("--corpus" if corpus is not None else "[data]"):
+        data = load_study_corpus(study, corpus)
     log(f"corpus: {data.describe()}")
     if resume:
         check_resumable(out, study, data, log)
@@ -427,7 +425,7 @@ def memory_estimate(study: Study, variant: Variant) -> resources.Estimate:
 def update_memory_table(out: Path, study: Study, corpus: Corpus, device: str, log=print) -> None:
     """memory.json: rows for every variant of the study; only the variants it lacks are measured."""
     path = out / "memory.json"
-    old = read_json(path).get("rows", []) if path.exists() else []
+    old = inputs.read_json(path).get("rows", []) if path.exists() else []
     have = {r.get("variant") for r in old if isinstance(r, dict)}
     missing = [v for v in study.variants if v.name not in have]
     if not missing:
@@ -473,14 +471,19 @@ def run_files(out: Path) -> list[Path]:
 
 def read_run(path: Path) -> dict:
     """One finished run; a file that is not one (cut short, edited, misnamed) is a ValueError naming it."""
-    run = read_json(path)
+    run = inputs.read_json(path)
     missing = [k for k in RUN_KEYS if not isinstance(run, dict) or k not in run]
     if missing:
         raise UserError(f"{path}: not a complete run file (lacks {', '.join(missing)})")
     if not isinstance(run["seed"], int) or run_path(path.parent.parent, str(run["variant"]), run["seed"]) != path:
         raise UserError(f"{path}: holds {run['variant']} seed {run['seed']}, not the run its name says")
-    if not isinstance(run["final"], dict) or not isinstance(run["final"].get("val_loss"), int | float):
-        raise UserError(f"{path}: final.val_loss is missing or not a number")
+    if not isinstance(run["final"], dict):
+        raise UserError(f"{path}: final is not a table of numbers")
+    for key, value in run["final"].items():
+        if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value < math.inf:
+            raise UserError(f"{path}: final.{key} = {value!r} is not a finite number >= 0")
+    if "val_loss" not in run["final"]:
+        raise UserError(f"{path}: final.val_loss is missing")
     if not isinstance(run["provenance"], dict) or not isinstance(run["provenance"].get("config"), dict):
         raise UserError(f"{path}: provenance.config is missing")
     return run
@@ -490,7 +493,7 @@ def load_runs(out: Path, log=print, against_study_file: bool = True) -> list[dic
     """Every complete run in ``out/runs`` (and, by default, matching ``out/study.json``); others are named, skipped."""
     out = Path(out)
     study_file = out / "study.json"
-    reference = read_json(study_file).get("study") if against_study_file and study_file.exists() else None
+    reference = inputs.read_json(study_file).get("study") if against_study_file and study_file.exists() else None
     runs = []
     for path in run_files(out):
         try:

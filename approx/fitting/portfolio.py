@@ -1,0 +1,240 @@
+"""A portfolio of starts inside one fit, the winner chosen on a validation split (docs/theory.md §7).
+
+No single start serves every architecture: the kinks start (knots on a grid, PolyReLU at ReLU^r) is
+excellent for shallow ReLU-type networks and poor for deep ones, the uniform start the other way
+round. So ``init = "auto"`` trains several candidates of the same architecture on the same points,
+each through the schedule that suits it, and keeps, per model, the one with the smallest sup error on
+a validation split, points held back from training (never the test grid):
+
+- ``uniform``: U(±1/√fan_in), then Adam → Levenberg–Marquardt → the exact readout;
+- ``kinks`` (one hidden layer, activations with breakpoints): the kinks start, then readout → LM →
+  readout. Composed in deeper layers, ReLU^r units make steep, spiky functions; deeper networks
+  inherit the start through growth instead;
+- ``grown`` (depth ≥ 2, activations with an identity layer): the one-hidden-layer network of the same
+  width, itself chosen this way, deepened by L − 1 layers that are the identity on the data
+  (approx/fitting/growth.py), then LM. Its training loss starts where the shallow fit ended and LM
+  only lowers it, so depth never costs training error against that shallow network.
+
+A candidate's score is its sup error on the validation points, or its overshoot if that is larger:
+how far its values on an unlabelled probe grid of the cube (corners included) leave the range of the
+training values. The probe needs no target value, and it sees the spike between points that a few
+validation points miss.
+
+Candidates train on the first 7/8 of each model's points; the chosen network is then polished on all
+of them (L-BFGS, LM, the exact readout: each step only lowers its training loss). Every candidate's
+validation error is kept, so each fit records its start and why.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from approx.fitting import metrics, targets
+from approx.fitting.growth import can_deepen, deepen
+from approx.fitting.initialisation import initial_parameters, resolve
+from approx.fitting.models import Architecture
+from approx.fitting.schedule import (
+    GROWN_SCHEDULE,
+    KINKS_SCHEDULE,
+    POLISH_SCHEDULE,
+    UNIFORM_SCHEDULE,
+    Phase,
+)
+from approx.fitting.train import Fit, train
+
+#: the share of each model's points held back for the choice (at least VALIDATION_MIN points)
+VALIDATION_SHARE, VALIDATION_MIN = 1 / 8, 8
+
+
+@dataclass(frozen=True)
+class Start:
+    """One candidate: its name, how it starts (``uniform``, ``kinks`` or ``grown``) and its schedule."""
+
+    name: str
+    init: str
+    phases: tuple[Phase, ...]
+
+
+@dataclass(frozen=True)
+class Engine:
+    """How every candidate trains: dtypes, device, divergence limit, progress callback."""
+
+    master: torch.dtype = torch.float64  # parameters, loss and optimiser
+    compute: torch.dtype | None = None  # a lower precision for the forward pass, if any
+    device: str = "cpu"
+    explode: float = 1e6
+    progress: Callable | None = None
+
+
+@dataclass(frozen=True)
+class Chosen:
+    """Per model, the winning candidate's parameters, its training record and every candidate's score."""
+
+    theta: Tensor  # (M, P)
+    fit: Fit  # the winners' rows; seconds: the whole portfolio's
+    start: tuple[str, ...]
+    validation: tuple[dict[str, float], ...]  # per model: start -> validation sup error
+
+
+def starts(
+    arch: Architecture,
+    init: str = "auto",
+    phases: tuple[Phase, ...] | None = None,
+    kinks_phases: tuple[Phase, ...] | None = None,
+) -> tuple[Start, ...]:
+    """The candidates for ``arch``: the portfolio for ``"auto"``, else the one start named."""
+    uniform = Start("uniform", "uniform", phases or UNIFORM_SCHEDULE)
+    kinks = Start("kinks", "kinks", kinks_phases or (phases if init == "kinks" and phases else KINKS_SCHEDULE))
+    if init != "auto":
+        return (kinks if resolve(init, arch.activation) == "kinks" else uniform,)
+    out = [uniform]
+    if arch.activation.family.kinked and arch.depth == 1:  # deeper networks inherit it by growth
+        out.append(kinks)
+    if arch.depth > 1 and can_deepen(arch):
+        out.append(Start("grown", "grown", GROWN_SCHEDULE))
+    return tuple(out)
+
+
+def split(x: Tensor, y: Tensor) -> tuple[tuple[Tensor, Tensor], tuple[Tensor, Tensor]]:
+    """(training, validation) parts of each model's points: the last VALIDATION_SHARE are held back."""
+    n = x.shape[-2]
+    held = max(VALIDATION_MIN, math.ceil(VALIDATION_SHARE * n))
+    if n - held < VALIDATION_MIN:
+        raise ValueError(f"{n} training points are too few to hold {held} back for choosing a start")
+    return (x[:, :-held], y[:, :-held]), (x[:, -held:], y[:, -held:])
+
+
+def fit(
+    arch: Architecture, seeds: list[int], x: Tensor, y: Tensor, candidates: tuple[Start, ...], engine: Engine
+) -> Chosen:
+    """Train the candidates on x (M, N, d), y (M, N) and keep, per model, the best on validation.
+
+    With one candidate there is nothing to choose: it trains on every point.
+    """
+    if len(candidates) == 1:
+        start = time.perf_counter()
+        result = _train(
+            arch,
+            initial_parameters(arch, seeds, candidates[0].name, engine.master, engine.device),
+            x,
+            y,
+            candidates[0],
+            engine,
+        )
+        result = dataclasses.replace(result, seconds=time.perf_counter() - start)
+        return Chosen(result.theta, result, (candidates[0].name,) * len(seeds), tuple({} for _ in seeds))
+    train_part, val_part = split(x, y)
+    chosen = choose(arch, seeds, train_part, val_part, candidates, engine)
+    start = time.perf_counter()
+    polished = _train(arch, chosen.theta.to(engine.master), x, y, Start("polish", "", POLISH_SCHEDULE), engine)
+    fit = dataclasses.replace(
+        chosen.fit,
+        theta=polished.theta,
+        status=[a if a != "ok" else b for a, b in zip(chosen.fit.status, polished.status, strict=True)],
+        steps=[a + b for a, b in zip(chosen.fit.steps, polished.steps, strict=True)],
+        train_loss=polished.train_loss,
+        seconds=chosen.fit.seconds + time.perf_counter() - start,
+        history=[a + b for a, b in zip(chosen.fit.history or [], polished.history or [], strict=True)],
+    )
+    return dataclasses.replace(chosen, theta=polished.theta, fit=fit)
+
+
+def choose(
+    arch: Architecture,
+    seeds: list[int],
+    train_part: tuple[Tensor, Tensor],
+    val_part: tuple[Tensor, Tensor],
+    candidates: tuple[Start, ...],
+    engine: Engine,
+) -> Chosen:
+    """Every candidate trained on ``train_part``; per model the smallest sup error on ``val_part``."""
+    start = time.perf_counter()
+    runs: dict[str, Fit] = {}
+    for cand in candidates:
+        if cand.init == "grown":
+            runs[cand.name] = _grown(arch, seeds, train_part, val_part, cand, engine)
+        else:
+            theta0 = initial_parameters(arch, seeds, cand.init, engine.master, engine.device)
+            runs[cand.name] = _train(arch, theta0, *train_part, cand, engine)
+    probe = _probe(arch.d_in)
+    scores = {name: _score(arch, run, train_part, val_part, probe) for name, run in runs.items()}
+    names = list(runs)
+    table = torch.stack([scores[n] for n in names])  # (candidates, M)
+    best = table.argmin(0).tolist()  # ties: the first in the portfolio's order
+    rows = [runs[names[k]] for k in best]
+    theta = torch.stack([run.theta[m] for m, run in enumerate(rows)])
+    fit = Fit(
+        theta,
+        [run.status[m] for m, run in enumerate(rows)],
+        [run.stop[m] for m, run in enumerate(rows)],
+        [run.steps[m] for m, run in enumerate(rows)],
+        [run.train_loss[m] for m, run in enumerate(rows)],
+        time.perf_counter() - start,
+        rows[0].chunk,
+        rows[0].threads,
+        [run.history[m] if run.history else [] for m, run in enumerate(rows)],
+    )
+    validation = tuple({n: float(scores[n][m]) for n in names} for m in range(len(seeds)))
+    return Chosen(theta, fit, tuple(names[k] for k in best), validation)
+
+
+def _train(arch: Architecture, theta0: Tensor, x: Tensor, y: Tensor, cand: Start, engine: Engine) -> Fit:
+    return train(
+        arch,
+        theta0,
+        x.to(engine.device, engine.compute or engine.master),
+        y.to(engine.device, engine.master),
+        list(cand.phases),
+        explode=engine.explode,
+        compute_dtype=engine.compute,
+        progress=engine.progress,
+    )
+
+
+def _grown(
+    arch: Architecture,
+    seeds: list[int],
+    train_part: tuple[Tensor, Tensor],
+    val_part: tuple[Tensor, Tensor],
+    cand: Start,
+    engine: Engine,
+) -> Fit:
+    """The one-hidden-layer network of the same width, chosen on the same split, deepened, then trained."""
+    shallow = dataclasses.replace(arch, depth=1)
+    inner = choose(shallow, seeds, train_part, val_part, starts(shallow), engine)
+    x = train_part[0]
+    # the identity must hold where the network will be asked: the points and a grid of the whole cube
+    grid = targets.dense_grid(arch.d_in, 1024 if arch.d_in == 1 else 4096).to(x)
+    where = torch.cat([x, val_part[0].to(x), grid.expand(x.shape[0], -1, -1)], 1).to(engine.device, engine.master)
+    net, theta0 = shallow, inner.theta.to(engine.master)
+    while net.depth < arch.depth:
+        net, theta0 = deepen(net, theta0, where)
+    return _train(arch, theta0, *train_part, cand, engine)
+
+
+def _probe(d: int) -> Tensor:
+    """Unlabelled points where a network must stay in range: a grid of the cube and its corners."""
+    grid = targets.dense_grid(d, 1024 if d == 1 else 4096)
+    return torch.cat([targets.boundary(d, min(2**d, 64)), grid]) if d <= 6 else grid
+
+
+def _score(
+    arch: Architecture, run: Fit, train_part: tuple[Tensor, Tensor], val_part: tuple[Tensor, Tensor], probe: Tensor
+) -> Tensor:
+    """(M,) max(sup |f − net| on the validation points, overshoot of the probe values beyond the training
+    values' range); +inf for a diverged or non-finite model."""
+    theta = run.theta.double().cpu()
+    x, y = val_part
+    err = (metrics.predict(arch, theta, x.double().cpu()) - y.double().cpu()).abs().amax(1)
+    values, seen = metrics.predict(arch, theta, probe), train_part[1].double().cpu()
+    over = torch.maximum(values.amax(1) - seen.amax(1), seen.amin(1) - values.amin(1)).clamp(min=0)
+    score = torch.maximum(err, over)
+    ok = torch.tensor([s == "ok" for s in run.status])
+    return torch.where(ok & score.isfinite(), score, torch.inf)

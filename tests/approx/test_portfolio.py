@@ -1,0 +1,128 @@
+"""The portfolio of starts and growth (approx/fitting/portfolio.py, growth.py): properties that must hold."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from approx.fitting import growth, portfolio, targets
+from approx.fitting.models import Activation, Architecture
+from approx.fitting.schedule import Phase
+
+DEEPENABLE = ["relu", "polyrelu", {"name": "polyrelu", "coefficients": "per_neuron"}, "polynomial", "gelu"]
+
+
+def _perturbed(arch: Architecture, seeds, scale=0.3) -> torch.Tensor:
+    theta = arch.init(list(seeds))
+    g = torch.Generator().manual_seed(sum(seeds) + 11)
+    return theta + scale * torch.randn(theta.shape, generator=g, dtype=theta.dtype)
+
+
+@settings(max_examples=25, deadline=None)
+@given(act=st.sampled_from(DEEPENABLE), d=st.integers(1, 3), width=st.integers(2, 9), depth=st.integers(1, 3))
+def test_deepening_preserves_the_function_on_the_data(act, d, width, depth):
+    arch = Architecture(d, width, depth, Activation.parse(act))
+    theta = _perturbed(arch, [0, 1])
+    x = torch.rand(200, d, dtype=torch.float64, generator=torch.Generator().manual_seed(d))
+    deeper, grown = growth.deepen(arch, theta, x)
+    assert deeper.depth == depth + 1
+    before, after = arch.forward(theta, x), deeper.forward(grown, x)
+    assert float((after - before).abs().max()) <= 1e-12 * max(1.0, float(before.abs().max()))
+
+
+@settings(max_examples=25, deadline=None)
+@given(act=st.sampled_from([*DEEPENABLE, "tanh", "relu2", "silu"]), d=st.integers(1, 3), extra=st.integers(0, 7))
+def test_widening_preserves_the_function_everywhere(act, d, extra):
+    arch = Architecture(d, 4, 2, Activation.parse(act))
+    theta = _perturbed(arch, [3])
+    wider, grown = growth.widen(arch, theta, 4 + extra, [9])
+    x = torch.rand(300, d, dtype=torch.float64) * 3 - 1  # beyond the cube: the identity is exact everywhere
+    torch.testing.assert_close(wider.forward(grown, x), arch.forward(theta, x), rtol=0, atol=1e-13)
+
+
+def test_polynorm_can_be_neither_deepened_nor_widened():
+    arch = Architecture(1, 4, 1, Activation("polynorm"))
+    with pytest.raises(ValueError, match="identity"):
+        growth.deepen(arch, arch.init([0]), torch.rand(5, 1, dtype=torch.float64))
+    with pytest.raises(ValueError, match="pointwise"):
+        growth.widen(arch, arch.init([0]), 8, [0])
+
+
+@pytest.mark.parametrize("act", ["polyrelu", "gelu"])
+def test_mutant_deepening_without_the_shift_breaks_the_network(act):
+    """The shift c is what makes the inserted layer the identity: without it, negative values are bent."""
+    arch = Architecture(1, 5, 1, Activation(act))
+    theta = _perturbed(arch, [2], scale=1.0)
+    if act == "polyrelu":
+        arch.unpack(theta)["a0"][..., 0] = -0.5  # units that go negative, which the inserted ReLU would cut
+    x = torch.linspace(0, 1, 50, dtype=torch.float64)[:, None]
+    deeper, grown = growth.deepen(arch, theta, x)
+    broken = grown.clone()
+    deeper.unpack(broken)["b1"].zero_()
+    deeper.unpack(broken)["b2"].copy_(arch.unpack(theta)["b1"])
+    assert float((deeper.forward(broken, x) - arch.forward(theta, x)).abs().max()) > 1e-3
+
+
+def _problem(act: str, depth: int, points: int = 160):
+    arch = Architecture(1, 6, depth, Activation(act))
+    t = targets.get("runge")
+    x = torch.stack([targets.sample(1, points, seed=s) for s in (0, 1)])
+    return arch, x, torch.stack([t(xi) for xi in x])
+
+
+QUICK = portfolio.Engine()
+SHORT = (Phase("adam", 40, 1e-2), Phase("lm", 20), Phase("varpro"))
+
+
+@pytest.mark.parametrize("act, depth", [("polyrelu", 1), ("polyrelu", 2), ("tanh", 2)])
+def test_the_chosen_start_is_never_worse_on_validation_than_any_candidate(act, depth):
+    arch, x, y = _problem(act, depth)
+    starts = tuple(s if s.init == "grown" else portfolio.Start(s.name, s.init, SHORT) for s in portfolio.starts(arch))
+    train_part, val_part = portfolio.split(x, y)
+    chosen = portfolio.choose(arch, [0, 1], train_part, val_part, starts, QUICK)
+    for m, scores in enumerate(chosen.validation):
+        assert scores[chosen.start[m]] == min(scores.values())
+        assert set(scores) == {s.name for s in starts}
+
+
+def test_a_grown_start_equals_the_shallow_fit_before_training(monkeypatch):
+    """The grown candidate's first parameters compute what the chosen one-hidden-layer network computes."""
+    arch, x, y = _problem("polyrelu", 3)
+    train_part, val_part = portfolio.split(x, y)
+    seen = {}
+    real_train = portfolio._train
+
+    def spy(arch_, theta0, x_, y_, cand, engine):
+        if cand.init == "grown":
+            seen["deep"] = (arch_, theta0.clone())
+        return real_train(arch_, theta0, x_, y_, cand, engine)
+
+    real_choose = portfolio.choose
+
+    def spy_choose(arch_, seeds, tp, vp, cands, engine):
+        out = real_choose(arch_, seeds, tp, vp, cands, engine)
+        if arch_.depth == 1:
+            seen["shallow"] = (arch_, out.theta.clone())
+        return out
+
+    monkeypatch.setattr(portfolio, "_train", spy)
+    monkeypatch.setattr(portfolio, "choose", spy_choose)
+    grown = portfolio.Start("grown", "grown", (Phase("lm", 0),))
+    portfolio._grown(arch, [0, 1], train_part, val_part, grown, QUICK)
+    (deep, theta_deep), (shallow, theta_shallow) = seen["deep"], seen["shallow"]
+    grid = targets.dense_grid(1, 257)
+    before, after = shallow.forward(theta_shallow, grid), deep.forward(theta_deep, grid)
+    assert float((after - before).abs().max()) <= 1e-12
+
+
+def test_one_start_trains_on_every_point_and_records_itself():
+    arch, x, y = _problem("tanh", 1)
+    chosen = portfolio.fit(arch, [0, 1], x, y, (portfolio.Start("uniform", "uniform", SHORT),), QUICK)
+    assert chosen.start == ("uniform", "uniform") and chosen.validation == ({}, {})
+
+
+def test_a_split_too_small_to_hold_points_back_is_refused():
+    with pytest.raises(ValueError, match="too few"):
+        portfolio.split(torch.rand(1, 12, 1), torch.rand(1, 12))
