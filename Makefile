@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 # build of the same release. Override with e.g. `make TORCH_SPEC='torch>=2.4' demo`.
 TORCH_SPEC ?= torch==2.13.0
 # CI skips the `slow` marker: every slow case has a faster twin that runs there.
-PYTEST_ARGS ?= $(if $(CI),-m "not slow",)
+PYTEST_ARGS ?= $(if $(CI),-m "not slow" --durations=25,)
 
 .PHONY: demo test lint format typecheck lab bench clean
 
@@ -19,7 +19,7 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	touch $@
 
 $(VENV)/.installed-dev: pyproject.toml $(VENV)/.installed
-	$(BIN)/pip install -q -e '.[dev,distributed]'
+	$(BIN)/pip install -q -e '.[dev,distributed,gpu]'
 	touch $@
 
 demo: $(VENV)/.installed

@@ -21,7 +21,7 @@ import torch
 
 from approx.fitting import targets
 from approx.fitting.one_call import fit_seeds
-from approx.fitting.schedule import DEFAULT_SCHEDULE, KINKS_SCHEDULE
+from approx.fitting.schedule import KINKS_SCHEDULE, UNIFORM_SCHEDULE
 from experiments.atomic_io import write_json
 from experiments.bench.precision import HELD_OUT, held_out_target
 from experiments.provenance import provenance
@@ -33,7 +33,7 @@ TUNING = {
     "runge": targets.get("runge"),
 }
 ACTIVATIONS = ("relu", "relu2", "polyrelu", "tanh")
-STARTS = {"before": ("uniform", DEFAULT_SCHEDULE), "after": ("kinks", KINKS_SCHEDULE)}
+STARTS = {"before": ("uniform", UNIFORM_SCHEDULE), "after": ("kinks", KINKS_SCHEDULE)}
 
 
 def cell(target, act: str, params: int, depth: int, start: str) -> dict:

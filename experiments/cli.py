@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
+import signal
 import sys
 
 from experiments import output_paths
@@ -68,5 +69,16 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
+def entry() -> None:
+    """The console script: :func:`main`, then Ctrl-C is ignored while the interpreter shuts down (a late one
+    would otherwise print a traceback from threading's exit hooks)."""
+    try:
+        code = main()
+    except KeyboardInterrupt:  # between main's own handler and here
+        code = 130
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    sys.exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    entry()

@@ -6,8 +6,26 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 SOURCES = [
     p
-    for pattern in ("theory/*.py", "approx/*.py", "experiments/**/*.py", "notebooks/*.ipynb", "*.md", "docs/*.md")
+    for pattern in (
+        "grammar/**/*.py",
+        "theory/**/*.py",
+        "approx/**/*.py",
+        "experiments/**/*.py",
+        "benchmarks/**/*.py",
+        "tests/**/*.py",
+        "notebooks/*.ipynb",
+        "*.md",
+        "docs/**/*.md",
+        "benchmarks/*.md",
+    )
     for p in REPO.glob(pattern)
+    if p.name != "test_docs.py"  # its own examples are no citations
+]
+PAGES = [
+    REPO / "README.md",
+    REPO / "CONTRIBUTING.md",
+    REPO / "benchmarks" / "RESULTS.md",
+    *(REPO / "docs").rglob("*.md"),
 ]
 
 
@@ -30,7 +48,7 @@ def test_every_theory_citation_names_a_section_that_exists():
 
 def test_relative_links_in_the_docs_exist():
     broken = []
-    for page in [REPO / "README.md", *(REPO / "docs").glob("*.md")]:
+    for page in PAGES:
         for link in re.findall(r"\]\(([^)#]+)\)", page.read_text()):
             if not link.startswith(("http://", "https://")) and not (page.parent / link).exists():
                 broken.append(f"{page.name}: {link}")
@@ -39,3 +57,15 @@ def test_relative_links_in_the_docs_exist():
 
 def test_readme_stays_short():
     assert len((REPO / "README.md").read_text().splitlines()) <= 150
+
+
+def test_every_source_path_the_docs_name_exists():
+    """A page that names ``approx/fitting/x.py`` or ``experiments/configs/y.toml`` names a file that is there."""
+    folders = "grammar|theory|approx|experiments|benchmarks|tests|notebooks|docs|results"
+    pattern = rf"`((?:{folders})/[\w./-]+\.(?:py|toml|md|c|ipynb|json|png|sh))"
+    stale = []
+    for page in [*PAGES, *SOURCES]:
+        for path in re.findall(pattern, page.read_text()):
+            if not (REPO / path).exists():
+                stale.append(f"{page.relative_to(REPO)}: {path}")
+    assert not stale, "\n".join(sorted(set(stale)))

@@ -332,18 +332,22 @@ def certify_upper(d: int, L: int, K: int, eps: object, grid: int, seed: int = 1,
     res = relu_approximation(net, eps, exact_max_m=lemma2.EXACT_MAX_M)  # per-neuron errors exact where affordable
 
     def check():
+        errors, how = unit_errors(res)  # from the units themselves: nothing upstream is trusted
+        budget = error_bound(res.polyrelu, res.alpha, errors)
         measured = measure(res, grid)
         varied = len({net(p)[0] for p in grid_points(d, grid)[::7]}) > 1  # a constant g would test nothing
         built = same_network(res.relu, assemble(res.polyrelu, res.units))  # the network the bound is about
-        ok = res.bound < eps and measured <= res.bound and varied and built
+        ok = budget < eps and budget <= res.bound and measured <= budget and varied and built
         return Check(
             holds=ok,
             measured_error=measured,
             sizes={"source": net.sizes().as_dict(), "target": res.relu.sizes().as_dict()},
             details=f"{'' if built else 'NOT the assembly of its Lemma 2 networks; '}"
-            f"alpha={res.alpha}, eps0={float(res.eps0):.3e}, m={res.squaring_depth}, "
-            f"neuron errors by {res.neuron_methods}, "
-            f"bound={float(res.bound):.3e}, grid max={float(measured):.3e} on {grid}^{d} points",
+            f"alpha={res.alpha}, eps0={float(res.eps0):.3e}; each unit's error recomputed from its network "
+            f"({how}); layer budget {float(budget):.3e} {'<' if budget < eps else '>='} eps, "
+            f"{'<=' if budget <= res.bound else '> !'} the claimed bound {float(res.bound):.3e}; "
+            f"consistency: exact grid max {float(measured):.3e} {'<=' if measured <= budget else '>'} budget "
+            f"on {grid}^{d} points",
         )
 
     return certify(
@@ -356,6 +360,27 @@ def certify_upper(d: int, L: int, K: int, eps: object, grid: int, seed: int = 1,
         params={"d": d, "L": L, "K": K, "eps": str(eps), "a": [str(c) for c in a], "seed": seed},
         error_bound=res.bound,
     )
+
+
+def unit_errors(res: Theorem2Result) -> tuple[dict[str, Fraction], str]:
+    """Each activation's ReLU unit's error, from the unit network itself: exact (PL engine) up to
+    lemma2.EXACT_MAX_M squaring levels, else the composed bound of the unit's own squaring depth."""
+    errors: dict[str, Fraction] = {}
+    how: list[str] = []
+    acts = {act.describe(): act for layer in res.polyrelu.activations for act in layer}
+    for key, unit in res.units.items():
+        a = activation_coefficients(acts[key])
+        m = lemma2.squaring_depth_of(unit, a)
+        if m is None or not lemma2.matches_formula(unit, a, m):
+            errors[key] = Q(10**9)  # no certified error: the budget fails
+            how.append(f"{key}: not a Lemma 2 network at exact points")
+        elif m <= lemma2.EXACT_MAX_M:
+            errors[key] = lemma2.network_error(unit, a).upper
+            how.append(f"m={m} exact {float(errors[key]):.3e}")
+        else:
+            errors[key] = Y.polyrelu_bound(a, m, lemma2.square_interval(m))
+            how.append(f"m={m} composed bound {float(errors[key]):.3e}")
+    return errors, "; ".join(how)
 
 
 def certify_upper_exact(K: int = 4, eps: object = Q(1, 10**3), seed: int = 3, r: int = 3) -> Certificate:

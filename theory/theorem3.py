@@ -31,6 +31,7 @@ product node's error obeys E ≤ δ + B_a E_b + B_b E_a + E_a E_b, so
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
 import random
@@ -42,6 +43,7 @@ from functools import cached_property
 
 import mpmath
 import sympy
+from flint import arb
 
 from theory.activation import polyrelu, relu, relu_power
 from theory.calculus import block_parallel, compose, identity, parallel
@@ -52,6 +54,8 @@ from theory.sobolev import taylor_check
 from theory.sobolev.approximant import Approximant
 from theory.sobolev.cell_polynomials import NotSeparable, cell_polynomials
 from theory.sobolev.certified_error import AtomBalls, SupError, sup_error
+from theory.sobolev.jets import compile_jet, point_jets
+from theory.sobolev.jets import lower as ball_lower
 from theory.sobolev.partition import Partition
 from theory.sobolev.target import SobolevTarget
 from theory.sobolev.taylor import TaylorTable
@@ -502,13 +506,14 @@ def certify_case(
     partition: Partition | None = None,
     table: TaylorTable | None = None,
     mutate=None,
+    mutate_error=None,
 ):
     """One Theorem 3 certificate: sizes = closed form, network ≡ f_N on every cell, coefficients agree
     with an independent path, and the certified sup|f − net| is ≤ the bound (§5.1–§5.3).
 
     ``partition`` (a wrong ψ), ``table`` (wrong Taylor coefficients) or ``mutate`` (a function
-    Network -> Network) break the construction on purpose; the reference f_N is always the standard
-    one, built independently.
+    Network -> Network) break the construction on purpose, and ``mutate_error`` (SupError -> SupError)
+    the error enclosure; the reference f_N is always the standard one, built independently.
     """
     target = SobolevTarget.parse(text, d, n)
     reference = Approximant(target, N)
@@ -527,8 +532,11 @@ def certify_case(
         closed = built.closed_form()
         size_ok = (sizes.neurons, sizes.depth, sizes.width) == (closed.neurons, closed.depth, closed.width)
         result = check_network(net, reference, sample)
+        if mutate_error is not None:
+            result = dataclasses.replace(result, error=mutate_error(result.error))
         coeffs, error = result.coefficients, result.error
-        within = error is not None and error.upper <= bound.bound
+        sound = enclosure_problem(error, result.cells_total, net, target)
+        within = error is not None and not sound and error.upper <= bound.bound
         holds = (
             bound.partition_holds
             and size_ok
@@ -538,24 +546,7 @@ def certify_case(
             and within
             and bound.bound <= bound.bound_paper
         )
-        cells = (
-            f"{'sampled ' if result.sampled else 'every cell: '}{result.cells_checked} of "
-            f"{result.cells_total} cells checked exactly, {result.differ} differ"
-        )
-        parts = [cells if result.cells_total else result.why]
-        if result.why and result.cells_total:
-            parts.append(result.why)
-        parts.append(f"sizes {'=' if size_ok else '!='} closed form {asdict(closed)}")
-        if coeffs is not None:
-            how = "exactly" if coeffs.exact else f"to within balls of radius {coeffs.radius:.1e}"
-            parts.append(f"Taylor coefficients vs jets: {coeffs.checked} compared {how}, {coeffs.differ} differ")
-        if error is not None:
-            parts.append(
-                f"certified sup|f - net| in [{float(error.lower):.4e}, {float(error.upper):.4e}] "
-                f"{'<=' if within else '> !'} bound {float(bound.bound):.4e} "
-                f"{'<=' if bound.bound <= bound.bound_paper else '>'} paper bound "
-                f"{float(bound.bound_paper):.4e}"
-            )
+        parts = _details(result, size_ok, closed, sound, within, bound)
         return Check(
             holds=bool(holds),
             measured_error=None if error is None else f"[{error.lower}, {error.upper}]",
@@ -572,6 +563,64 @@ def certify_case(
         params={"target": text, "d": d, "n": n, "N": N, "form": form, "sample": sample},
         error_bound=bound.bound,  # exact: a rounded decimal could fall below the bound it stands for
     )
+
+
+def _details(result, size_ok: bool, closed, sound: str | None, within: bool, bound) -> list[str]:
+    """What a Theorem 3 certificate checked, one clause per check, for its details line."""
+    coeffs, error = result.coefficients, result.error
+    cells = (
+        f"{'sampled ' if result.sampled else 'every cell: '}{result.cells_checked} of "
+        f"{result.cells_total} cells checked exactly, {result.differ} differ"
+    )
+    parts = [cells if result.cells_total else result.why]
+    if result.why and result.cells_total:
+        parts.append(result.why)
+    parts.append(f"sizes {'=' if size_ok else '!='} closed form {asdict(closed)}")
+    if coeffs is not None:
+        how = "exactly" if coeffs.exact else f"to within balls of radius {coeffs.radius:.1e}"
+        parts.append(f"Taylor coefficients vs jets: {coeffs.checked} compared {how}, {coeffs.differ} differ")
+    if sound:
+        parts.append(f"the error enclosure is not sound: {sound}")
+    if error is not None:
+        parts.append(
+            f"certified sup|f - net| in [{float(error.lower):.4e}, {float(error.upper):.4e}] "
+            f"{'<=' if within else '> !'} bound {float(bound.bound):.4e} "
+            f"{'<=' if bound.bound <= bound.bound_paper else '>'} paper bound "
+            f"{float(bound.bound_paper):.4e}"
+        )
+    return parts
+
+
+#: rational points per axis at which an error enclosure must contain the exact |f − net|
+ENCLOSURE_POINTS = 5
+
+
+def enclosure_problem(error: SupError | None, cells_total: int | None, net: Network, target: SobolevTarget) -> str:
+    """Why the enclosure [lower, upper] of sup|f − net| cannot be right, or "" if it passes every check:
+    lower ≤ upper, every cell enclosed, and |f(x) − net(x)| ≤ upper at a grid of rational points (the
+    network evaluated at 30 digits, f in ball arithmetic). The enclosure is computed upstream; a
+    certificate that trusts it unchecked would certify whatever it is handed."""
+    if error is None:
+        return "no enclosure"
+    if not error.lower <= error.upper:
+        return f"lower {float(error.lower):.4e} > upper {float(error.upper):.4e}"
+    if cells_total is None or error.cells != cells_total:
+        return f"{error.cells} cells enclosed of {cells_total}"
+    f = compile_jet(target.expr, target.symbols)
+    # off every grid node m/N (where f_N interpolates f and the error is 0) and off the cell breaks
+    axis = [Fraction(k, ENCLOSURE_POINTS) + Fraction(1, 37) for k in range(ENCLOSURE_POINTS)]
+    for x in itertools.product(axis, repeat=target.d):
+        exact_f = f(point_jets(target.d, 0, list(x))).c[0]
+        gap = abs(exact_f - ball_of(value_mp(net, list(x))))
+        if ball_lower(gap) > error.upper:
+            at = ", ".join(map(str, x))
+            return f"|f − net| at x = ({at}) is {float(ball_lower(gap)):.4e} > upper {float(error.upper):.4e}"
+    return ""
+
+
+def ball_of(value) -> arb:
+    """An mpmath value of 30 digits as a ball wide enough to hold the exact value."""
+    return arb(mpmath.nstr(value, 35)) + arb(0, mpmath.mpf(10) ** -25 * (1 + abs(value)))
 
 
 def breakpoint_grid(partition: Partition, max_points: int = 4000) -> list[tuple[Fraction, ...]]:
@@ -600,14 +649,16 @@ def certify_relu_twin(text: str, d: int, n: int, N: int, grid_points: int = 400)
         worst = max(abs(value_mp(built.network, x) - approximant.value_mp(x)) for x in grid)
         closed = built.closed_form()
         size_ok = built.sizes.neurons == closed.neurons and built.sizes.depth == closed.depth
-        holds = bool(worst <= to_mpf(bound) and bound <= eps and size_ok)
+        below, inside = worst <= to_mpf(bound), bound <= eps
+        holds = bool(below and inside and size_ok)
         return Check(
             holds=holds,
             measured_error=f"{float(worst):.6e}",
             sizes=built.sizes.as_dict(),
-            details=f"squaring depth m = {built.squaring_depth}; |f~_N - f_N| sampled at {len(grid)} grid points = "
-            f"{float(worst):.4e} <= composed bound {float(bound):.4e} <= eps {float(eps):.4e}; "
-            f"neurons {built.sizes.neurons} (closed form {closed.neurons})",
+            details=f"squaring depth m = {built.squaring_depth}; |f~_N - f_N| sampled at {len(grid)} grid points "
+            f"(a sample, not a proof) = {float(worst):.4e} {'<=' if below else '> !'} composed bound "
+            f"{float(bound):.4e} {'<=' if inside else '> !'} eps {float(eps):.4e}; "
+            f"neurons {built.sizes.neurons} ({'=' if size_ok else '!='} closed form {closed.neurons})",
         )
 
     return certify(

@@ -11,7 +11,10 @@ kind, ...) and the implementation of its stacked form (``impl``):
   fused eager forms elsewhere;
 - ``eager``: the fused eager forms everywhere (approx/kernels/fused_horner.py, fused_polynorm.py);
 - ``reference``: the library's functional form through autograd (the slowest, the plainest);
-- ``compile``: the library's form through ``torch.compile`` (inductor fuses it).
+- ``compile``: the library's form through ``torch.compile`` (inductor fuses it);
+- ``triton``: the Triton kernels (approx/kernels/triton_kernels.py; PolyReLU and PolyNorm, order ≤ 4,
+  float32 or bfloat16 with float32 statistics). ``auto`` takes them for such tensors on CUDA when
+  Triton is installed; float64 stays on the eager forms, which keep its precision.
 
 Nothing else in the lab dispatches on an activation's name (tests/approx/test_activation_table.py
 checks the source for that).
@@ -29,9 +32,9 @@ from torch import Tensor, nn
 
 from approx.activations.functional import check_order, horner, polycom_type2, polynorm, polyrelu, relu_power
 from approx.activations.modules import RHOS, PolyCom, Polynomial, PolyNorm, PolyReLU, ReLUPower
-from approx.kernels import fused_horner, fused_polynorm, native_kernels
+from approx.kernels import fused_horner, fused_polynorm, native_kernels, triton_kernels
 
-IMPLS = ("auto", "eager", "reference", "compile")
+IMPLS = ("auto", "eager", "reference", "compile", "triton")
 OPTIONS = ("order", "coefficients", "rho", "kind", "k", "eps")
 
 
@@ -47,6 +50,7 @@ class Family:
     learnable: bool = False  # carries activation coefficients
     kinked: bool = False  # its units have a breakpoint: "auto" starts it on kinks (approx/fitting/initialisation.py)
     piecewise_linear: bool = False  # its networks are piecewise linear (the ReLU rate −min(n, 2)/d applies)
+    polynomial: bool = False  # σ is a polynomial of degree ``order``: a depth-L network is one of degree r^L
     spline_start: bool = False  # its coefficients can be set to e_r, σ = ReLU^r (the kinks start)
     #: growth in depth: σ(h + c) = h + c for h + c ≥ this margin, with coefficients e_1 when it has some
     #: (ReLU types: 0; GELU: 9, where 1 − Φ < 1e-18); None: no layer of it is the identity
@@ -88,6 +92,8 @@ def _horner_form(relu: bool) -> Callable[[Activation, Tensor, Tensor | None], Te
             return _compiled(library)(h, a)
         if act.impl == "eager":
             return fused(h, a)
+        if relu and _triton(act, h, a):
+            return triton_kernels.polyrelu(h, a)
         return native_kernels.horner(h, a, relu=relu)
 
     return apply
@@ -101,7 +107,16 @@ def _polynorm_form(act: Activation, h: Tensor, a: Tensor | None) -> Tensor:
         return _compiled(polynorm)(h, a, act.eps)
     if act.impl == "eager":
         return fused_polynorm.polynorm(h, a, act.eps)
+    if _triton(act, h, a):
+        return triton_kernels.polynorm(h, a, act.eps)
     return native_kernels.polynorm(h, a, act.eps)
+
+
+def _triton(act: Activation, h: Tensor, a: Tensor) -> bool:
+    """``impl = "triton"`` (an error where it cannot run), or ``auto`` where it can and keeps the precision."""
+    if act.impl == "triton":
+        return True
+    return act.impl == "auto" and triton_kernels.suits(h, a.shape[-1] - 1) and triton_kernels.available(h) and h.is_cuda
 
 
 def _polycom_form(act: Activation, h: Tensor, a: Tensor | None) -> Tensor:
@@ -144,7 +159,7 @@ FAMILIES: dict[str, Family] = {
         Family("gelu", lambda act, w: nn.GELU(), _fixed_with_kernel(F.gelu, native_kernels.gelu), identity_margin=9.0),
         Family("silu", lambda act, w: nn.SiLU(), _fixed(F.silu)),
         Family("tanh", lambda act, w: nn.Tanh(), _fixed(torch.tanh)),
-        Family("identity", lambda act, w: nn.Identity(), _fixed(lambda h: h), theory="identity"),
+        Family("identity", lambda act, w: nn.Identity(), _fixed(lambda h: h), polynomial=True, theory="identity"),
         Family(
             "polynomial",
             lambda act, w: Polynomial(act.order),
@@ -152,6 +167,7 @@ FAMILIES: dict[str, Family] = {
             options=("order",),
             label=lambda act: f"polynomial_r{act.order}",
             learnable=True,
+            polynomial=True,
             identity_margin=0.0,
             theory="polynomial",
         ),
@@ -248,6 +264,12 @@ class Activation:
     @property
     def learnable(self) -> bool:
         return self.family.learnable
+
+    def network_degree(self, depth: int) -> int | None:
+        """The degree of every network of this activation at ``depth``, when σ is a polynomial; else None."""
+        if not self.family.polynomial:
+            return None
+        return (self.order if self.learnable else 1) ** depth
 
     @property
     def stackable(self) -> bool:

@@ -15,6 +15,7 @@ from torch import Tensor
 
 from approx.fitting import stack, targets
 from approx.fitting.models import Activation, Architecture, width_for_params
+from approx.fitting.progress import FitProgress
 from approx.fitting.result import FitResult
 from approx.fitting.schedule import Phase
 
@@ -34,6 +35,7 @@ def fit(
     init: str = "auto",
     stages: int = 1,
     device: str = "cpu",
+    progress: bool | None = None,
 ) -> FitResult:
     """Fit one network to ``target``: a catalogue name, an expression such as ``"exp(sin(pi*x0))"``
     (with ``d``), a :class:`~approx.fitting.targets.Target`, or a callable of (N, d) float64 with ``d``.
@@ -42,6 +44,7 @@ def fit(
     approx/fitting/portfolio.py), ``"kinks"`` or ``"uniform"`` (that start alone). ``phases``: the
     uniform start's schedule (default ``UNIFORM_SCHEDULE``; a lone kinks start takes it too).
     ``stages`` > 1 fits each stage on the residual of those before (``params`` is per stage).
+    ``progress``: a progress line for fits over a few seconds (None: when stderr is a terminal).
     """
     return fit_seeds(
         target,
@@ -55,6 +58,7 @@ def fit(
         init=init,
         stages=stages,
         device=device,
+        progress=progress,
     )[0]
 
 
@@ -71,6 +75,7 @@ def fit_seeds(
     init: str = "auto",
     stages: int = 1,
     device: str = "cpu",
+    progress: bool | None = None,
 ) -> list[FitResult]:
     """:func:`fit` for several seeds, trained as one stack; one result per seed, in order."""
     t = targets.resolve(target, d)
@@ -86,7 +91,8 @@ def fit_seeds(
         stages,
         device=device,
     )
-    result = stack.fit(request)
+    with FitProgress(f"{t.name[:30]} {act.label} P={arch.size}", progress) as bar:
+        result = stack.fit(request, progress=bar)
     return [FitResult.from_stack(result, m) for m in range(len(seeds))]
 
 

@@ -83,6 +83,8 @@ def fit_rate(
 
 #: sup error below which float64 rounding, not the network, sets the level (the targets have sup|f| = 1)
 FLOAT64_FLOOR = 1e-12
+#: a size whose error is within this factor of the architecture's best possible error is at that floor
+EXPRESSIVITY_FACTOR = 2.0
 #: test RMSE over train RMSE above which the training points, not the network, limit the error
 DATA_GAP = 10.0
 
@@ -133,10 +135,14 @@ def fit_best(params, error, seeds, boot: int = 1000, level: float = 0.95, rng_se
     return RateFit(fit.slope, fit.log_c, float(lo), float(hi), len(logp), len(unique), fit.r2)
 
 
-def fit_above_floor(params, error, seeds, test_rmse, train_rmse, boot: int = 1000) -> tuple[RateFit | None, dict]:
+def fit_above_floor(
+    params, error, seeds, test_rmse, train_rmse, boot: int = 1000, expressivity: float | None = None
+) -> tuple[RateFit | None, dict]:
     """``fit_best`` on the sizes whose best row is at no floor; returns (fit or None, floors by size).
 
-    A size's floor is judged on its best row (lowest ``error``), the one the fit uses.
+    A size's floor is judged on its best row (lowest ``error``), the one the fit uses. ``expressivity``:
+    the lowest error the architecture can reach at any size (a polynomial network's degree); a size
+    within :data:`EXPRESSIVITY_FACTOR` of it is at the ``expressivity`` floor.
     """
     params, error, seeds = (np.asarray(a, dtype=float) for a in (params, error, seeds))
     test_rmse, train_rmse = np.asarray(test_rmse, dtype=float), np.asarray(train_rmse, dtype=float)
@@ -147,12 +153,30 @@ def fit_above_floor(params, error, seeds, test_rmse, train_rmse, boot: int = 100
             continue
         i = at[np.argmin(error[at])]
         reason = floor_reason(float(error[i]), float(test_rmse[i]), float(train_rmse[i]))
+        if expressivity is not None and error[i] <= EXPRESSIVITY_FACTOR * expressivity:
+            reason = "expressivity"
         if reason:
             floors[float(size)] = reason
     keep = ~np.isin(params, list(floors))
     if len(np.unique(params[keep])) < 2:
         return None, floors
     return fit_best(params[keep], error[keep], seeds[keep].astype(int), boot=boot), floors
+
+
+def envelope(params, error) -> list[tuple[float, float]]:
+    """(size, best error at this size or any smaller one), sizes ascending: the continuation envelope.
+
+    A wider network contains a narrower one exactly (approx/fitting/growth.py, ``widen``: new units with
+    zero outgoing weights), so the error at size P_k is never more than the best at any P_j ≤ P_k; the
+    envelope is that bound, made of networks that exist.
+    """
+    params, error = np.asarray(params, dtype=float), np.asarray(error, dtype=float)
+    out, best = [], math.inf
+    for size in np.unique(params):
+        here = error[(params == size) & np.isfinite(error)]
+        best = min(best, float(here.min())) if len(here) else best
+        out.append((float(size), best))
+    return out
 
 
 def theory_slope(n: int | None, d: int, relu: bool = False) -> float | None:

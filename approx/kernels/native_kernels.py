@@ -71,12 +71,10 @@ def _build() -> ctypes.CDLL:
     if compiler is None:
         raise OSError("no C compiler (cc, gcc or clang) on PATH")
     if hasattr(os, "memfd_create"):  # an anonymous in-memory file: nothing on disk to leave behind
+        # the fd stays open: dlopen matches a loaded library by its path, and a reused fd number would
+        # hand back the previous build
         fd = os.memfd_create("polylab-native-kernels")
-        try:
-            path = f"/proc/{os.getpid()}/fd/{fd}"
-            return _configure(_compile_and_load(compiler, path))
-        finally:
-            os.close(fd)  # the loaded library keeps its own mapping
+        return _configure(_compile_and_load(compiler, f"/proc/{os.getpid()}/fd/{fd}"))
     tmp = tempfile.mkdtemp(prefix="polylab-native-")
     try:
         return _configure(_compile_and_load(compiler, str(Path(tmp) / "native_kernels.so")))

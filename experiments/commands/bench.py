@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 import importlib
 
-HELP = "benchmarks: fitting engine (sweep), precision, robustness of the defaults, executors (executor)"
+HELP = "benchmarks: fitting engine (sweep), precision, robustness of the defaults, executors, kernels"
 
 #: benchmark name -> (module with add_arguments/run, one-line help)
 BENCHES: dict[str, tuple[str, str]] = {
@@ -19,6 +19,7 @@ BENCHES: dict[str, tuple[str, str]] = {
         "the defaults vs the plain torch loop in every d × depth × activation",
     ),
     "executor": ("experiments.bench.executor", "Ray executor vs local on the same stacks; per-task overhead"),
+    "kernels": ("experiments.bench.kernels", "PolyReLU/PolyNorm forward+backward: every impl, time and saved memory"),
 }
 
 

@@ -140,7 +140,8 @@ def rates_section(out: Path) -> None:
     start = time.perf_counter()
     stats = sweep.run(cfg, folder, progress=False)
     summary = rate_report.write_all(folder, cfg, boot=200)
-    print(f"{stats['ran']} fits in {time.perf_counter() - start:.0f} s (Adam then per-model L-BFGS, float64)")
+    seconds = time.perf_counter() - start
+    print(f"{stats['ran']} fits in {seconds:.0f} s (the default engine, depth {cfg.depths[0]}, float64)")
     for f in summary["fits"]:
         slope = "—" if f["slope"] is None else f"{f['slope']:+.2f} [{f['ci'][0]:+.2f}, {f['ci'][1]:+.2f}]"
         theory = "analytic" if f["theory_slope"] is None else f"{f['theory_slope']:+.2f}"
@@ -148,7 +149,7 @@ def rates_section(out: Path) -> None:
             f"{f['target']:18s} {f['activation']:14s} slope {slope:24s} theory {theory:9s} "
             f"best max-abs {f['best_error']:.1e}"
         )
-    print(f"report: {folder / 'report.md'}")
+    print(f"figure: {folder / 'figures' / 'rates.png'}  report: {folder / 'report.md'}")
 
 
 def lm_section(out: Path) -> None:

@@ -34,6 +34,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--init", default="auto", help="starting parameters: auto (default: kinks for ReLU types), uniform, kinks"
     )
     p.add_argument("--device", default="cpu", help="cpu (default), cuda or cuda:N")
+    p.add_argument("--quiet", action="store_true", help="no progress line, even on a terminal")
     p.add_argument("--json", help="write the results, with provenance, to this JSON file")
     p.add_argument("--csv", help="write one row per fit to this CSV file")
     p.add_argument("--plot", help="draw the last fit: target, fit and pointwise error (png, pdf or svg)")
@@ -70,6 +71,7 @@ def run(args: argparse.Namespace) -> int:
             points=args.points,
             init=args.init,
             device=device,
+            progress=False if args.quiet else None,
         ):
             row = r.to_records()[0]
             print(" ".join(f"{row[c]:10.3g}" if isinstance(row[c], float) else f"{row[c]:>10}" for c in COLUMNS))

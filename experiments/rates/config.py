@@ -3,7 +3,7 @@
 Config (see experiments/configs/quick.toml)::
 
     name = "quick"
-    depth = 2                    # hidden layers of every network
+    depth = 2                    # hidden layers of every network (or a list: [1, 2, 3], one series each)
     sizes = [100, 300, 1000]     # target parameter counts; the width solver picks each width
     seeds = [0, 1, 2]
     dtype = "float64"            # float64 | float32 | tf32 (CUDA) | bfloat16
@@ -84,18 +84,20 @@ class Job:
     seed: int
     arch: Architecture  # one stage's network (a construction start: the dense network of that size)
     lr: float | None = None  # this job's Adam learning rate, when the config has an ``lrs`` axis
+    depth_in_id: bool = False  # the config lists several depths
 
     @property
     def id(self) -> str:
         lr = "" if self.lr is None else f"|lr{self.lr:g}"
-        return f"{self.target.name}|{self.activation.label}|P{self.size}|s{self.seed}{lr}"
+        depth = f"|L{self.arch.depth}" if self.depth_in_id else ""
+        return f"{self.target.name}|{self.activation.label}|P{self.size}|s{self.seed}{lr}{depth}"
 
 
 @dataclass
 class Config:
     name: str
     text: str
-    depth: int
+    depths: list[int]
     sizes: list[int]
     seeds: list[int]
     dtype: str
@@ -234,15 +236,17 @@ def _targets_and_activations(raw: dict, train_points: dict[int, int]) -> tuple[l
 def _jobs(cfg: Config) -> list[Job]:
     """Every (target, activation, size, seed[, lr]), widths solved once per (d, activation, stage size)."""
     jobs, widths = [], {}
-    for t in cfg.targets:
-        for a in cfg.activations:
-            for size in cfg.sizes:
-                key = (t.d, a, size)
-                if key not in widths:
-                    widths[key] = width_for_params(max(2, size // cfg.stages), t.d, cfg.depth, a)
-                arch = Architecture(t.d, widths[key], cfg.depth, a)
-                lrs: list[float | None] = list(cfg.lrs) if cfg.lrs else [None]
-                jobs += [Job(t, a, size, s, arch, lr) for lr in lrs for s in cfg.seeds]
+    many = len(cfg.depths) > 1
+    lrs: list[float | None] = list(cfg.lrs) if cfg.lrs else [None]
+    for depth in cfg.depths:
+        for t in cfg.targets:
+            for a in cfg.activations:
+                for size in cfg.sizes:
+                    key = (t.d, a, size, depth)
+                    if key not in widths:
+                        widths[key] = width_for_params(max(2, size // cfg.stages), t.d, depth, a)
+                    arch = Architecture(t.d, widths[key], depth, a)
+                    jobs += [Job(t, a, size, s, arch, lr, many) for lr in lrs for s in cfg.seeds]
     return jobs
 
 
@@ -282,7 +286,8 @@ def from_dict(raw: dict, text: str = "", default_name: str = "sweep", compile: b
     for key in ("sizes", "seeds", "targets", "activations"):
         if key not in raw:
             raise UserError(f"config needs '{key}'")
-    depth = require_int("depth", raw.get("depth", 2), 1, 64)
+    depth = raw.get("depth", 2)
+    depths = _int_list(depth if isinstance(depth, list) else [depth], "depth", 1, 64, max_len=8)
     sizes = _int_list(raw["sizes"], "sizes", 2, resources.MAX_PARAMS, max_len=100)
     seeds = _int_list(raw["seeds"], "seeds", 0, resources.MAX_SEED, max_len=resources.MAX_SEEDS)
     dtype = require_choice("dtype", raw.get("dtype", "float64"), DTYPES)
@@ -303,7 +308,7 @@ def from_dict(raw: dict, text: str = "", default_name: str = "sweep", compile: b
     cfg = Config(
         name=raw.get("name", default_name),
         text=text,
-        depth=depth,
+        depths=depths,
         sizes=sizes,
         seeds=seeds,
         dtype=dtype,

