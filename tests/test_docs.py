@@ -1,6 +1,9 @@
 """The docs in the repo: every citation of docs/theory.md resolves, and every relative link exists."""
 
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -69,3 +72,15 @@ def test_every_source_path_the_docs_name_exists():
             if not (REPO / path).exists():
                 stale.append(f"{page.relative_to(REPO)}: {path}")
     assert not stale, "\n".join(sorted(set(stale)))
+
+
+def test_the_readme_python_lines_run_as_written(tmp_path):
+    """The README's Python block, verbatim, in a fresh folder: an expression string, a plot, save and load."""
+    block = re.search(r"```python\n(.*?)```", (REPO / "README.md").read_text(), re.S)
+    assert block, "the README has no Python block"
+    env = {**os.environ, "MPLBACKEND": "Agg", "PYTHONPATH": str(REPO)}
+    done = subprocess.run(
+        [sys.executable, "-c", block.group(1)], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert (tmp_path / "fit.pt").exists()

@@ -314,7 +314,8 @@ def plot(result: dict, path: str) -> None:
     from experiments.atomic_io import save_figure
 
     rows, slope = result["rows"], result["theory_slope"]
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+    fig, axes = plt.subplots(1, 2, figsize=(11, 5.2))
+    fig.subplots_adjust(bottom=0.3, wspace=0.25)
     for ax, key, label in zip(
         axes, ("neurons", "nonzero_parameters"), ("neurons", "nonzero weights + biases"), strict=True
     ):
@@ -363,7 +364,7 @@ def plot(result: dict, path: str) -> None:
         ax.set_xlabel(label)
         ax.set_ylabel("sup error on [0,1]^d")
         ax.grid(True, which="both", alpha=0.3)
-        ax.legend(fontsize=7)
+        ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2)  # below: never over data
     fig.suptitle(
         f"Theorem 3: f = {result['target']} (scaled ×{float(Fraction(result['scale_factor'])):.4g}), "
         f"d = {result['d']}, n = {result['n']}"
