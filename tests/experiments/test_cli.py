@@ -25,7 +25,30 @@ def test_user_error_is_one_line(tmp_path):
     assert len(out.stderr.strip().splitlines()) == 1 and "error:" in out.stderr
 
 
+@pytest.mark.slow
 def test_demo(tmp_path):
     out = polylab("demo", "--out", str(tmp_path))
     assert out.returncode == 0, out.stderr
     assert (tmp_path / "activations.png").exists()
+
+
+def test_demo_on_a_smaller_rates_preset(tmp_path, monkeypatch, capsys):
+    """test_demo's faster twin: every section of the demo, with the quick preset cut to one size and seed."""
+    import tomllib
+
+    from experiments.commands import demo
+    from experiments.rates import config
+
+    def smaller(path):
+        text = (
+            path.read_text().replace("sizes = [50, 150, 450]", "sizes = [50]").replace("seeds = [0, 1]", "seeds = [0]")
+        )
+        assert text != path.read_text()
+        return config.from_dict(tomllib.loads(text), text)
+
+    monkeypatch.setattr(config, "load", smaller)
+    assert demo._demo(tmp_path) == 0
+    shown = capsys.readouterr().out
+    assert "hold" in shown and "fits in" in shown and "val loss" in shown
+    for name in ("activations.png", "theorem3_rate.png", "rates/figures/rates.png", "lm_tiny/report.md"):
+        assert (tmp_path / name).exists(), name
