@@ -92,6 +92,8 @@ def _horner_form(relu: bool) -> Callable[[Activation, Tensor, Tensor | None], Te
             return _compiled(library)(h, a)
         if act.impl == "eager":
             return fused(h, a)
+        if act.impl == "triton" and not relu:  # the Triton kernels cover PolyReLU and PolyNorm only
+            raise ValueError(f"impl 'triton' has no kernel for {act.label}; use auto or eager")
         if relu and _triton(act, h, a):
             return triton_kernels.polyrelu(h, a)
         return native_kernels.horner(h, a, relu=relu)
@@ -116,7 +118,7 @@ def _triton(act: Activation, h: Tensor, a: Tensor) -> bool:
     """``impl = "triton"`` (an error where it cannot run), or ``auto`` where it can and keeps the precision."""
     if act.impl == "triton":
         return True
-    return act.impl == "auto" and triton_kernels.suits(h, a.shape[-1] - 1) and triton_kernels.available(h) and h.is_cuda
+    return act.impl == "auto" and h.is_cuda and triton_kernels.suits(h, a.shape[-1] - 1) and triton_kernels.available(h)
 
 
 def _polycom_form(act: Activation, h: Tensor, a: Tensor | None) -> Tensor:

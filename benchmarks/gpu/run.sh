@@ -17,7 +17,7 @@ step() { local name=$1 limit=$2; shift 2; echo "== $name (≤ ${limit}s)"; local
 step tests 120 $PY -m pytest -q -m "cuda or triton" tests/test_cuda.py tests/approx/test_triton_kernels.py
 # 2. the kernels: every impl, time and saved memory
 step kernels 90 $PY -m experiments bench kernels --json "$OUT/kernels.json"
-# 3. the rates engine on CUDA: the paper preset's largest stacks, timed against the committed CPU run
+# 3. the rates engine on CUDA: the quick preset (what make demo runs), to time against its CPU run
 step rates 90 $PY -m experiments rates experiments/configs/quick.toml --out "$OUT/rates" --device cuda
 # 4. a short LM run on the GPU: tokens/s and peak memory per variant
 step lm 60 $PY -m experiments lm tiny --out "$OUT/lm" --device cuda

@@ -99,3 +99,8 @@ def test_impl_triton_without_a_device_is_one_clear_error():
         pytest.skip("Triton can run on this CPU tensor (TRITON_INTERPRET=1)")
     with pytest.raises((RuntimeError, ValueError), match="Triton"):
         triton_kernels.polyrelu(torch.randn(2, 3), torch.randn(4))
+
+
+def test_impl_triton_on_a_family_without_a_kernel_is_refused():
+    with pytest.raises(ValueError, match="no kernel for polynomial"):
+        Activation("polynomial", impl="triton").apply(torch.randn(1, 2, 3), torch.randn(1, 1, 1, 4))
