@@ -4,6 +4,7 @@ its ReLU-Yarotsky twin, and the constructive rate curves (docs/theory.md §5, ``
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import re
 from fractions import Fraction
@@ -59,6 +60,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", default=None, metavar="FILE", help="write every row, fit and provenance here")
     p.add_argument("--plot", default=None, metavar="FILE", help="error vs neurons and vs nonzero weights")
+    p.add_argument(
+        "--beside",
+        default=None,
+        metavar="JSON[,JSON]",
+        help="earlier runs (their --json files, same d) whose PolyReLU curves --plot draws beside this one",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -74,6 +81,7 @@ def run(args: argparse.Namespace) -> int:
             " use a smaller N"
         )
     targets.sobolev(args.target, d, args.n)  # a bad target fails here, before any output
+    beside = _beside(args.beside, d)
     print(f"Theorem 3: f = {args.target}, d = {d}, n = {args.n}, N = {Ns}")
     result = rates.sweep(
         args.target,
@@ -118,13 +126,29 @@ def run(args: argparse.Namespace) -> int:
         write_json(args.json, {"result": result, "provenance": provenance(config, args.seed, args.device)})
         print(f"  json: {args.json}")
     if args.plot:
-        rates.plot(result, args.plot)
+        rates.plot(result, args.plot, beside)
         print(f"  plot: {args.plot}")
     bad = any(
         r["polyrelu"]["cells"]["differ"] or not (r["polyrelu"]["holds"] or r["polyrelu"]["cells"]["sampled"])
         for r in rows
     )
     return 1 if bad else 0
+
+
+def _beside(files: str | None, d: int) -> list[dict]:
+    """The results of earlier ``--json`` runs to draw beside this one; one line for a bad file."""
+    out = []
+    for path in files.split(",") if files else []:
+        try:
+            with open(path) as fh:
+                result = json.load(fh)["result"]
+            rows_ok = all("polyrelu" in r and "N" in r for r in result["rows"])
+        except (OSError, ValueError, KeyError, TypeError) as err:
+            raise UserError(f"--beside {path}: not a theorem3 --json file ({err.__class__.__name__}: {err})") from None
+        if not rows_ok or result.get("d") != d:
+            raise UserError(f"--beside {path}: a theorem3 run in d = {result.get('d')}, not d = {d}")
+        out.append(result)
+    return out
 
 
 def _s(v: float | None) -> str:

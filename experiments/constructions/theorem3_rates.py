@@ -303,8 +303,23 @@ def fits(rows: list[dict]) -> dict:
     return out
 
 
-def plot(result: dict, path: str) -> None:
-    """Error against neurons and against nonzero weights, PolyReLU-exact vs ReLU-Yarotsky, theory line −n/d."""
+def _draw_beside(ax, beside: list[dict], key: str) -> None:
+    """Earlier runs' PolyReLU curves, in grey shades, with their fitted slopes."""
+    for i, other in enumerate(beside):
+        fit = other["fits"].get(f"polyrelu_vs_{key}")
+        ax.loglog(
+            [r["polyrelu"]["sizes"][key] for r in other["rows"]],
+            [r["polyrelu"]["error"] for r in other["rows"]],
+            "D-",
+            color=str(0.35 + 0.2 * i),
+            ms=4,
+            label=f"PolyReLU, f = {other['target']}" + (f" (fit {fit:.2f})" if fit else ""),
+        )
+
+
+def plot(result: dict, path: str, beside: list[dict] | None = None) -> None:
+    """Error against neurons and against nonzero weights, PolyReLU-exact vs ReLU-Yarotsky, theory line −n/d;
+    ``beside``: earlier runs whose PolyReLU curves are drawn too (grey shades, with their fitted slopes)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -314,8 +329,9 @@ def plot(result: dict, path: str) -> None:
     from experiments.atomic_io import save_figure
 
     rows, slope = result["rows"], result["theory_slope"]
-    fig, axes = plt.subplots(1, 2, figsize=(11, 5.2))
-    fig.subplots_adjust(bottom=0.3, wspace=0.25)
+    columns = 1 if beside else 2  # the compared targets' long labels need a whole row each
+    fig, axes = plt.subplots(1, 2, figsize=(11, 6.4 if beside else 5.2))
+    fig.subplots_adjust(bottom=0.42 if beside else 0.3, wspace=0.25)
     for ax, key, label in zip(
         axes, ("neurons", "nonzero_parameters"), ("neurons", "nonzero weights + biases"), strict=True
     ):
@@ -324,6 +340,7 @@ def plot(result: dict, path: str) -> None:
         fit = result["fits"][f"polyrelu_vs_{key}"]
         ax.loglog(xs, es, "o-", color="C0", label=f"PolyReLU exact: sup|f−f_N| (fit {fit:.2f})" if fit else "PolyReLU")
         ax.loglog(xs, [r["bound"] for r in rows], ":", color="C0", alpha=0.7, label="PolyReLU certified bound")
+        _draw_beside(ax, beside or [], key)
         rel = [r for r in rows if "relu" in r]
         built = [r for r in rel if r["relu"]["built"]]
         if built:
@@ -364,7 +381,7 @@ def plot(result: dict, path: str) -> None:
         ax.set_xlabel(label)
         ax.set_ylabel("sup error on [0,1]^d")
         ax.grid(True, which="both", alpha=0.3)
-        ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2)  # below: never over data
+        ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=columns)  # below: never over data
     fig.suptitle(
         f"Theorem 3: f = {result['target']} (scaled ×{float(Fraction(result['scale_factor'])):.4g}), "
         f"d = {result['d']}, n = {result['n']}"

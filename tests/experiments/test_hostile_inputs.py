@@ -189,7 +189,7 @@ def test_degenerate_targets_are_refused_by_fit_rates_and_construct_alike(e, f, h
 
 @pytest.mark.parametrize(
     "text, n, message",
-    [("sqrt(x0)", 5, "differentiable"), ("abs(x0-0.5)", 2, "differentiable"), ("x0**3", 9, "1..8")],
+    [("sqrt(x0)", 5, "no n >= 1 is valid"), ("abs(x0-0.5)", 2, "largest valid n is 1"), ("x0**3", 9, "1..8")],
 )
 def test_a_stated_smoothness_is_verified_with_constructs_check(tmp_path, polylab_in_process, text, n, message):
     (tmp_path / "c.toml").write_text(
@@ -276,6 +276,18 @@ def test_constructions_too_large_to_wait_for_are_refused_up_front(polylab_in_pro
     start = time.perf_counter()
     code, _, err = polylab_in_process(*args)
     assert code == 2 and err.count("\n") == 1 and time.perf_counter() - start < 30, err
+
+
+@pytest.mark.parametrize(
+    "content", [None, "not json", '{"result": {"d": 1, "rows": [{}]}}', '{"result": {"d": 2, "rows": []}}']
+)
+def test_a_bad_beside_file_is_one_line_before_any_construction(tmp_path, polylab_in_process, content):
+    path = tmp_path / "earlier.json"
+    if content is not None:
+        path.write_text(content)
+    args = ("construct", "theorem3", "--target", "sin(pi*x0)", "--N", "2", "--no-relu", "--beside", str(path))
+    code, out, err = polylab_in_process(*args)
+    assert code == 2 and err.count("\n") == 1 and "--beside" in err and "Theorem 3" not in out, err
 
 
 @pytest.mark.parametrize("delay", [0.05, 0.3, 1.0, 2.0])

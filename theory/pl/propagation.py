@@ -31,15 +31,24 @@ def _activation(act, f: PiecewiseLinear) -> PiecewiseLinear:
     return r * a1 + a0 if (a0, a1) != (0, 1) else r
 
 
-def network_to_pl(net: Network, lo: object, hi: object) -> list[PiecewiseLinear]:
-    """The outputs of a 1-input ReLU network on [lo, hi] as exact PL functions (one per output)."""
+def hidden_to_pl(net: Network, lo: object, hi: object) -> list[PiecewiseLinear]:
+    """The last hidden layer of a 1-input ReLU network on [lo, hi] as exact PL functions; only the hidden
+    layers need rational weights (the readout may hold exact irrationals, e.g. Taylor coefficients)."""
     if net.in_dim != 1:
         raise ValueError(f"exact PL propagation needs a 1-input network, this one takes {net.in_dim}")
-    if not net.is_rational:
-        raise ValueError("exact PL propagation needs rational weights")
+    if not all(aff.is_rational() for aff in net.affines[:-1]):
+        raise ValueError("exact PL propagation needs rational weights in the hidden layers")
     h = [PiecewiseLinear.identity(as_fraction(lo), as_fraction(hi))]
     for aff, layer in zip(net.affines, net.activations, strict=False):
         h = [_activation(act, _row(aff, i, h)).simplify() for i, act in enumerate(layer)]
+    return h
+
+
+def network_to_pl(net: Network, lo: object, hi: object) -> list[PiecewiseLinear]:
+    """The outputs of a 1-input ReLU network on [lo, hi] as exact PL functions (one per output)."""
+    if not net.is_rational:
+        raise ValueError("exact PL propagation needs rational weights")
+    h = hidden_to_pl(net, lo, hi)
     last = net.affines[-1]
     return [_row(last, i, h).simplify() for i in range(last.out_dim)]
 

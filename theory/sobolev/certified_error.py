@@ -10,18 +10,27 @@ where the last sup is enclosed by the jet of f over the cell's ball (``theory.so
 ball arithmetic, so max over cells of the lower and of the upper ends enclose the sup over the cube.
 The coefficients of p may be exact irrational atoms (``theory.polynomial.AtomPoly``); each is
 enclosed once from its own definition.
+
+A cell that a kink of f crosses (§5.4) is split into its pieces: cut on an axis-parallel kink, or,
+for an oblique one, the convex region box ∩ piece expanded from a point inside it (the radii then
+reach the far edges). Near a kink f_s may have only n bounded derivatives; there the expansion is of
+order n − 1 (p still of degree K) with the remainder of order n, bounded on the piece.
 """
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable
 from dataclasses import dataclass
 from fractions import Fraction
 
 from flint import arb
 
+from theory.intervals import NotSmooth
 from theory.polynomial import ONE, AtomPoly
-from theory.sobolev.jets import Jet, ball, box_ball, compile_jet, constant_ball, lower, point_jets, upper
+from theory.sobolev.jets import Jet, _layout, ball, box_ball, constant_ball, lower, point_jets, upper
+from theory.sobolev.kinks import Lifted
+from theory.sobolev.piece_jets import PieceJet, compile_piece
 from theory.sobolev.target import SobolevTarget
 
 Box = tuple[tuple[Fraction, Fraction], ...]
@@ -63,30 +72,118 @@ class AtomBalls:
 def sup_error(
     target: SobolevTarget, cells: Iterable[tuple[Box, AtomPoly]], degree: int, atoms: AtomBalls | None = None
 ):
-    """[lower, upper] of sup_{[0,1]^d} |f − p| over the given cells (module docstring)."""
+    """[lower, upper] of sup_{[0,1]^d} |f − p| over the given cells (module docstring), each cell a kink
+    crosses split into its pieces (§5.4)."""
     atoms = atoms or AtomBalls()
-    d, K = target.d, degree
-    f = compile_jet(target.expr, target.symbols)
+    f = compile_piece(target)
     lo_best, hi_best, worst, count = ball(0), ball(0), None, 0
     for box, poly in cells:
         count += 1
-        centre = [(a + b) / 2 for a, b in box]
-        radius = [ball((b - a) / 2) for a, b in box]
-        g = f(point_jets(d, K, centre)) - _shifted(poly, centre, d, K, atoms)
-        top = f([Jet.variable(d, K + 1, k, box_ball(a, b)) for k, (a, b) in enumerate(box)])
+        for region in pieces(target.lifted, box):
+            lo, hi = _enclose(f, region, poly, degree, target.n, atoms)
+            if not hi.is_finite():  # a NaN ball compares False with everything: never let it pass unseen
+                raise NotSmooth(f"no finite enclosure of |f - p| on {region.box}")
+            if lo.lower() > lo_best.lower():
+                lo_best = lo
+            if hi.upper() > hi_best.upper():
+                hi_best, worst = hi, box
+    return SupError(max(lower(lo_best), Fraction(0)), upper(hi_best), count, worst)
+
+
+@dataclass(frozen=True)
+class Region:
+    """box ∩ (the piece of ``signs``), with a ``centre`` in it and the radii of the box seen from there."""
+
+    box: Box
+    signs: tuple[int, ...]
+    centre: tuple[Fraction, ...]
+
+    @property
+    def radius(self) -> list[arb]:
+        return [ball(max(c - a, b - c)) for c, (a, b) in zip(self.centre, self.box, strict=True)]
+
+
+#: bisections of a cell that an oblique kink crosses, before its pieces are expanded from a corner
+OBLIQUE_SPLITS = 6
+
+
+def pieces(lifted: Lifted, box: Box, depth: int = 0) -> list[Region]:
+    """The regions of ``box`` on which f is one smooth formula: the box cut at every axis-parallel kink
+    that crosses it; a box that an oblique kink crosses is bisected ``OBLIQUE_SPLITS`` times (the parts
+    it misses get the tight expansion), then each piece of it is expanded from its deepest corner."""
+    fixed, oblique = [], []
+    for i, kink in enumerate(lifted.kinks):
+        lo, hi = kink.range(box)
+        if lo < 0 < hi:
+            k = kink.axis()
+            if k is not None:  # cut the box on the plane x_k = −b/a
+                at = -kink.offset / kink.normal[k]
+                a, b = box[k]
+                halves = [box[:k] + ((a, at),) + box[k + 1 :], box[:k] + ((at, b),) + box[k + 1 :]]
+                return [r for half in halves for r in pieces(lifted, half, depth)]
+            oblique.append(i)
+        fixed.append((1,) if lo >= 0 else (-1,) if hi <= 0 else (1, -1))
+    middle = tuple((a + b) / 2 for a, b in box)
+    if not oblique:
+        return [Region(box, tuple(s[0] for s in fixed), middle)]
+    if depth < OBLIQUE_SPLITS:
+        return [r for half in _halves(box) for r in pieces(lifted, half, depth + 1)]
+    corners = [middle, *itertools.product(*box)]
+    out = []
+    for signs in itertools.product(*fixed):
+
+        def inside(x, signs=signs):
+            return min(s * lifted.kinks[i].at(x) for i, s in enumerate(signs) if i in oblique)
+
+        centre = max(corners, key=inside)
+        if inside(centre) > 0:
+            out.append(Region(box, signs, tuple(centre)))
+        elif len(oblique) > 1:
+            raise ValueError(f"kinks {', '.join(str(lifted.kinks[i]) for i in oblique)} cross too close together")
+    return out
+
+
+def _halves(box: Box) -> list[Box]:
+    k = max(range(len(box)), key=lambda i: box[i][1] - box[i][0])
+    a, b = box[k]
+    m = (a + b) / 2
+    return [box[:k] + ((a, m),) + box[k + 1 :], box[:k] + ((m, b),) + box[k + 1 :]]
+
+
+def _enclose(f: PieceJet, region: Region, poly: AtomPoly, K: int, n: int, atoms: AtomBalls) -> tuple[arb, arb]:
+    """(lower, upper) of sup |f − p| over one region: Taylor at its centre to order K with the remainder
+    of order K + 1, or, where f is only W^{n,∞} there (a kink's edge), to order n − 1 with the remainder
+    of order n, bounded on the piece."""
+    d, box, centre, radius = len(region.box), region.box, list(region.centre), region.radius
+    p = _shifted(poly, centre, d, K, atoms)
+    for order in (K, n - 1) if n - 1 < K else (K,):
+        try:
+            g = _padded(f(point_jets(d, order, centre), region.signs), K) - p
+            top = f([Jet.variable(d, order + 1, k, box_ball(a, b)) for k, (a, b) in enumerate(box)], region.signs)
+        except NotSmooth:
+            if order == min(K, n - 1):
+                raise
+            continue
         hi = abs(g.c[0])
         for beta, c in g.coefficients().items():
             if any(beta):
                 hi += abs(c) * _power(radius, beta)
         for beta, c in top.coefficients().items():
-            if sum(beta) == K + 1:
+            if sum(beta) == order + 1:
                 hi += abs(c) * _power(radius, beta)
-        lo = abs(g.c[0])
-        if lo.lower() > lo_best.lower():
-            lo_best = lo
-        if hi.upper() > hi_best.upper():
-            hi_best, worst = hi, box
-    return SupError(max(lower(lo_best), Fraction(0)), upper(hi_best), count, worst)
+        return abs(g.c[0]), hi
+    raise AssertionError("unreachable")
+
+
+def _padded(jet: Jet, K: int) -> Jet:
+    """A jet of order ≤ K as one of order K (the higher coefficients 0)."""
+    if jet.K == K:
+        return jet
+    out = Jet.constant(jet.d, K, jet.c[0] * 0)
+    index = _layout(jet.d, K)[1]
+    for beta, c in jet.coefficients().items():
+        out.c[index[beta]] = c
+    return out
 
 
 def _power(radius: list[arb], beta: tuple[int, ...]) -> arb:

@@ -167,7 +167,7 @@ def _series(name: str, b, K: int, exact: bool) -> list:
         case "log":
             if not b > 0:
                 raise NotSmooth("log of a number that may be <= 0")
-            return [b.log()] + [(-1) ** (k - 1) / (k * b**k) for k in range(1, K + 1)]
+            return [b.log()] + [(-1) ** (k - 1) * _inverse_power(b, k, exact) / k for k in range(1, K + 1)]
         case "tan" | "tanh":
             if name == "tan" and 0 in b.cos():
                 raise NotSmooth("tan near a pole")
@@ -186,16 +186,41 @@ def _series(name: str, b, K: int, exact: bool) -> list:
     raise NotSmooth(f"no series rule for {name}")
 
 
-def _power_series(b, r: Fraction, K: int, exact: bool, numbers: Numbers = ARB) -> list:
-    """(b + t)^r for a non-integer rational r: b^r·binom(r, k)·b^{−k}; needs b > 0."""
+def _inverse_power(v, k: int, exact: bool):
+    """v^{−k} for v ≠ 0 (a ball of one sign): exp(−k·log|v|), since v^k of a wide ball may hold 0."""
+    if exact:
+        return 1 / v**k
+    sign = 1 if v > 0 else (-1) ** k
+    return sign * (-k * abs(v).log()).exp()
+
+
+def _power_series(b, r: Fraction, K: int, exact: bool, numbers: Numbers = ARB, nonnegative: bool = False) -> list:
+    """(b + t)^r for a non-integer rational r: binom(r, k)·b^{r−k}; needs b > 0, or a base known to
+    be ≥ 0 (``nonnegative``: a kink's |u|) and K < r."""
     if exact:
         raise Irrational("a non-integer power has no exact value in general")
     if not b > 0:
+        if nonnegative and r > K:
+            return _power_series_near_zero(b, r, K, numbers)
         raise NotSmooth("a non-integer power of a number that may be <= 0")
+    out, binom, log_b = [], Fraction(1), b.log()
+    for k in range(K + 1):  # b^{r−k} as one exp(log): b^r / b^k loses a wide ball (b^k may then hold 0)
+        out.append((numbers.rational(r - k) * log_b).exp() * numbers.rational(binom))
+        binom = binom * (r - k) / (k + 1)
+    return out
+
+
+def _power_series_near_zero(b, r: Fraction, K: int, numbers: Numbers) -> list:
+    """(b + t)^r for a base known to be ≥ 0 that may be 0 (a kink's |u|, docs/theory.md §5.4) and K < r:
+    binom(r, k)·b^{r−k}, each power r − k > 0 continuous and increasing on [0, hi], so enclosed by
+    [0, hi^{r−k}] (arb balls; a ball's lower end below 0 is rounding, as the base is ≥ 0)."""
+    hi, zero = arb(b.upper()), arb(0)
+    if hi.upper() < 0:
+        raise NotSmooth("a power of a base known >= 0 enclosed below 0")
     out, binom = [], Fraction(1)
-    base = (numbers.rational(r) * b.log()).exp()
     for k in range(K + 1):
-        out.append(base * numbers.rational(binom) / b**k)
+        top = (numbers.rational(r - k) * hi.log()).exp() if hi > 0 else zero
+        out.append(zero.union(top) * numbers.rational(binom))
         binom = binom * (r - k) / (k + 1)
     return out
 
@@ -268,7 +293,7 @@ def _build_pow(e: sp.Expr, build, exact: bool, numbers: Numbers):
                 v = u.value
                 if (v == 0) if exact else (0 in v):
                     raise NotSmooth(f"division by {base}, which may vanish")
-                g = [(-1) ** i / v ** (i + 1) for i in range(u.K + 1)]  # 1/(v + t)
+                g = [(-1) ** i * _inverse_power(v, i + 1, exact) for i in range(u.K + 1)]  # 1/(v + t)
                 u = u.compose(g)
             out = Jet.constant(u.d, u.K, u.value * 0 + 1)
             for _ in range(abs(k)):
@@ -277,8 +302,8 @@ def _build_pow(e: sp.Expr, build, exact: bool, numbers: Numbers):
 
         return integer_power
     if ex.is_Rational:
-        r = Fraction(int(ex.p), int(ex.q))
-        return lambda xs: (u := inner(xs)).compose(_power_series(u.value, r, u.K, exact, numbers))
+        r, nonnegative = Fraction(int(ex.p), int(ex.q)), bool(base.is_nonnegative)
+        return lambda xs: (u := inner(xs)).compose(_power_series(u.value, r, u.K, exact, numbers, nonnegative))
     return build(sp.exp(sp.Mul(ex, sp.log(base), evaluate=False), evaluate=False))  # u^v = exp(v·log u)
 
 

@@ -15,12 +15,11 @@ from __future__ import annotations
 
 import math
 from fractions import Fraction
-from functools import cached_property
 
 import mpmath
 import sympy as sp
 
-from theory.exact_numbers import Exact  # noqa: E402
+from theory.exact_numbers import Exact, to_mpf
 from theory.polynomial import Poly, is_zero_constant
 from theory.sobolev.target import SobolevTarget, multi_indices
 
@@ -37,48 +36,63 @@ class TaylorTable:
         self.alphas: list[tuple[int, ...]] = multi_indices(self.d, self.n - 1)
         self._exact: dict = {}
         self._numeric: dict = {}
+        self._forms: dict = {}
+        self.one_sided = 0  # coefficients at nodes on a kink, checked equal from every side (§5.4)
 
-    @cached_property
-    def _forms(self) -> dict:
-        """α -> (derivative expression, rational polynomial or None, mpmath function)."""
-        out = {}
-        syms = self.target.symbols
-        for a in self.alphas:
-            e = self.target.derivative(a)
+    def _form(self, alpha: tuple[int, ...], signs: tuple[int, ...]) -> tuple:
+        """(D^α f on the piece of ``signs``, rational polynomial or None, mpmath function), cached."""
+        key = (alpha, signs)
+        if key not in self._forms:
+            syms = self.target.symbols
+            e = self.target.derivative(alpha, signs)
             try:
                 poly = sp.Poly(e, *syms)
                 rational = poly.domain.is_QQ or poly.domain.is_ZZ
             except sp.PolynomialError:
                 poly, rational = None, False
-            out[a] = (e, poly if rational else None, sp.lambdify(syms, e, modules="mpmath"))
-        return out
+            lifted = self.target.lifted  # numeric values from (x, t): t = s·u(m/N) is exact, 0 on a kink
+            ts = tuple(k.t for k in lifted.kinks)
+            fn = sp.lambdify(syms + ts, lifted.derivative(alpha, signs), modules="mpmath")
+            self._forms[key] = (e, poly if rational else None, fn)
+        return self._forms[key]
 
     def node(self, m: tuple[int, ...]) -> tuple[Fraction, ...]:
         return tuple(Fraction(mk, self.N) for mk in m)
 
     def exact(self, m: tuple[int, ...], alpha: tuple[int, ...]) -> Exact:
+        """c_{m,α}; at a node on a kink, the common limit of every side, checked equal (|α| < n, §5.4)."""
         key = (m, alpha)
         if key not in self._exact:
-            e, poly, _ = self._forms[alpha]
-            x = self.node(m)
-            if poly is not None:
-                v = Fraction(1, factorial(alpha)) * _eval_rational(poly, x)
-            else:
-                v = TaylorValue(e, sp.Tuple(*self.target.symbols), sp.Tuple(*map(_rational, x)), factorial(alpha))
-                value = self.numeric(m, alpha, dps=50)
-                if abs(value) < mpmath.mpf(10) ** -40 and is_zero_constant(v.doit()):
-                    v = Fraction(0)
-                else:
-                    _NUMERIC[v] = value
+            sides = self.target.signs_at(self.node(m))
+            v = self._exact_on(m, alpha, sides[0])
+            for other in sides[1:]:
+                w = self._exact_on(m, alpha, other)
+                if not _same(v, w):
+                    raise ValueError(f"D^{alpha} f at {self.node(m)} differs between the sides {sides[0]} and {other}")
+                self.one_sided += 1
             self._exact[key] = v
         return self._exact[key]
 
-    def numeric(self, m: tuple[int, ...], alpha: tuple[int, ...], dps: int = 30) -> mpmath.mpf:
-        key = (m, alpha, dps)
+    def _exact_on(self, m: tuple[int, ...], alpha: tuple[int, ...], signs: tuple[int, ...]) -> Exact:
+        e, poly, _ = self._form(alpha, signs)
+        x = self.node(m)
+        if poly is not None:
+            return Fraction(1, factorial(alpha)) * _eval_rational(poly, x)
+        v = TaylorValue(e, sp.Tuple(*self.target.symbols), sp.Tuple(*map(_rational, x)), factorial(alpha))
+        value = self.numeric(m, alpha, dps=50, signs=signs)
+        if abs(value) < mpmath.mpf(10) ** -40 and is_zero_constant(v.doit()):
+            return Fraction(0)
+        _NUMERIC[v] = value
+        return v
+
+    def numeric(self, m: tuple[int, ...], alpha: tuple[int, ...], dps: int = 30, signs=None) -> mpmath.mpf:
+        signs = self.target.signs_at(self.node(m))[0] if signs is None else signs
+        key = (m, alpha, dps, signs)
         if key not in self._numeric:
             with mpmath.workdps(dps):
-                fn = self._forms[alpha][2]
-                v = fn(*[mpmath.mpf(mk) / self.N for mk in m]) / factorial(alpha)
+                fn, x = self._form(alpha, signs)[2], self.node(m)
+                ts = [s * k.at(x) for s, k in zip(signs, self.target.kinks, strict=True)]
+                v = fn(*[to_mpf(q) for q in (*x, *ts)]) / factorial(alpha)
                 self._numeric[key] = +mpmath.mpf(v)
         return self._numeric[key]
 
@@ -89,6 +103,17 @@ class TaylorTable:
             if ak:
                 out = out * Poly.affine([int(i == k) for i in range(self.d)], Fraction(-mk, self.N)) ** ak
         return out
+
+
+def _same(a: Exact, b: Exact) -> bool:
+    """Two exact coefficients are the same number (SymPy proves a difference of closed forms zero)."""
+    if isinstance(a, int | Fraction) and isinstance(b, int | Fraction):
+        return a == b
+    return is_zero_constant(_closed(a) - _closed(b))
+
+
+def _closed(c: Exact) -> sp.Expr:
+    return _rational(Fraction(c)) if isinstance(c, int | Fraction) else c.doit()
 
 
 def _rational(q: Fraction) -> sp.Rational:
