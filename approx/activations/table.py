@@ -56,6 +56,9 @@ class Family:
     #: (ReLU types: 0; GELU: 9, where 1 − Φ < 1e-18); None: no layer of it is the identity
     identity_margin: float | None = None
     theory: str | None = None  # theory/activation.py's constructor of the same function, if exact
+    #: σ as two polynomials, for z ≥ 0 and for z < 0 (ascending coefficients, from the unit's activation
+    #: coefficients a): what an exact export needs (docs/theory.md §8); None: σ is not piecewise polynomial
+    pieces: Callable[[Activation, list | None], tuple[list, list]] | None = None
 
 
 def _fixed(fn: Callable[[Tensor], Tensor]) -> Callable[[Activation, Tensor, Tensor | None], Tensor]:
@@ -147,8 +150,15 @@ FAMILIES: dict[str, Family] = {
             piecewise_linear=True,
             identity_margin=0.0,
             theory="relu_power",
+            pieces=lambda act, a: ([0, 1], [0]),
         ),
-        Family("relu2", lambda act, w: ReLUPower(2), _fixed(lambda h: F.relu(h).square()), kinked=True),
+        Family(
+            "relu2",
+            lambda act, w: ReLUPower(2),
+            _fixed(lambda h: F.relu(h).square()),
+            kinked=True,
+            pieces=lambda act, a: ([0, 0, 1], [0]),
+        ),
         Family(
             "relu_power",
             lambda act, w: ReLUPower(act.k),
@@ -157,11 +167,19 @@ FAMILIES: dict[str, Family] = {
             label=lambda act: f"relu{act.k}",
             kinked=True,
             theory="relu_power",
+            pieces=lambda act, a: ([0] * act.k + [1], [0]),
         ),
         Family("gelu", lambda act, w: nn.GELU(), _fixed_with_kernel(F.gelu, native_kernels.gelu), identity_margin=9.0),
         Family("silu", lambda act, w: nn.SiLU(), _fixed(F.silu)),
         Family("tanh", lambda act, w: nn.Tanh(), _fixed(torch.tanh)),
-        Family("identity", lambda act, w: nn.Identity(), _fixed(lambda h: h), polynomial=True, theory="identity"),
+        Family(
+            "identity",
+            lambda act, w: nn.Identity(),
+            _fixed(lambda h: h),
+            polynomial=True,
+            theory="identity",
+            pieces=lambda act, a: ([0, 1], [0, 1]),
+        ),
         Family(
             "polynomial",
             lambda act, w: Polynomial(act.order),
@@ -172,6 +190,7 @@ FAMILIES: dict[str, Family] = {
             polynomial=True,
             identity_margin=0.0,
             theory="polynomial",
+            pieces=lambda act, a: (list(a or []), list(a or [])),
         ),
         Family(
             "polyrelu",
@@ -184,6 +203,7 @@ FAMILIES: dict[str, Family] = {
             spline_start=True,
             identity_margin=0.0,
             theory="polyrelu",
+            pieces=lambda act, a: (list(a or []), list(a or [])[:1]),
         ),
         Family(
             "polynorm",

@@ -81,6 +81,25 @@ class FitResult:
             target,
         )
 
+    def weights(self) -> dict[str, Any]:
+        """The network as plain numbers, for an exact export (docs/theory.md §8): per stage its scale and,
+        per layer, W (fan_in × fan_out), b and each unit's activation as two polynomials (for z ≥ 0 and
+        z < 0; None if σ is not piecewise polynomial). x enters as 2x − 1; the output is f/target_scale."""
+        act, width = self.arch.activation, self.arch.width
+        stages = []
+        for theta, scale in zip(self.thetas, self.scales, strict=True):
+            p = {k: v[0].tolist() for k, v in self.arch.unpack(theta.reshape(1, -1)).items()}
+            layers = []
+            for k in range(self.arch.depth + 1):
+                a = p.get(f"a{k}")
+                units = a if a is not None and isinstance(a[0], list) else [a] * width
+                pieces = (
+                    [act.family.pieces(act, u) for u in units] if act.family.pieces and k < self.arch.depth else None
+                )
+                layers.append({"W": p[f"W{k}"], "b": p[f"b{k}"], "pieces": pieces})
+            stages.append({"scale": scale, "layers": layers})
+        return {"activation": act.label, "piecewise_linear": act.family.piecewise_linear, "stages": stages}
+
     @property
     def params(self) -> int:
         """Parameters over all stages (docs/theory.md §2)."""

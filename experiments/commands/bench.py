@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 import importlib
 
-HELP = "benchmarks: fitting engine (sweep), precision, robustness of the defaults, executors, kernels"
+HELP = "benchmarks: fitting engine (sweep), precision, robustness of the defaults, executors, kernels, certify"
 
 #: benchmark name -> (module with add_arguments/run, one-line help)
 BENCHES: dict[str, tuple[str, str]] = {
@@ -20,6 +20,7 @@ BENCHES: dict[str, tuple[str, str]] = {
     ),
     "executor": ("experiments.bench.executor", "Ray executor vs local on the same stacks; per-task overhead"),
     "kernels": ("experiments.bench.kernels", "PolyReLU/PolyNorm forward+backward: every impl, time and saved memory"),
+    "certify": ("experiments.bench.certify", "a trained network's certified sup error: cost, gap, IBP baseline"),
 }
 
 

@@ -38,6 +38,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", help="write the results, with provenance, to this JSON file")
     p.add_argument("--csv", help="write one row per fit to this CSV file")
     p.add_argument("--plot", help="draw the last fit: target, fit and pointwise error (png, pdf or svg)")
+    p.add_argument(
+        "--certify",
+        action="store_true",
+        help="also a certified [lower, upper] of the sup error (1-D expression targets; docs/theory.md §8)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -57,10 +62,14 @@ def run(args: argparse.Namespace) -> int:
     device = devices.check(args.device)
     with user_input():
         target = targets.resolve(args.expr, args.d)
-        approx.activations.Activation.parse(args.activation)
+        activation = approx.activations.Activation.parse(args.activation)
+    if args.certify:
+        from experiments import certify_fit
+
+        certify_fit.check(target, activation, args.depth)
     print(f"{target.name} (d={target.d}), {args.activation}, depth {args.depth}, default engine, {device}")
     print(" ".join(f"{h:>10}" for h in COLUMNS.values()))
-    results = []
+    results, certified = [], []
     for params in args.params:
         for r in approx.fit_seeds(
             target,
@@ -76,16 +85,32 @@ def run(args: argparse.Namespace) -> int:
             row = r.to_records()[0]
             print(" ".join(f"{row[c]:10.3g}" if isinstance(row[c], float) else f"{row[c]:>10}" for c in COLUMNS))
             results.append(r)
-    write_outputs(args, target, results)
+            if args.certify:
+                certified.append(certify_fit.certify(r))
+                print("  " + certified_line(r.sup_error, certified[-1]))
+    write_outputs(args, target, results, [c.as_dict() for c in certified])
     return 0
 
 
-def write_outputs(args: argparse.Namespace, target, results: list) -> None:
-    """--json (rows and provenance), --csv (rows) and --plot (the last fit), each written atomically."""
+def certified_line(grid: float, c) -> str:
+    """The certified interval beside the grid's estimate, and how far below the sup the grid fell."""
+    lo, hi = float(c.lower), float(c.upper)
+    if grid < lo:
+        grid_says = f"the grid's {grid:.4g} is {100 * (1 - grid / lo):.2g}% below the certified lower end"
+    else:
+        grid_says = f"the grid's {grid:.4g} lies inside"
+    return f"certified sup error in [{lo:.6g}, {hi:.6g}] ({c.pieces} pieces, {c.seconds:.2g} s); {grid_says}"
+
+
+def write_outputs(args: argparse.Namespace, target, results: list, certified: list[dict] | None = None) -> None:
+    """--json (rows and provenance), --csv (rows) and --plot (the last fit), each written atomically;
+    ``certified``: per fit, the certified interval's columns (``--certify``)."""
     from experiments.atomic_io import save_figure, write_csv, write_json
     from experiments.provenance import provenance
 
     rows = [row for r in results for row in r.to_records()]
+    for row, extra in zip(rows, certified or [], strict=False):
+        row.update(extra)
     if args.json:
         config = {k: getattr(args, k) for k in ("expr", "activation", "params", "depth", "seeds", "points", "init")}
         write_json(args.json, {"results": rows, **provenance(config | {"d": target.d}, device=args.device)})

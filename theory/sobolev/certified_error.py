@@ -80,7 +80,7 @@ def sup_error(
     for box, poly in cells:
         count += 1
         for region in pieces(target.lifted, box):
-            lo, hi = _enclose(f, region, poly, degree, target.n, atoms)
+            lo, hi = enclose_region(f, region, poly, degree, target.n, atoms)
             if not hi.is_finite():  # a NaN ball compares False with everything: never let it pass unseen
                 raise NotSmooth(f"no finite enclosure of |f - p| on {region.box}")
             if lo.lower() > lo_best.lower():
@@ -150,7 +150,7 @@ def _halves(box: Box) -> list[Box]:
     return [box[:k] + ((a, m),) + box[k + 1 :], box[:k] + ((m, b),) + box[k + 1 :]]
 
 
-def _enclose(f: PieceJet, region: Region, poly: AtomPoly, K: int, n: int, atoms: AtomBalls) -> tuple[arb, arb]:
+def enclose_region(f: PieceJet, region: Region, poly: AtomPoly, K: int, n: int, atoms: AtomBalls) -> tuple[arb, arb]:
     """(lower, upper) of sup |f − p| over one region: Taylor at its centre to order K with the remainder
     of order K + 1, or, where f is only W^{n,∞} there (a kink's edge), to order n − 1 with the remainder
     of order n, bounded on the piece."""

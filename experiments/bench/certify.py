@@ -1,0 +1,131 @@
+"""``polylab bench certify``: a trained network's certified sup error, its cost and its tightness.
+
+For each 1-D cell (activation, depth, P) the default engine fits |x − 3/10|^{5/2}; then
+``experiments.certify_fit`` encloses sup |f − net| exactly (docs/theory.md §8). The table gives the
+fit's time, the certificate's time and gap (upper/lower − 1), how far below the certified lower end
+the fit's own held-out grid estimate fell, and interval bound propagation (IBP, the usual
+verification baseline) through the same network on as many equal sub-intervals as the certificate
+used pieces: its upper end divided by the certified one. IBP here runs in float64 without outward
+rounding: a baseline for looseness, not a proof.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+from mpmath import iv
+
+from experiments.user_errors import UserError
+
+TARGET = "abs(x0-3/10)**(5/2)"
+CELLS = (("relu", 1), ("relu", 2), ("relu", 3), ("relu2", 1), ("polyrelu", 1), ("polynomial", 1))
+SIZES = (100, 300, 1000)
+QUICK = ((("relu", 2),), (100,))
+
+
+def add_certify_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--quick", action="store_true", help="one cell (ReLU, depth 2, P = 100): a smoke run")
+    p.add_argument("--json", default=None, metavar="FILE", help="every row with provenance")
+
+
+def run_cli(args) -> int:
+    from experiments.atomic_io import write_json
+    from experiments.provenance import provenance
+
+    cells, sizes = QUICK if args.quick else (CELLS, SIZES)
+    rows = run(cells, sizes)
+    if args.json:
+        write_json(args.json, {"rows": rows, "provenance": provenance({"cells": cells, "sizes": sizes}, 0, "cpu")})
+        print(f"json: {args.json}")
+    return 0
+
+
+def run(cells, sizes) -> list[dict]:
+    import approx
+    from experiments import certify_fit
+
+    print(f"f = {TARGET} on [0,1]; errors relative to sup|f|")
+    header = ("activation", "depth", "params", "fit s", "cert s", "cert/fit", "gap", "grid below", "IBP/upper")
+    print(" ".join(f"{h:>10}" for h in header))
+    rows = []
+    for activation, depth in cells:
+        for params in sizes:
+            start = time.perf_counter()
+            fit = approx.fit(TARGET, d=1, activation=activation, depth=depth, params=params, progress=False)
+            fit_s = time.perf_counter() - start
+            sup = certify_fit.certify(fit)
+            ibp = ibp_upper(fit, sup.pieces)
+            row = {
+                "activation": activation,
+                "depth": depth,
+                "params": fit.params,
+                "fit_seconds": fit_s,
+                **sup.as_dict(),
+                "grid_estimate": fit.sup_error,
+                "grid_below": max(0.0, 1 - fit.sup_error / float(sup.lower)),
+                "ibp_upper": ibp,
+            }
+            rows.append(row)
+            values = (activation, depth, fit.params, fit_s, sup.seconds, sup.seconds / fit_s, sup.gap)
+            tail = (row["grid_below"], ibp / float(sup.upper))
+            print(" ".join(f"{v:>10.3g}" if isinstance(v, float) else f"{v:>10}" for v in (*values, *tail)))
+    return rows
+
+
+def ibp_upper(fit, boxes: int) -> float:
+    """max over ``boxes`` equal sub-intervals of |f/scale − net| bounded by interval propagation (floats)."""
+    from theory.sobolev.target import SobolevTarget
+
+    weights = fit.weights()
+    if len(weights["stages"]) != 1:
+        raise UserError("the IBP baseline takes one-stage fits")
+    (stage,) = weights["stages"]
+    edges = np.linspace(0, 1, boxes + 1)
+    lo, hi = 2 * edges[:-1, None] - 1, 2 * edges[1:, None] - 1
+    layers = stage["layers"]
+    for k, layer in enumerate(layers):
+        W, b = np.array(layer["W"]), np.array(layer["b"])
+        centre, radius = (lo + hi) / 2 @ W + b, (hi - lo) / 2 @ np.abs(W)
+        lo, hi = centre - radius, centre + radius
+        if k < len(layers) - 1:
+            if layer["pieces"] is None:
+                raise UserError(
+                    f"the IBP baseline needs a piecewise-polynomial activation, not {weights['activation']}"
+                )
+            lo, hi = _activation(layer["pieces"], lo, hi)
+    net_lo, net_hi = stage["scale"] * lo[:, 0], stage["scale"] * hi[:, 0]
+    target = SobolevTarget.parse(fit.target_spec["expr"], 1, 1)
+    worst = 0.0
+    for (a, b), n_lo, n_hi in zip(zip(edges[:-1], edges[1:], strict=True), net_lo, net_hi, strict=True):
+        f = target_range(target, a, b) / fit.target_scale
+        worst = max(worst, abs(float(f.b) - n_lo), abs(n_hi - float(f.a)))
+    return worst
+
+
+def target_range(target, a: float, b: float):
+    from theory.intervals import interval_eval
+
+    return interval_eval(target.expr, {target.symbols[0]: iv.mpf([float(a), float(b)])}, continuous=True)
+
+
+def _activation(pieces, lo, hi):
+    """Each unit's σ on [lo, hi] by interval Horner on its polynomial for z ≥ 0 and for z < 0 (the hull
+    where the interval holds 0): the natural interval extension, as IBP uses it."""
+    out_lo, out_hi = np.empty_like(lo), np.empty_like(hi)
+    for j, (right, left) in enumerate(pieces):
+        r = _horner(right, np.maximum(lo[:, j], 0), np.maximum(hi[:, j], 0))
+        l_ = _horner(left, np.minimum(lo[:, j], 0), np.minimum(hi[:, j], 0))
+        neg, pos = hi[:, j] <= 0, lo[:, j] >= 0
+        out_lo[:, j] = np.where(pos, r[0], np.where(neg, l_[0], np.minimum(r[0], l_[0])))
+        out_hi[:, j] = np.where(pos, r[1], np.where(neg, l_[1], np.maximum(r[1], l_[1])))
+    return out_lo, out_hi
+
+
+def _horner(coeffs, lo, hi):
+    out_lo, out_hi = np.zeros_like(lo), np.zeros_like(hi)
+    for c in reversed(coeffs):  # (out·z) + c in interval arithmetic
+        products = np.stack([out_lo * lo, out_lo * hi, out_hi * lo, out_hi * hi])
+        out_lo, out_hi = products.min(0) + c, products.max(0) + c
+    return out_lo, out_hi

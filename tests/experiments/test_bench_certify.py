@@ -1,0 +1,10 @@
+"""``polylab bench certify`` on its one-cell smoke run: the row is complete and IBP bounds from above."""
+
+from experiments.bench import certify
+
+
+def test_the_quick_cell_certifies_and_ibp_is_an_upper_bound():
+    (row,) = certify.run(*certify.QUICK)
+    assert row["certified_lower"] <= row["certified_upper"] <= row["certified_lower"] * 1.01
+    assert row["ibp_upper"] >= row["certified_lower"]  # IBP encloses the true sup, loosely
+    assert row["grid_estimate"] <= row["certified_upper"] * (1 + 1e-9)
