@@ -98,8 +98,8 @@ def ibp_upper(fit, boxes: int) -> float:
     net_lo, net_hi = stage["scale"] * lo[:, 0], stage["scale"] * hi[:, 0]
     target = SobolevTarget.parse(fit.target_spec["expr"], 1, 1)
     worst = 0.0
-    for (a, b), n_lo, n_hi in zip(zip(edges[:-1], edges[1:], strict=True), net_lo, net_hi, strict=True):
-        f = target_range(target, a, b) / fit.target_scale
+    for a, b, n_lo, n_hi in zip(edges[:-1].tolist(), edges[1:].tolist(), net_lo, net_hi, strict=True):
+        f = target_range(target, float(a), float(b)) / fit.target_scale
         worst = max(worst, abs(float(f.b) - n_lo), abs(n_hi - float(f.a)))
     return worst
 

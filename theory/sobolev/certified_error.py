@@ -58,7 +58,7 @@ class SupError:
 class AtomBalls:
     """Enclosures of the atoms of exact coefficients, computed once each."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self._cache: dict[object, arb] = {}
 
     def __getitem__(self, atom) -> arb:
