@@ -177,10 +177,10 @@ def figures(out: Path, rows: list[dict[str, str]], fits: list[dict], cheb: dict,
     fit_of = {(f["target"], f["activation"]): f for f in fits}
     cols = min(3, len(targets))
     nrows = math.ceil(len(targets) / cols)
-    grid, axes = plt.subplots(nrows, cols, figsize=(5.2 * cols, 4.2 * nrows), squeeze=False)
+    grid, axes = plt.subplots(nrows, cols, figsize=(5.2 * cols, 6.0 * nrows), squeeze=False)
     paths = []
     for i, target in enumerate(targets):
-        single, ax_single = plt.subplots(figsize=(6.4, 4.8))
+        single, ax_single = plt.subplots(figsize=(6.4, 6.4), layout="tight")
         for ax in (axes[i // cols][i % cols], ax_single):
             _panel(ax, target, rows, acts, colors, fit_of, cheb.get(target), metric)
         paths.append(save_figure(single, out / "figures" / f"{slug(target)}.png", dpi=130))
@@ -247,7 +247,7 @@ def _panel(ax, target, rows, acts, colors, fit_of, cheb, metric) -> None:
         ylabel=METRIC_LABELS.get(metric, metric),
         title=f"{target}  (d={d}, n={rs[0]['n']})",
     )
-    ax.legend(fontsize=6.5, loc="lower left", framealpha=0.85)
+    ax.legend(fontsize=6.5, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2)  # below: never over data
     if all_p:
         ax.set_xlim(min(all_p) / 1.5, max(all_p) * 1.5)
     from matplotlib.ticker import NullFormatter
