@@ -20,6 +20,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
+from bisect import bisect_right
 from dataclasses import dataclass
 from fractions import Fraction
 
@@ -29,7 +30,7 @@ from theory.activation import relu
 from theory.network import Affine, Network
 from theory.pl.propagation import network_to_pl
 from theory.polynomial import AtomPoly, Poly
-from theory.sobolev.certified_error import AtomBalls, enclose_region, pieces
+from theory.sobolev.certified_error import AtomBalls, Interval, enclose_region, pieces, tighten
 from theory.sobolev.jets import lower, upper
 from theory.sobolev.piece_jets import compile_piece
 from theory.sobolev.target import SobolevTarget
@@ -92,34 +93,26 @@ def certified_sup(
     polys = piecewise_polynomial(net)
     K = max((q.degree for _, _, p in polys for q in p.parts.values()), default=1) or 1
 
-    def enclose(u: Fraction, v: Fraction, p: AtomPoly):
+    starts = [u for u, _, _ in polys]
+
+    def enclose(piece: Interval) -> tuple:
+        """(lower, upper, witness) on ``piece``: every region of it, with the network's polynomial there."""
+        p = polys[bisect_right(starts, piece[0]) - 1][2]
         best_lo, best_hi, at = None, None, None
-        for region in pieces(target.lifted, ((u, v),)):
+        for region in pieces(target.lifted, (piece,)):
             lo, hi = enclose_region(f, region, p, K, n, atoms)
             if not hi.is_finite():
-                raise ValueError(f"no finite enclosure of |f - net| on [{u}, {v}]")
+                raise ValueError(f"no finite enclosure of |f - net| on [{piece[0]}, {piece[1]}]")
             if best_lo is None or lo.lower() > best_lo.lower():
                 best_lo, at = lo, region.centre[0]
             best_hi = hi if best_hi is None or hi.upper() > best_hi.upper() else best_hi
         return best_lo, best_hi, at
 
-    live = {}
-    for u, v, p in polys:
-        live[(u, v)] = (p, *enclose(u, v, p))
-    while True:
-        best_lo = max(lower(e[1]) for e in live.values())
-        wide = [k for k, e in live.items() if upper(e[2]) > best_lo * (1 + rtol)]
-        if not wide or len(live) + len(wide) > max_pieces:
-            break
-        for u, v in wide:
-            p = live.pop((u, v))[0]
-            m = (u + v) / 2
-            for half in ((u, m), (m, v)):
-                live[half] = (p, *enclose(*half, p))
-    witness_key = max(live, key=lambda k: lower(live[k][1]))
-    top = max(upper(e[2]) for e in live.values())
-    lo = max(lower(live[witness_key][1]), Fraction(0))
-    return TrainedSup(lo, top, live[witness_key][3], len(live), time.perf_counter() - start)
+    live = tighten([(u, v) for u, v, _ in polys], enclose, rtol, max_pieces)
+    witness = max(live, key=lambda k: lower(live[k][0]))
+    top = max(upper(e[1]) for e in live.values())
+    lo = max(lower(live[witness][0]), Fraction(0))
+    return TrainedSup(lo, top, live[witness][2], len(live), time.perf_counter() - start)
 
 
 def normalised_target(text: str, scale: Fraction) -> SobolevTarget:

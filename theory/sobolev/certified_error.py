@@ -20,7 +20,7 @@ order n − 1 (p still of degree K) with the remainder of order n, bounded on th
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from fractions import Fraction
 
@@ -101,6 +101,27 @@ class Region:
     @property
     def radius(self) -> list[arb]:
         return [ball(max(c - a, b - c)) for c, (a, b) in zip(self.centre, self.box, strict=True)]
+
+
+Interval = tuple[Fraction, Fraction]
+
+
+def tighten(
+    pieces: Iterable[Interval], enclose: Callable[[Interval], tuple], rtol: Fraction, max_pieces: int
+) -> dict[Interval, tuple]:
+    """1-D: enclose every piece (``enclose`` returns lower ball, upper ball, anything), then bisect the
+    pieces whose upper end could exceed (1 + rtol)·(the best lower end) until none can, or until the next
+    round would pass ``max_pieces`` pieces. The maxima of the ends enclose the sup over the union."""
+    live = {p: enclose(p) for p in pieces}
+    while True:
+        best = max(lower(e[0]) for e in live.values())
+        wide = [p for p, e in live.items() if upper(e[1]) > best * (1 + rtol)]
+        if not wide or len(live) + len(wide) > max_pieces:
+            return live
+        for u, v in wide:
+            del live[(u, v)]
+            m = (u + v) / 2
+            live[(u, m)], live[(m, v)] = enclose((u, m)), enclose((m, v))
 
 
 #: bisections of a cell that an oblique kink crosses, before its pieces are expanded from a corner

@@ -11,8 +11,8 @@ enclosed by balls around the atoms. On an interval of centre c and radius r,
     |h(c)|  ≤  sup |h|  ≤  |h(c)| + Σ_{k≥1} |h_k| r^k     (h_k the Taylor coefficients of h at c),
 
 and intervals whose upper end could hold the maximum are bisected until the global upper end is
-within ``rtol`` of the global lower end (or ``rounds`` run out). The result is a certified
-[lower, upper] of sup_{[0,1]} |f̃_N − f_N|, not a sample.
+within ``rtol`` of the global lower end, or ``max_pieces`` is reached (``certified_error.tighten``).
+The result is a certified [lower, upper] of sup_{[0,1]} |f̃_N − f_N|, not a sample.
 """
 
 from __future__ import annotations
@@ -26,13 +26,13 @@ from theory.pl.piecewise_linear import PiecewiseLinear
 from theory.pl.propagation import hidden_to_pl
 from theory.polynomial import linear_atoms
 from theory.sobolev.approximant import Approximant
-from theory.sobolev.certified_error import AtomBalls, SupError
+from theory.sobolev.certified_error import AtomBalls, Interval, SupError, tighten
 from theory.sobolev.jets import ball, lower, upper
 
-Interval = tuple[Fraction, Fraction]
 
-
-def twin_error(net: Network, approximant: Approximant, rtol: Fraction = Fraction(1, 100), rounds: int = 12) -> SupError:
+def twin_error(
+    net: Network, approximant: Approximant, rtol: Fraction = Fraction(1, 100), max_pieces: int = 100_000
+) -> SupError:
     """Certified [lower, upper] of sup_{[0,1]} |net − f_N| for a 1-input ReLU network (module docstring)."""
     if approximant.d != 1 or net.in_dim != 1:
         raise ValueError("the exact twin error needs d = 1")
@@ -69,26 +69,16 @@ def twin_error(net: Network, approximant: Approximant, rtol: Fraction = Fraction
                 out[k] += value * ball(q)
         return out
 
-    def enclose(piece: Interval) -> tuple[arb, arb]:
+    def enclose(piece: Interval) -> tuple[arb, arb, None]:
         h = coefficients(piece)
         r = ball((piece[1] - piece[0]) / 2)
         hi = abs(h[0])
         for k, hk in enumerate(h[1:], start=1):
             hi += abs(hk) * r**k
-        return abs(h[0]), hi
+        return abs(h[0]), hi, None
 
-    live = {p: enclose(p) for p in pieces}
-    for _ in range(rounds):
-        best_lo = max(lower(lo) for lo, _ in live.values())
-        best_hi = max(upper(hi) for _, hi in live.values())
-        if best_hi <= best_lo * (1 + rtol):
-            break
-        for p in [p for p, (_, hi) in live.items() if upper(hi) > best_lo * (1 + rtol)]:
-            del live[p]
-            m = (p[0] + p[1]) / 2
-            for half in ((p[0], m), (m, p[1])):
-                live[half] = enclose(half)
-    best_lo = max(lower(lo) for lo, _ in live.values())
+    live = tighten(pieces, enclose, rtol, max_pieces)
+    best_lo = max(lower(lo) for lo, _, _ in live.values())
     worst = max(live, key=lambda p: upper(live[p][1]))
     return SupError(max(best_lo, Fraction(0)), upper(live[worst][1]), len(pieces), (worst,))
 
