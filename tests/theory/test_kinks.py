@@ -73,6 +73,22 @@ def test_one_sided_coefficients_agree_at_a_node_on_the_kink():
     assert table.one_sided == 2
 
 
+class _JumpsAtTheKink(kinks.Lifted):
+    """f' one unit higher on the left piece: the two sides no longer agree at the kink."""
+
+    def derivative(self, alpha, signs):
+        out = super().derivative(alpha, signs)
+        return out + 1 if alpha == (1,) and signs == (-1,) else out
+
+
+def test_a_coefficient_whose_sides_disagree_at_a_kink_node_is_refused():
+    lifted = SobolevTarget.parse(KINK, 1, 2).lifted
+    table = TaylorTable(_with_lift(KINK, _JumpsAtTheKink(lifted.F, lifted.kinks, lifted.symbols)), 10)
+    assert table.exact((2,), (1,)) != 0  # off the kink: the (wrong) left formula, caught by the jets
+    with pytest.raises(ValueError, match="differs between the sides"):
+        table.exact((3,), (1,))  # x = 3/10: both sides are asked, and they disagree
+
+
 def _with_lift(text: str, lifted: kinks.Lifted) -> SobolevTarget:
     target = SobolevTarget.parse(text, 1, 2)
     target.__dict__["lifted"] = lifted
