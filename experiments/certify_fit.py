@@ -5,37 +5,68 @@ from __future__ import annotations
 
 from fractions import Fraction
 
+from approx.fitting import targets
 from experiments.user_errors import UserError
 from theory.trained import Description, Layer, TrainedSup, certified_sup, normalised_target
 
+#: the columns a certified fit adds to a results table (blank where ``covers`` says no)
+COLUMNS = ("certified_lower", "certified_upper")
 
-def check(target, activation, depth: int) -> None:
-    """Refuse, before training, what ``--certify`` cannot enclose exactly (``activation``: the table's)."""
-    spec = target.spec or {}
-    if target.d != 1 or "expr" not in spec:
-        raise UserError(f"--certify needs a 1-D expression target, got {target.name} (d = {target.d})")
-    family = activation.family
-    if not (family.piecewise_linear or (depth == 1 and family.pieces is not None)):
-        raise UserError(
-            "--certify covers ReLU networks of any depth and one hidden layer of a piecewise-polynomial "
-            f"activation; not {activation.label} at depth {depth}"
+
+def covers(target: targets.Target, activation) -> str:
+    """Why a fit of ``target`` with ``activation`` (the table's) cannot be certified, or "" if it can."""
+    if target.d != 1 or target.expression is None:
+        return f"--certify needs a 1-D target with an exact expression, got {target.name} (d = {target.d})"
+    if activation.family.pieces is None:
+        return (
+            "--certify covers piecewise-polynomial activations (relu, relu2, relu^k, polyrelu, polynomial) at "
+            f"any depth; not {activation.label}"
         )
+    return ""
+
+
+def _expression(target: targets.Target, activation) -> str:
+    """The target's exact expression, or the one line saying why this fit cannot be certified."""
+    if (why := covers(target, activation)) or target.expression is None:
+        raise UserError(why)
+    return target.expression
+
+
+def check(target: targets.Target, activation) -> None:
+    """Refuse, before training, what ``--certify`` cannot enclose exactly."""
+    text = _expression(target, activation)
     try:
-        normalised_target(spec["expr"], Fraction(1))
+        normalised_target(text, Fraction(1))
     except ValueError as err:
         raise UserError(f"--certify: {err}") from None
 
 
 def certify(fit, rtol: Fraction = Fraction(1, 100)) -> TrainedSup:
     """[lower, upper] of sup_{[0,1]} |f/scale − net|, in the units of ``fit.sup_error``."""
+    text = _expression(_target(fit), fit.arch.activation)
     weights = fit.weights()
     stages = tuple(
         (Fraction(stage["scale"]), tuple(Layer(l["W"], l["b"], l["pieces"]) for l in stage["layers"]))
         for stage in weights["stages"]
     )
     try:
-        target = normalised_target(fit.target_spec["expr"], Fraction(fit.target_scale))
-        net = Description(weights["activation"], weights["piecewise_linear"], stages)
-        return certified_sup(target, net, rtol)
+        f = normalised_target(text, Fraction(fit.target_scale))
+        return certified_sup(f, Description(weights["activation"], stages), rtol)
     except ValueError as err:
         raise UserError(f"--certify: {err}") from None
+
+
+def _target(fit) -> targets.Target:
+    if fit.target is not None:
+        return fit.target
+    if fit.target_spec is None:
+        raise UserError("--certify needs a 1-D target with an exact expression; this fit's was a Python callable")
+    return targets.from_spec(fit.target_spec)
+
+
+def columns(fit) -> dict[str, object]:
+    """A rates row's certified columns: the interval where ``covers`` allows, blank elsewhere."""
+    if covers(_target(fit), fit.arch.activation) or fit.status != "ok":
+        return dict.fromkeys(COLUMNS, "")
+    sup = certify(fit)
+    return {"certified_lower": float(sup.lower), "certified_upper": float(sup.upper)}

@@ -1,18 +1,19 @@
 """Certified sup |f − net| for a trained network in 1-D: the error axis as a proof (docs/theory.md §8).
 
-A trained network's float64 weights are exact rationals, so on [0, 1] it is an exact function:
-- one hidden layer of a piecewise-polynomial activation (ReLU, ReLU^k, PolyReLU, a polynomial): each
-  unit σ(w·(2x − 1) + b) is one polynomial on each side of its knot, a rational point, so the network
-  is a polynomial with rational coefficients between consecutive knots;
-- ReLU networks of any depth: exactly piecewise linear, through the PL engine (``theory.pl``).
-On each such piece [u, v] the target f (an expression, with |affine| kinks allowed: §5.4) is expanded
+A trained network's float64 weights are exact rationals, so on [0, 1] a network of a piecewise-polynomial
+activation (ReLU, ReLU^k, PolyReLU, a polynomial), of any depth, is an exact piecewise polynomial:
+layer by layer, each unit's input z is a polynomial in x on every piece, its real roots split the piece
+(``_split``), and between them σ(z) is one of σ's two polynomials composed with z. A rational root is a
+cut; an irrational one is enclosed by FLINT's certified root isolation in a sliver ~2^-PREC wide, on
+which the network is enclosed in ball arithmetic (``network_ball``) instead.
+On each exact piece [u, v] the target f (an expression, with |affine| kinks allowed: §5.4) is expanded
 in ball arithmetic as in §5.3, which encloses sup_{[u,v]} |f − p| in [lower, upper]; the pieces whose
 upper end could hold the maximum are bisected until upper ≤ (1 + rtol)·lower or ``max_pieces`` is
 reached. ``lower`` is |f − net| at a recorded witness point, enclosed in a ball: a value the error
 attains, not a sample of it.
 
-The network arrives as plain numbers (``Description``): no torch here. Deeper piecewise-polynomial
-networks (knots at roots of polynomials) and other activations are refused with a one-line reason.
+The network arrives as plain numbers (``Description``): no torch here. Other activations (no ``pieces``)
+are refused with a one-line reason.
 """
 
 from __future__ import annotations
@@ -25,14 +26,12 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 import sympy as sp
+from flint import arb, fmpq, fmpq_poly
 
-from theory.activation import relu
-from theory.network import Affine, Network
-from theory.pl.propagation import network_to_pl
 from theory.polynomial import AtomPoly, Poly
-from theory.sobolev.certified_error import AtomBalls, Interval, enclose_region, pieces, tighten
-from theory.sobolev.jets import lower, upper
-from theory.sobolev.piece_jets import compile_piece
+from theory.sobolev.certified_error import AtomBalls, Interval, Region, enclose_region, pieces, tighten
+from theory.sobolev.jets import Jet, ball, box_ball, lower, point_jets, upper
+from theory.sobolev.piece_jets import PieceJet, compile_piece
 from theory.sobolev.target import SobolevTarget
 
 
@@ -48,11 +47,9 @@ class Layer:
 
 @dataclass(frozen=True)
 class Description:
-    """A trained network as numbers: Σ_k scale_k · net_k(2x − 1) over stages, every stage one MLP;
-    ``piecewise_linear``: its activation is ReLU, so any depth is exact (``theory.pl``)."""
+    """A trained network as numbers: Σ_k scale_k · net_k(2x − 1) over stages, every stage one MLP."""
 
     activation: str
-    piecewise_linear: bool
     stages: tuple[tuple[Fraction, tuple[Layer, ...]], ...]
 
 
@@ -91,16 +88,17 @@ def certified_sup(
     start = time.perf_counter()
     f, atoms, n = compile_piece(target), AtomBalls(), target.n
     polys = piecewise_polynomial(net)
-    K = max((q.degree for _, _, p in polys for q in p.parts.values()), default=1) or 1
+    K = max((q.degree for _, _, p in polys if p is not None for q in p.parts.values()), default=1) or 1
 
     starts = [u for u, _, _ in polys]
 
     def enclose(piece: Interval) -> tuple:
-        """(lower, upper, witness) on ``piece``: every region of it, with the network's polynomial there."""
+        """(lower, upper, witness) on ``piece``: every region of it, with the network's polynomial there
+        (on a sliver: the network's and f's balls over the region)."""
         p = polys[bisect_right(starts, piece[0]) - 1][2]
         best_lo, best_hi, at = None, None, None
         for region in pieces(target.lifted, (piece,)):
-            lo, hi = enclose_region(f, region, p, K, n, atoms)
+            lo, hi = enclose_region(f, region, p, K, n, atoms) if p else _enclose_sliver(f, region, net)
             if not hi.is_finite():
                 raise ValueError(f"no finite enclosure of |f - net| on [{piece[0]}, {piece[1]}]")
             if best_lo is None or lo.lower() > best_lo.lower():
@@ -115,6 +113,14 @@ def certified_sup(
     return TrainedSup(lo, top, live[witness][2], len(live), time.perf_counter() - start)
 
 
+def _enclose_sliver(f: PieceJet, region: Region, net: Description) -> tuple[arb, arb]:
+    """(lower, upper) of sup |f − net| over a narrow region: both enclosed over its ball, and at its centre."""
+    ((a, b),) = region.box
+    over = f([Jet.variable(1, 0, 0, box_ball(a, b))], region.signs).c[0] - network_ball(net, box_ball(a, b))
+    at = f(point_jets(1, 0, list(region.centre)), region.signs).c[0] - network_ball(net, ball(region.centre[0]))
+    return abs(at), abs(over)
+
+
 def normalised_target(text: str, scale: Fraction) -> SobolevTarget:
     """f/scale on [0, 1] (a fit's target in the units its network computes), f certified in W^{n,∞} for the
     largest n ≤ 2 that holds (n = 2 gives the enclosure a second-order fallback at kinks)."""
@@ -126,75 +132,133 @@ def normalised_target(text: str, scale: Fraction) -> SobolevTarget:
     return dataclasses.replace(base, text=f"({text})/{float(scale):.6g}", expr=base.expr * factor)
 
 
-def piecewise_polynomial(net: Description) -> list[tuple[Fraction, Fraction, AtomPoly]]:
-    """The network on [0, 1] as (u, v, p): p an exact polynomial on [u, v], the pieces in order."""
-    stages = [_stage(net, layers) for _, layers in net.stages]
+def piecewise_polynomial(net: Description) -> list[tuple[Fraction, Fraction, AtomPoly | None]]:
+    """The network on [0, 1] as (u, v, p), the pieces in order: p an exact polynomial on [u, v], or None on
+    a sliver that holds an irrational knot (there the network is enclosed by ``network_ball``)."""
+    for _, layers in net.stages:
+        if any(layer.pieces is None for layer in layers[:-1]):
+            raise ValueError(
+                "certified errors of trained networks cover piecewise-polynomial activations (ReLU, ReLU^k, "
+                f"PolyReLU, polynomials), not {net.activation}"
+            )
+    stages = [_propagate(layers) for _, layers in net.stages]
     breaks = sorted({x for stage in stages for u, v, _ in stage for x in (u, v)})
-    out = []
+    out: list[tuple[Fraction, Fraction, AtomPoly | None]] = []
     for u, v in zip(breaks, breaks[1:], strict=False):
-        total = Poly(1)
-        for (scale, _), stage in zip(net.stages, stages, strict=True):
-            p = next(q for a, b, q in stage if a <= u and v <= b)
-            total = total + p.scale(scale)
+        parts = [next(q for a, b, q in stage if a <= u and v <= b) for stage in stages]
+        if any(q is None for q in parts):
+            out.append((u, v, None))
+            continue
+        total = sum((q * _fmpq(scale) for (scale, _), q in zip(net.stages, parts, strict=True)), fmpq_poly())
         poly = AtomPoly(1)
-        poly.add(1, total)
+        poly.add(1, Poly(1, {(i,): _fraction(c) for i, c in enumerate(total.coeffs())}))
         out.append((u, v, poly))
     return out
 
 
-def _stage(net: Description, layers: tuple[Layer, ...]) -> list[tuple[Fraction, Fraction, Poly]]:
-    if len(layers) == 2 and layers[0].pieces is not None:
-        return _one_hidden_layer(*layers)
-    if net.piecewise_linear:
-        return _relu_network(layers)
-    raise ValueError(
-        "certified errors of trained networks cover one hidden layer of a piecewise-polynomial activation "
-        f"and ReLU networks of any depth; not {net.activation} at depth {len(layers) - 1}"
-    )
+def network_ball(net: Description, x: arb) -> arb:
+    """net(x) for every x in the ball, in ball arithmetic: each unit is σ's polynomial for z ≥ 0, for z < 0,
+    or the union of both where the ball of z holds 0."""
+    total = ball(0)
+    for scale, layers in net.stages:
+        h = [2 * x - 1]
+        for layer in layers:
+            h = _affine(h, [[ball(w) for w in row] for row in layer.W], [ball(v) for v in layer.b])
+            if layer.pieces is not None:
+                h = [_activate_ball(z, *pieces) for z, pieces in zip(h, layer.pieces, strict=True)]
+        total += ball(scale) * h[0]
+    return total
 
 
-def _one_hidden_layer(hidden: Layer, readout: Layer) -> list[tuple[Fraction, Fraction, Poly]]:
-    """Σ_j c_j σ_j(z_j(x)) + c_0 with z_j = w_j(2x − 1) + b_j: one polynomial between consecutive knots."""
-    assert hidden.pieces is not None
-    w = [Fraction(v) for v in hidden.W[0]]
-    b = [Fraction(v) for v in hidden.b]
-    c = [Fraction(row[0]) for row in readout.W]
-    z = [Poly.affine([2 * wj], bj - wj) for wj, bj in zip(w, b, strict=True)]
-    knots = {Fraction(0), Fraction(1)} | {(wj - bj) / (2 * wj) for wj, bj in zip(w, b, strict=True) if wj}
-    xs = sorted(k for k in knots if 0 <= k <= 1)
-    out = []
-    for u, v in zip(xs, xs[1:], strict=False):
-        mid = (u + v) / 2
-        total = Poly.constant(1, Fraction(readout.b[0]))
-        for j, zj in enumerate(z):
-            right, left = hidden.pieces[j]
-            total = total + _compose(right if zj([mid]) >= 0 else left, zj).scale(c[j])
-        out.append((u, v, total))
+def _affine(h: list, W: list[list], b: list) -> list:
+    """z_j = Σ_i h_i W_ij + b_j, for balls or polynomials alike."""
+    return [sum((hi * row[j] for hi, row in zip(h, W, strict=True)), b[j]) for j in range(len(b))]
+
+
+def _activate_ball(z: arb, right: list, left: list) -> arb:
+    sides = ([right] if z.upper() >= 0 else []) + ([left] if z.lower() < 0 else [])
+    values = []
+    for coeffs in sides:
+        value = ball(0)
+        for c in reversed(coeffs):  # Horner: arb's z**0 is not 1 on a ball that holds 0
+            value = value * z + ball(c)
+        values.append(value)
+    if not values or not all(v.is_finite() for v in values):
+        raise ValueError("no finite enclosure of the network on a sliver")
+    return values[0].union(values[-1])
+
+
+def _propagate(layers: tuple[Layer, ...]) -> list[tuple[Fraction, Fraction, fmpq_poly | None]]:
+    """One MLP on [0, 1], layer by layer: on every piece each unit's input z is an exact polynomial in x,
+    whose real roots split the piece (a rational root exactly; an irrational one inside a sliver of width
+    ~2^-PREC, from FLINT's certified isolation). Between roots each σ is one of its two polynomials, so
+    σ(z) is their composition; a sliver stays one piece, marked None."""
+    state: list[tuple[Fraction, Fraction, list | None]] = [(Fraction(0), Fraction(1), [fmpq_poly([-1, 2])])]
+    for layer in layers:
+        W, b = [[_fmpq(w) for w in row] for row in layer.W], [_fmpq(v) for v in layer.b]
+        nxt: list[tuple[Fraction, Fraction, list | None]] = []
+        for u, v, h in state:
+            if h is None:
+                nxt.append((u, v, None))
+                continue
+            z = _affine(h, W, [fmpq_poly([v]) for v in b])
+            if layer.pieces is None:
+                nxt.append((u, v, z))
+                continue
+            kinked = [zj for zj, (r, l) in zip(z, layer.pieces, strict=True) if _trimmed(r) != _trimmed(l)]
+            for a, c, exact in _split(u, v, kinked):
+                if not exact:
+                    nxt.append((a, c, None))
+                    continue
+                mid = _fmpq((a + c) / 2)
+                sides = [right if zj(mid) >= 0 else left for zj, (right, left) in zip(z, layer.pieces, strict=True)]
+                nxt.append((a, c, [fmpq_poly([_fmpq(q) for q in s])(zj) for zj, s in zip(z, sides, strict=True)]))
+        state = nxt
+    return [(u, v, h if h is None else h[0]) for u, v, h in state]
+
+
+def _split(u: Fraction, v: Fraction, polys: list[fmpq_poly]) -> list[tuple[Fraction, Fraction, bool]]:
+    """[u, v] cut at every real root of every poly: (a, c, exact) pieces in order, exact False on a sliver
+    (a rational enclosure of an irrational root, merged with any sliver it overlaps)."""
+    cuts: list[tuple[Fraction, Fraction]] = []
+    for p in polys:
+        if p.degree() == 1:
+            r = _fraction(-p[0] / p[1])
+            cuts.append((r, r))
+        elif p.degree() > 1:
+            for root, _ in p.complex_roots():  # real roots come with an exactly zero imaginary part
+                if root.imag == 0:
+                    cuts.append((lower(root.real), upper(root.real)))
+    cuts = sorted((max(a, u), min(c, v)) for a, c in cuts if a <= v and c >= u)
+    out: list[tuple[Fraction, Fraction, bool]] = []
+    at = u
+    for a, c in cuts:
+        if out and not out[-1][2] and a <= out[-1][1]:  # overlaps the last sliver: widen it
+            out[-1] = (out[-1][0], max(out[-1][1], c), False)
+            at = out[-1][1]
+            continue
+        a, c = max(a, at), max(c, at)
+        if a > at:
+            out.append((at, a, True))
+        if c > a:
+            out.append((a, c, False))
+        at = max(at, c)
+    if v > at:
+        out.append((at, v, True))
     return out
 
 
-def _compose(coeffs: list, z: Poly) -> Poly:
-    """Σ_i coeffs[i]·z^i (Horner)."""
-    out = Poly.constant(1, 0)
-    for c in reversed(coeffs):
-        out = out * z + Poly.constant(1, Fraction(c))
+def _trimmed(coeffs: list) -> list[Fraction]:
+    out = [Fraction(c) for c in coeffs]
+    while out and out[-1] == 0:
+        out.pop()
     return out
 
 
-def _relu_network(layers: tuple[Layer, ...]) -> list[tuple[Fraction, Fraction, Poly]]:
-    """A ReLU network of any depth, exactly piecewise linear on [0, 1] (``theory.pl``); x enters as 2x − 1."""
-    affines = []
-    for k, layer in enumerate(layers):
-        W = [[Fraction(v) for v in row] for row in layer.W]
-        b = [Fraction(v) for v in layer.b]
-        if k == 0:  # fold x ↦ 2x − 1 into the first layer
-            b = [bj - sum(W[i][j] for i in range(len(W))) for j, bj in enumerate(b)]
-            W = [[2 * v for v in row] for row in W]
-        affines.append(Affine.from_dense([list(col) for col in zip(*W, strict=True)], b))
-    net = Network(affines, [[relu()] * a.out_dim for a in affines[:-1]])
-    (pl,) = network_to_pl(net, 0, 1)
-    out = []
-    for x0, x1, y0, y1 in zip(pl.xs, pl.xs[1:], pl.ys, pl.ys[1:], strict=False):
-        slope = (y1 - y0) / (x1 - x0)
-        out.append((x0, x1, Poly.affine([slope], y0 - slope * x0)))
-    return out
+def _fmpq(q) -> fmpq:
+    q = Fraction(q)
+    return fmpq(q.numerator, q.denominator)
+
+
+def _fraction(q: fmpq) -> Fraction:
+    return Fraction(int(q.p), int(q.q))

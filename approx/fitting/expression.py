@@ -99,7 +99,7 @@ def expression_target(text: str, d: int = 1, n: int | None = None, name: str | N
     certify_finite(tree, d, text)
     check_numerically_meaningful(tree, d, text)
     target = from_callable(name or text, torch_function(tree), d, n)
-    return dataclasses.replace(target, spec={"expr": text, "d": d, "n": n})
+    return dataclasses.replace(target, spec={"expr": text, "d": d, "n": n}, expression=text)
 
 
 def check_numerically_meaningful(tree: Node, d: int, text: str) -> None:

@@ -98,7 +98,7 @@ class FitResult:
                 )
                 layers.append({"W": p[f"W{k}"], "b": p[f"b{k}"], "pieces": pieces})
             stages.append({"scale": scale, "layers": layers})
-        return {"activation": act.label, "piecewise_linear": act.family.piecewise_linear, "stages": stages}
+        return {"activation": act.label, "stages": stages}
 
     @property
     def params(self) -> int:

@@ -36,6 +36,8 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor
 
+import grammar
+
 SAMPLINGS = ("boundary", "sobol", "random", "chebyshev")
 DEFAULT_SAMPLING = "boundary"
 #: with "boundary" sampling, this share of the points lies on the cube's boundary (corners, then faces)
@@ -54,6 +56,9 @@ class Target:
     sharp: bool = False  # True: f ∉ W^{n+1,∞}, so n is the exact smoothness
     scale: float = field(default=0.0, compare=False)
     spec: dict | None = field(default=None, compare=False)  # how to build it again (from_spec); None: a callable
+    #: f in the expression grammar, its float constants written as exact fractions (None: no such form);
+    #: what a certified error encloses (docs/theory.md §8)
+    expression: str | None = field(default=None, compare=False)
 
     def __post_init__(self):
         if self.scale == 0.0:  # normalisation: sup |f| on a dense grid (held-out test resolution)
@@ -143,7 +148,9 @@ def abs_power(n: int = 1, d: int = 1, center: float = 1 / math.sqrt(5)) -> Targe
     _check("d", d, 1, 8)
     _check("center", center, 0.0, 1.0, integer=False)
     n, d = int(n), int(d)
-    return Target(f"abs_power_n{n}_d{d}", d, n, lambda x: (x - center).abs().pow(n + 0.5).sum(-1), sharp=True)
+    text = " + ".join(f"abs(x{k} - {_exact(center)})**({2 * n + 1}/2)" for k in range(d))
+    fn = lambda x: (x - center).abs().pow(n + 0.5).sum(-1)  # noqa: E731
+    return Target(f"abs_power_n{n}_d{d}", d, n, fn, sharp=True, expression=text)
 
 
 def spline(n: int = 1, d: int = 1, knots: int = 6, seed: int = 0) -> Target:
@@ -159,9 +166,10 @@ def spline(n: int = 1, d: int = 1, knots: int = 6, seed: int = 0) -> Target:
     lo, hi = u.clamp(max=0).sum(1), u.clamp(min=0).sum(1)
     t = lo + (hi - lo) * (0.15 + 0.7 * torch.rand(knots, generator=g, dtype=torch.float64))
     w = torch.randn(knots, generator=g, dtype=torch.float64)
-    return Target(
-        f"spline_n{n}_d{d}_s{seed}", d, n, lambda x: ((x @ u.T - t).clamp(min=0).pow(n) * w).sum(-1), sharp=True
-    )
+    ridges = [_affine(row.tolist(), -tj) for row, tj in zip(u, t.tolist(), strict=True)]
+    text = " + ".join(f"{_exact(wj / 2**n)}*({z} + abs({z}))**{n}" for z, wj in zip(ridges, w.tolist(), strict=True))
+    fn = lambda x: ((x @ u.T - t).clamp(min=0).pow(n) * w).sum(-1)  # noqa: E731
+    return Target(f"spline_n{n}_d{d}_s{seed}", d, n, fn, sharp=True, expression=_readable(text, d))
 
 
 def fourier(n: int = 1, d: int = 1, modes: int = 32, delta: float = 0.5, seed: int = 0) -> Target:
@@ -180,6 +188,29 @@ def fourier(n: int = 1, d: int = 1, modes: int = 32, delta: float = 0.5, seed: i
     return Target(
         f"fourier_n{n}_d{d}_s{seed}", d, n, lambda x: (torch.cos(2 * math.pi * x @ ks.T + phase) * amp).sum(-1)
     )
+
+
+def _affine(coefficients: list[float], constant: float) -> str:
+    """Σ_k c_k x_k + constant, exactly, unit coefficients written bare."""
+    terms = [
+        f"x{k}" if c == 1 else f"-x{k}" if c == -1 else f"{_exact(c)}*x{k}" for k, c in enumerate(coefficients) if c
+    ]
+    return " + ".join([*terms, _exact(constant)])
+
+
+def _readable(text: str, d: int) -> str | None:
+    """``text`` if the grammar takes it (within its size limits), else None."""
+    try:
+        grammar.parse(text, d)
+    except grammar.ExpressionError:
+        return None
+    return text
+
+
+def _exact(v: float) -> str:
+    """A float64 as the exact fraction it is, in parentheses."""
+    p, q = float(v).as_integer_ratio()
+    return f"({p}/{q})" if q > 1 else f"({p})"
 
 
 def from_callable(name: str, fn: Fn, d: int, n: int | None = None, sharp: bool = False) -> Target:

@@ -9,6 +9,7 @@ Config (see experiments/configs/quick.toml)::
     dtype = "float64"            # float64 | float32 | tf32 (CUDA) | bfloat16
     metric = "max_abs"           # error the rate fit uses: max_abs | rmse
     compile = false              # torch.compile the learnable activations (pays off for long sweeps)
+    certify = false              # add each fit's certified sup error where it exists (1-D, docs/theory.md §8)
     init = "auto"                # auto (kinks for ReLU types) | uniform | kinks | theorem3 | theorem3-relu
     stages = 1                   # residual stages per fit; a size is the total over the stages
     lrs = [1e-3, 1e-2]           # optional: a learning-rate axis (each Adam phase's lr); reports take the best
@@ -65,6 +66,7 @@ TOP_KEYS = {
     "explode",
     "varpro",
     "compile",
+    "certify",
     "init",
     "stages",
     "lrs",
@@ -111,6 +113,7 @@ class Config:
     explode: float
     compile: bool = False
     varpro: bool = False  # replace each trained readout by its least-squares solution (approx/fitting/varpro.py)
+    certify: bool = False  # certified_lower/upper columns for the fits experiments.certify_fit covers
     per_parameter: float = 0.0  # train points per parameter at least, over train_points
     phases_given: bool = True  # False: no [[phases]], so each start runs its own default schedule
     kinks_phases: list[Phase] | None = None  # the schedule of kinks starts, if the config gives one
@@ -267,8 +270,8 @@ def _check_construction_start(cfg: Config) -> None:
     wrong = [a.label for a in cfg.activations if a.name != family]
     if wrong:
         raise UserError(f"init = {cfg.init!r} starts {family} networks; remove activation(s) {wrong}")
-    if cfg.stages != 1 or cfg.lrs:
-        raise UserError(f"init = {cfg.init!r} trains one construction by L-BFGS: no stages, no lrs")
+    if cfg.stages != 1 or cfg.lrs or cfg.certify:
+        raise UserError(f"init = {cfg.init!r} trains one construction by L-BFGS: no stages, no lrs, no certify")
     for t in cfg.targets:
         text, n = cfg.expressions.get(t.name, (None, None))
         if text is None or not n:  # a stated n >= 1 was certified when the target was read
@@ -298,8 +301,8 @@ def from_dict(raw: dict, text: str = "", default_name: str = "sweep", compile: b
     phases = _phases(raw)
     init = require_choice("init", raw.get("init", "auto"), INITS + CONSTRUCTION_INITS)
     stages = require_int("stages", raw.get("stages", 1), 1, 8)
-    compile_, varpro = raw.get("compile", False), raw.get("varpro", False)
-    for key, value in (("compile", compile_), ("varpro", varpro)):
+    compile_, varpro, certify = raw.get("compile", False), raw.get("varpro", False), raw.get("certify", False)
+    for key, value in (("compile", compile_), ("varpro", varpro), ("certify", certify)):
         if not isinstance(value, bool):
             raise UserError(f"{key} must be true or false, got {_short(value)}")
     compile_ = compile_ or compile
@@ -322,6 +325,7 @@ def from_dict(raw: dict, text: str = "", default_name: str = "sweep", compile: b
         explode=explode,
         compile=compile_,
         varpro=varpro,
+        certify=certify,
         per_parameter=per_parameter,
         phases_given="phases" in raw,
         kinks_phases=_phases(raw, "kinks_phases") if "kinks_phases" in raw else None,

@@ -82,5 +82,6 @@ def row(cfg: Config, job: Job, test_sets: stack.TestSets) -> dict:
         0,
         "cpu",
         done.status[0],
+        dict.fromkeys(results_table.CERTIFIED, ""),
     )
     return {**fields, "grid": N, "construction_max_abs": results_table.fmt(before)}

@@ -101,6 +101,7 @@ def summarize(
             else None
         )
         entry["sizes_used"] = [int(p) for p in sizes if p not in floors]
+        entry["certified"] = _certified(ok, metric, boot, (expressivity or {}).get((target, act)))
         if fit is not None:
             entry |= {"slope": fit.slope, "ci": [fit.ci_low, fit.ci_high], "log_c": fit.log_c, "r2": fit.r2}
         else:
@@ -108,6 +109,30 @@ def summarize(
             entry.setdefault("note", "fewer than two sizes above the floors")
         fits.append(entry)
     return fits
+
+
+def _certified(ok: list[dict], metric: str, boot: int, expressivity: float | None) -> dict | None:
+    """The certified sup errors of a series (docs/theory.md §8), if its fits have them: how many, the
+    slope of the certified upper ends, and the most the grid's estimate fell below a certified lower end."""
+    rs = [r for r in ok if r.get("certified_upper")]
+    if not rs or metric != "max_abs":
+        return None
+    below = max(max(0.0, 1 - _float(r["max_abs"]) / _float(r["certified_lower"])) for r in rs)
+    out = {"fits": len(rs), "slope": None, "grid_below": below}
+    try:
+        fit, _ = rates.fit_above_floor(
+            [_float(r["params"]) for r in rs],
+            [_float(r["certified_upper"]) for r in rs],
+            [int(r["seed"]) for r in rs],
+            [_float(r["rmse"]) for r in rs],
+            [_float(r["train_rmse"]) for r in rs],
+            boot=boot,
+            expressivity=expressivity,
+        )
+        out["slope"] = None if fit is None else fit.slope
+    except ValueError:
+        pass
+    return out
 
 
 def series(cfg, label: str, depth: int) -> str:
@@ -206,6 +231,7 @@ def _panel(ax, target, rows, acts, colors, fit_of, cheb, metric) -> None:
     rs = [r for r in rows if r["target"] == target]
     d, n = int(rs[0]["d"]), _smoothness(rs[0]["n"])
     all_p, first_medians = [], []
+    certified_drawn = False
     for act in acts:
         ok = [r for r in rs if r["activation"] == act and r["status"] == "ok"]
         if not ok:
@@ -218,12 +244,23 @@ def _panel(ax, target, rows, acts, colors, fit_of, cheb, metric) -> None:
         f = fit_of.get((target, act), {})
         label = act + (f" ({f['slope']:+.2f})" if f.get("slope") is not None else "")
         ax.plot(sizes, med, "-o", ms=3, color=colors[act], label=label)
+        proved = [r for r in ok if r.get("certified_upper")]
+        if proved and metric == "max_abs":  # the certified upper end of each size's best fit: a proof, not a sample
+            pc = np.array([_float(r["params"]) for r in proved])
+            upper = np.array([_float(r["certified_upper"]) for r in proved])
+            grid = np.array([_float(r[metric]) for r in proved])
+            at = np.unique(pc)
+            best = [upper[pc == s][np.argmin(grid[pc == s])] for s in at]
+            ax.plot(at, best, "--^", ms=5, mfc="none", lw=0.9, color=colors[act])
+            certified_drawn = True
         if f.get("envelope"):  # the best smaller network, widened: a curve that only falls
             ax.step(*zip(*f["envelope"], strict=True), where="post", lw=2.4, alpha=0.25, color=colors[act])
         if f.get("expressivity_floor"):
             ax.axhline(f["expressivity_floor"], color=colors[act], lw=0.8, ls="-.", alpha=0.8)
         all_p += list(sizes)
         first_medians.append(med[0])
+    if certified_drawn:
+        ax.plot([], [], "--^", mfc="none", color="0.3", lw=0.9, label="certified upper end of sup |f − f̂| (§8)")
     if all_p and n is not None:
         p0, p1 = min(all_p), max(all_p)
         e0 = float(np.exp(np.mean(np.log(first_medians))))
@@ -312,6 +349,25 @@ def report(out: Path, summary: dict, figs: list[Path]) -> str:
             f"{f['best_error']:.2e} | {_sizes(f.get('sizes_used'))} | {_floors(f.get('floors'))} | "
             f"{f['diverged']}/{f['fits']} |"
         )
+    proved = [f for f in summary["fits"] if f.get("certified")]
+    if proved:
+        lines += [
+            "",
+            "Certified sup errors (docs/theory.md §8): for these fits the whole of sup |f − f̂| over [0, 1] "
+            "is enclosed in [lower, upper] with upper ≤ 1.01·lower, a proof rather than a grid sample. The "
+            "figures draw each size's certified upper end (dashed, open triangles) beside the grid's curve.",
+            "",
+            "| target | activation | fits certified | slope of the certified upper ends | grid slope "
+            "| most the grid fell below the sup |",
+            "| --- | --- | --- | --- | --- | --- |",
+        ]
+        for f in proved:
+            c = f["certified"]
+            cs = f"{c['slope']:+.2f}" if c.get("slope") is not None else "—"
+            gs = f"{f['slope']:+.2f}" if f.get("slope") is not None else "—"
+            lines.append(
+                f"| {f['target']} | {f['activation']} | {c['fits']} | {cs} | {gs} | {100 * c['grid_below']:.2g}% |"
+            )
     if summary.get("chebyshev"):
         lines += ["", "Chebyshev interpolation (1-D reference, k coefficients):", ""]
         for name, ref in summary["chebyshev"].items():

@@ -26,6 +26,8 @@ FINITE_WHEN_OK = (*metrics.NAMES, "train_mse")
 FLOOR = ("floor_rmse", "floor_max_abs", "floor_train_rmse")
 #: run options per row (absent from files written before they existed, read as empty)
 OPTIONS = ("lr", "stages", "init", "grid", "construction_max_abs")
+#: a fit's certified sup error (experiments/certify_fit.py): blank where not certified, absent from older files
+CERTIFIED = ("certified_lower", "certified_upper")
 STATUSES = ("ok", "diverged")
 COLUMNS = (
     "job",
@@ -54,6 +56,7 @@ COLUMNS = (
     "dtype",
     "device",
     *OPTIONS,
+    *CERTIFIED,
 )
 
 
@@ -90,7 +93,7 @@ def read(path: Path, *, drop_cut_line: bool) -> Table:
 
 
 def _validated_rows(reader: csv.DictReader, path: Path) -> list[dict[str, str]]:
-    missing = [c for c in COLUMNS if c not in (reader.fieldnames or []) and c not in FLOOR + OPTIONS]
+    missing = [c for c in COLUMNS if c not in (reader.fieldnames or []) and c not in FLOOR + OPTIONS + CERTIFIED]
     if missing:
         raise CorruptResults(f"{path}:1: header lacks column(s) {', '.join(missing)}")
     rows: list[dict[str, str]] = []
@@ -101,7 +104,7 @@ def _validated_rows(reader: csv.DictReader, path: Path) -> list[dict[str, str]]:
         if row["job"] in seen:
             raise CorruptResults(f"{path}:{line}: job {row['job']!r} already on line {seen[row['job']]}")
         seen[row["job"]] = line
-        rows.append({c: row.get(c, "" if c in OPTIONS else "nan") for c in COLUMNS})
+        rows.append({c: row.get(c, "" if c in OPTIONS + CERTIFIED else "nan") for c in COLUMNS})
     return rows
 
 
@@ -135,6 +138,7 @@ def _check_row(path: Path, line: int, row: dict) -> None:
     for c in ("params", "width", "depth", "d", "size_target"):
         if int(row[c]) < 1:
             raise CorruptResults(f"{where}: {c} = {row[c]!r} must be at least 1")
+    _check_certified(where, row, values)
     # a sup over the grid is at least the root mean square over it (to the rounding of 7 digits)
     for sup, rms in (("max_abs", "rmse"), ("floor_max_abs", "floor_rmse")):
         if sup in values and rms in values and values[sup] < values[rms] * (1 - 1e-6):
@@ -143,8 +147,26 @@ def _check_row(path: Path, line: int, row: dict) -> None:
             raise CorruptResults(f"{where}: {rms} = 0 but {sup} = {row[sup]}: an RMS of 0 means no error anywhere")
 
 
-def row(cfg, job, count: dict, err: dict, floor_err: dict, fits: list, m: int, device: str, status: str) -> dict:
-    """The CSV row of job ``job`` (model m of its stack) of a rates config ``cfg`` (experiments/rates/config.py)."""
+def _check_certified(where: str, row: dict, values: dict) -> None:
+    """Both certified ends or neither; 0 ≤ lower ≤ upper, and the grid's sup (a sample) ≤ upper."""
+    given = [row.get(c, "") for c in CERTIFIED]
+    if given == ["", ""]:
+        return
+    try:
+        lo, hi = map(float, given)
+    except ValueError:
+        raise CorruptResults(f"{where}: certified_lower, certified_upper = {given} are not two numbers") from None
+    if not 0 <= lo <= hi < math.inf:
+        raise CorruptResults(f"{where}: certified interval [{lo}, {hi}] is not 0 <= lower <= upper")
+    if values["max_abs"] > hi * (1 + 1e-6):
+        raise CorruptResults(f"{where}: max_abs = {row['max_abs']} exceeds certified_upper = {hi}")
+
+
+def row(
+    cfg, job, count: dict, err: dict, floor_err: dict, fits: list, m: int, device: str, status: str, certified: dict
+) -> dict:
+    """The CSV row of job ``job`` (model m of its stack) of a rates config ``cfg`` (experiments/rates/config.py);
+    ``certified``: its :data:`CERTIFIED` columns."""
     fields = {
         "job": job.id,
         "target": job.target.name,
@@ -176,6 +198,7 @@ def row(cfg, job, count: dict, err: dict, floor_err: dict, fits: list, m: int, d
         "init": cfg.init,
         "grid": "",
         "construction_max_abs": "",
+        **certified,
     }
     return {k: fmt(v) for k, v in fields.items()}
 

@@ -18,8 +18,9 @@ from pathlib import Path
 import torch
 
 from approx.fitting import stack
+from approx.fitting.result import FitResult
 from approx.fitting.targets import Target
-from experiments import devices, executors
+from experiments import certify_fit, devices, executors
 from experiments.atomic_io import remove_temp_files, write_text
 from experiments.faults import checkpoint, kill_once
 from experiments.rates import construction, memory, results_table
@@ -54,6 +55,10 @@ def run_stack(cfg: Config, group: list[Job], device: str, test_sets: stack.TestS
         return [construction.row(cfg, job, test_sets) for job in group]
     result = stack.fit(request(cfg, group, device), test_sets)
     floor_keys = ("rmse", "max_abs", "train_rmse")
+    blank = dict.fromkeys(results_table.CERTIFIED, "")
+    certified = [
+        certify_fit.columns(FitResult.from_stack(result, m)) if cfg.certify else blank for m in range(len(group))
+    ]
     return [
         results_table.row(
             cfg,
@@ -65,6 +70,7 @@ def run_stack(cfg: Config, group: list[Job], device: str, test_sets: stack.TestS
             m,
             device,
             result.status(m),
+            certified[m],
         )
         for m, job in enumerate(group)
     ]

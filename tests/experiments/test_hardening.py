@@ -269,6 +269,14 @@ def _edit_row(path, line: int, column: str, value: str) -> None:
     results_table.write(path, table)
 
 
+def _certify_below_the_grid(path, line: int) -> None:
+    """A certified upper end below the grid's own sample of the error: impossible for a true bound."""
+    table = rows(path)
+    grid = float(table[line - 2]["max_abs"])
+    table[line - 2]["certified_lower"], table[line - 2]["certified_upper"] = f"{grid / 3:.6e}", f"{grid / 2:.6e}"
+    results_table.write(path, table)
+
+
 @pytest.mark.parametrize(
     "corrupt, message",
     [
@@ -280,8 +288,21 @@ def _edit_row(path, line: int, column: str, value: str) -> None:
         (lambda p: _edit_row(p, 2, "status", "great"), ":2: status = 'great'"),
         (lambda p: _edit_row(p, 2, "job", "made|up|P1|s0"), "'made|up|P1|s0' is not a job"),
         (lambda p: p.write_text(p.read_text().replace("\n", ",extra\n", 3)), "wrong number of fields"),
+        (lambda p: _edit_row(p, 2, "certified_lower", "1e-3"), ":2: certified_lower, certified_upper = ['1e-3', '']"),
+        (lambda p: _certify_below_the_grid(p, 3), ":3: max_abs = "),
     ],
-    ids=["duplicate", "missing-column", "text-metric", "nan-metric", "float-seed", "status", "foreign-job", "ragged"],
+    ids=[
+        "duplicate",
+        "missing-column",
+        "text-metric",
+        "nan-metric",
+        "float-seed",
+        "status",
+        "foreign-job",
+        "ragged",
+        "half-interval",
+        "certified-below-grid",
+    ],
 )
 def test_corrupt_results_are_refused_by_report_and_resume(
     corrupt, message, config, finished, tmp_path, polylab_in_process

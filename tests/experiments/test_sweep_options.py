@@ -9,6 +9,7 @@ import torch
 from approx.fitting import metrics, pattern, stack, targets
 from experiments.constructions import theorem3_start
 from experiments.rates import config as rates_config
+from experiments.rates import results_table
 from experiments.rates import run as rates_run
 from theory import theorem3 as T3
 from theory.sobolev.target import SobolevTarget
@@ -95,6 +96,8 @@ def test_the_lr_axis_makes_one_job_and_one_stack_per_rate_and_sets_adam_only():
         ),
         ({"init": "theorem3", "stages": 2}, "no stages"),
         ({"init": "theorem3", "lrs": [1e-3]}, "no stages, no lrs"),
+        ({"init": "theorem3", "certify": True}, "no certify"),
+        ({"certify": "yes"}, "certify must be true or false"),
     ],
 )
 def test_bad_options_are_one_clear_error(changes, message):
@@ -200,3 +203,28 @@ def test_kinks_phases_schedule_the_kinks_starts_only():
     assert [p.optimizer for p in schedules["kinks"]] == ["lm"] and schedules["uniform"] == tuple(cfg.phases)
     with pytest.raises(rates_config.UserError, match="kinks_phases must be a non-empty list"):
         config(kinks_phases=[])
+
+
+def test_certify_adds_the_interval_where_it_exists_and_leaves_the_rest_blank(tmp_path):
+    """1-D abs_power with ReLU and PolyReLU (depth 2) are certified; GELU and the 2-D target are not."""
+    cfg = config(
+        certify=True,
+        depth=2,
+        sizes=[20],
+        seeds=[0],
+        targets=[{"family": "abs_power", "n": 1, "d": 1}, {"expr": "x0*x1", "d": 2}],
+        activations=["relu", "polyrelu", "gelu"],
+    )
+    rates_run.run(cfg, tmp_path, device="cpu", progress=False)
+    table = results_table.read(tmp_path / "results.csv", drop_cut_line=False).rows
+    for row in table:
+        covered = row["d"] == "1" and row["activation"] != "gelu"
+        assert (row["certified_upper"] != "") == covered, row
+        if covered:
+            lo, hi = float(row["certified_lower"]), float(row["certified_upper"])
+            assert float(row["max_abs"]) <= hi * (1 + 1e-6) and hi <= lo * 1.01
+    from experiments.rates import report
+
+    summary = report.write_all(tmp_path, cfg, boot=20)
+    assert {f["activation"] for f in summary["fits"] if f["certified"]} == {"relu", "polyrelu_r3"}
+    assert "Certified sup errors" in (tmp_path / "report.md").read_text()

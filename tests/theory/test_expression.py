@@ -53,7 +53,7 @@ HOSTILE = [
     ("sin(x=x0)", "unknown function"),
     ("sin(" * 45 + "x0" + ")" * 45, "nested"),
     ("+".join(["x"] * 200), "syntax nodes"),
-    ("x0 " * 300, "longer than"),
+    ("x0 " * 400, "longer than"),
     ("x0\x00", "null bytes"),
 ]
 

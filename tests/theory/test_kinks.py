@@ -57,6 +57,28 @@ def test_the_continuity_check_is_what_refuses_a_jump_in_a_bounded_derivative(mon
     assert SobolevTarget.parse("abs(x0-1/3)**3", 1, 4).n == 4  # the mutant wrongly certifies W^{4,∞}
 
 
+#: five C¹ kinks and one where f' jumps (at 9/10): 1-D, more kinks than d ≥ 2 allows
+MANY = " + ".join(f"(x0-{c})*abs(x0-{c})" for c in ("1/10", "1/5", "2/5", "1/2", "7/10")) + " + abs(x0-9/10)/7"
+
+
+def test_in_1d_the_pieces_are_the_intervals_between_kinks_and_each_kink_is_checked_from_its_two_sides():
+    f = SobolevTarget.parse(MANY, 1, 1)
+    assert len(f.kinks) == 6 and len(f.lifted.pieces) == 7  # of 2^6 sign patterns, the 7 met in [0, 1]
+    with pytest.raises(
+        ValueError, match=r"D\^\(1,\) f jumps by 2/7 across the kink x0 - 9/10 = 0.*largest valid n is 1"
+    ):
+        SobolevTarget.parse(MANY, 1, 2)
+    outside = SobolevTarget.parse("abs(x0+1)**(1/2) + abs(x0-2)", 1, 3)  # both kinks off [0, 1]: smooth there
+    assert outside.lifted.pieces == [()] and outside.n == 3
+
+
+def test_a_1d_kink_placed_wrongly_is_never_checked(monkeypatch):
+    """Mutant: kinks placed at −(true place) fall off [0, 1]; no two pieces meet there, and the jump at
+    9/10 would be certified away. The test above is what keeps this out."""
+    monkeypatch.setattr(kinks.Lifted, "_zeros", lambda self: [k.offset / k.normal[0] for k in self.kinks])
+    assert SobolevTarget.parse(MANY, 1, 2).n == 2
+
+
 def test_kinks_are_found_exactly_and_scaled_to_one_hyperplane_each():
     lifted = kinks.lift(
         parse_target("abs(2*x0+x1-1) + abs(-4*x0-2*x1+2)**2 + abs(x0-1/2)", 2), SobolevTarget.parse("x0", 2, 1).symbols

@@ -8,11 +8,14 @@ from fractions import Fraction
 import mpmath
 import numpy as np
 import pytest
+from flint import fmpq, fmpq_poly
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from theory import trained
 from theory.polynomial import ONE
-from theory.trained import Description, Layer, certified_sup, normalised_target, piecewise_polynomial
+from theory.sobolev.jets import ball
+from theory.trained import Description, Layer, certified_sup, network_ball, normalised_target, piecewise_polynomial
 
 #: the activations' two polynomials (z ≥ 0, z < 0), written here independently of approx's table
 PIECES = {
@@ -24,7 +27,7 @@ PIECES = {
 
 
 def _net(activation: str, layers: list[Layer]) -> Description:
-    return Description(activation, activation == "relu", ((Fraction(1), tuple(layers)),))
+    return Description(activation, ((Fraction(1), tuple(layers)),))
 
 
 def _layer(W, b, activation: str | None = None, a=None) -> Layer:
@@ -79,25 +82,83 @@ def test_a_spike_between_grid_points_is_certified_where_the_grid_sees_nothing():
     assert sup.upper <= sup.lower * Fraction(101, 100)
 
 
-def test_the_pieces_are_the_network():
-    rng = np.random.default_rng(0)
+@pytest.mark.parametrize("activation, depth", [("polyrelu", 1), ("polyrelu", 3), ("relu2", 2), ("relu", 3)])
+def test_the_pieces_are_the_network(activation, depth):
+    rng = np.random.default_rng(depth)
+    width = 5
+    dims = [1] + [width] * depth
     layers = [
         _layer(
-            rng.normal(size=(1, 6)).tolist(), rng.normal(size=6).tolist(), "polyrelu", rng.normal(size=(6, 4)).tolist()
+            rng.normal(size=(i, width)).tolist(),
+            rng.normal(size=width).tolist(),
+            activation,
+            rng.normal(size=(width, 4)).tolist(),
         )
+        for i in dims
     ]
-    layers.append(_layer(rng.normal(size=(6, 1)).tolist(), [0.3]))
-    net = _net("polyrelu", layers)
-    x = np.linspace(0, 1, 1001)
+    layers.append(_layer(rng.normal(size=(width, 1)).tolist(), [0.3]))
+    net = _net(activation, layers)
+    slivers = [(u, v) for u, v, p in piecewise_polynomial(net) if p is None]
+    assert all(v - u < Fraction(1, 2**100) for u, v in slivers) and (depth == 1 or activation == "relu" or slivers)
+    assert _mismatch(net) < 1e-12
+
+
+def _dense(terms: dict) -> list[Fraction]:
+    out = [Fraction(0)] * (1 + max((k for (k,) in terms), default=0))
+    for (k,), c in terms.items():
+        out[k] = c
+    return out
+
+
+def _two_kinks() -> Description:
+    """relu2(relu2(2x − 1) − 1/2): its second knot is the irrational x = (1 + 1/√2)/2."""
+    hidden = _layer([[1.0]], [0.0], "relu2")
+    inner = _layer([[1.0]], [-0.5], "relu2")
+    return _net("relu2", [hidden, inner, _layer([[1.0]], [0.0])])
+
+
+def _mismatch(net: Description) -> float:
+    """max over a grid of |pieces − net| / (1 + |net|), net in float64 from its definition."""
+    x = np.linspace(0, 1, 4001)
     pieces = piecewise_polynomial(net)
-    exact = [float(next(p for u, v, p in pieces if u <= Fraction(xi) <= v).parts[ONE]([Fraction(xi)])) for xi in x]
-    assert np.allclose(exact, _numpy(net, x), rtol=1e-12, atol=1e-12)
+    values = []
+    for xi in map(Fraction, x):
+        p = next(p for u, v, p in pieces if u <= xi <= v)
+        if p is None:
+            values.append(float(network_ball(net, ball(xi)).mid()))
+            continue
+        terms = p.parts[ONE].terms if ONE in p.parts else {}
+        exact = fmpq_poly([fmpq(c.numerator, c.denominator) for c in _dense(terms)])  # fast exact evaluation
+        value = exact(fmpq(xi.numerator, xi.denominator))
+        values.append(int(value.p) / int(value.q))
+    net_x = _numpy(net, x)
+    return float((np.abs(np.array(values) - net_x) / (1 + np.abs(net_x))).max())
 
 
-def test_deeper_piecewise_polynomial_networks_are_refused_in_one_line():
-    hidden = _layer([[1.0]], [0.0], "polyrelu", [[0.0, 1.0]])
-    with pytest.raises(ValueError, match="not polyrelu at depth 2"):
-        piecewise_polynomial(_net("polyrelu", [hidden, hidden, _layer([[1.0]], [0.0])]))
+def test_an_irrational_knot_lies_in_a_narrow_sliver():
+    pieces = piecewise_polynomial(_two_kinks())
+    (sliver,) = [(u, v) for u, v, p in pieces if p is None]
+    assert float(sliver[0]) <= (1 + 2**-0.5) / 2 <= float(sliver[1]) and sliver[1] - sliver[0] < Fraction(1, 2**150)
+    assert _mismatch(_two_kinks()) < 1e-14
+
+
+def test_a_split_that_drops_irrational_roots_is_not_the_network(monkeypatch):
+    """Mutant: without the sliver, one polynomial spans the root and the pieces stop being the network."""
+    split = trained._split
+    monkeypatch.setattr(
+        trained, "_split", lambda u, v, polys: [s for s in split(u, v, polys) if s[2]] or [(u, v, True)]
+    )
+    with pytest.raises(StopIteration):  # the gap the mutant leaves is found at once …
+        _mismatch(_two_kinks())
+    merged = lambda u, v, polys: [(u, v, True)] if any(p.degree() > 1 for p in polys) else split(u, v, polys)  # noqa: E731
+    monkeypatch.setattr(trained, "_split", merged)
+    assert _mismatch(_two_kinks()) > 1e-3  # … and a mutant that spans it is wrong beside the root
+
+
+def test_activations_without_pieces_are_refused_in_one_line():
+    hidden = Layer([[1.0]], [0.0])
+    with pytest.raises(ValueError, match="not polynorm"):
+        piecewise_polynomial(_net("polynorm", [hidden, hidden, _layer([[1.0]], [0.0])]))
 
 
 TARGETS = ["sin(3*x0)", "abs(x0-1/3)**(3/2)", "x0**2 - x0/2"]
@@ -106,8 +167,8 @@ TARGETS = ["sin(3*x0)", "abs(x0-1/3)**(3/2)", "x0**2 - x0/2"]
 @st.composite
 def networks(draw):
     activation = draw(st.sampled_from(["relu", "relu", "relu2", "polyrelu", "polynomial"]))
-    depth = draw(st.integers(1, 3)) if activation == "relu" else 1
-    width = draw(st.integers(1, 5))
+    depth = draw(st.integers(1, 3))
+    width = draw(st.integers(1, 5 if depth < 3 else 3))
     numbers = st.floats(-2, 2, allow_nan=False, width=32)
     dims = [1] + [width] * depth + [1]
     layers = []

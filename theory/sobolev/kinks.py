@@ -30,7 +30,8 @@ from mpmath import iv
 from theory.exact_numbers import to_mpf
 from theory.intervals import NotSmooth
 
-MAX_KINKS = 4  # 2^k pieces, each with its own derivative formulas
+MAX_KINKS = 4  # in d ≥ 2: 2^k pieces, each with its own derivative formulas
+MAX_KINKS_1D = 12  # in 1-D: k + 1 pieces
 
 Box = tuple[tuple[Fraction, Fraction], ...]
 Signs = tuple[int, ...]
@@ -75,7 +76,25 @@ class Lifted:
 
     @property
     def pieces(self) -> list[Signs]:
-        return list(itertools.product((1, -1), repeat=len(self.kinks)))
+        """The sign patterns of f's pieces: in 1-D exactly those met in [0, 1], one between consecutive
+        kinks; in d ≥ 2 every pattern (a superset: a piece that misses the cube only costs its checks)."""
+        if len(self.symbols) > 1:
+            return list(itertools.product((1, -1), repeat=len(self.kinks)))
+        ends = sorted({Fraction(0), Fraction(1), *(z for z in self._zeros() if 0 < z < 1)})
+        return list(dict.fromkeys(self.signs_at(((a + b) / 2,))[0] for a, b in itertools.pairwise(ends)))
+
+    def _zeros(self) -> list[Fraction]:
+        """1-D: where each kink sits."""
+        return [-k.offset / k.normal[0] for k in self.kinks]
+
+    def _sides(self, i: int) -> list[tuple[Signs, Signs]]:
+        """The pairs of pieces that meet across kink i (sign +1, sign −1): in 1-D the two beside it, none
+        if it lies outside [0, 1]; in d ≥ 2 every pair."""
+        if len(self.symbols) == 1:
+            z = self._zeros()[i]
+            return [] if not 0 <= z <= 1 else [tuple(self.signs_at((z,))[:2])]  # type: ignore[list-item]
+        pairs = itertools.product((1, -1), repeat=len(self.kinks) - 1)
+        return [(o[:i] + (1,) + o[i:], o[:i] + (-1,) + o[i:]) for o in pairs]
 
     def derivative(self, alpha: tuple[int, ...], signs: Signs) -> sp.Expr:
         """D^α f_s in the lifted variables (x, t), by the chain rule (module docstring)."""
@@ -124,8 +143,7 @@ class Lifted:
             pivot = next(k for k, a in enumerate(kink.normal) if a)
             x = self.symbols[pivot]
             on_plane = {x: sp.solve(kink.u, x)[0]}
-            for others in itertools.product((1, -1), repeat=len(self.kinks) - 1):
-                sides = [others[:i] + (s,) + others[i:] for s in (1, -1)]
+            for sides in self._sides(i):
                 values = [self.derivative(alpha, s).xreplace({kink.t: sp.Integer(0)}) for s in sides]
                 values = [self.on_piece(v, s).xreplace(on_plane) for v, s in zip(values, sides, strict=True)]
                 diff = sp.simplify(values[0] - values[1])
@@ -178,8 +196,9 @@ def lift(expr: sp.Expr, symbols: tuple[sp.Symbol, ...]) -> Lifted:
             unit = sp.expand(u / sp.Rational(scale))
             kinks[key] = Kink(key[0], key[1], unit, sp.Symbol(f"t{len(kinks)}", nonnegative=True))
         replace[a] = sp.Rational(abs(scale)) * kinks[key].t
-    if len(kinks) > MAX_KINKS:
-        raise NotSmooth(f"{len(kinks)} kinks: at most {MAX_KINKS} are supported")
+    most = MAX_KINKS_1D if len(symbols) == 1 else MAX_KINKS
+    if len(kinks) > most:
+        raise NotSmooth(f"{len(kinks)} kinks: at most {most} are supported in {len(symbols)}-D")
     return Lifted(expr.xreplace(replace), tuple(kinks.values()), tuple(symbols))
 
 
