@@ -8,6 +8,7 @@ from fractions import Fraction
 from approx.fitting import targets
 from experiments.user_errors import UserError
 from theory.trained import Description, Layer, TrainedSup, certified_sup, normalised_target
+from theory.trained_boxes import certified_sup_boxes
 
 #: the columns a certified fit adds to a results table (blank where ``covers`` says no)
 COLUMNS = ("certified_lower", "certified_upper")
@@ -15,8 +16,8 @@ COLUMNS = ("certified_lower", "certified_upper")
 
 def covers(target: targets.Target, activation) -> str:
     """Why a fit of ``target`` with ``activation`` (the table's) cannot be certified, or "" if it can."""
-    if target.d != 1 or target.expression is None:
-        return f"--certify needs a 1-D target with an exact expression, got {target.name} (d = {target.d})"
+    if target.expression is None:
+        return f"--certify needs a target with an exact expression, got {target.name}"
     if activation.family.pieces is None:
         return (
             "--certify covers piecewise-polynomial activations (relu, relu2, relu^k, polyrelu, polynomial) at "
@@ -36,22 +37,25 @@ def check(target: targets.Target, activation) -> None:
     """Refuse, before training, what ``--certify`` cannot enclose exactly."""
     text = _expression(target, activation)
     try:
-        normalised_target(text, Fraction(1))
+        normalised_target(text, Fraction(1), target.d)
     except ValueError as err:
         raise UserError(f"--certify: {err}") from None
 
 
-def certify(fit, rtol: Fraction = Fraction(1, 100)) -> TrainedSup:
-    """[lower, upper] of sup_{[0,1]} |f/scale − net|, in the units of ``fit.sup_error``."""
-    text = _expression(_target(fit), fit.arch.activation)
+def certify(fit, seconds: float = 60.0) -> TrainedSup:
+    """[lower, upper] of sup_{[0,1]^d} |f/scale − net|, in the units of ``fit.sup_error``: in 1-D exact
+    pieces to upper ≤ 1.01·lower; in d ≥ 2 branch and bound to upper ≤ 1.1·lower or ``seconds``."""
+    target = _target(fit)
+    text = _expression(target, fit.arch.activation)
     weights = fit.weights()
     stages = tuple(
         (Fraction(stage["scale"]), tuple(Layer(l["W"], l["b"], l["pieces"]) for l in stage["layers"]))
         for stage in weights["stages"]
     )
     try:
-        f = normalised_target(text, Fraction(fit.target_scale))
-        return certified_sup(f, Description(weights["activation"], stages), rtol)
+        f = normalised_target(text, Fraction(fit.target_scale), target.d)
+        net = Description(weights["activation"], stages)
+        return certified_sup(f, net) if target.d == 1 else certified_sup_boxes(f, net, seconds=seconds)
     except ValueError as err:
         raise UserError(f"--certify: {err}") from None
 

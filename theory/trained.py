@@ -55,11 +55,12 @@ class Description:
 
 @dataclass(frozen=True)
 class TrainedSup:
-    """lower ≤ sup_{[0,1]} |f − net| ≤ upper, exact rationals; |f − net|(witness) ≥ lower is certified."""
+    """lower ≤ sup_{[0,1]^d} |f − net| ≤ upper, exact rationals; |f − net|(witness) ≥ lower is certified;
+    ``pieces``: the pieces (1-D) or boxes (branch and bound) the enclosure ended with."""
 
     lower: Fraction
     upper: Fraction
-    witness: Fraction
+    witness: tuple[Fraction, ...]
     pieces: int
     seconds: float
 
@@ -72,7 +73,7 @@ class TrainedSup:
         return {
             "certified_lower": float(self.lower),
             "certified_upper": float(self.upper),
-            "witness": float(self.witness),
+            "witness": [float(w) for w in self.witness],
             "pieces": self.pieces,
             "gap": self.gap,
             "seconds": self.seconds,
@@ -110,7 +111,7 @@ def certified_sup(
     witness = max(live, key=lambda k: lower(live[k][0]))
     top = max(upper(e[1]) for e in live.values())
     lo = max(lower(live[witness][0]), Fraction(0))
-    return TrainedSup(lo, top, live[witness][2], len(live), time.perf_counter() - start)
+    return TrainedSup(lo, top, (live[witness][2],), len(live), time.perf_counter() - start)
 
 
 def _enclose_sliver(f: PieceJet, region: Region, net: Description) -> tuple[arb, arb]:
@@ -121,13 +122,13 @@ def _enclose_sliver(f: PieceJet, region: Region, net: Description) -> tuple[arb,
     return abs(at), abs(over)
 
 
-def normalised_target(text: str, scale: Fraction) -> SobolevTarget:
-    """f/scale on [0, 1] (a fit's target in the units its network computes), f certified in W^{n,∞} for the
-    largest n ≤ 2 that holds (n = 2 gives the enclosure a second-order fallback at kinks)."""
+def normalised_target(text: str, scale: Fraction, d: int = 1) -> SobolevTarget:
+    """f/scale on [0, 1]^d (a fit's target in the units its network computes), f certified in W^{n,∞} for
+    the largest n ≤ 2 that holds (n = 2 gives the enclosure a second-order fallback at kinks)."""
     try:
-        base = SobolevTarget.parse(text, 1, 2)
+        base = SobolevTarget.parse(text, d, 2)
     except ValueError:
-        base = SobolevTarget.parse(text, 1, 1)  # a refusal here is the user's one line
+        base = SobolevTarget.parse(text, d, 1)  # a refusal here is the user's one line
     factor = sp.Rational(scale.denominator, scale.numerator)
     return dataclasses.replace(base, text=f"({text})/{float(scale):.6g}", expr=base.expr * factor)
 

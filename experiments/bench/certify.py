@@ -1,11 +1,12 @@
 """``polylab bench certify``: a trained network's certified sup error, its cost and its tightness.
 
-For each 1-D cell (activation, depth, P) the default engine fits |x − 3/10|^{5/2}; then
-``experiments.certify_fit`` encloses sup |f − net| exactly (docs/theory.md §8). The table gives the
-fit's time, the certificate's time and gap (upper/lower − 1), how far below the certified lower end
-the fit's own held-out grid estimate fell, and interval bound propagation (IBP, the usual
-verification baseline) through the same network on as many equal sub-intervals as the certificate
-used pieces: its upper end divided by the certified one. IBP here runs in float64 without outward
+For each cell (activation, depth, P) the default engine fits the dimension's target (1-D:
+|x − 3/10|^{5/2}; 2-D: pykan's toy exp(sin(πx₀) + x₁²)); then ``experiments.certify_fit`` encloses
+sup |f − net| (docs/theory.md §8: exact pieces in 1-D, branch and bound over boxes in 2-D, §8.1). The
+table gives the fit's time, the certificate's time and gap (upper/lower − 1), how far below the
+certified lower end the fit's own held-out grid estimate fell, and interval bound propagation (IBP,
+the usual verification baseline) through the same network on as many equal boxes as the certificate
+ended with: its upper end divided by the certified one. IBP here runs in float64 without outward
 rounding: a baseline for looseness, not a proof.
 """
 
@@ -19,14 +20,19 @@ from mpmath import iv
 
 from experiments.user_errors import UserError
 
-TARGET = "abs(x0-3/10)**(5/2)"
-CELLS = tuple((activation, depth) for activation in ("relu", "relu2", "polyrelu", "polynomial") for depth in (1, 2, 3))
+TARGETS = {1: "abs(x0-3/10)**(5/2)", 2: "exp(sin(pi*x0) + x1**2)"}
+ACTIVATIONS = ("relu", "relu2", "polyrelu", "polynomial")
+CELLS = {
+    1: tuple((activation, depth) for activation in ACTIVATIONS for depth in (1, 2, 3)),
+    2: tuple((activation, depth) for activation in ACTIVATIONS for depth in (1, 2)),
+}
 SIZES = (100, 300, 1000)
 QUICK = ((("polyrelu", 2),), (100,))
 
 
 def add_certify_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quick", action="store_true", help="one cell (PolyReLU, depth 2, P = 100): a smoke run")
+    p.add_argument("--d", type=int, choices=sorted(TARGETS), default=1, help="input dimension (default 1)")
     p.add_argument("--json", default=None, metavar="FILE", help="every row with provenance")
 
 
@@ -34,26 +40,28 @@ def run_cli(args) -> int:
     from experiments.atomic_io import write_json
     from experiments.provenance import provenance
 
-    cells, sizes = QUICK if args.quick else (CELLS, SIZES)
-    rows = run(cells, sizes)
+    cells, sizes = QUICK if args.quick else (CELLS[args.d], SIZES)
+    rows = run(cells, sizes, args.d)
     if args.json:
-        write_json(args.json, {"rows": rows, "provenance": provenance({"cells": cells, "sizes": sizes}, 0, "cpu")})
+        config = {"d": args.d, "target": TARGETS[args.d], "cells": cells, "sizes": sizes}
+        write_json(args.json, {"rows": rows, "provenance": provenance(config, 0, "cpu")})
         print(f"json: {args.json}")
     return 0
 
 
-def run(cells, sizes) -> list[dict]:
+def run(cells, sizes, d: int = 1) -> list[dict]:
     import approx
     from experiments import certify_fit
 
-    print(f"f = {TARGET} on [0,1]; errors relative to sup|f|")
+    target = TARGETS[d]
+    print(f"f = {target} on [0,1]^{d}; errors relative to sup|f|")
     header = ("activation", "depth", "params", "fit s", "cert s", "cert/fit", "gap", "grid below", "IBP/upper")
     print(" ".join(f"{h:>10}" for h in header))
     rows = []
     for activation, depth in cells:
         for params in sizes:
             start = time.perf_counter()
-            fit = approx.fit(TARGET, d=1, activation=activation, depth=depth, params=params, progress=False)
+            fit = approx.fit(target, d=d, activation=activation, depth=depth, params=params, progress=False)
             fit_s = time.perf_counter() - start
             sup = certify_fit.certify(fit)
             ibp = ibp_upper(fit, sup.pieces)
@@ -75,15 +83,19 @@ def run(cells, sizes) -> list[dict]:
 
 
 def ibp_upper(fit, boxes: int) -> float:
-    """max over ``boxes`` equal sub-intervals of |f/scale − net| bounded by interval propagation (floats)."""
+    """max over about ``boxes`` equal boxes of |f/scale − net| bounded by interval propagation (floats)."""
+    import itertools
+
     from theory.sobolev.target import SobolevTarget
 
     weights = fit.weights()
     if len(weights["stages"]) != 1:
         raise UserError("the IBP baseline takes one-stage fits")
     (stage,) = weights["stages"]
-    edges = np.linspace(0, 1, boxes + 1)
-    lo, hi = 2 * edges[:-1, None] - 1, 2 * edges[1:, None] - 1
+    d = fit.arch.d_in
+    edges = np.linspace(0, 1, max(1, round(boxes ** (1 / d))) + 1)
+    cells = np.array(list(itertools.product(range(len(edges) - 1), repeat=d)))
+    lo, hi = 2 * edges[cells] - 1, 2 * edges[cells + 1] - 1
     layers = stage["layers"]
     for k, layer in enumerate(layers):
         W, b = np.array(layer["W"]), np.array(layer["b"])
@@ -96,18 +108,20 @@ def ibp_upper(fit, boxes: int) -> float:
                 )
             lo, hi = _activation(layer["pieces"], lo, hi)
     net_lo, net_hi = stage["scale"] * lo[:, 0], stage["scale"] * hi[:, 0]
-    target = SobolevTarget.parse(fit.target.expression, 1, 1)
+    target = SobolevTarget.parse(fit.target.expression, d, 1)
     worst = 0.0
-    for a, b, n_lo, n_hi in zip(edges[:-1].tolist(), edges[1:].tolist(), net_lo, net_hi, strict=True):
-        f = target_range(target, float(a), float(b)) / fit.target_scale
+    for cell, n_lo, n_hi in zip(cells, net_lo, net_hi, strict=True):
+        f = target_range(target, edges[cell], edges[cell + 1]) / fit.target_scale
         worst = max(worst, abs(float(f.b) - n_lo), abs(n_hi - float(f.a)))
     return worst
 
 
-def target_range(target, a: float, b: float):
+def target_range(target, a, b):
+    """f over the box [a, b] (one end per axis), by the lab's interval evaluation."""
     from theory.intervals import interval_eval
 
-    return interval_eval(target.expr, {target.symbols[0]: iv.mpf([float(a), float(b)])}, continuous=True)
+    box = {s: iv.mpf([float(lo), float(hi)]) for s, lo, hi in zip(target.symbols, a, b, strict=True)}
+    return interval_eval(target.expr, box, continuous=True)
 
 
 def _activation(pieces, lo, hi):

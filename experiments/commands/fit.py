@@ -100,7 +100,8 @@ def certified_line(grid: float, c) -> str:
         grid_says = f"the grid's {grid:.4g} is {100 * (1 - grid / lo):.2g}% below the certified lower end"
     else:
         grid_says = f"the grid's {grid:.4g} lies inside"
-    return f"certified sup error in [{lo:.6g}, {hi:.6g}] ({c.pieces} pieces, {c.seconds:.2g} s); {grid_says}"
+    parts = f"{c.pieces} pieces" if len(c.witness) == 1 else f"{c.pieces} boxes, gap {100 * c.gap:.3g}%"
+    return f"certified sup error in [{lo:.6g}, {hi:.6g}] ({parts}, {c.seconds:.2g} s); {grid_says}"
 
 
 def write_outputs(args: argparse.Namespace, target, results: list, certified: list[dict] | None = None) -> None:

@@ -27,8 +27,8 @@ def test_the_certified_interval_holds_the_trained_networks_error_on_a_fine_grid(
 @pytest.mark.parametrize(
     "args, message",
     [
-        (("x0*x1", "--d", "2"), "1-D target with an exact expression, got x0\\*x1 \\(d = 2\\)"),
-        (("runge",), "1-D target with an exact expression, got runge"),
+        (("fourier", "--d", "2"), "a target with an exact expression, got fourier_n1_d2_s0"),
+        (("runge",), "a target with an exact expression, got runge"),
         (("x0**2", "--activation", "gelu", "--depth", "1"), "any depth; not gelu$"),
         (("x0**2", "--activation", "polynorm"), "any depth; not polynorm"),
         (("sqrt(x0)", "--activation", "relu"), "--certify: target 'sqrt\\(x0\\)' is not certified"),
@@ -59,3 +59,11 @@ def test_the_cli_prints_and_records_the_interval(polylab_in_process, tmp_path):
     assert "certified sup error in [" in printed
     row = json.loads(out.read_text())["results"][0]
     assert row["certified_lower"] <= row["certified_upper"] and row["pieces"] >= 1
+
+
+def test_a_2d_fit_is_certified_by_branch_and_bound(polylab_in_process):
+    code, printed, err = polylab_in_process(
+        "fit", "x0*x1", "--d", "2", "--activation", "polyrelu", "--params", "30", "--certify", "--quiet"
+    )
+    assert code == 0, err
+    assert re.search(r"certified sup error in \[.*boxes, gap [0-9.]+%", printed), printed

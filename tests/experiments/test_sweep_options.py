@@ -206,7 +206,8 @@ def test_kinks_phases_schedule_the_kinks_starts_only():
 
 
 def test_certify_adds_the_interval_where_it_exists_and_leaves_the_rest_blank(tmp_path):
-    """1-D abs_power with ReLU and PolyReLU (depth 2) are certified; GELU and the 2-D target are not."""
+    """ReLU and PolyReLU fits (depth 2) are certified, exactly in 1-D and by branch and bound in 2-D; GELU's
+    are left blank."""
     cfg = config(
         certify=True,
         depth=2,
@@ -218,11 +219,11 @@ def test_certify_adds_the_interval_where_it_exists_and_leaves_the_rest_blank(tmp
     rates_run.run(cfg, tmp_path, device="cpu", progress=False)
     table = results_table.read(tmp_path / "results.csv", drop_cut_line=False).rows
     for row in table:
-        covered = row["d"] == "1" and row["activation"] != "gelu"
+        covered = row["activation"] != "gelu"
         assert (row["certified_upper"] != "") == covered, row
         if covered:
             lo, hi = float(row["certified_lower"]), float(row["certified_upper"])
-            assert float(row["max_abs"]) <= hi * (1 + 1e-6) and hi <= lo * 1.01
+            assert float(row["max_abs"]) <= hi * (1 + 1e-6) and hi <= lo * (1.01 if row["d"] == "1" else 1.1)
     from experiments.rates import report
 
     summary = report.write_all(tmp_path, cfg, boot=20)

@@ -192,8 +192,8 @@ def test_every_sample_is_below_the_upper_end_and_the_witness_attains_the_lower(n
     f = target.numpy()(x)
     assert np.abs(f - _numpy(net, x)).max() <= float(sup.upper) * (1 + 1e-9) + 1e-12
     with mpmath.workdps(40):  # |f − net| at the witness, independently, to 40 digits
-        w = mpmath.mpf(sup.witness.numerator) / sup.witness.denominator
-        value = abs(target.numeric()(w) - _numpy(net, np.array([float(sup.witness)]))[0])
+        w = mpmath.mpf(sup.witness[0].numerator) / sup.witness[0].denominator
+        value = abs(target.numeric()(w) - _numpy(net, np.array([float(sup.witness[0])]))[0])
     assert float(value) >= float(sup.lower) * (1 - 1e-9) - 1e-12
     assert sup.upper <= sup.lower * Fraction(101, 100) or sup.lower == 0
 

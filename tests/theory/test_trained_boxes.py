@@ -1,0 +1,115 @@
+"""Branch and bound over boxes for trained networks in any d (docs/theory.md §8.1): agreement with the
+exact 1-D path, the spike a grid misses in 2-D, every sample below the upper end, and a mutant."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+import mpmath
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from theory.sobolev.certified_error import Region
+from theory.sobolev.target import SobolevTarget
+from theory.trained import Description, Layer, certified_sup, normalised_target
+from theory.trained_boxes import certified_sup_boxes
+
+PIECES = {"relu": ([0, 1], [0]), "relu2": ([0, 0, 1], [0]), "polyrelu": ([0.1, 0.5, -0.3, 0.2], [0.1])}
+
+
+def _random_net(rng, d: int, activation: str, width: int, depth: int) -> Description:
+    dims = [d] + [width] * depth
+    layers = [
+        Layer(rng.normal(size=(i, width)).tolist(), rng.normal(size=width).tolist(), [PIECES[activation]] * width)
+        for i in dims
+    ]
+    layers.append(Layer(rng.normal(size=(width, 1)).tolist(), [0.1]))
+    return Description(activation, ((Fraction(1, 2), tuple(layers)),))
+
+
+def _numpy(net: Description, x: np.ndarray) -> np.ndarray:
+    """The network in float64 from the activations' definitions (x: (N, d))."""
+    total = np.zeros(len(x))
+    for scale, layers in net.stages:
+        h = 2 * x - 1
+        for layer in layers:
+            h = h @ np.array(layer.W, dtype=float) + np.array(layer.b, dtype=float)
+            if layer.pieces is not None:
+                right, left = (np.array(c, dtype=float) for c in layer.pieces[0])
+                h = np.where(
+                    h >= 0, np.polyval(right[::-1], np.maximum(h, 0)), np.polyval(left[::-1], np.minimum(h, 0))
+                )
+        total += float(scale) * h[:, 0]
+    return total
+
+
+def _target(text: str, d: int) -> SobolevTarget:
+    return SobolevTarget.parse(text, d, 1)
+
+
+@pytest.mark.parametrize("activation, depth", [("relu", 2), ("polyrelu", 2)])
+def test_branch_and_bound_agrees_with_the_exact_1d_path(activation, depth):
+    net = _random_net(np.random.default_rng(1), 1, activation, 6, depth)
+    target = normalised_target("sin(3*x0)", Fraction(1))
+    exact, boxes = certified_sup(target, net), certified_sup_boxes(target, net, rtol=Fraction(1, 100), seconds=60)
+    assert boxes.lower <= exact.upper and exact.lower <= boxes.upper  # both hold the one true sup
+    assert boxes.upper <= boxes.lower * Fraction(101, 100)
+
+
+def test_a_2d_spike_between_grid_points_is_caught():
+    """1/2 plus a ReLU pyramid of height 1/10 on a square of side 1/500 centred between grid points."""
+    at, w, height = (Fraction(1001, 4096), Fraction(2001, 4096)), Fraction(1, 1000), Fraction(1, 10)
+    # hat(x) = relu(h − (h/w)·(|x0 − a0| + |x1 − a1|)) written with ReLUs in z = 2x − 1 (the net's input)
+    W, b = [[], []], []
+    for k in range(2):
+        for sign in (1, -1):  # |x_k − a_k| = relu(x_k − a_k) + relu(a_k − x_k), x_k = (z_k + 1)/2
+            W[k].append(sign / 2)
+            W[1 - k].append(0)
+            b.append(sign * (Fraction(1, 2) - at[k]))
+    hidden = Layer(W, b, [PIECES["relu"]] * 4)
+    inner = Layer([[-height / w]] * 4, [height], [PIECES["relu"]])
+    readout = Layer([[1]], [Fraction(1, 2)])
+    net = Description("relu", ((Fraction(1), (hidden, inner, readout)),))
+    grid = np.stack(np.meshgrid(*[np.linspace(0, 1, 257)] * 2), -1).reshape(-1, 2)
+    sampled = np.abs(0.5 - _numpy(net, grid)).max()
+    sup = certified_sup_boxes(_target("1/2 + 0*x0*x1", 2), net, seconds=60)
+    assert sampled < float(height) / 10 and sup.lower <= height <= sup.upper and sup.lower > height / 2
+
+
+@st.composite
+def networks(draw):
+    activation = draw(st.sampled_from(sorted(PIECES)))
+    return _random_net(
+        np.random.default_rng(draw(st.integers(0, 2**32 - 1))),
+        2,
+        activation,
+        draw(st.integers(1, 4)),
+        draw(st.integers(1, 2)),
+    )
+
+
+@settings(max_examples=15, deadline=None)
+@given(net=networks(), text=st.sampled_from(["x0*x1", "sin(2*x0) + x1**2", "abs(x0-x1)**(3/2)"]))
+def test_every_sample_is_below_the_upper_end_and_the_witness_attains_the_lower(net, text):
+    target = _target(text, 2)
+    sup = certified_sup_boxes(target, net, seconds=20)
+    x = np.random.default_rng(0).random((4000, 2))
+    f = target.numpy()(x[:, 0], x[:, 1])
+    assert np.abs(f - _numpy(net, x)).max() <= float(sup.upper) * (1 + 1e-9) + 1e-12
+    w = np.array([[float(c) for c in sup.witness]])
+    with mpmath.workdps(30):
+        at = abs(target.numeric()(*(mpmath.mpf(c.numerator) / c.denominator for c in sup.witness)) - _numpy(net, w)[0])
+    assert float(at) >= float(sup.lower) * (1 - 1e-9) - 1e-12
+
+
+def test_a_mean_value_form_without_its_radius_is_caught(monkeypatch):
+    """Mutant: the slope term dropped (radius 0) gives an 'upper end' that samples exceed."""
+    net = _random_net(np.random.default_rng(3), 2, "polyrelu", 4, 2)
+    target = _target("sin(2*x0) + x1**2", 2)
+    x = np.random.default_rng(0).random((20000, 2))
+    sampled = np.abs(target.numpy()(x[:, 0], x[:, 1]) - _numpy(net, x)).max()
+    assert sampled <= float(certified_sup_boxes(target, net, seconds=20).upper) * (1 + 1e-9)
+    monkeypatch.setattr(Region, "radius", property(lambda self: [0] * len(self.box)))
+    assert sampled > float(certified_sup_boxes(target, net, seconds=5).upper) * (1 + 1e-9)
