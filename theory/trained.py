@@ -5,7 +5,7 @@ activation (ReLU, ReLU^k, PolyReLU, a polynomial), of any depth, is an exact pie
 layer by layer, each unit's input z is a polynomial in x on every piece, its real roots split the piece
 (``_split``), and between them σ(z) is one of σ's two polynomials composed with z. A rational root is a
 cut; an irrational one is enclosed by FLINT's certified root isolation in a sliver ~2^-PREC wide, on
-which the network is enclosed in ball arithmetic (``network_ball``) instead.
+which the network is enclosed in interval arithmetic instead (``theory.network_intervals``).
 On each exact piece [u, v] the target f (an expression, with |affine| kinks allowed: §5.4) is expanded
 in ball arithmetic as in §5.3, which encloses sup_{[u,v]} |f − p| in [lower, upper]; the pieces whose
 upper end could hold the maximum are bisected until upper ≤ (1 + rtol)·lower or ``max_pieces`` is
@@ -19,18 +19,22 @@ are refused with a one-line reason.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import time
 from bisect import bisect_right
 from dataclasses import dataclass
 from fractions import Fraction
 
+import numpy as np
 import sympy as sp
 from flint import arb, fmpq, fmpq_poly
 
+from theory import rounded_intervals as ri
+from theory.network_intervals import IntervalNet, as_ball
 from theory.polynomial import AtomPoly, Poly
 from theory.sobolev.certified_error import AtomBalls, Interval, Region, enclose_region, pieces, tighten
-from theory.sobolev.jets import Jet, ball, box_ball, lower, point_jets, upper
+from theory.sobolev.jets import Jet, box_ball, lower, point_jets, upper
 from theory.sobolev.piece_jets import PieceJet, compile_piece
 from theory.sobolev.target import SobolevTarget
 
@@ -89,6 +93,7 @@ def certified_sup(
     start = time.perf_counter()
     f, atoms, n = compile_piece(target), AtomBalls(), target.n
     polys = piecewise_polynomial(net)
+    floats = functools.cache(lambda: IntervalNet.of(net))  # needed on slivers only
     K = max((q.degree for _, _, p in polys if p is not None for q in p.parts.values()), default=1) or 1
 
     starts = [u for u, _, _ in polys]
@@ -99,7 +104,9 @@ def certified_sup(
         p = polys[bisect_right(starts, piece[0]) - 1][2]
         best_lo, best_hi, at = None, None, None
         for region in pieces(target.lifted, (piece,)):
-            lo, hi = enclose_region(f, region, p, K, n, atoms) if p else _enclose_sliver(f, region, net)
+            lo, hi = (
+                enclose_region(f, region, p, K, n, atoms) if p is not None else _enclose_sliver(f, region, floats())
+            )
             if not hi.is_finite():
                 raise ValueError(f"no finite enclosure of |f - net| on [{piece[0]}, {piece[1]}]")
             if best_lo is None or lo.lower() > best_lo.lower():
@@ -114,11 +121,14 @@ def certified_sup(
     return TrainedSup(lo, top, (live[witness][2],), len(live), time.perf_counter() - start)
 
 
-def _enclose_sliver(f: PieceJet, region: Region, net: Description) -> tuple[arb, arb]:
-    """(lower, upper) of sup |f − net| over a narrow region: both enclosed over its ball, and at its centre."""
-    ((a, b),) = region.box
-    over = f([Jet.variable(1, 0, 0, box_ball(a, b))], region.signs).c[0] - network_ball(net, box_ball(a, b))
-    at = f(point_jets(1, 0, list(region.centre)), region.signs).c[0] - network_ball(net, ball(region.centre[0]))
+def _enclose_sliver(f: PieceJet, region: Region, net: IntervalNet) -> tuple[arb, arb]:
+    """(lower, upper) of sup |f − net| over a narrow region: both enclosed over it, and at its centre
+    (the network in outward-rounded floats: a box a few floats wide)."""
+    ((a, b),), (c,) = region.box, region.centre
+    box = ri.down(np.array([[float(a)], [float(c)]])), ri.up(np.array([[float(b)], [float(c)]]))
+    value, _ = net.forward(box)
+    over = f([Jet.variable(1, 0, 0, box_ball(a, b))], region.signs).c[0] - as_ball(value, 0)
+    at = f(point_jets(1, 0, [c]), region.signs).c[0] - as_ball(value, 1)
     return abs(at), abs(over)
 
 
@@ -135,7 +145,7 @@ def normalised_target(text: str, scale: Fraction, d: int = 1) -> SobolevTarget:
 
 def piecewise_polynomial(net: Description) -> list[tuple[Fraction, Fraction, AtomPoly | None]]:
     """The network on [0, 1] as (u, v, p), the pieces in order: p an exact polynomial on [u, v], or None on
-    a sliver that holds an irrational knot (there the network is enclosed by ``network_ball``)."""
+    a sliver that holds an irrational knot (there the network is enclosed over the sliver instead)."""
     for _, layers in net.stages:
         if any(layer.pieces is None for layer in layers[:-1]):
             raise ValueError(
@@ -157,38 +167,6 @@ def piecewise_polynomial(net: Description) -> list[tuple[Fraction, Fraction, Ato
     return out
 
 
-def network_ball(net: Description, x: arb) -> arb:
-    """net(x) for every x in the ball, in ball arithmetic: each unit is σ's polynomial for z ≥ 0, for z < 0,
-    or the union of both where the ball of z holds 0."""
-    total = ball(0)
-    for scale, layers in net.stages:
-        h = [2 * x - 1]
-        for layer in layers:
-            h = _affine(h, [[ball(w) for w in row] for row in layer.W], [ball(v) for v in layer.b])
-            if layer.pieces is not None:
-                h = [_activate_ball(z, *pieces) for z, pieces in zip(h, layer.pieces, strict=True)]
-        total += ball(scale) * h[0]
-    return total
-
-
-def _affine(h: list, W: list[list], b: list) -> list:
-    """z_j = Σ_i h_i W_ij + b_j, for balls or polynomials alike."""
-    return [sum((hi * row[j] for hi, row in zip(h, W, strict=True)), b[j]) for j in range(len(b))]
-
-
-def _activate_ball(z: arb, right: list, left: list) -> arb:
-    sides = ([right] if z.upper() >= 0 else []) + ([left] if z.lower() < 0 else [])
-    values = []
-    for coeffs in sides:
-        value = ball(0)
-        for c in reversed(coeffs):  # Horner: arb's z**0 is not 1 on a ball that holds 0
-            value = value * z + ball(c)
-        values.append(value)
-    if not values or not all(v.is_finite() for v in values):
-        raise ValueError("no finite enclosure of the network on a sliver")
-    return values[0].union(values[-1])
-
-
 def _propagate(layers: tuple[Layer, ...]) -> list[tuple[Fraction, Fraction, fmpq_poly | None]]:
     """One MLP on [0, 1], layer by layer: on every piece each unit's input z is an exact polynomial in x,
     whose real roots split the piece (a rational root exactly; an irrational one inside a sliver of width
@@ -202,7 +180,7 @@ def _propagate(layers: tuple[Layer, ...]) -> list[tuple[Fraction, Fraction, fmpq
             if h is None:
                 nxt.append((u, v, None))
                 continue
-            z = _affine(h, W, [fmpq_poly([v]) for v in b])
+            z = [sum((hi * row[j] for hi, row in zip(h, W, strict=True)), fmpq_poly([bj])) for j, bj in enumerate(b)]
             if layer.pieces is None:
                 nxt.append((u, v, z))
                 continue

@@ -13,9 +13,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from theory import trained
+from theory.network_intervals import IntervalNet, as_ball
 from theory.polynomial import ONE
-from theory.sobolev.jets import ball
-from theory.trained import Description, Layer, certified_sup, network_ball, normalised_target, piecewise_polynomial
+from theory.trained import Description, Layer, certified_sup, normalised_target, piecewise_polynomial
 
 #: the activations' two polynomials (z ≥ 0, z < 0), written here independently of approx's table
 PIECES = {
@@ -125,7 +125,8 @@ def _mismatch(net: Description) -> float:
     for xi in map(Fraction, x):
         p = next(p for u, v, p in pieces if u <= xi <= v)
         if p is None:
-            values.append(float(network_ball(net, ball(xi)).mid()))
+            x = np.array([[float(xi)]])
+            values.append(float(as_ball(IntervalNet.of(net).forward((x, x))[0], 0).mid()))
             continue
         terms = p.parts[ONE].terms if ONE in p.parts else {}
         exact = fmpq_poly([fmpq(c.numerator, c.denominator) for c in _dense(terms)])  # fast exact evaluation

@@ -59,8 +59,9 @@ def test_branch_and_bound_agrees_with_the_exact_1d_path(activation, depth):
 
 
 def test_a_2d_spike_between_grid_points_is_caught():
-    """1/2 plus a ReLU pyramid of height 1/10 on a square of side 1/500 centred between grid points."""
-    at, w, height = (Fraction(1001, 4096), Fraction(2001, 4096)), Fraction(1, 1000), Fraction(1, 10)
+    """1/2 plus a ReLU pyramid of height 1/8 and half-width 1/1024 centred between grid points (every
+    weight a float64, as a trained network's are)."""
+    at, w, height = (Fraction(1001, 4096), Fraction(2001, 4096)), Fraction(1, 1024), Fraction(1, 8)
     # hat(x) = relu(h − (h/w)·(|x0 − a0| + |x1 − a1|)) written with ReLUs in z = 2x − 1 (the net's input)
     W, b = [[], []], []
     for k in range(2):
@@ -113,3 +114,13 @@ def test_a_mean_value_form_without_its_radius_is_caught(monkeypatch):
     assert sampled <= float(certified_sup_boxes(target, net, seconds=20).upper) * (1 + 1e-9)
     monkeypatch.setattr(Region, "radius", property(lambda self: [0] * len(self.box)))
     assert sampled > float(certified_sup_boxes(target, net, seconds=5).upper) * (1 + 1e-9)
+
+
+@pytest.mark.parametrize(
+    "W, pieces, message",
+    [([[Fraction(1, 3)]], PIECES["relu"], "not a float64"), ([[1.0]], ([1, 1], [0]), "continuous activation")],
+)
+def test_what_interval_bounds_cannot_take_is_refused(W, pieces, message):
+    net = Description("relu", ((Fraction(1), (Layer(W, [0.0], [pieces]), Layer([[1.0]], [0.0]))),))
+    with pytest.raises(ValueError, match=message):
+        certified_sup_boxes(_target("x0", 1), net, seconds=1)

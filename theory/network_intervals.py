@@ -1,0 +1,108 @@
+"""A trained network over boxes in outward-rounded float64 interval arithmetic (docs/theory.md §8).
+
+``IntervalNet`` holds a ``theory.trained.Description`` as float64 arrays (its weights are float64
+numbers, so they enter exactly) and encloses, for a batch of boxes at once, the network and its
+gradient (``theory.rounded_intervals``). On an interval of a unit's input z that holds 0, σ and σ' are
+the union of the polynomials of both sides; the activation must be continuous (σ(0) the same on both
+sides), which the mean-value form of §8.1 needs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from fractions import Fraction
+
+import numpy as np
+from flint import arb
+
+from theory import rounded_intervals as ri
+
+Layers = tuple[tuple[np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray] | None], ...]
+
+
+@dataclass(frozen=True)
+class IntervalNet:
+    """A ``Description`` as float64 arrays: per stage its scale and, per layer, W, b and (after a hidden
+    layer) each unit's two polynomials as coefficient rows, padded with zeros to one length."""
+
+    stages: tuple[tuple[float, Layers], ...]
+
+    @classmethod
+    def of(cls, net) -> IntervalNet:
+        """From a ``theory.trained.Description``; every number must be a float64 (they enter exactly)."""
+        stages = []
+        for scale, layers in net.stages:
+            converted = []
+            for layer in layers:
+                polys = None
+                if layer.pieces is not None:
+                    if any(Fraction(r[0] if r else 0) != Fraction(l[0] if l else 0) for r, l in layer.pieces):
+                        raise ValueError("interval bounds need a continuous activation (σ(0) the same on both sides)")
+                    width = max(len(c) for pair in layer.pieces for c in pair)
+                    right, left = (
+                        [list(c) + [0] * (width - len(c)) for c in side] for side in zip(*layer.pieces, strict=True)
+                    )
+                    polys = (_exact(right), _exact(left))
+                converted.append((_exact(layer.W), _exact(layer.b), polys))
+            stages.append((float(_exact([scale])[0]), tuple(converted)))
+        return cls(tuple(stages))
+
+    def forward(self, x: ri.Interval) -> tuple[ri.Interval, ri.Interval]:
+        """net and its gradient over boxes x = (lo, hi) of shape (B, d): values (B,), gradients (B, d)."""
+        B, d = x[0].shape
+        total = ri.point(np.zeros(B))
+        total_grad = ri.point(np.zeros((B, d)))
+        two = np.broadcast_to(2 * np.eye(d), (B, d, d)).copy()
+        for scale, layers in self.stages:
+            h = ri.down(2 * x[0] - 1), ri.up(2 * x[1] - 1)
+            dh = ri.point(two)  # dh[b, k, i] = ∂h_i/∂x_k
+            for W, b, polys in layers:
+                z, dz = ri.add(ri.matmul(h, W), ri.point(b)), ri.matmul(dh, W)
+                if polys is None:
+                    h, dh = z, dz
+                    continue
+                h, slope = _activate(z, *polys)
+                dh = ri.mul((slope[0][:, None, :], slope[1][:, None, :]), dz)
+            s = ri.point(scale)
+            total = ri.add(total, ri.mul(s, (h[0][:, 0], h[1][:, 0])))
+            total_grad = ri.add(total_grad, ri.mul(s, (dh[0][..., 0], dh[1][..., 0])))
+        return total, total_grad
+
+
+def _exact(values) -> np.ndarray:
+    """``values`` as a float64 array, refused unless every number is a float64 exactly."""
+    out = np.array(values, dtype=np.float64)
+    if any(
+        Fraction(float(a)) != Fraction(b)
+        for a, b in zip(out.ravel(), np.ravel(np.array(values, dtype=object)), strict=True)
+    ):
+        raise ValueError("a network weight is not a float64 number; interval bounds take its float weights exactly")
+    return out
+
+
+def _activate(z: ri.Interval, right: np.ndarray, left: np.ndarray) -> tuple[ri.Interval, ri.Interval]:
+    """σ and σ' over z, unit by unit: the polynomial of each side z meets, their union where z holds 0."""
+    zr = np.maximum(z[0], 0), np.maximum(z[1], 0)
+    zl = np.minimum(z[0], 0), np.minimum(z[1], 0)
+    (vr, dr), (vl, dl) = _horner(zr, right), _horner(zl, left)
+    use_r, use_l = z[1] >= 0, z[0] < 0
+
+    def pick(r: ri.Interval, l_: ri.Interval) -> ri.Interval:
+        both = ri.union(r, l_)
+        return tuple(np.where(use_r & use_l, u, np.where(use_r, a, c)) for u, a, c in zip(both, r, l_, strict=True))  # type: ignore[return-value]
+
+    return pick(vr, vl), pick(dr, dl)
+
+
+def _horner(z: ri.Interval, coeffs: np.ndarray) -> tuple[ri.Interval, ri.Interval]:
+    """Σ_i c_i z^i and its derivative, per unit (coeffs: units × degree + 1)."""
+    v = dv = ri.point(np.zeros_like(z[0]))
+    for c in coeffs.T[::-1]:
+        dv = ri.add(ri.mul(dv, z), v)
+        v = ri.add(ri.mul(v, z), ri.point(np.broadcast_to(c, z[0].shape)))
+    return v, dv
+
+
+def as_ball(x: ri.Interval, *index) -> arb:
+    """One float interval as a ball (both ends are exact floats)."""
+    return arb(float(x[0][index])).union(arb(float(x[1][index])))
