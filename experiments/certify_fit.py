@@ -7,6 +7,7 @@ from fractions import Fraction
 
 from approx.fitting import targets
 from experiments.user_errors import UserError
+from theory.smooth_activations import SMOOTH
 from theory.trained import Description, Layer, TrainedSup, certified_sup, normalised_target
 from theory.trained_boxes import certified_sup_boxes
 
@@ -18,10 +19,10 @@ def covers(target: targets.Target, activation) -> str:
     """Why a fit of ``target`` with ``activation`` (the table's) cannot be certified, or "" if it can."""
     if target.expression is None:
         return f"--certify needs a target with an exact expression, got {target.name}"
-    if activation.family.pieces is None:
+    if activation.family.pieces is None and activation.name not in SMOOTH:
         return (
-            "--certify covers piecewise-polynomial activations (relu, relu2, relu^k, polyrelu, polynomial) at "
-            f"any depth; not {activation.label}"
+            "--certify covers piecewise-polynomial activations (relu, relu2, relu^k, polyrelu, polynomial) and "
+            f"{', '.join(SMOOTH)} at any depth; not {activation.label}"
         )
     return ""
 
@@ -43,19 +44,22 @@ def check(target: targets.Target, activation) -> None:
 
 
 def certify(fit, seconds: float = 60.0) -> TrainedSup:
-    """[lower, upper] of sup_{[0,1]^d} |f/scale − net|, in the units of ``fit.sup_error``: in 1-D exact
-    pieces to upper ≤ 1.01·lower; in d ≥ 2 branch and bound to upper ≤ 1.1·lower or ``seconds``."""
+    """[lower, upper] of sup_{[0,1]^d} |f/scale − net|, in the units of ``fit.sup_error``: piecewise-
+    polynomial networks in 1-D by exact pieces to upper ≤ 1.01·lower; otherwise branch and bound to
+    upper ≤ 1.01·lower (1-D) or 1.1·lower (d ≥ 2), or until ``seconds``."""
     target = _target(fit)
     text = _expression(target, fit.arch.activation)
     weights = fit.weights()
     stages = tuple(
-        (Fraction(stage["scale"]), tuple(Layer(l["W"], l["b"], l["pieces"]) for l in stage["layers"]))
+        (Fraction(stage["scale"]), tuple(Layer(l["W"], l["b"], l["pieces"], l["function"]) for l in stage["layers"]))
         for stage in weights["stages"]
     )
     try:
         f = normalised_target(text, Fraction(fit.target_scale), target.d)
         net = Description(weights["activation"], stages)
-        return certified_sup(f, net) if target.d == 1 else certified_sup_boxes(f, net, seconds=seconds)
+        if target.d == 1 and fit.arch.activation.family.pieces is not None:
+            return certified_sup(f, net)
+        return certified_sup_boxes(f, net, Fraction(1, 100 if target.d == 1 else 10), seconds)
     except ValueError as err:
         raise UserError(f"--certify: {err}") from None
 

@@ -2,9 +2,10 @@
 
 ``IntervalNet`` holds a ``theory.trained.Description`` as float64 arrays (its weights are float64
 numbers, so they enter exactly) and encloses, for a batch of boxes at once, the network and its
-gradient (``theory.rounded_intervals``). On an interval of a unit's input z that holds 0, σ and σ' are
-the union of the polynomials of both sides; the activation must be continuous (σ(0) the same on both
-sides), which the mean-value form of §8.1 needs.
+gradient (``theory.rounded_intervals``). A piecewise-polynomial σ on an interval of z that holds 0
+is the union of the polynomials of both sides (σ must be continuous, σ(0) the same on both sides,
+which the mean-value form of §8.1 needs); a smooth one (tanh, GELU, SiLU) is enclosed unit by unit
+from its certified ranges (``theory.smooth_activations``).
 """
 
 from __future__ import annotations
@@ -16,8 +17,10 @@ import numpy as np
 from flint import arb
 
 from theory import rounded_intervals as ri
+from theory.smooth_activations import SMOOTH, Smooth
 
-Layers = tuple[tuple[np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray] | None], ...]
+Activation = tuple[np.ndarray, np.ndarray] | Smooth | None  # two polynomials' coefficients, a smooth σ, none
+Layers = tuple[tuple[np.ndarray, np.ndarray, Activation], ...]
 
 
 @dataclass(frozen=True)
@@ -33,9 +36,16 @@ class IntervalNet:
         stages = []
         for scale, layers in net.stages:
             converted = []
-            for layer in layers:
-                polys = None
-                if layer.pieces is not None:
+            for k, layer in enumerate(layers):
+                polys: Activation = None
+                if layer.pieces is None and k < len(layers) - 1:
+                    if layer.function not in SMOOTH:
+                        raise ValueError(
+                            "interval bounds cover piecewise-polynomial activations and "
+                            f"{', '.join(SMOOTH)}; not {layer.function or net.activation}"
+                        )
+                    polys = SMOOTH[layer.function]
+                elif layer.pieces is not None:
                     if any(Fraction(r[0] if r else 0) != Fraction(l[0] if l else 0) for r, l in layer.pieces):
                         raise ValueError("interval bounds need a continuous activation (σ(0) the same on both sides)")
                     width = max(len(c) for pair in layer.pieces for c in pair)
@@ -47,25 +57,30 @@ class IntervalNet:
             stages.append((float(_exact([scale])[0]), tuple(converted)))
         return cls(tuple(stages))
 
-    def forward(self, x: ri.Interval) -> tuple[ri.Interval, ri.Interval]:
-        """net and its gradient over boxes x = (lo, hi) of shape (B, d): values (B,), gradients (B, d)."""
+    def forward(self, x: ri.Interval, gradient: bool = True) -> tuple[ri.Interval, ri.Interval]:
+        """net and its gradient over boxes x = (lo, hi) of shape (B, d): values (B,), gradients (B, d)
+        (without ``gradient`` only the values; the gradient comes back as (−inf, inf))."""
         B, d = x[0].shape
         total = ri.point(np.zeros(B))
         total_grad = ri.point(np.zeros((B, d)))
-        two = np.broadcast_to(2 * np.eye(d), (B, d, d)).copy()
         for scale, layers in self.stages:
             h = ri.down(2 * x[0] - 1), ri.up(2 * x[1] - 1)
-            dh = ri.point(two)  # dh[b, k, i] = ∂h_i/∂x_k
+            dh = ri.point(np.broadcast_to(2 * np.eye(d), (B, d, d)).copy())  # dh[b, k, i] = ∂h_i/∂x_k
             for W, b, polys in layers:
-                z, dz = ri.add(ri.matmul(h, W), ri.point(b)), ri.matmul(dh, W)
+                z = ri.add(ri.matmul(h, W), ri.point(b))
+                dz = ri.matmul(dh, W) if gradient else dh
                 if polys is None:
                     h, dh = z, dz
                     continue
-                h, slope = _activate(z, *polys)
-                dh = ri.mul((slope[0][:, None, :], slope[1][:, None, :]), dz)
+                h, slope = _smooth(z, polys, gradient) if isinstance(polys, Smooth) else _activate(z, *polys)
+                if gradient:
+                    dh = ri.mul((slope[0][:, None, :], slope[1][:, None, :]), dz)
             s = ri.point(scale)
             total = ri.add(total, ri.mul(s, (h[0][:, 0], h[1][:, 0])))
-            total_grad = ri.add(total_grad, ri.mul(s, (dh[0][..., 0], dh[1][..., 0])))
+            if gradient:
+                total_grad = ri.add(total_grad, ri.mul(s, (dh[0][..., 0], dh[1][..., 0])))
+        if not gradient:
+            total_grad = (np.full((B, d), -np.inf), np.full((B, d), np.inf))
         return total, total_grad
 
 
@@ -92,6 +107,20 @@ def _activate(z: ri.Interval, right: np.ndarray, left: np.ndarray) -> tuple[ri.I
         return tuple(np.where(use_r & use_l, u, np.where(use_r, a, c)) for u, a, c in zip(both, r, l_, strict=True))  # type: ignore[return-value]
 
     return pick(vr, vl), pick(dr, dl)
+
+
+def _smooth(z: ri.Interval, sigma: Smooth, gradient: bool) -> tuple[ri.Interval, ri.Interval]:
+    """σ and σ' over z, element by element, from σ's certified ranges (moved one float outward); σ' is
+    (−inf, inf) without ``gradient``."""
+    ends = [np.empty_like(z[0]) for _ in range(2)] + [np.full_like(z[0], -np.inf), np.full_like(z[0], np.inf)]
+    for i in np.ndindex(z[0].shape):
+        balls = (
+            sigma.ranges(float(z[0][i]), float(z[1][i])) if gradient else (sigma.range(float(z[0][i]), float(z[1][i])),)
+        )
+        for k, ball in enumerate(balls):
+            ends[2 * k][i] = np.nextafter(float(ball.lower()), -np.inf)
+            ends[2 * k + 1][i] = np.nextafter(float(ball.upper()), np.inf)
+    return (ends[0], ends[1]), (ends[2], ends[3])
 
 
 def _horner(z: ri.Interval, coeffs: np.ndarray) -> tuple[ri.Interval, ri.Interval]:

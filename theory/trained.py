@@ -42,11 +42,13 @@ from theory.sobolev.target import SobolevTarget
 @dataclass(frozen=True)
 class Layer:
     """One affine map (W is fan_in × fan_out, floats or rationals) and, after a hidden one, each unit's
-    activation as two polynomials in z (ascending coefficients): for z ≥ 0 and for z < 0."""
+    activation as two polynomials in z (ascending coefficients): for z ≥ 0 and for z < 0; or, for a
+    smooth activation, its name in ``function`` (``theory.smooth_activations``)."""
 
     W: list
     b: list
     pieces: list[tuple[list, list]] | None = None
+    function: str | None = None
 
 
 @dataclass(frozen=True)

@@ -90,7 +90,7 @@ def _enclose(f: PieceJet, regions: list[Region], net: IntervalNet) -> list[tuple
     exact = np.array([[Fraction(float(c)) == c for c in r.centre] for r in regions])
     c_lo, c_hi = np.where(exact, centre, ri.down(centre)), np.where(exact, centre, ri.up(centre))
     value, grad = net.forward((lo, hi))
-    at, _ = net.forward((c_lo, c_hi))
+    at, _ = net.forward((c_lo, c_hi), gradient=False)
     out = []
     for n, region in enumerate(regions):
         g_c = f(point_jets(d, 0, list(region.centre)), region.signs).c[0] - as_ball(at, n)

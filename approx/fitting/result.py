@@ -84,7 +84,8 @@ class FitResult:
     def weights(self) -> dict[str, Any]:
         """The network as plain numbers, for an exact export (docs/theory.md §8): per stage its scale and,
         per layer, W (fan_in × fan_out), b and each unit's activation as two polynomials (for z ≥ 0 and
-        z < 0; None if σ is not piecewise polynomial). x enters as 2x − 1; the output is f/target_scale."""
+        z < 0; None if σ is not piecewise polynomial, and then ``function`` names σ). x enters as 2x − 1;
+        the output is f/target_scale."""
         act, width = self.arch.activation, self.arch.width
         stages = []
         for theta, scale in zip(self.thetas, self.scales, strict=True):
@@ -96,7 +97,8 @@ class FitResult:
                 pieces = (
                     [act.family.pieces(act, u) for u in units] if act.family.pieces and k < self.arch.depth else None
                 )
-                layers.append({"W": p[f"W{k}"], "b": p[f"b{k}"], "pieces": pieces})
+                function = act.name if k < self.arch.depth and pieces is None else None
+                layers.append({"W": p[f"W{k}"], "b": p[f"b{k}"], "pieces": pieces, "function": function})
             stages.append({"scale": scale, "layers": layers})
         return {"activation": act.label, "stages": stages}
 

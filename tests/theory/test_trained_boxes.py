@@ -3,6 +3,8 @@ exact 1-D path, the spike a grid misses in 2-D, every sample below the upper end
 
 from __future__ import annotations
 
+import dataclasses
+import math
 from fractions import Fraction
 
 import mpmath
@@ -17,13 +19,19 @@ from theory.trained import Description, Layer, certified_sup, normalised_target
 from theory.trained_boxes import certified_sup_boxes
 
 PIECES = {"relu": ([0, 1], [0]), "relu2": ([0, 0, 1], [0]), "polyrelu": ([0.1, 0.5, -0.3, 0.2], [0.1])}
+#: smooth activations in float64, written here independently of theory.smooth_activations
+SMOOTH = {
+    "tanh": np.tanh,
+    "gelu": lambda z: z * 0.5 * (1 + np.vectorize(math.erf)(z / math.sqrt(2))),
+    "silu": lambda z: z / (1 + np.exp(-z)),
+}
 
 
 def _random_net(rng, d: int, activation: str, width: int, depth: int) -> Description:
     dims = [d] + [width] * depth
+    pieces, function = ([PIECES[activation]] * width, None) if activation in PIECES else (None, activation)
     layers = [
-        Layer(rng.normal(size=(i, width)).tolist(), rng.normal(size=width).tolist(), [PIECES[activation]] * width)
-        for i in dims
+        Layer(rng.normal(size=(i, width)).tolist(), rng.normal(size=width).tolist(), pieces, function) for i in dims
     ]
     layers.append(Layer(rng.normal(size=(width, 1)).tolist(), [0.1]))
     return Description(activation, ((Fraction(1, 2), tuple(layers)),))
@@ -36,7 +44,9 @@ def _numpy(net: Description, x: np.ndarray) -> np.ndarray:
         h = 2 * x - 1
         for layer in layers:
             h = h @ np.array(layer.W, dtype=float) + np.array(layer.b, dtype=float)
-            if layer.pieces is not None:
+            if layer.function is not None:
+                h = SMOOTH[layer.function](h)
+            elif layer.pieces is not None:
                 right, left = (np.array(c, dtype=float) for c in layer.pieces[0])
                 h = np.where(
                     h >= 0, np.polyval(right[::-1], np.maximum(h, 0)), np.polyval(left[::-1], np.minimum(h, 0))
@@ -81,7 +91,7 @@ def test_a_2d_spike_between_grid_points_is_caught():
 
 @st.composite
 def networks(draw):
-    activation = draw(st.sampled_from(sorted(PIECES)))
+    activation = draw(st.sampled_from(sorted(PIECES) + sorted(SMOOTH)))
     return _random_net(
         np.random.default_rng(draw(st.integers(0, 2**32 - 1))),
         2,
@@ -95,7 +105,7 @@ def networks(draw):
 @given(net=networks(), text=st.sampled_from(["x0*x1", "sin(2*x0) + x1**2", "abs(x0-x1)**(3/2)"]))
 def test_every_sample_is_below_the_upper_end_and_the_witness_attains_the_lower(net, text):
     target = _target(text, 2)
-    sup = certified_sup_boxes(target, net, seconds=20)
+    sup = certified_sup_boxes(target, net, seconds=3)
     x = np.random.default_rng(0).random((4000, 2))
     f = target.numpy()(x[:, 0], x[:, 1])
     assert np.abs(f - _numpy(net, x)).max() <= float(sup.upper) * (1 + 1e-9) + 1e-12
@@ -124,3 +134,36 @@ def test_what_interval_bounds_cannot_take_is_refused(W, pieces, message):
     net = Description("relu", ((Fraction(1), (Layer(W, [0.0], [pieces]), Layer([[1.0]], [0.0]))),))
     with pytest.raises(ValueError, match=message):
         certified_sup_boxes(_target("x0", 1), net, seconds=1)
+
+
+@pytest.mark.parametrize("name", sorted(SMOOTH))
+def test_a_smooth_activation_on_the_1d_path_agrees_with_its_definition_everywhere(name):
+    net = _random_net(np.random.default_rng(5), 1, name, 5, 2)
+    target = normalised_target("sin(3*x0)", Fraction(1))
+    sup = certified_sup_boxes(target, net, rtol=Fraction(1, 100), seconds=20)
+    x = np.linspace(0, 1, 20001)[:, None]
+    sampled = np.abs(np.sin(3 * x[:, 0]) - _numpy(net, x)).max()
+    assert sampled <= float(sup.upper) * (1 + 1e-9) and sup.upper <= sup.lower * Fraction(101, 100)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.sampled_from(sorted(SMOOTH)), st.floats(-6, 6), st.floats(0, 4))
+def test_smooth_ranges_hold_every_sampled_value_and_slope(name, lo, width):
+    from theory.smooth_activations import SMOOTH as CERTIFIED
+
+    value, slope = CERTIFIED[name].ranges(lo, lo + width)
+    z = np.linspace(lo, lo + width, 401)
+    f = SMOOTH[name]
+    derivative = (f(z + 1e-6) - f(z - 1e-6)) / 2e-6
+    assert float(value.lower()) - 1e-12 <= f(z).min() and f(z).max() <= float(value.upper()) + 1e-12
+    assert float(slope.lower()) - 1e-6 <= derivative.min() and derivative.max() <= float(slope.upper()) + 1e-6
+
+
+def test_a_range_without_its_turning_point_misses_the_minimum(monkeypatch):
+    """Mutant: GELU over [−2, 0] from its ends alone misses its minimum at z ≈ −0.7518."""
+    from theory import smooth_activations as sa
+
+    minimum = float(SMOOTH["gelu"](np.array([-0.75179]))[0])
+    assert float(sa.SMOOTH["gelu"].range(-2.0, 0.0).lower()) <= minimum
+    monkeypatch.setitem(sa.SMOOTH, "gelu", dataclasses.replace(sa.SMOOTH["gelu"], value_turns=()))
+    assert float(sa.SMOOTH["gelu"].range(-2.0, 0.0).lower()) > minimum
