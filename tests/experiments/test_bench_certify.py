@@ -14,3 +14,8 @@ def test_a_2d_cell_runs_branch_and_bound_and_ibp_bounds_from_above():
     (row,) = certify.run((("relu", 1),), (40,), d=2)
     assert row["certified_lower"] <= row["certified_upper"] and len(row["witness"]) == 2
     assert row["ibp_upper"] >= row["certified_lower"] and row["grid_estimate"] <= row["certified_upper"] * (1 + 1e-9)
+
+
+def test_an_unknown_activation_is_one_line(polylab_in_process):
+    code, _, err = polylab_in_process("bench", "certify", "--activations", "relu,nope")
+    assert code == 2 and err.count("\n") == 1 and "unknown nope" in err, err
