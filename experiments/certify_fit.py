@@ -19,10 +19,10 @@ def covers(target: targets.Target, activation) -> str:
     """Why a fit of ``target`` with ``activation`` (the table's) cannot be certified, or "" if it can."""
     if target.expression is None:
         return f"--certify needs a target with an exact expression, got {target.name}"
-    if activation.family.pieces is None and activation.name not in SMOOTH:
+    if activation.family.pieces is None and activation.name not in (*SMOOTH, "polynorm"):
         return (
-            "--certify covers piecewise-polynomial activations (relu, relu2, relu^k, polyrelu, polynomial) and "
-            f"{', '.join(SMOOTH)} at any depth; not {activation.label}"
+            "--certify covers piecewise-polynomial activations (relu, relu2, relu^k, polyrelu, polynomial), "
+            f"polynorm and {', '.join(SMOOTH)} at any depth; not {activation.label}"
         )
     return ""
 
@@ -51,8 +51,7 @@ def certify(fit, seconds: float = 60.0) -> TrainedSup:
     text = _expression(target, fit.arch.activation)
     weights = fit.weights()
     stages = tuple(
-        (Fraction(stage["scale"]), tuple(Layer(l["W"], l["b"], l["pieces"], l["function"]) for l in stage["layers"]))
-        for stage in weights["stages"]
+        (Fraction(stage["scale"]), tuple(_layer(layer) for layer in stage["layers"])) for stage in weights["stages"]
     )
     try:
         f = normalised_target(text, Fraction(fit.target_scale), target.d)
@@ -62,6 +61,11 @@ def certify(fit, seconds: float = 60.0) -> TrainedSup:
         return certified_sup_boxes(f, net, Fraction(1, 100 if target.d == 1 else 10), seconds)
     except ValueError as err:
         raise UserError(f"--certify: {err}") from None
+
+
+def _layer(layer: dict) -> Layer:
+    extra = {k: layer[k] for k in ("coefficients", "eps") if k in layer}
+    return Layer(layer["W"], layer["b"], layer["pieces"], layer["function"], **extra)
 
 
 def _target(fit) -> targets.Target:

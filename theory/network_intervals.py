@@ -5,7 +5,8 @@ numbers, so they enter exactly) and encloses, for a batch of boxes at once, the 
 gradient (``theory.rounded_intervals``). A piecewise-polynomial σ on an interval of z that holds 0
 is the union of the polynomials of both sides (σ must be continuous, σ(0) the same on both sides,
 which the mean-value form of §8.1 needs); a smooth one (tanh, GELU, SiLU) is enclosed unit by unit
-from its certified ranges (``theory.smooth_activations``).
+from its certified ranges (``theory.smooth_activations``); PolyNorm, which mixes a layer's units, by
+interval powers, sums, square roots and quotients, its derivative a full Jacobian (§8.1).
 """
 
 from __future__ import annotations
@@ -19,7 +20,16 @@ from flint import arb
 from theory import rounded_intervals as ri
 from theory.smooth_activations import SMOOTH, Smooth
 
-Activation = tuple[np.ndarray, np.ndarray] | Smooth | None  # two polynomials' coefficients, a smooth σ, none
+
+@dataclass(frozen=True)
+class PolyNorm:
+    """PolyNorm_a(z)_j = a_0 + Σ_{i≥1} a_i z_j^i / √(mean_k z_k^{2i} + ε) over a layer (docs/theory.md §1)."""
+
+    a: np.ndarray
+    eps: float
+
+
+Activation = tuple[np.ndarray, np.ndarray] | Smooth | PolyNorm | None  # two polynomials, a smooth σ, PolyNorm
 Layers = tuple[tuple[np.ndarray, np.ndarray, Activation], ...]
 
 
@@ -38,10 +48,12 @@ class IntervalNet:
             converted = []
             for k, layer in enumerate(layers):
                 polys: Activation = None
-                if layer.pieces is None and k < len(layers) - 1:
+                if layer.function == "polynorm" and k < len(layers) - 1:
+                    polys = PolyNorm(_exact(layer.coefficients), float(_exact([layer.eps])[0]))
+                elif layer.pieces is None and k < len(layers) - 1:
                     if layer.function not in SMOOTH:
                         raise ValueError(
-                            "interval bounds cover piecewise-polynomial activations and "
+                            "interval bounds cover piecewise-polynomial activations, polynorm and "
                             f"{', '.join(SMOOTH)}; not {layer.function or net.activation}"
                         )
                     polys = SMOOTH[layer.function]
@@ -71,6 +83,9 @@ class IntervalNet:
                 dz = ri.matmul(dh, W) if gradient else dh
                 if polys is None:
                     h, dh = z, dz
+                    continue
+                if isinstance(polys, PolyNorm):
+                    h, dh = _polynorm(z, dz, polys, gradient)
                     continue
                 h, slope = _smooth(z, polys, gradient) if isinstance(polys, Smooth) else _activate(z, *polys)
                 if gradient:
@@ -121,6 +136,39 @@ def _smooth(z: ri.Interval, sigma: Smooth, gradient: bool) -> tuple[ri.Interval,
             ends[2 * k][i] = np.nextafter(float(ball.lower()), -np.inf)
             ends[2 * k + 1][i] = np.nextafter(float(ball.upper()), np.inf)
     return (ends[0], ends[1]), (ends[2], ends[3])
+
+
+def _polynorm(z: ri.Interval, dz: ri.Interval, act: PolyNorm, gradient: bool) -> tuple[ri.Interval, ri.Interval]:
+    """PolyNorm and, with ``gradient``, its forward derivative: for n = p/s with p = z_j^i and
+    s = √(mean_k z_k^{2i} + ε), dn = dp/s − p·ds/s², ds = mean_k(i z_k^{2i−1} dz_k)/s."""
+    width = z[0].shape[-1]
+    y = ri.point(np.broadcast_to(act.a[0], z[0].shape))
+    dy = ri.point(np.zeros_like(dz[0])) if gradient else dz
+    for i, a_i in enumerate(act.a[1:], start=1):
+        p = ri.power(z, i)
+        mean = ri.div(ri.total(ri.power(z, 2 * i)), ri.point(float(width)))
+        mean = np.maximum(mean[0], 0), mean[1]  # a sum of even powers: its rounding slack may not cross 0
+        s = ri.sqrt(ri.add(mean, ri.point(act.eps)))
+        y = ri.add(y, ri.mul(ri.point(a_i), ri.div(p, s)))
+        if not gradient:
+            continue
+        slope = ri.power(z, i - 1) if i > 1 else ri.point(np.ones_like(z[0]))
+        dp = ri.mul(_axis(_scaled(slope, i)), dz)  # (B, d, width)
+        inner = ri.mul(_axis(_scaled(ri.power(z, 2 * i - 1), i)), dz)
+        s3 = _axis(s)
+        ds = ri.div(ri.div(ri.total(inner), ri.point(float(width))), s3)  # (B, d, 1)
+        dn = ri.sub(ri.div(dp, s3), ri.div(ri.mul(_axis(p), ds), ri.mul(s3, s3)))
+        dy = ri.add(dy, ri.mul(ri.point(a_i), dn))
+    return y, dy
+
+
+def _scaled(x: ri.Interval, c: int) -> ri.Interval:
+    return ri.mul(ri.point(float(c)), x)
+
+
+def _axis(x: ri.Interval) -> ri.Interval:
+    """(B, n) → (B, 1, n): one row per input direction."""
+    return x[0][:, None], x[1][:, None]
 
 
 def _horner(z: ri.Interval, coeffs: np.ndarray) -> tuple[ri.Interval, ri.Interval]:

@@ -61,3 +61,35 @@ def matmul(h: Interval, W: np.ndarray) -> Interval:
     m = 2 * W.shape[0] + 1
     slack = (4 * m * U) * (magnitude(h) @ np.abs(W)) + m * TINY
     return down(lo - slack), up(hi + slack)
+
+
+def div(a: Interval, b: Interval) -> Interval:
+    """a / b for b > 0."""
+    if np.any(b[0] <= 0):
+        raise ValueError("interval division needs a positive divisor")
+    quotients = np.stack(np.broadcast_arrays(a[0] / b[0], a[0] / b[1], a[1] / b[0], a[1] / b[1]))
+    return down(quotients.min(0)), up(quotients.max(0))
+
+
+def sqrt(a: Interval) -> Interval:
+    """√a for a ≥ 0 (IEEE square roots are correctly rounded)."""
+    return down(np.sqrt(np.maximum(a[0], 0))), up(np.sqrt(a[1]))
+
+
+def power(a: Interval, k: int) -> Interval:
+    """a^k (k ≥ 1) from its monotone pieces: odd powers from the ends, even ones from |a|."""
+    if k % 2:
+        lo, hi = point(a[0]), point(a[1])
+    else:
+        inside = (a[0] <= 0) & (a[1] >= 0)
+        near = np.where(inside, 0.0, np.minimum(np.abs(a[0]), np.abs(a[1])))
+        lo, hi = point(near), point(magnitude(a))
+    out_lo, out_hi = lo, hi
+    for _ in range(k - 1):
+        out_lo, out_hi = mul(out_lo, lo), mul(out_hi, hi)
+    return out_lo[0], out_hi[1]
+
+
+def total(a: Interval) -> Interval:
+    """The sum over the last axis, kept as an axis of length 1."""
+    return matmul(a, np.ones((a[0].shape[-1], 1)))

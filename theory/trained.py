@@ -43,12 +43,15 @@ from theory.sobolev.target import SobolevTarget
 class Layer:
     """One affine map (W is fan_in × fan_out, floats or rationals) and, after a hidden one, each unit's
     activation as two polynomials in z (ascending coefficients): for z ≥ 0 and for z < 0; or, for a
-    smooth activation, its name in ``function`` (``theory.smooth_activations``)."""
+    smooth activation, its name in ``function`` (``theory.smooth_activations``, or ``"polynorm"`` with
+    its ``coefficients`` a_0..a_r and ``eps``)."""
 
     W: list
     b: list
     pieces: list[tuple[list, list]] | None = None
     function: str | None = None
+    coefficients: list | None = None
+    eps: float = 0.0
 
 
 @dataclass(frozen=True)

@@ -98,7 +98,10 @@ class FitResult:
                     [act.family.pieces(act, u) for u in units] if act.family.pieces and k < self.arch.depth else None
                 )
                 function = act.name if k < self.arch.depth and pieces is None else None
-                layers.append({"W": p[f"W{k}"], "b": p[f"b{k}"], "pieces": pieces, "function": function})
+                layer: dict[str, Any] = {"W": p[f"W{k}"], "b": p[f"b{k}"], "pieces": pieces, "function": function}
+                if function == "polynorm":  # PolyNorm: its coefficients a_0..a_r and ε, per layer
+                    layer |= {"coefficients": a, "eps": act.eps}
+                layers.append(layer)
             stages.append({"scale": scale, "layers": layers})
         return {"activation": act.label, "stages": stages}
 

@@ -27,8 +27,8 @@ CELLS = {
     1: tuple((activation, depth) for activation in ACTIVATIONS for depth in (1, 2, 3)),
     2: tuple((activation, depth) for activation in ACTIVATIONS for depth in (1, 2)),
 }
-#: smooth activations, certified by branch and bound in any d (run with --activations; default depth 2)
-SMOOTH_CELLS = ("gelu", "tanh")
+#: smooth activations and PolyNorm, certified by branch and bound in any d (run with --activations; depth 2)
+SMOOTH_CELLS = ("gelu", "tanh", "polynorm")
 SIZES = (100, 300, 1000)
 QUICK = ((("polyrelu", 2),), (100,))
 

@@ -29,7 +29,6 @@ def test_the_certified_interval_holds_the_trained_networks_error_on_a_fine_grid(
     [
         (("fourier", "--d", "2"), "a target with an exact expression, got fourier_n1_d2_s0"),
         (("runge",), "a target with an exact expression, got runge"),
-        (("x0**2", "--activation", "polynorm"), "any depth; not polynorm_r3$"),
         (("x0**2", "--activation", "polycom"), "any depth; not polycom"),
         (("sqrt(x0)", "--activation", "relu"), "--certify: target 'sqrt\\(x0\\)' is not certified"),
     ],

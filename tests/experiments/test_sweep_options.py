@@ -207,19 +207,19 @@ def test_kinks_phases_schedule_the_kinks_starts_only():
 
 def test_certify_adds_the_interval_where_it_exists_and_leaves_the_rest_blank(tmp_path):
     """ReLU and PolyReLU fits (depth 2) are certified, exactly in 1-D and by branch and bound in 2-D;
-    PolyNorm's are left blank."""
+    PolyCom's (type I, ρ = ReLU: not covered) are left blank."""
     cfg = config(
         certify=True,
         depth=2,
         sizes=[20],
         seeds=[0],
         targets=[{"family": "abs_power", "n": 1, "d": 1}, {"expr": "x0*x1", "d": 2}],
-        activations=["relu", "polyrelu", "polynorm"],
+        activations=["relu", "polyrelu", "polycom"],
     )
     rates_run.run(cfg, tmp_path, device="cpu", progress=False)
     table = results_table.read(tmp_path / "results.csv", drop_cut_line=False).rows
     for row in table:
-        covered = not row["activation"].startswith("polynorm")
+        covered = not row["activation"].startswith("polycom")
         assert (row["certified_upper"] != "") == covered, row
         if covered:
             lo, hi = float(row["certified_lower"]), float(row["certified_upper"])
@@ -227,5 +227,5 @@ def test_certify_adds_the_interval_where_it_exists_and_leaves_the_rest_blank(tmp
     from experiments.rates import report
 
     summary = report.write_all(tmp_path, cfg, boot=20)
-    assert {f["activation"] for f in summary["fits"] if f["certified"]} == {"relu", "polyrelu_r3"}
+    assert {f["activation"] for f in summary["fits"] if f["certified"]} == {"relu", "polyrelu_r3"}  # polycom: none
     assert "Certified sup errors" in (tmp_path / "report.md").read_text()

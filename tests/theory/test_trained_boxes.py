@@ -19,6 +19,7 @@ from theory.trained import Description, Layer, certified_sup, normalised_target
 from theory.trained_boxes import certified_sup_boxes
 
 PIECES = {"relu": ([0, 1], [0]), "relu2": ([0, 0, 1], [0]), "polyrelu": ([0.1, 0.5, -0.3, 0.2], [0.1])}
+POLYNORM_A = [0.05, 0.6, -0.3, 0.2]
 #: smooth activations in float64, written here independently of theory.smooth_activations
 SMOOTH = {
     "tanh": np.tanh,
@@ -30,8 +31,10 @@ SMOOTH = {
 def _random_net(rng, d: int, activation: str, width: int, depth: int) -> Description:
     dims = [d] + [width] * depth
     pieces, function = ([PIECES[activation]] * width, None) if activation in PIECES else (None, activation)
+    extra = {"coefficients": POLYNORM_A, "eps": 1e-6} if activation == "polynorm" else {}
     layers = [
-        Layer(rng.normal(size=(i, width)).tolist(), rng.normal(size=width).tolist(), pieces, function) for i in dims
+        Layer(rng.normal(size=(i, width)).tolist(), rng.normal(size=width).tolist(), pieces, function, **extra)
+        for i in dims
     ]
     layers.append(Layer(rng.normal(size=(width, 1)).tolist(), [0.1]))
     return Description(activation, ((Fraction(1, 2), tuple(layers)),))
@@ -44,7 +47,12 @@ def _numpy(net: Description, x: np.ndarray) -> np.ndarray:
         h = 2 * x - 1
         for layer in layers:
             h = h @ np.array(layer.W, dtype=float) + np.array(layer.b, dtype=float)
-            if layer.function is not None:
+            if layer.function == "polynorm":
+                a = layer.coefficients
+                h = a[0] + sum(
+                    a[i] * h**i / np.sqrt((h ** (2 * i)).mean(-1, keepdims=True) + layer.eps) for i in range(1, len(a))
+                )
+            elif layer.function is not None:
                 h = SMOOTH[layer.function](h)
             elif layer.pieces is not None:
                 right, left = (np.array(c, dtype=float) for c in layer.pieces[0])
@@ -91,7 +99,7 @@ def test_a_2d_spike_between_grid_points_is_caught():
 
 @st.composite
 def networks(draw):
-    activation = draw(st.sampled_from(sorted(PIECES) + sorted(SMOOTH)))
+    activation = draw(st.sampled_from([*sorted(PIECES), *sorted(SMOOTH), "polynorm"]))
     return _random_net(
         np.random.default_rng(draw(st.integers(0, 2**32 - 1))),
         2,
@@ -167,3 +175,24 @@ def test_a_range_without_its_turning_point_misses_the_minimum(monkeypatch):
     assert float(sa.SMOOTH["gelu"].range(-2.0, 0.0).lower()) <= minimum
     monkeypatch.setitem(sa.SMOOTH, "gelu", dataclasses.replace(sa.SMOOTH["gelu"], value_turns=()))
     assert float(sa.SMOOTH["gelu"].range(-2.0, 0.0).lower()) > minimum
+
+
+@pytest.mark.parametrize("activation", ["polynorm", "gelu", "polyrelu"])
+def test_the_interval_network_holds_every_sampled_value_and_gradient(activation):
+    """On random boxes: net and its finite-difference gradient at sampled points lie in the enclosures."""
+    from theory.network_intervals import IntervalNet
+
+    rng = np.random.default_rng(7)
+    net = _random_net(rng, 2, activation, 5, 2)
+    lo = rng.random((50, 2)) * 0.9
+    hi = lo + rng.random((50, 2)) * 0.1
+    (v_lo, v_hi), (g_lo, g_hi) = IntervalNet.of(net).forward((lo, hi))
+    for t in np.linspace(0, 1, 7):
+        for s in np.linspace(0, 1, 7):
+            x = lo + (hi - lo) * np.array([t, s])
+            v = _numpy(net, x)
+            assert np.all(v_lo <= v + 1e-12) and np.all(v <= v_hi + 1e-12)
+            for k in range(2):
+                step = np.eye(2)[k] * 1e-7
+                fd = (_numpy(net, np.clip(x + step, 0, 1)) - _numpy(net, np.clip(x - step, 0, 1))) / 2e-7
+                assert np.all(g_lo[:, k] <= fd + 1e-5) and np.all(fd <= g_hi[:, k] + 1e-5)
