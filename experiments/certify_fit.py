@@ -7,7 +7,7 @@ from fractions import Fraction
 
 from approx.fitting import targets
 from experiments.user_errors import UserError
-from theory.smooth_activations import SMOOTH
+from theory.network_intervals import FUNCTIONS
 from theory.trained import Description, Layer, TrainedSup, certified_sup, normalised_target
 from theory.trained_boxes import certified_sup_boxes
 
@@ -19,10 +19,10 @@ def covers(target: targets.Target, activation) -> str:
     """Why a fit of ``target`` with ``activation`` (the table's) cannot be certified, or "" if it can."""
     if target.expression is None:
         return f"--certify needs a target with an exact expression, got {target.name}"
-    if activation.family.pieces is None and activation.name not in (*SMOOTH, "polynorm"):
+    if activation.family.pieces is None and activation.name not in FUNCTIONS:
         return (
-            "--certify covers piecewise-polynomial activations (relu, relu2, relu^k, polyrelu, polynomial), "
-            f"polynorm and {', '.join(SMOOTH)} at any depth; not {activation.label}"
+            "--certify covers piecewise-polynomial activations (relu, relu2, relu^k, polyrelu, polynomial) "
+            f"and {', '.join(FUNCTIONS)} at any depth; not {activation.label}"
         )
     return ""
 

@@ -29,6 +29,8 @@ class PolyNorm:
     eps: float
 
 
+#: the activations a layer may name in ``function`` (the rest arrive as polynomial pieces)
+FUNCTIONS = (*SMOOTH, "polynorm")
 Activation = tuple[np.ndarray, np.ndarray] | Smooth | PolyNorm | None  # two polynomials, a smooth σ, PolyNorm
 Layers = tuple[tuple[np.ndarray, np.ndarray, Activation], ...]
 

@@ -99,7 +99,7 @@ class FitResult:
                 )
                 function = act.name if k < self.arch.depth and pieces is None else None
                 layer: dict[str, Any] = {"W": p[f"W{k}"], "b": p[f"b{k}"], "pieces": pieces, "function": function}
-                if function == "polynorm":  # PolyNorm: its coefficients a_0..a_r and ε, per layer
+                if function is not None:  # a named σ: its coefficients (PolyNorm's a_0..a_r, or None) and ε
                     layer |= {"coefficients": a, "eps": act.eps}
                 layers.append(layer)
             stages.append({"scale": scale, "layers": layers})
