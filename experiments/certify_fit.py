@@ -69,11 +69,10 @@ def _layer(layer: dict) -> Layer:
 
 
 def _target(fit) -> targets.Target:
-    if fit.target is not None:
-        return fit.target
-    if fit.target_spec is None:
-        raise UserError("--certify needs a 1-D target with an exact expression; this fit's was a Python callable")
-    return targets.from_spec(fit.target_spec)
+    try:
+        return fit.resolved_target()
+    except ValueError as err:
+        raise UserError(f"--certify: {err}") from None
 
 
 def columns(fit) -> dict[str, object]:

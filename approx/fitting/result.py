@@ -164,7 +164,7 @@ class FitResult:
         """
         import matplotlib.pyplot as plt
 
-        target = self._target()
+        target = self.resolved_target()
         d = self.arch.d_in
         if d == 2:
             side = int(round((points or 10_000) ** 0.5))
@@ -200,11 +200,12 @@ class FitResult:
             path,
         )
 
-    def _target(self) -> targets.Target:
+    def resolved_target(self) -> targets.Target:
+        """The fitted target, rebuilt from its spec after ``load``; a Python callable cannot be."""
         if self.target is not None:
             return self.target
         if self.target_spec is None:
-            raise ValueError("this fit's target was a Python callable: pass it to approx.fit again to plot")
+            raise ValueError("this fit's target was a Python callable: pass it to approx.fit again")
         return targets.from_spec(self.target_spec)
 
 
