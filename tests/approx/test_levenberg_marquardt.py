@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from approx.fitting import targets
 from approx.fitting.jacobian import output_jacobian
 from approx.fitting.models import Activation, Architecture
+from approx.fitting.optim import levenberg_marquardt
 from approx.fitting.schedule import Phase
 from approx.fitting.train import train as fit
 
@@ -67,6 +68,23 @@ def test_lm_reaches_far_below_first_order_on_a_smooth_target():
     adam = fit(arch, theta, x, y, [Phase("adam", 600, 1e-2, "cosine")], chunk=1)
     lm = fit(arch, theta, x, y, [Phase("adam", 100, 1e-2, "cosine"), Phase("lm", 300)], chunk=1)
     assert lm.train_loss[0] < 1e-3 * adam.train_loss[0]
+
+
+def _relu2_kink(lift: float, monkeypatch) -> list[float]:
+    """ReLU² at depth 2 on |x₀ − x₁|^{5/2}: each model's loss after Adam, then 300 LM steps."""
+    monkeypatch.setattr(levenberg_marquardt, "LIFT", lift)
+    arch = Architecture(2, 10, 2, Activation.parse("relu2"))
+    x = targets.sample(2, 300, "sobol", 0)
+    y = ((x[:, 0] - x[:, 1]).abs() ** 2.5).expand(3, -1)
+    return fit(arch, arch.init([0, 1, 2]), x, y, [Phase("adam", 100, 1e-2, "cosine"), Phase("lm", 300)], chunk=3).train_loss
+
+
+def test_lifted_scaling_keeps_lm_moving_where_marquardts_stalls(monkeypatch):
+    """Marquardt's D = diag(JᵀJ) lets parameters the loss barely sees take huge steps, which are then
+    rejected while λ grows for every parameter; the lift (LIFT·mean diag) keeps LM descending. The
+    mutant, Marquardt's scaling with only a rounding-size lift, must stall on at least one seed."""
+    assert max(_relu2_kink(levenberg_marquardt.LIFT, monkeypatch)) < 1e-7
+    assert max(_relu2_kink(1e-16, monkeypatch)) > 1e-6
 
 
 def test_matrix_free_cg_matches_cholesky():

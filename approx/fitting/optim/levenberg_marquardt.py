@@ -1,8 +1,8 @@
 """Per-model Levenberg–Marquardt for stacked least-squares fits (docs/theory.md §7).
 
 Model m minimises ½‖r_m(θ_m)‖², r_m = f_θm(x) − y, with its own damping λ_m. Each step solves the
-damped normal equations (J_mᵀJ_m + λ_m D_m) δ_m = −J_mᵀ r_m, D_m = diag(J_mᵀJ_m) (Marquardt's
-scaling, so the step does not depend on how the parameters are scaled): by a batched Cholesky over
+damped normal equations (J_mᵀJ_m + λ_m D_m) δ_m = −J_mᵀ r_m, D_m = diag(J_mᵀJ_m) + c·mean(diag) (Marquardt's
+scaling, lifted so that parameters the loss barely sees cannot take huge steps): by a batched Cholesky over
 the model axis up to ``Phase.cg_above`` parameters, by matrix-free conjugate gradients above
 (:class:`MatrixFree` says why). The step is taken only if it lowers the loss, so the loss never increases; λ_m
 follows Nielsen's rule on the gain ratio ρ = actual / predicted reduction: accepted steps shrink it
@@ -32,6 +32,9 @@ Residuals = Callable[[Tensor], Tensor]
 #: (theta rows (K, P), their model indices (K,)) -> theta rows with the readout solved exactly
 Projection = Callable[[Tensor, Tensor], Tensor]
 MAX_DAMPING = 1e16
+#: D's floor relative to its mean: 0 is Marquardt's scaling, large values Levenberg's isotropic damping
+#: (chosen on the robustness benchmark's tuning cells: benchmarks/RESULTS.md)
+LIFT = 1e-2
 
 
 def gradient(J: Tensor, r: Tensor) -> Tensor:
@@ -45,9 +48,10 @@ def normal_equations(J: Tensor, r: Tensor) -> tuple[Tensor, Tensor]:
 
 
 def lifted(diag: Tensor) -> Tensor:
-    """Marquardt's D = diag(JᵀJ), lifted by eps·max(diag) so a unit that never fires (a zero column) stays damped."""
+    """Marquardt's D = diag(JᵀJ), lifted by LIFT·mean(diag): a parameter the loss barely sees (a unit that
+    seldom fires) stays damped like an average one instead of taking a huge step."""
     diag = diag.clamp(min=0)
-    return diag + diag.amax(1, keepdim=True).clamp(min=torch.finfo(diag.dtype).tiny) * torch.finfo(diag.dtype).eps
+    return diag + LIFT * diag.mean(1, keepdim=True).clamp(min=torch.finfo(diag.dtype).tiny)
 
 
 def marquardt_scale(A: Tensor) -> Tensor:
