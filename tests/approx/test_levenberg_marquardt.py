@@ -76,13 +76,14 @@ def _relu2_kink(lift: float, monkeypatch) -> list[float]:
     arch = Architecture(2, 10, 2, Activation.parse("relu2"))
     x = targets.sample(2, 300, "sobol", 0)
     y = ((x[:, 0] - x[:, 1]).abs() ** 2.5).expand(3, -1)
-    return fit(arch, arch.init([0, 1, 2]), x, y, [Phase("adam", 100, 1e-2, "cosine"), Phase("lm", 300)], chunk=3).train_loss
+    phases = [Phase("adam", 100, 1e-2, "cosine"), Phase("lm", 300)]
+    return fit(arch, arch.init([0, 1, 2]), x, y, phases, chunk=3).train_loss
 
 
 def test_lifted_scaling_keeps_lm_moving_where_marquardts_stalls(monkeypatch):
-    """Marquardt's D = diag(JᵀJ) lets parameters the loss barely sees take huge steps, which are then
-    rejected while λ grows for every parameter; the lift (LIFT·mean diag) keeps LM descending. The
-    mutant, Marquardt's scaling with only a rounding-size lift, must stall on at least one seed."""
+    """Under Marquardt's D = diag(JᵀJ) a parameter the loss barely sees is barely damped, and LM stalls
+    here; the lift (LIFT·mean diag) keeps it descending. The mutant, Marquardt's scaling with only a
+    rounding-size lift, must stall on at least one seed."""
     assert max(_relu2_kink(levenberg_marquardt.LIFT, monkeypatch)) < 1e-7
     assert max(_relu2_kink(1e-16, monkeypatch)) > 1e-6
 

@@ -1,10 +1,10 @@
 """Per-model Levenberg–Marquardt for stacked least-squares fits (docs/theory.md §7).
 
 Model m minimises ½‖r_m(θ_m)‖², r_m = f_θm(x) − y, with its own damping λ_m. Each step solves the
-damped normal equations (J_mᵀJ_m + λ_m D_m) δ_m = −J_mᵀ r_m, D_m = diag(J_mᵀJ_m) + c·mean(diag) (Marquardt's
-scaling, lifted so that parameters the loss barely sees cannot take huge steps): by a batched Cholesky over
-the model axis up to ``Phase.cg_above`` parameters, by matrix-free conjugate gradients above
-(:class:`MatrixFree` says why). The step is taken only if it lowers the loss, so the loss never increases; λ_m
+damped normal equations (J_mᵀJ_m + λ_m D_m) δ_m = −J_mᵀ r_m, D_m = diag(J_mᵀJ_m) + c·mean(diag)
+(Marquardt's scaling, lifted so that parameters the loss barely sees stay damped): by a batched
+Cholesky over the model axis up to ``Phase.cg_above`` parameters, by matrix-free conjugate gradients
+above (:class:`MatrixFree` says why). The step is taken only if it lowers the loss, so the loss never increases; λ_m
 follows Nielsen's rule on the gain ratio ρ = actual / predicted reduction: accepted steps shrink it
 by max(1/3, 1 − (2ρ − 1)³), rejected ones grow it by ν (doubling ν each time).
 
