@@ -20,7 +20,7 @@ from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
 
 from experiments.atomic_io import write_json
-from experiments.bench.robustness import SMALL, Cell, _act, cells
+from experiments.bench.robustness import SMALL, Cell, cells
 from experiments.provenance import provenance
 
 
@@ -29,13 +29,15 @@ def run_cell(job: tuple[float, Cell]) -> tuple[str, float]:
 
     import approx
     from approx.fitting.expression import expression_target
+    from approx.fitting.models import Activation
     from approx.fitting.optim import levenberg_marquardt
 
     lift, cell = job
     torch.set_num_threads(1)
     levenberg_marquardt.LIFT = lift  # this worker process only
     target = expression_target(cell.case.expr, cell.case.d)
-    fit = approx.fit(target, activation=_act(cell.activation), params=cell.params, depth=cell.depth, seed=cell.seed)
+    act = Activation.parse(cell.activation)
+    fit = approx.fit(target, activation=act, params=cell.params, depth=cell.depth, seed=cell.seed)
     return cell.key, fit.sup_error
 
 
