@@ -15,10 +15,12 @@ a validation split, points held back from training (never the test grid):
   (approx/fitting/growth.py), then LM. Its training loss starts where the shallow fit ended and LM
   only lowers it, so depth never costs training error against that shallow network.
 
-A candidate's score is its sup error on the validation points, or its overshoot if that is larger:
-how far its values on an unlabelled probe grid of the cube (corners included) leave the range of the
-training values. The probe needs no target value, and it sees the spike between points that a few
-validation points miss.
+A candidate's score is its sup error on the validation points, or its excess overshoot if that is
+larger: how much further than the model's most restrained candidate its values on an unlabelled probe
+grid of the cube (corners included) leave the range of the training values. The probe needs no target
+value, and it sees the spike between points that a few validation points miss; measuring it against
+the other candidates lets a target whose own extremes lie between the sampled points (every good fit
+overshoots there) be decided by the validation error.
 
 Candidates train on the first 7/8 of each model's points; the chosen network is then polished on all
 of them (L-BFGS, LM, the exact readout: each step only lowers its training loss). Every candidate's
@@ -163,8 +165,7 @@ def choose(
         else:
             theta0 = initial_parameters(arch, seeds, cand.init, engine.master, engine.device)
             runs[cand.name] = _train(arch, theta0, *train_part, cand, engine)
-    probe = _probe(arch.d_in)
-    scores = {name: _score(arch, run, train_part, val_part, probe) for name, run in runs.items()}
+    scores = _scores(arch, runs, train_part, val_part)
     names = list(runs)
     table = torch.stack([scores[n] for n in names])  # (candidates, M)
     best = table.argmin(0).tolist()  # ties: the first in the portfolio's order
@@ -225,16 +226,28 @@ def _probe(d: int) -> Tensor:
     return torch.cat([targets.boundary(d, min(2**d, 64)), grid]) if d <= 6 else grid
 
 
-def _score(
+def _scores(
+    arch: Architecture, runs: dict[str, Fit], train_part: tuple[Tensor, Tensor], val_part: tuple[Tensor, Tensor]
+) -> dict[str, Tensor]:
+    """Per candidate, (M,) max(sup |f − net| on the validation points, its excess overshoot); +inf for a
+    diverged or non-finite model. The excess is the overshoot beyond the least of the model's candidates:
+    where f itself leaves the range of its sampled values, every good fit overshoots by that much."""
+    probe = _probe(arch.d_in)
+    parts = {name: _errors(arch, run, train_part, val_part, probe) for name, run in runs.items()}
+    least = torch.stack([over for _, over in parts.values()]).amin(0)
+    excess = {name: torch.where(over.isfinite(), over - least, torch.inf) for name, (_, over) in parts.items()}
+    return {name: torch.maximum(err, excess[name]) for name, (err, _) in parts.items()}
+
+
+def _errors(
     arch: Architecture, run: Fit, train_part: tuple[Tensor, Tensor], val_part: tuple[Tensor, Tensor], probe: Tensor
-) -> Tensor:
-    """(M,) max(sup |f − net| on the validation points, overshoot of the probe values beyond the training
-    values' range); +inf for a diverged or non-finite model."""
+) -> tuple[Tensor, Tensor]:
+    """(M,) sup |f − net| on the validation points and (M,) overshoot of the probe values beyond the
+    training values' range, both +inf for a diverged or non-finite model."""
     theta = run.theta.double().cpu()
     x, y = val_part
     err = (metrics.predict(arch, theta, x.double().cpu()) - y.double().cpu()).abs().amax(1)
     values, seen = metrics.predict(arch, theta, probe), train_part[1].double().cpu()
     over = torch.maximum(values.amax(1) - seen.amax(1), seen.amin(1) - values.amin(1)).clamp(min=0)
-    score = torch.maximum(err, over)
-    ok = torch.tensor([s == "ok" for s in run.status])
-    return torch.where(ok & score.isfinite(), score, torch.inf)
+    ok = torch.tensor([s == "ok" for s in run.status]) & err.isfinite() & over.isfinite()
+    return torch.where(ok, err, torch.inf), torch.where(ok, over, torch.inf)

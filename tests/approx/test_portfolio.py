@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import pytest
 import torch
 from hypothesis import given, settings
@@ -126,3 +128,44 @@ def test_one_start_trains_on_every_point_and_records_itself():
 def test_a_split_too_small_to_hold_points_back_is_refused():
     with pytest.raises(ValueError, match="too few"):
         portfolio.split(torch.rand(1, 12, 1), torch.rand(1, 12))
+
+
+def test_an_overshoot_every_candidate_shares_leaves_the_choice_to_the_validation_error(monkeypatch):
+    """f = 4x(1 − x) peaks at 1 between the training points (their values stop at 0.96), so every good
+    fit overshoots the training range by ~0.04 on the probe. Candidate ``rough`` (0.999·f + 0.01·h)
+    overshoots a little less than ``fine`` (f + 0.001·h) but is ten times worse on the validation
+    points; ``spiky`` is ``fine`` with a bump to 1.3 between the points. The excess overshoot picks
+    ``fine``; the raw overshoot (the mutant) picks ``rough``."""
+
+    def f(x):
+        return 4 * x * (1 - x)
+
+    def h(x):  # zero near the peak, so it decides the validation error and not the overshoot
+        return torch.where((x - 0.5).abs() > 0.15, torch.cos(37 * x), torch.zeros_like(x))
+
+    def bump(x):
+        return 0.7 * torch.exp(-(((x - 0.8) / 0.004) ** 2))
+
+    nets = {"rough": lambda x: 0.999 * f(x) + 0.01 * h(x), "fine": lambda x: f(x) + 1e-3 * h(x)}
+    nets["spiky"] = lambda x: nets["fine"](x) + bump(x)
+    names = list(nets)
+
+    def predict(arch, theta, x):  # row k of theta names the candidate; one model, so x is (N, 1) or (1, N, 1)
+        return torch.stack([nets[names[int(k)]](x.reshape(-1)) for k in theta[:, 0]])
+
+    monkeypatch.setattr(portfolio.metrics, "predict", predict)
+    x = torch.cat([torch.linspace(0, 0.4, 32, dtype=torch.float64), torch.linspace(0.6, 1, 32, dtype=torch.float64)])
+    x = x[torch.randperm(64, generator=torch.Generator().manual_seed(0))][None, :, None]
+    train_part, val_part = portfolio.split(x, f(x[..., 0]))
+    assert float(train_part[1].max()) <= 0.96 + 1e-9
+    runs = {name: SimpleNamespace(theta=torch.tensor([[float(k)]]), status=["ok"]) for k, name in enumerate(names)}
+    arch = Architecture(1, 2, 1, Activation("relu"))
+    scores = portfolio._scores(arch, runs, train_part, val_part)
+    assert min(names, key=lambda n: float(scores[n][0])) == "fine"
+    assert float(scores["spiky"][0]) > 0.3  # a spike of its own still counts in full
+
+    def raw(name):  # the mutant: the overshoot not measured against the other candidates
+        err, over = portfolio._errors(arch, runs[name], train_part, val_part, portfolio._probe(1))
+        return float(torch.maximum(err, over)[0])
+
+    assert min(names, key=raw) == "rough"
