@@ -156,19 +156,12 @@ def choose(
     candidates: tuple[Start, ...],
     engine: Engine,
 ) -> Chosen:
-    """Every candidate trained on ``train_part``; per model the smallest sup error on ``val_part``."""
+    """Every candidate trained on ``train_part``; per model the smallest score on ``val_part``."""
     start = time.perf_counter()
-    runs: dict[str, Fit] = {}
-    for cand in candidates:
-        if cand.init == "grown":
-            runs[cand.name] = _grown(arch, seeds, train_part, val_part, cand, engine)
-        else:
-            theta0 = initial_parameters(arch, seeds, cand.init, engine.master, engine.device)
-            runs[cand.name] = _train(arch, theta0, *train_part, cand, engine)
-    scores = _scores(arch, runs, train_part, val_part)
+    runs = train_candidates(arch, seeds, train_part, val_part, candidates, engine)
+    table = scores(arch, runs, train_part, val_part)
     names = list(runs)
-    table = torch.stack([scores[n] for n in names])  # (candidates, M)
-    best = table.argmin(0).tolist()  # ties: the first in the portfolio's order
+    best = torch.stack([table[n] for n in names]).argmin(0).tolist()  # ties: the first in the portfolio's order
     rows = [runs[names[k]] for k in best]
     theta = torch.stack([run.theta[m] for m, run in enumerate(rows)])
     fit = Fit(
@@ -182,8 +175,27 @@ def choose(
         rows[0].threads,
         [run.history[m] if run.history else [] for m, run in enumerate(rows)],
     )
-    validation = tuple({n: float(scores[n][m]) for n in names} for m in range(len(seeds)))
+    validation = tuple({n: float(table[n][m]) for n in names} for m in range(len(seeds)))
     return Chosen(theta, fit, tuple(names[k] for k in best), validation)
+
+
+def train_candidates(
+    arch: Architecture,
+    seeds: list[int],
+    train_part: tuple[Tensor, Tensor],
+    val_part: tuple[Tensor, Tensor],
+    candidates: tuple[Start, ...],
+    engine: Engine,
+) -> dict[str, Fit]:
+    """Each candidate trained on ``train_part`` (a grown one's shallow fit is chosen on ``val_part``)."""
+    runs: dict[str, Fit] = {}
+    for cand in candidates:
+        if cand.init == "grown":
+            runs[cand.name] = _grown(arch, seeds, train_part, val_part, cand, engine)
+        else:
+            theta0 = initial_parameters(arch, seeds, cand.init, engine.master, engine.device)
+            runs[cand.name] = _train(arch, theta0, *train_part, cand, engine)
+    return runs
 
 
 def _train(arch: Architecture, theta0: Tensor, x: Tensor, y: Tensor, cand: Start, engine: Engine) -> Fit:
@@ -220,26 +232,26 @@ def _grown(
     return _train(arch, theta0, *train_part, cand, engine)
 
 
-def _probe(d: int) -> Tensor:
+def probe_points(d: int) -> Tensor:
     """Unlabelled points where a network must stay in range: a grid of the cube and its corners."""
     grid = targets.dense_grid(d, 1024 if d == 1 else 4096)
     return torch.cat([targets.boundary(d, min(2**d, 64)), grid]) if d <= 6 else grid
 
 
-def _scores(
+def scores(
     arch: Architecture, runs: dict[str, Fit], train_part: tuple[Tensor, Tensor], val_part: tuple[Tensor, Tensor]
 ) -> dict[str, Tensor]:
     """Per candidate, (M,) max(sup |f − net| on the validation points, its excess overshoot); +inf for a
     diverged or non-finite model. The excess is the overshoot beyond the least of the model's candidates:
     where f itself leaves the range of its sampled values, every good fit overshoots by that much."""
-    probe = _probe(arch.d_in)
-    parts = {name: _errors(arch, run, train_part, val_part, probe) for name, run in runs.items()}
+    probe = probe_points(arch.d_in)
+    parts = {name: validation_errors(arch, run, train_part, val_part, probe) for name, run in runs.items()}
     least = torch.stack([over for _, over in parts.values()]).amin(0)
     excess = {name: torch.where(over.isfinite(), over - least, torch.inf) for name, (_, over) in parts.items()}
     return {name: torch.maximum(err, excess[name]) for name, (err, _) in parts.items()}
 
 
-def _errors(
+def validation_errors(
     arch: Architecture, run: Fit, train_part: tuple[Tensor, Tensor], val_part: tuple[Tensor, Tensor], probe: Tensor
 ) -> tuple[Tensor, Tensor]:
     """(M,) sup |f − net| on the validation points and (M,) overshoot of the probe values beyond the

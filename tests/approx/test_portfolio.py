@@ -160,12 +160,12 @@ def test_an_overshoot_every_candidate_shares_leaves_the_choice_to_the_validation
     assert float(train_part[1].max()) <= 0.96 + 1e-9
     runs = {name: SimpleNamespace(theta=torch.tensor([[float(k)]]), status=["ok"]) for k, name in enumerate(names)}
     arch = Architecture(1, 2, 1, Activation("relu"))
-    scores = portfolio._scores(arch, runs, train_part, val_part)
+    scores = portfolio.scores(arch, runs, train_part, val_part)
     assert min(names, key=lambda n: float(scores[n][0])) == "fine"
     assert float(scores["spiky"][0]) > 0.3  # a spike of its own still counts in full
 
     def raw(name):  # the mutant: the overshoot not measured against the other candidates
-        err, over = portfolio._errors(arch, runs[name], train_part, val_part, portfolio._probe(1))
+        err, over = portfolio.validation_errors(arch, runs[name], train_part, val_part, portfolio.probe_points(1))
         return float(torch.maximum(err, over)[0])
 
     assert min(names, key=raw) == "rough"
