@@ -38,10 +38,13 @@ from torch import Tensor
 
 import grammar
 
-SAMPLINGS = ("boundary", "sobol", "random", "chebyshev")
-DEFAULT_SAMPLING = "boundary"
-#: with "boundary" sampling, this share of the points lies on the cube's boundary (corners, then faces)
+SAMPLINGS = ("auto", "boundary", "arcsine", "sobol", "random", "chebyshev")
+DEFAULT_SAMPLING = "auto"
+#: with "boundary" or "arcsine" sampling, this share of the points lies on the cube's boundary (corners, then faces)
 BOUNDARY_SHARE = 1 / 16
+#: "auto" takes "arcsine" from this dimension on and "boundary" below it (chosen on the robustness
+#: benchmark's tuning cells, d ≤ 3: benchmarks/RESULTS.md, "Robustness")
+ARCSINE_FROM = 3
 Fn = Callable[[Tensor], Tensor]
 
 
@@ -113,10 +116,25 @@ def chebyshev_nodes(k: int) -> Tensor:
     return 0.5 - 0.5 * torch.cos(math.pi * torch.arange(k, dtype=torch.float64) / (k - 1))
 
 
+def arcsine(x: Tensor) -> Tensor:
+    """Each coordinate mapped by u ↦ (1 − cos πu)/2: uniform points become arcsine-distributed, the
+    density 1/(π√(x(1−x))) of Chebyshev nodes, denser toward every face (docs/engine.md, "Points")."""
+    return (1 - torch.cos(math.pi * x)) / 2
+
+
 def sample(d: int, points: int, method: str = DEFAULT_SAMPLING, seed: int = 0) -> Tensor:
-    """``points`` training points in [0,1]^d (Chebyshev: a tensor grid of ⌈points^{1/d}⌉ nodes per axis)."""
+    """``points`` training points in [0,1]^d (Chebyshev: a tensor grid of ⌈points^{1/d}⌉ nodes per axis).
+
+    ``boundary``: 1/16 of them on the boundary (corners, then faces), the rest scrambled Sobol points;
+    ``arcsine``: the same, every coordinate then mapped by :func:`arcsine` (the boundary stays put);
+    ``auto``: ``arcsine`` from ``ARCSINE_FROM`` dimensions on, ``boundary`` below.
+    """
     if points < 1:
         raise ValueError(f"need at least 1 training point, got {points}")
+    if method == "auto":
+        return sample(d, points, "arcsine" if d >= ARCSINE_FROM else "boundary", seed)
+    if method == "arcsine":
+        return arcsine(sample(d, points, "boundary", seed))
     if method == "boundary":
         edge = boundary(d, max(int(BOUNDARY_SHARE * points), min(2**d, points // 4)), seed)
         return torch.cat([edge, sample(d, points - len(edge), "sobol", seed)])

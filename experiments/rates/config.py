@@ -18,7 +18,7 @@ Config (see experiments/configs/quick.toml)::
     [data]
     train_points = 1024          # or a table by dimension: {1 = 512, 2 = 2048}
     per_parameter = 0            # at least this many train points per parameter (0: off)
-    sampling = "boundary"        # boundary (default) | sobol | random | chebyshev
+    sampling = "auto"            # auto (default) | boundary | arcsine | sobol | random | chebyshev
     test_points = 8192           # dense grid size (per target; ~points^{1/d} per axis)
     [[phases]]                   # optional: the uniform start's schedule (approx.fitting.schedule.Phase
     optimizer = "adam"           # fields; default UNIFORM_SCHEDULE: Adam, L-BFGS, LM, readout)

@@ -59,6 +59,22 @@ def test_point_sets_are_in_the_cube_and_reproducible(d, points, seed, method):
         assert len(x) == points
 
 
+def test_arcsine_points_follow_the_arcsine_law_and_keep_the_boundary():
+    x = T.sample(3, 4096, "arcsine", 0)
+    assert torch.equal(x, T.arcsine(T.sample(3, 4096, "boundary", 0)))
+    # P(X < t) = (2/π)·asin(√t) per coordinate: 0.205 at t = 0.1, where uniform points give 0.1
+    below = (x[:, 0] < 0.1).double().mean().item()
+    assert below == pytest.approx(2 / math.pi * math.asin(math.sqrt(0.1)), abs=0.02)
+    corners = T.boundary(3, 8)
+    assert torch.equal(x[:8], corners)  # the corners come first and the map fixes them
+
+
+@pytest.mark.parametrize("d, chosen", [(1, "boundary"), (2, "boundary"), (3, "arcsine"), (4, "arcsine")])
+def test_auto_sampling_takes_arcsine_from_three_dimensions_on(d, chosen):
+    assert T.ARCSINE_FROM == 3
+    assert torch.equal(T.sample(d, 200, "auto", 1), T.sample(d, 200, chosen, 1))
+
+
 def test_test_grid_avoids_chebyshev_training_nodes():
     train = T.sample(1, 65, "chebyshev")
     test = T.dense_grid(1, 4096)
