@@ -27,6 +27,7 @@ import math
 import os
 import statistics
 import time
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
 from multiprocessing import get_context
@@ -144,13 +145,21 @@ def _act(spec: str | dict):
     return Activation.parse(spec)
 
 
-def run(todo: list[Cell], done: dict[str, dict], save, workers: int = 2, progress: bool = True) -> dict[str, dict]:
-    """Run every cell of ``todo`` not in ``done`` on ``workers`` processes; ``save(done)`` after each."""
+def run(
+    todo: list[Cell],
+    done: dict[str, dict],
+    save: Callable[[dict[str, dict]], None],
+    workers: int = 2,
+    progress: bool = True,
+    worker: Callable[[Cell], dict] = run_cell,
+) -> dict[str, dict]:
+    """Run ``worker`` (a module-level function) on every cell of ``todo`` not in ``done``, on ``workers``
+    processes; ``save(done)`` after each."""
     from tqdm import tqdm
 
     todo = [c for c in todo if c.key not in done]
     with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
-        futures = [pool.submit(run_cell, c) for c in todo]
+        futures = [pool.submit(worker, c) for c in todo]
         for future in tqdm(futures, disable=not progress, unit="cell", desc="robustness", dynamic_ncols=True):
             row = future.result()
             done[row["key"]] = row

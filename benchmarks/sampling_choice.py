@@ -1,0 +1,68 @@
+"""Which training points, per dimension: arcsine points against boundary points, on the tuning cells only.
+
+    .venv/bin/python benchmarks/sampling_choice.py --dims 1 2 3 [--against FILE] [--json FILE]
+
+Every *tuning* cell of ``polylab bench robustness`` at P ≈ 300 in the chosen dimensions (the held-out
+targets are never run here) runs both sides, the defaults and the plain loop, on arcsine points
+(``approx.fitting.targets.arcsine``). ``--against`` is a committed robustness run made on boundary
+points. Per dimension: the geometric-mean factor by which the defaults' error falls, the median
+ratio loop / defaults and the cells below 0.99× on each kind of point. Two worker processes, one
+thread each, as in the benchmark.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import statistics
+import sys
+
+from experiments.atomic_io import write_json
+from experiments.bench.robustness import SMALL, Cell, cells, run
+from experiments.provenance import provenance
+
+
+def arcsine_cell(cell: Cell) -> dict:
+    from approx.fitting import targets
+    from experiments.bench.robustness import run_cell
+
+    targets.ARCSINE_FROM = 1  # "auto" takes arcsine points in every dimension, in this worker only
+    return run_cell(cell)
+
+
+def table(base: dict[str, dict], new: dict[str, dict], dims: list[int]) -> str:
+    lines = [
+        "| d | cells | defaults' error, boundary / arcsine (geometric mean) | median ratio, boundary → arcsine "
+        "| below 0.99×, boundary → arcsine |",
+        "| ---: | ---: | ---: | --- | --- |",
+    ]
+    for d in dims:
+        keys = [k for k, row in new.items() if row["d"] == d]
+        gain = math.exp(statistics.fmean(math.log(base[k]["ours"] / new[k]["ours"]) for k in keys))
+        before, after = [base[k]["ratio"] for k in keys], [new[k]["ratio"] for k in keys]
+        lines.append(
+            f"| {d} | {len(keys)} | {gain:.2f}× | {statistics.median(before):.3g}× → {statistics.median(after):.3g}× "
+            f"| {sum(r < 0.99 for r in before)} → {sum(r < 0.99 for r in after)} |"
+        )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--dims", type=int, nargs="+", default=[1, 2, 3], choices=(1, 2, 3))
+    p.add_argument("--against", default="benchmarks/robustness/robustness.json", help="a run on boundary points")
+    p.add_argument("--json", help="write every arcsine cell here")
+    args = p.parse_args()
+    cmd = " ".join([".venv/bin/python", *sys.argv])
+    with open(args.against) as f:
+        base = {c["key"]: c for c in json.load(f)["cells"]}
+    todo = [c for c in cells(role="tuning") if c.params == SMALL and c.case.d in args.dims]
+    new = run(todo, {}, lambda rows: None, worker=arcsine_cell)
+    print(table(base, new, args.dims))
+    if args.json:
+        write_json(args.json, {"cells": list(new.values()), **provenance(vars(args), 0, command=cmd)})
+
+
+if __name__ == "__main__":
+    main()
