@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
@@ -48,7 +47,6 @@ def main() -> None:
     p.add_argument("--limit", type=int, default=0, help="the first N tuning cells only (a smoke run)")
     p.add_argument("--json", help="write every cell's error here")
     args = p.parse_args()
-    cmd = " ".join([".venv/bin/python", *sys.argv])
     with open(args.against) as f:
         recorded = json.load(f)["cells"]
     loop = {c["key"]: c["loop"] for c in (recorded.values() if isinstance(recorded, dict) else recorded)}
@@ -67,7 +65,7 @@ def main() -> None:
         print(f"| {lift:g} | {median:.3g}× | {below} | {n} | {seconds:.0f} |")
     if args.json:
         table = {str(k): v for k, v in errors.items()}
-        write_json(args.json, {"errors": table, **provenance(vars(args), 0, command=cmd)})
+        write_json(args.json, {"errors": table, **provenance(vars(args), 0)})
 
 
 if __name__ == "__main__":

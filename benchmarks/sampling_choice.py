@@ -16,7 +16,6 @@ import argparse
 import json
 import math
 import statistics
-import sys
 
 from experiments.atomic_io import write_json
 from experiments.bench.robustness import SMALL, Cell, cells, run
@@ -54,14 +53,13 @@ def main() -> None:
     p.add_argument("--against", default="benchmarks/robustness/robustness.json", help="a run on boundary points")
     p.add_argument("--json", help="write every arcsine cell here")
     args = p.parse_args()
-    cmd = " ".join([".venv/bin/python", *sys.argv])
     with open(args.against) as f:
         base = {c["key"]: c for c in json.load(f)["cells"]}
     todo = [c for c in cells(role="tuning") if c.params == SMALL and c.case.d in args.dims]
     new = run(todo, {}, lambda rows: None, worker=arcsine_cell)
     print(table(base, new, args.dims))
     if args.json:
-        write_json(args.json, {"cells": list(new.values()), **provenance(vars(args), 0, command=cmd)})
+        write_json(args.json, {"cells": list(new.values()), **provenance(vars(args), 0)})
 
 
 if __name__ == "__main__":

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import sys
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
@@ -77,7 +76,6 @@ def main() -> None:
     p.add_argument("--limit", type=int, default=0, help="the first N tuning cells only (a smoke run)")
     p.add_argument("--json", help="write every candidate's numbers here")
     args = p.parse_args()
-    cmd = " ".join([".venv/bin/python", *sys.argv])
     todo = [c for c in cells(role="tuning") if c.params == SMALL][: args.limit or None]
     with ProcessPoolExecutor(2, mp_context=get_context("spawn")) as pool:
         found = dict(pool.map(run_cell, todo))
@@ -90,7 +88,7 @@ def main() -> None:
             best, bad = sum(x <= 1.1 for x in r), sum(x > 2 for x in r)
             print(f"| {name} | {len(r)} | {best} | {mean:.3f} | {bad} | {max(r):.3g} |")
     if args.json:
-        write_json(args.json, {"candidates": found, **provenance(vars(args), 0, command=cmd)})
+        write_json(args.json, {"candidates": found, **provenance(vars(args), 0)})
 
 
 if __name__ == "__main__":

@@ -43,10 +43,18 @@ def device_name(device: str = "cpu") -> str:
     return f"cpu: {platform.processor() or platform.machine()}"
 
 
+def this_command() -> str:
+    """The command line of this process: ``polylab …`` for the CLI, ``.venv/bin/python SCRIPT …`` for a
+    benchmark script run by its path."""
+    if sys.argv[0].endswith(".py"):
+        return " ".join([".venv/bin/python", *sys.argv])
+    return " ".join(["polylab", *sys.argv[1:]])
+
+
 def provenance(config: Any = None, seed: int | None = None, device: str = "cpu", command: str | None = None) -> dict:
     """A dict to store beside every result: config, seed, versions, device, git commit, time, command."""
     return {
-        "command": command if command is not None else " ".join(["polylab", *sys.argv[1:]]),
+        "command": command if command is not None else this_command(),
         "config": config,
         "seed": seed,
         "device": device_name(device),
