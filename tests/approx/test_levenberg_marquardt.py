@@ -50,16 +50,20 @@ def test_lm_never_increases_the_loss(act, width, depth, seed):
     assert all(b <= a * (1 + ulps) for a, b in zip([start, *losses], losses, strict=False))
 
 
-def test_lm_chunking_does_not_change_results(monkeypatch):
+@pytest.mark.parametrize("steps, rel", [(5, 1e-9), (15, 1e-6)])
+def test_lm_chunking_does_not_change_results(monkeypatch, steps, rel):
+    """One model per chunk gives what four per chunk give, to round-off. A batched and a single
+    Cholesky factor round differently, and LM's steps amplify the difference (here ~1e-15 after one
+    step, ~1e-8 after 15, depending on the CPU's kernels); a chunking bug moves the losses by O(1)."""
     import approx.fitting.plans as plans
 
     arch, theta, x, y = problem("tanh", width=6, seeds=(0, 1, 2, 3))
-    phases = [Phase("lm", 15)]
+    phases = [Phase("lm", steps)]
     whole = fit(arch, theta, x, y, phases, chunk=4)
     monkeypatch.setattr(plans, "LM_CHUNK_BYTES", plans.lm_bytes(arch.size, x.shape[0]) + 1)  # one model per chunk
     parts = fit(arch, theta, x, y, phases, chunk=4)
     assert parts.chunk == 1
-    assert parts.train_loss == pytest.approx(whole.train_loss, rel=1e-9)
+    assert parts.train_loss == pytest.approx(whole.train_loss, rel=rel)
 
 
 def test_lm_reaches_far_below_first_order_on_a_smooth_target():
