@@ -6,8 +6,9 @@ Every *tuning* cell of ``polylab bench robustness`` at P ≈ 300 in the chosen d
 targets are never run here) runs both sides, the defaults and the plain loop, on arcsine points
 (``approx.fitting.targets.arcsine``). ``--against`` is a robustness run made on boundary points: the
 committed one is, for d < ``ARCSINE_FROM``; for d = 3 use the run before arcsine points became the
-default (``git show 4a03b97:benchmarks/robustness/robustness.json > before.json``). Per dimension: the geometric-mean factor by which the defaults' error falls, the median
-ratio loop / defaults and the cells below 0.99× on each kind of point. Two worker processes, one
+default (``git show 4a03b97:benchmarks/robustness/robustness.json > before.json``). Per dimension:
+the geometric-mean factor by which the defaults' error falls, the median ratio loop / defaults and
+the cells below 0.99× on each kind of point. Two worker processes, one
 thread each, as in the benchmark.
 """
 
