@@ -14,6 +14,10 @@ a validation split, points held back from training (never the test grid):
   width, itself chosen this way, deepened by L − 1 layers that are the identity on the data
   (approx/fitting/growth.py), then LM. Its training loss starts where the shallow fit ended and LM
   only lowers it, so depth never costs training error against that shallow network.
+- ``widened`` (given a smaller fit of the same depth, e.g. the next smaller size of a rates study):
+  that fit with zero-output units added (approx/fitting/growth.py, ``widen``), then LM. It starts
+  as the smaller network, everywhere, so its training loss starts at the smaller fit's on these
+  points and only falls (continuation in size).
 
 A candidate's score is its sup error on the validation points, or its excess overshoot if that is
 larger: how much further than the model's most restrained candidate its values on an unlabelled probe
@@ -33,13 +37,13 @@ import dataclasses
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from torch import Tensor
 
 from approx.fitting import metrics, targets
-from approx.fitting.growth import can_deepen, deepen
+from approx.fitting.growth import can_deepen, can_widen, deepen, widen
 from approx.fitting.initialisation import initial_parameters, resolve
 from approx.fitting.models import Architecture
 from approx.fitting.schedule import (
@@ -56,12 +60,22 @@ VALIDATION_SHARE, VALIDATION_MIN = 1 / 8, 8
 
 
 @dataclass(frozen=True)
+class Smaller:
+    """A smaller fit to continue from: its architecture and its rows (M, P), one per model of the stack."""
+
+    arch: Architecture
+    theta: Tensor
+
+
+@dataclass(frozen=True)
 class Start:
-    """One candidate: its name, how it starts (``uniform``, ``kinks`` or ``grown``) and its schedule."""
+    """One candidate: its name, how it starts (``uniform``, ``kinks``, ``grown`` or ``widened``) and its
+    schedule; a ``widened`` start names the smaller fit it grows from."""
 
     name: str
     init: str
     phases: tuple[Phase, ...]
+    smaller: Smaller | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
@@ -90,8 +104,10 @@ def starts(
     init: str = "auto",
     phases: tuple[Phase, ...] | None = None,
     kinks_phases: tuple[Phase, ...] | None = None,
+    smaller: Smaller | None = None,
 ) -> tuple[Start, ...]:
-    """The candidates for ``arch``: the portfolio for ``"auto"``, else the one start named."""
+    """The candidates for ``arch``: the portfolio for ``"auto"`` (with ``widened`` when a ``smaller``
+    fit is given), else the one start named."""
     uniform = Start("uniform", "uniform", phases or UNIFORM_SCHEDULE)
     kinks = Start("kinks", "kinks", kinks_phases or (phases if init == "kinks" and phases else KINKS_SCHEDULE))
     if init != "auto":
@@ -101,7 +117,24 @@ def starts(
         out.append(kinks)
     if arch.depth > 1 and can_deepen(arch):
         out.append(Start("grown", "grown", GROWN_SCHEDULE))
+    if smaller is not None:
+        check_smaller(arch, smaller)
+        out.append(Start("widened", "widened", GROWN_SCHEDULE, smaller))
     return tuple(out)
+
+
+def check_smaller(arch: Architecture, smaller: Smaller) -> None:
+    """A fit ``arch`` can continue from: same input, depth and activation, no more units, pointwise."""
+    a = smaller.arch
+    if (a.d_in, a.depth, a.activation) != (arch.d_in, arch.depth, arch.activation) or a.width > arch.width:
+        raise ValueError(
+            f"cannot continue a width-{arch.width} fit from a width-{a.width} one of depth {a.depth}, "
+            f"d = {a.d_in}, {a.activation.label}: widening keeps d, depth and activation, and never narrows"
+        )
+    if not can_widen(arch):
+        raise ValueError(f"{arch.activation.label} is not pointwise: a fit of it cannot be widened")
+    if smaller.theta.shape[-1] != a.size:
+        raise ValueError(f"the smaller fit's rows have {smaller.theta.shape[-1]} parameters, its network {a.size}")
 
 
 def split(x: Tensor, y: Tensor) -> tuple[tuple[Tensor, Tensor], tuple[Tensor, Tensor]]:
@@ -192,6 +225,10 @@ def train_candidates(
     for cand in candidates:
         if cand.init == "grown":
             runs[cand.name] = _grown(arch, seeds, train_part, val_part, cand, engine)
+        elif cand.smaller is not None:
+            small = cand.smaller
+            _, theta0 = widen(small.arch, small.theta.to(engine.device, engine.master), arch.width, seeds)
+            runs[cand.name] = _train(arch, theta0, *train_part, cand, engine)
         else:
             theta0 = initial_parameters(arch, seeds, cand.init, engine.master, engine.device)
             runs[cand.name] = _train(arch, theta0, *train_part, cand, engine)

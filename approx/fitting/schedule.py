@@ -75,6 +75,13 @@ UNIFORM_SCHEDULE = (
     Phase("lm", steps=500, seconds=LM_SECONDS),
     Phase("varpro"),
 )
+#: a candidate for the uniform start's schedule, L-BFGS between Adam and LM (benchmarks/engine_choice.py)
+LBFGS_FIRST = (
+    Phase("adam", steps=300, lr=1e-2, schedule="cosine"),
+    Phase("lbfgs", steps=1000, lr=1.0, seconds=LBFGS_SECONDS),
+    Phase("lm", steps=500, seconds=LM_SECONDS),
+    Phase("varpro"),
+)
 #: for the "kinks" start (approx/fitting/initialisation.py): keep it, solve the readout, then LM
 KINKS_SCHEDULE = (Phase("varpro"), Phase("lm", steps=500, seconds=LM_SECONDS), Phase("varpro"))
 #: for a network grown from a shallower fit (approx/fitting/growth.py): LM only ever lowers the loss

@@ -81,6 +81,7 @@ class Request:
     lr: float | None = None  # every Adam phase at this learning rate (a config's lrs axis)
     test_points: int | None = None  # None: default_test_points(d)
     kinks_phases: tuple[Phase, ...] | None = None  # the kinks start's schedule (None: KINKS_SCHEDULE)
+    smaller: portfolio.Smaller | None = None  # a smaller fit of the same models: the "widened" candidate
 
     def __post_init__(self):
         if len(self.targets) != len(self.seeds) or not self.seeds:
@@ -93,11 +94,16 @@ class Request:
         if self.dtype not in DTYPES:
             raise ValueError(f"unknown dtype {self.dtype!r}; valid: {', '.join(DTYPES)}")
         devices.resolve(self.device)
+        if self.smaller is not None:
+            if self.init != "auto" or self.stages != 1:
+                raise ValueError("continuing from a smaller fit needs init = 'auto' and one stage")
+            if self.smaller.theta.shape[0] != len(self.seeds):
+                raise ValueError(f"the smaller fit has {self.smaller.theta.shape[0]} rows for {len(self.seeds)} models")
 
     @property
     def candidates(self) -> tuple[portfolio.Start, ...]:
         """The starts every model tries (approx/fitting/portfolio.py), with Adam at ``lr`` if given."""
-        found = portfolio.starts(self.arch, self.init, self.phases, self.kinks_phases)
+        found = portfolio.starts(self.arch, self.init, self.phases, self.kinks_phases, self.smaller)
         if self.lr is None:
             return found
         return tuple(dataclasses.replace(s, phases=with_lr(s.phases, self.lr)) for s in found)

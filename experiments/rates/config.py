@@ -71,6 +71,7 @@ TOP_KEYS = {
     "stages",
     "lrs",
     "kinks_phases",
+    "continuation",
 }
 DATA_KEYS = {"train_points", "sampling", "test_points", "per_parameter"}
 CONSTRUCTION_INITS = tuple(theorem3_start.FORMS)
@@ -120,6 +121,7 @@ class Config:
     init: str = "auto"  # starting parameters: auto | uniform | kinks | theorem3 | theorem3-relu (§7)
     stages: int = 1  # residual stages per fit (approx/fitting/stages.py)
     lrs: list[float] | None = None  # the learning-rate axis, if any
+    continuation: bool = False  # each size also tries the next smaller size's fit, widened (portfolio.py)
     expressions: dict[str, tuple[str, int | None]] = field(default_factory=dict)  # target name -> (text, n)
     jobs: list[Job] = field(default_factory=list)
 
@@ -302,7 +304,8 @@ def from_dict(raw: dict, text: str = "", default_name: str = "sweep", compile: b
     init = require_choice("init", raw.get("init", "auto"), INITS + CONSTRUCTION_INITS)
     stages = require_int("stages", raw.get("stages", 1), 1, 8)
     compile_, varpro, certify = raw.get("compile", False), raw.get("varpro", False), raw.get("certify", False)
-    for key, value in (("compile", compile_), ("varpro", varpro), ("certify", certify)):
+    continuation = raw.get("continuation", False)
+    for key, value in (("compile", compile_), ("varpro", varpro), ("certify", certify), ("continuation", continuation)):
         if not isinstance(value, bool):
             raise UserError(f"{key} must be true or false, got {_short(value)}")
     compile_ = compile_ or compile
@@ -333,7 +336,10 @@ def from_dict(raw: dict, text: str = "", default_name: str = "sweep", compile: b
         stages=stages,
         lrs=_lrs(raw.get("lrs")),
         expressions=expressions,
+        continuation=continuation,
     )
+    if continuation and (init != "auto" or stages != 1):
+        raise UserError(f"continuation = true needs init = 'auto' and stages = 1, not {init!r} and {stages}")
     if init in CONSTRUCTION_INITS:
         _check_construction_start(cfg)
     cfg.jobs = _jobs(cfg)
@@ -344,6 +350,11 @@ def points_for(cfg: Config, d: int, params: int = 0) -> int:
     """Training points for a network of ``params`` parameters: train_points, or per_parameter × params."""
     base = cfg.train_points.get(d, cfg.train_points.get(0, 1024))
     return min(resources.MAX_POINTS, stack.training_points(d, params, base, cfg.per_parameter))
+
+
+def chain_key(job: Job) -> tuple:
+    """What the sizes of one continuation chain share: activation, depth, input dimension, learning rate."""
+    return job.activation.label, job.arch.depth, job.arch.d_in, job.lr
 
 
 def stacks(jobs: list[Job]) -> list[list[Job]]:

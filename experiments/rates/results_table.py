@@ -24,8 +24,9 @@ INT = ("d", "size_target", "params", "weights", "biases", "coefficients", "neuro
 FINITE_WHEN_OK = (*metrics.NAMES, "train_mse")
 #: the VarPro floor (approx/fitting/varpro.py): absent from files written before it existed, read as NaN
 FLOOR = ("floor_rmse", "floor_max_abs", "floor_train_rmse")
-#: run options per row (absent from files written before they existed, read as empty)
-OPTIONS = ("lr", "stages", "init", "grid", "construction_max_abs")
+#: run options per row (absent from files written before they existed, read as empty); ``start``: the
+#: portfolio's winner stage by stage, ``selection``: every candidate's validation score (last stage)
+OPTIONS = ("lr", "stages", "init", "grid", "construction_max_abs", "start", "selection")
 #: a fit's certified sup error (experiments/certify_fit.py): blank where not certified, absent from older files
 CERTIFIED = ("certified_lower", "certified_upper")
 STATUSES = ("ok", "diverged")
@@ -198,6 +199,8 @@ def row(
         "init": cfg.init,
         "grid": "",
         "construction_max_abs": "",
+        "start": "",
+        "selection": "",
         **certified,
     }
     return {k: fmt(v) for k, v in fields.items()}

@@ -18,18 +18,19 @@ from pathlib import Path
 import torch
 
 from approx.fitting import stack
+from approx.fitting.portfolio import Smaller
 from approx.fitting.result import FitResult
 from approx.fitting.targets import Target
 from experiments import certify_fit, devices, executors
 from experiments.atomic_io import remove_temp_files, write_text
 from experiments.faults import checkpoint, kill_once
-from experiments.rates import construction, memory, results_table
+from experiments.rates import construction, continuation, memory, results_table
 from experiments.rates.config import CONSTRUCTION_INITS, Config, Job, from_dict, points_for, stacks
 from experiments.user_errors import UserError
 
 
-def request(cfg: Config, group: list[Job], device: str) -> stack.Request:
-    """The pipeline's request for one stack of a config."""
+def request(cfg: Config, group: list[Job], device: str, smaller: Smaller | None = None) -> stack.Request:
+    """The pipeline's request for one stack of a config (``smaller``: fits to continue from)."""
     arch = group[0].arch
     return stack.Request(
         arch,
@@ -46,32 +47,44 @@ def request(cfg: Config, group: list[Job], device: str) -> stack.Request:
         cfg.explode,
         group[0].lr,
         kinks_phases=None if cfg.kinks_phases is None else tuple(cfg.kinks_phases),
+        smaller=smaller,
     )
 
 
-def run_stack(cfg: Config, group: list[Job], device: str, test_sets: stack.TestSets) -> list[dict]:
-    """Fit one stack (every stage of it) and return its result rows."""
+def run_stack(
+    cfg: Config, group: list[Job], device: str, test_sets: stack.TestSets, params: Path | None = None
+) -> list[dict]:
+    """Fit one stack (every stage of it) and return its result rows. ``params``: a continuation run's
+    folder of saved fits (experiments/rates/continuation.py), read for the next smaller size and
+    written with this stack's."""
     if cfg.init in CONSTRUCTION_INITS:
         return [construction.row(cfg, job, test_sets) for job in group]
-    result = stack.fit(request(cfg, group, device), test_sets)
+    smaller = continuation.smaller(cfg, group, params) if params else None
+    result = stack.fit(request(cfg, group, device, smaller), test_sets)
+    if params:
+        continuation.save(params, group, result)
     floor_keys = ("rmse", "max_abs", "train_rmse")
     blank = dict.fromkeys(results_table.CERTIFIED, "")
     certified = [
         certify_fit.columns(FitResult.from_stack(result, m)) if cfg.certify else blank for m in range(len(group))
     ]
     return [
-        results_table.row(
-            cfg,
-            job,
-            result.count,
-            result.errors[m],
-            {f"floor_{k}": result.floor_errors[m][k] for k in floor_keys},
-            list(result.fits),
-            m,
-            device,
-            result.status(m),
-            certified[m],
-        )
+        {
+            **results_table.row(
+                cfg,
+                job,
+                result.count,
+                result.errors[m],
+                {f"floor_{k}": result.floor_errors[m][k] for k in floor_keys},
+                list(result.fits),
+                m,
+                device,
+                result.status(m),
+                certified[m],
+            ),
+            "start": "+".join(stage[m] for stage in result.starts),
+            "selection": " ".join(f"{k}={v:.3e}" for k, v in result.validation[-1][m].items()),
+        }
         for m, job in enumerate(group)
     ]
 
@@ -125,13 +138,16 @@ def run(
     each stack is a task of ``threads`` CPUs; this process alone writes results.csv, as stacks finish.
     """
     executor = executor or executors.Local()
+    if cfg.continuation and executor.name != "local":
+        raise UserError("continuation = true fits each size after the smaller one: use the local executor")
     check_device(device, cfg.dtype)
     memory.check(cfg, device, allow_large)
     if cfg.dtype == "tf32":
         torch.backends.cuda.matmul.allow_tf32 = True
     out.mkdir(parents=True, exist_ok=True)
-    for stray in remove_temp_files(out):
+    for stray in remove_temp_files(out):  # params/ as well
         log(f"note: removed {stray}, a temp file left by a killed run")
+    params = out / continuation.FOLDER if cfg.continuation else None
     rows = _resumable_rows(cfg, out, resume, log)
     done = {r["job"] for r in rows}
     todo = [job for job in cfg.jobs if job.id not in done]
@@ -149,7 +165,7 @@ def run(
         dynamic_ncols=True,
     )
     groups = stacks(todo)
-    tasks = _tasks(cfg, groups, device, executor, threads)
+    tasks = _tasks(cfg, groups, device, executor, threads, params)
     by_key = dict(zip((t.key for t in tasks), groups, strict=True))
 
     def finished(task: executors.Task, new: list[dict], node: str) -> None:
@@ -179,11 +195,13 @@ def run(
     }
 
 
-def _tasks(cfg: Config, groups: list[list[Job]], device: str, executor, threads: int) -> list[executors.Task]:
+def _tasks(
+    cfg: Config, groups: list[list[Job]], device: str, executor, threads: int, params: Path | None = None
+) -> list[executors.Task]:
     """One task a stack: in this process with the held-out sets built once, or by job ids for a Ray worker."""
     if executor.name == "local":
         test_sets = held_out_sets(cfg)
-        return [executors.Task(_stack_key(g), run_stack, (cfg, g, device, test_sets)) for g in groups]
+        return [executors.Task(_stack_key(g), run_stack, (cfg, g, device, test_sets, params)) for g in groups]
     gpus = 1.0 if device.startswith("cuda") else 0.0
     args = [(cfg.text, cfg.name, [j.id for j in g], device, cfg.compile) for g in groups]
     return [

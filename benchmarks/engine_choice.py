@@ -1,15 +1,21 @@
-"""Which training points, per dimension: arcsine points against boundary points, on the tuning cells only.
+"""Whether a change of the engine's defaults pays, measured on the robustness tuning cells only.
 
-    .venv/bin/python benchmarks/sampling_choice.py --dims 1 2 3 [--against FILE] [--json FILE]
+    .venv/bin/python benchmarks/engine_choice.py VARIANT --dims 1 2 3 [--against FILE] [--json FILE]
 
 Every *tuning* cell of ``polylab bench robustness`` at P ≈ 300 in the chosen dimensions (the held-out
-targets are never run here) runs both sides, the defaults and the plain loop, on arcsine points
-(``approx.fitting.targets.arcsine``). ``--against`` is a robustness run made on boundary points: the
-committed one is, for d < ``ARCSINE_FROM``; for d = 3 use the run before arcsine points became the
-default (``git show 4a03b97:benchmarks/robustness/robustness.json > before.json``). Per dimension:
-the geometric-mean factor by which the defaults' error falls, the median ratio loop / defaults and
-the cells below 0.99× on each kind of point. Two worker processes, one
-thread each, as in the benchmark.
+targets are never run here) runs both sides, the defaults and the plain loop, with one change made in
+the worker processes only:
+
+- ``arcsine``: arcsine training points (``approx.fitting.targets.arcsine``) in every dimension;
+- ``lbfgs-first``: the uniform start's schedule gains an L-BFGS phase between Adam and
+  Levenberg–Marquardt (``approx.fitting.schedule.LBFGS_FIRST``).
+
+``--against`` is a robustness run made without the change (default: the committed one; for
+``arcsine`` in d = 3, the run before arcsine points became the default there:
+``git show 4a03b97:benchmarks/robustness/robustness.json > before.json``). Per dimension: the
+geometric-mean factor by which the defaults' error falls, the median ratio loop / defaults and the
+cells below 0.99×, without → with the change. Two worker processes, one thread each, as in the
+benchmark.
 """
 
 from __future__ import annotations
@@ -32,10 +38,21 @@ def arcsine_cell(cell: Cell) -> dict:
     return run_cell(cell)
 
 
+def lbfgs_first_cell(cell: Cell) -> dict:
+    from approx.fitting import portfolio, schedule
+    from experiments.bench.robustness import run_cell
+
+    portfolio.UNIFORM_SCHEDULE = schedule.LBFGS_FIRST  # in this worker only
+    return run_cell(cell)
+
+
+VARIANTS = {"arcsine": arcsine_cell, "lbfgs-first": lbfgs_first_cell}
+
+
 def table(base: dict[str, dict], new: dict[str, dict], dims: list[int]) -> str:
     lines = [
-        "| d | cells | defaults' error, boundary / arcsine (geometric mean) | median ratio, boundary → arcsine "
-        "| below 0.99×, boundary → arcsine |",
+        "| d | cells | defaults' error, without / with (geometric mean) | median ratio, without → with "
+        "| below 0.99×, without → with |",
         "| ---: | ---: | ---: | --- | --- |",
     ]
     for d in dims:
@@ -51,14 +68,15 @@ def table(base: dict[str, dict], new: dict[str, dict], dims: list[int]) -> str:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("variant", choices=sorted(VARIANTS))
     p.add_argument("--dims", type=int, nargs="+", default=[1, 2, 3], choices=(1, 2, 3))
-    p.add_argument("--against", default="benchmarks/robustness/robustness.json", help="a run on boundary points")
-    p.add_argument("--json", help="write every arcsine cell here")
+    p.add_argument("--against", default="benchmarks/robustness/robustness.json", help="a run without the change")
+    p.add_argument("--json", help="write every cell of the run with the change here")
     args = p.parse_args()
     with open(args.against) as f:
         base = {c["key"]: c for c in json.load(f)["cells"]}
     todo = [c for c in cells(role="tuning") if c.params == SMALL and c.case.d in args.dims]
-    new = run(todo, {}, lambda rows: None, worker=arcsine_cell)
+    new = run(todo, {}, lambda rows: None, worker=VARIANTS[args.variant])
     print(table(base, new, args.dims))
     if args.json:
         write_json(args.json, {"cells": list(new.values()), **provenance(vars(args), 0)})

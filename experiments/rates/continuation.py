@@ -1,0 +1,65 @@
+"""Continuation in size (``continuation = true``): each stack also starts from the next smaller size's fits.
+
+A chain is every size of one (activation, depth, d, learning rate). Its stacks run smallest first, and
+each offers the portfolio one more candidate, ``widened``: the same models' fits at the next smaller
+width with zero-output units added (approx/fitting/portfolio.py, growth.py), which computes exactly
+what the smaller network computed and is then trained by LM. The fits of every finished stack are
+saved in ``OUT/params/``, one file per stack, written atomically before its rows reach results.csv,
+so a resumed run continues from the very networks a whole run would have used.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from approx.fitting.growth import can_widen
+from approx.fitting.portfolio import Smaller
+from approx.fitting.stack import Result
+from experiments.atomic_io import atomic_write
+from experiments.rates.config import Config, Job, chain_key, stacks
+from experiments.user_errors import UserError
+
+FOLDER = "params"
+
+
+def file_for(group: list[Job]) -> str:
+    """The file holding a stack's fits: its chain and its width."""
+    a, lr = group[0].arch, group[0].lr
+    return f"{a.activation.label}-d{a.d_in}-L{a.depth}-w{a.width}" + ("" if lr is None else f"-lr{lr:g}") + ".pt"
+
+
+def previous(cfg: Config, group: list[Job]) -> list[Job] | None:
+    """The stack of the same chain with the most units below this one's, if any."""
+    key, width = chain_key(group[0]), group[0].arch.width
+    below = [g for g in stacks(cfg.jobs) if chain_key(g[0]) == key and g[0].arch.width < width]
+    return max(below, key=lambda g: g[0].arch.width) if below else None
+
+
+def smaller(cfg: Config, group: list[Job], folder: Path) -> Smaller | None:
+    """The next smaller stack's saved fits, one row per job of ``group``; None at a chain's first size
+    or for an activation that cannot be widened (PolyNorm)."""
+    prev = previous(cfg, group)
+    if prev is None or not can_widen(group[0].arch):
+        return None
+    path = folder / file_for(prev)
+    if not path.is_file():
+        raise UserError(
+            f"{path} is missing: a continuation run starts each size from the smaller size's saved fits; "
+            "restore it, or run again into an empty --out"
+        )
+    rows = torch.load(path, weights_only=True)["rows"]
+    return Smaller(prev[0].arch, torch.stack([rows[_model(job)] for job in group]))
+
+
+def save(folder: Path, group: list[Job], result: Result) -> None:
+    """Each model's fit, as reported (the last stage's rows), keyed by target and seed."""
+    if not can_widen(group[0].arch):
+        return
+    rows = {_model(job): result.thetas[-1][m].double().cpu().clone() for m, job in enumerate(group)}
+    atomic_write(folder / file_for(group), lambda tmp: torch.save({"rows": rows}, tmp))
+
+
+def _model(job: Job) -> str:
+    return f"{job.target.name}|{job.seed}"

@@ -1,0 +1,164 @@
+"""Continuation in size (experiments/rates/continuation.py, approx/fitting/portfolio.py ``widened``)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import tomllib
+
+import pytest
+import torch
+from conftest import run_polylab
+
+from approx.fitting import portfolio, targets
+from approx.fitting.models import Activation, Architecture
+from approx.fitting.schedule import Phase
+from experiments import executors
+from experiments.rates import config as rates_config
+from experiments.rates import run as rates_run
+from experiments.user_errors import UserError
+
+CHAIN = """
+name = "chain"
+depth = 1
+sizes = [16, 32, 64]
+continuation = true
+seeds = [0]
+targets = [{ expr = "abs(x0 - 0.37)**1.5", d = 1, n = 1 }]
+activations = ["relu", "gelu", "polynorm"]
+[data]
+train_points = 64
+test_points = 256
+[[phases]]
+optimizer = "adam"
+steps = 30
+lr = 1e-2
+[[phases]]
+optimizer = "lm"
+steps = 20
+"""
+SHORT = (Phase("lm", steps=20), Phase("varpro"))
+
+
+def rows(path) -> dict[str, dict]:
+    return {r["job"]: r for r in csv.DictReader(io.StringIO(path.read_text()))}
+
+
+def _small_fit(act: str | dict, width: int):
+    """A trained width-``width`` network on Runge's function, two models, and its points."""
+    arch = Architecture(1, width, 1, Activation.parse(act))
+    x = torch.stack([targets.sample(1, 96, seed=s) for s in (0, 1)])
+    y = torch.stack([targets.get("runge")(xi) for xi in x])
+    train_part, val_part = portfolio.split(x, y)
+    start = portfolio.Start("u", "uniform", SHORT)
+    fit = portfolio._train(arch, arch.init([0, 1]), *train_part, start, portfolio.Engine())
+    return arch, fit.theta, train_part, val_part
+
+
+@pytest.mark.parametrize("act", ["relu", "gelu", {"name": "polyrelu", "coefficients": "per_neuron"}])
+def test_a_widened_start_is_the_smaller_fit_and_training_only_lowers_its_loss(act, monkeypatch):
+    small, theta, train_part, val_part = _small_fit(act, 4)
+    wide = Architecture(1, 9, 1, small.activation)
+    first = {}
+    real = portfolio._train
+
+    def spy(arch, theta0, x, y, cand, engine):
+        first[cand.name] = theta0.clone()
+        return real(arch, theta0, x, y, cand, engine)
+
+    monkeypatch.setattr(portfolio, "_train", spy)
+    cands = tuple(s for s in portfolio.starts(wide, smaller=portfolio.Smaller(small, theta)) if s.name == "widened")
+    run = portfolio.train_candidates(wide, [0, 1], train_part, val_part, cands, portfolio.Engine())["widened"]
+    grid = targets.dense_grid(1, 513) * 3 - 1  # beyond the cube too: the widened network is the smaller one
+    torch.testing.assert_close(wide.forward(first["widened"], grid), small.forward(theta, grid), rtol=0, atol=1e-13)
+    x, y = train_part
+    loss_small = (small.forward(theta, x) - y).square().mean(1)
+    assert all(run.train_loss[m] <= float(loss_small[m]) * (1 + 1e-12) for m in range(2))
+
+
+def test_a_smaller_fit_that_is_not_one_is_refused():
+    arch = Architecture(1, 8, 2, Activation("relu"))
+    for other in (
+        Architecture(1, 9, 2, Activation("relu")),
+        Architecture(1, 4, 1, Activation("relu")),
+        Architecture(2, 4, 2, Activation("relu")),
+        Architecture(1, 4, 2, Activation("gelu")),
+    ):
+        with pytest.raises(ValueError, match="cannot continue"):
+            portfolio.starts(arch, smaller=portfolio.Smaller(other, other.init([0])))
+    norm = Architecture(1, 8, 1, Activation("polynorm"))
+    with pytest.raises(ValueError, match="pointwise"):
+        portfolio.starts(
+            norm, smaller=portfolio.Smaller(Architecture(1, 4, 1, Activation("polynorm")), torch.zeros(1, 1))
+        )
+
+
+@pytest.fixture(scope="module")
+def chain(tmp_path_factory):
+    """One uninterrupted continuation run: the reference a killed and resumed one must reproduce."""
+    out = tmp_path_factory.mktemp("chain") / "run"
+    (out.parent / "chain.toml").write_text(CHAIN)
+    rates_run.run(rates_config.load(out.parent / "chain.toml"), out, progress=False)
+    return out
+
+
+def test_each_size_after_the_first_tries_the_smaller_fit_widened(chain):
+    table = rows(chain / "results.csv")
+    for job, r in table.items():
+        first, norm = "|P16|" in job, r["activation"].startswith("polynorm")
+        assert ("widened=" in r["selection"]) == (not first and not norm), (job, r["selection"])
+        assert r["start"] and r["start"] in (r["selection"] or r["start"])
+    saved = sorted(p.name for p in (chain / "params").iterdir())
+    assert saved == sorted(f"{a}-d1-L1-w{w}.pt" for a in ("relu", "gelu") for w in (5, 10, 21)), saved
+
+
+def test_a_killed_continuation_run_resumes_from_the_saved_fits(chain, tmp_path):
+    config = tmp_path / "chain.toml"
+    config.write_text(CHAIN)
+    out = tmp_path / "run"
+    killed = run_polylab("rates", config, "--out", out, "--no-progress", env={"POLYLAB_KILL_AT": "stack@4"})
+    assert killed.returncode == -9, killed.stderr
+    assert 0 < len(rows(out / "results.csv")) < 9
+    resumed = run_polylab("rates", config, "--out", out, "--resume", "--no-progress")
+    assert resumed.returncode == 0, resumed.stderr
+    after, reference = rows(out / "results.csv"), rows(chain / "results.csv")
+    assert set(after) == set(reference)
+    for job, r in after.items():  # the same networks as the whole run: the resumed sizes started from the saved fits
+        assert float(r["max_abs"]) == pytest.approx(float(reference[job]["max_abs"]), rel=1e-6), job
+        assert r["start"] == reference[job]["start"]
+
+
+def test_a_resume_without_the_saved_fits_is_refused(chain, tmp_path):
+    config = tmp_path / "chain.toml"
+    config.write_text(CHAIN)
+    out = tmp_path / "run"
+    killed = run_polylab("rates", config, "--out", out, "--no-progress", env={"POLYLAB_KILL_AT": "stack@4"})
+    assert killed.returncode == -9, killed.stderr
+    for saved in (out / "params").iterdir():
+        saved.unlink()
+    resumed = run_polylab("rates", config, "--out", out, "--resume", "--no-progress")
+    assert resumed.returncode == 2 and "is missing" in resumed.stderr and "Traceback" not in resumed.stderr
+
+
+@pytest.mark.parametrize(
+    "old, new, message",
+    [
+        ("continuation = true", "continuation = 1", "true or false"),
+        ("continuation = true", 'continuation = true\ninit = "uniform"', "init = 'auto'"),
+        ("continuation = true", "continuation = true\nstages = 2", "stages = 1"),
+    ],
+)
+def test_continuation_needs_what_it_builds_on(old, new, message):
+    text = CHAIN.replace(old, new)
+    with pytest.raises(UserError, match=message):
+        rates_config.from_dict(tomllib.loads(text), text)
+
+
+def test_continuation_refuses_an_executor_that_runs_sizes_at_once(tmp_path):
+    cfg = rates_config.from_dict(tomllib.loads(CHAIN), CHAIN)
+
+    class Elsewhere(executors.Local):
+        name = "ray"
+
+    with pytest.raises(UserError, match="local executor"):
+        rates_run.run(cfg, tmp_path / "run", progress=False, executor=Elsewhere())
