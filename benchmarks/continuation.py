@@ -6,7 +6,8 @@ Two rates runs of ``experiments/configs/paper.toml`` with one seed and the activ
 is (every size fitted independently) and one with ``continuation = true`` (each size also tries the
 next smaller size's fit, widened: experiments/rates/continuation.py). They run side by side, one
 thread each. Printed, per curve: the test error at every size in both runs and the number of size
-steps at which the error rises. Each run's folder holds its results, report and figures.
+steps at which the error rises (at all, and by more than 10%). Each run's folder holds its results,
+report and figures; ``--table`` prints the table again from them.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ def config_text(activations: list[str], continued: bool) -> str:
         (r'(?m)^name = "paper"$', 'name = "paper-continuation"' if continued else 'name = "paper-independent"'),
         (r"(?m)^seeds = \[.*\]$", "seeds = [0]"),
         (r"(?ms)^activations = \[.*?^\]$", "activations = [" + ", ".join(f'"{a}"' for a in activations) + "]"),
-        (r'(?m)^init = "auto"$', 'init = "auto"\ncontinuation = ' + ("true" if continued else "false")),
+        (r"(?m)^continuation = true$", f"continuation = {'true' if continued else 'false'}"),
     ]
     for pattern, new in edits:
         text, n = re.subn(pattern, new, text)
@@ -47,19 +48,21 @@ def curves(path: Path) -> dict[tuple[str, str], list[tuple[int, float]]]:
     return {k: sorted(v) for k, v in out.items()}
 
 
-def rises(errors: list[float]) -> int:
-    return sum(b > a for a, b in zip(errors, errors[1:], strict=False))
+def rises(errors: list[float], by: float = 0.0) -> int:
+    """Size steps at which the error grows by more than the factor 1 + ``by``."""
+    return sum(b > a * (1 + by) for a, b in zip(errors, errors[1:], strict=False))
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--out", default="benchmarks/continuation")
     p.add_argument("--activations", nargs="+", default=["gelu", "polyrelu"])
+    p.add_argument("--table", action="store_true", help="only print the table of the runs already in --out")
     args = p.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     runs = []
-    for arm in ARMS:
+    for arm in ARMS if not args.table else ():
         config = out / f"{arm}.toml"
         config.write_text(config_text(args.activations, arm == "continued"))
         command = [sys.executable, "-m", "experiments", "rates", str(config), "--out", str(out / arm)]
@@ -76,11 +79,13 @@ def main() -> None:
                 " ".join(f"{e:.2g}" for _, e in a),
                 " ".join(f"{e:.2g}" for _, e in b),
                 f"{rises([e for _, e in a])} → {rises([e for _, e in b])}",
+                f"{rises([e for _, e in a], 0.1)} → {rises([e for _, e in b], 0.1)}",
             ]
         )
     sizes = " ".join(str(n) for n, _ in next(iter(independent.values())))
     print(f"max-abs test error at P = {sizes}")
-    print(table(["activation", "target", "independent", "continued", "rising steps"], rows))
+    header = ["activation", "target", "independent", "continued", "rising steps", "rising by > 10%"]
+    print(table(header, rows))
 
 
 if __name__ == "__main__":

@@ -27,7 +27,7 @@ class Phase:
     cg_above: int = 1500  # LM: matrix-free CG instead of Cholesky above this many parameters
     cg_iters: int = 100  # LM: CG iterations per step at most
     varpro: bool = False  # LM: re-solve the readout by least squares after every accepted step
-    seconds: float = 0.0  # wall-clock limit of the phase per stack (0: none)
+    seconds: float = 0.0  # wall-clock limit of the phase per chunk of a stack (0: none)
 
     def __post_init__(self):
         if self.optimizer not in OPTIMIZERS:
@@ -65,7 +65,7 @@ class Phase:
         return 1.0
 
 
-#: wall-clock caps of the default schedules' second-order phases, per stack: a Levenberg–Marquardt step
+#: wall-clock caps of the default schedules' second-order phases, per chunk of a stack: a Levenberg–Marquardt step
 #: costs O(N·P²) (or CG iterations of O(N·P)), ~1 s at P ≈ 3000; small fits end by their step counts first
 LBFGS_SECONDS, LM_SECONDS = 10.0, 15.0
 #: the schedule of a uniform start: Adam leaves the start's basin, Levenberg–Marquardt descends, the

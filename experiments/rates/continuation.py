@@ -49,8 +49,7 @@ def smaller(cfg: Config, group: list[Job], folder: Path) -> Smaller | None:
             f"{path} is missing: a continuation run starts each size from the smaller size's saved fits; "
             "restore it, or run again into an empty --out"
         )
-    rows = torch.load(path, weights_only=True)["rows"]
-    return Smaller(prev[0].arch, torch.stack([rows[_model(job)] for job in group]))
+    return Smaller(prev[0].arch, torch.stack(_rows(path, prev[0].arch.size, [_model(job) for job in group])))
 
 
 def save(folder: Path, group: list[Job], result: Result) -> None:
@@ -59,6 +58,21 @@ def save(folder: Path, group: list[Job], result: Result) -> None:
         return
     rows = {_model(job): result.thetas[-1][m].double().cpu().clone() for m, job in enumerate(group)}
     atomic_write(folder / file_for(group), lambda tmp: torch.save({"rows": rows}, tmp))
+
+
+def _rows(path: Path, size: int, models: list[str]) -> list[torch.Tensor]:
+    """The saved rows of ``models``, each ``size`` finite float64 numbers, or one line saying what is wrong."""
+    try:
+        rows = torch.load(path, weights_only=True)["rows"]
+        found = [rows[m] for m in models]
+    except Exception as err:  # any unreadable file: torch raises many kinds
+        raise UserError(f"{path} is not a saved fit of this run ({type(err).__name__}: {err})"[:300]) from None
+    for m, row in zip(models, found, strict=True):
+        if not isinstance(row, torch.Tensor) or row.shape != (size,) or row.dtype != torch.float64:
+            raise UserError(f"{path}: the fit of {m} is not {size} float64 parameters")
+        if not row.isfinite().all():
+            raise UserError(f"{path}: the fit of {m} holds non-finite parameters")
+    return found
 
 
 def _model(job: Job) -> str:
