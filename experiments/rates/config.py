@@ -12,6 +12,7 @@ Config (see experiments/configs/quick.toml)::
     certify = false              # add each fit's certified sup error where it exists (1-D, docs/theory.md §8)
     init = "auto"                # auto (kinks for ReLU types) | uniform | kinks | theorem3 | theorem3-relu
     stages = 1                   # residual stages per fit; a size is the total over the stages
+    continuation = false         # each size also starts from the next smaller size's fit, widened
     lrs = [1e-3, 1e-2]           # optional: a learning-rate axis (each Adam phase's lr); reports take the best
     targets = [{family = "abs_power", n = 1, d = 1}, {name = "runge"}, {expr = "x0*x1", d = 2}]
     activations = ["relu", {name = "polyrelu", coefficients = "per_neuron"}]
@@ -21,7 +22,7 @@ Config (see experiments/configs/quick.toml)::
     sampling = "auto"            # auto (default) | boundary | arcsine | sobol | random | chebyshev
     test_points = 8192           # dense grid size (per target; ~points^{1/d} per axis)
     [[phases]]                   # optional: the uniform start's schedule (approx.fitting.schedule.Phase
-    optimizer = "adam"           # fields; default UNIFORM_SCHEDULE: Adam, L-BFGS, LM, readout)
+    optimizer = "adam"           # fields; default UNIFORM_SCHEDULE: Adam, LM, readout)
     steps = 1000
     lr = 3e-3
     [[kinks_phases]]             # optional: the kinks start's schedule (default KINKS_SCHEDULE:

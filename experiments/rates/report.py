@@ -11,7 +11,7 @@
 from __future__ import annotations
 
 import math
-from collections import defaultdict
+from collections import Counter, defaultdict
 from pathlib import Path
 
 import numpy as np
@@ -316,6 +316,12 @@ def report(out: Path, summary: dict, figs: list[Path]) -> str:
     lines += [
         f"- fits: {summary['rows']} ({summary['diverged']} diverged); error metric for slopes: `{summary['metric']}`"
         " on the dense held-out grid",
+    ]
+    if summary.get("starts"):
+        chosen = ", ".join(f"{name} {count}" for name, count in sorted(summary["starts"].items()))
+        also = "; continuation in size: each size also tried the smaller fit widened" if summary["continuation"] else ""
+        lines.append(f"- starts chosen on the validation split: {chosen}{also}")
+    lines += [
         "",
         "Slopes are least-squares fits of log error on log P, one point per size: its best fit over the "
         "learning-rate × seed grid (the protocol of docs/theory.md §7); the 95% interval is a bootstrap over "
@@ -412,6 +418,8 @@ def write_all(out: str | Path, cfg=None, boot: int = 1000) -> dict:
         "metric": metric,
         "rows": len(rows),
         "diverged": sum(r["status"] == "diverged" for r in rows),
+        "continuation": cfg.continuation,
+        "starts": dict(Counter(r["start"] for r in rows if r.get("start"))),
         "fits": fits,
         "chebyshev": cheb,
         "run": _run_record(run_file),

@@ -16,6 +16,7 @@ from approx.fitting.models import Activation, Architecture
 from approx.fitting.schedule import Phase
 from experiments import executors
 from experiments.rates import config as rates_config
+from experiments.rates import report as rate_report
 from experiments.rates import run as rates_run
 from experiments.user_errors import UserError
 
@@ -115,6 +116,8 @@ def test_each_size_after_the_first_tries_the_smaller_fit_widened(chain):
         first, norm = "|P16|" in job, r["activation"].startswith("polynorm")
         assert ("widened=" in r["selection"]) == (not first and not norm), (job, r["selection"])
         assert r["start"] and r["start"] in (r["selection"] or r["start"])
+    summary = rate_report.write_all(chain, boot=20)
+    assert summary["starts"].get("widened") and "continuation in size" in (chain / "report.md").read_text()
     saved = sorted(p.name for p in (chain / "params").iterdir())
     assert saved == sorted(f"{a}-d1-L1-w{w}.pt" for a in ("relu", "gelu") for w in (5, 10, 21)), saved
 
