@@ -1,6 +1,6 @@
 """Continuation in size against independent fits, on the `paper` study's targets and settings.
 
-    .venv/bin/python benchmarks/continuation.py [--out benchmarks/continuation] [--activations gelu polyrelu]
+    .venv/bin/python benchmarks/continuation.py --activations gelu polyrelu [--out DIR] [--table]
 
 Two rates runs of ``experiments/configs/paper.toml`` with one seed and the activations given, one as it
 is (every size fitted independently) and one with ``continuation = true`` (each size also tries the
@@ -55,11 +55,11 @@ def rises(errors: list[float], by: float = 0.0) -> int:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--out", default="benchmarks/continuation")
     p.add_argument("--activations", nargs="+", default=["gelu", "polyrelu"])
+    p.add_argument("--out", help="default: benchmarks/continuation/ACTIVATIONS (joined by '-')")
     p.add_argument("--table", action="store_true", help="only print the table of the runs already in --out")
     args = p.parse_args()
-    out = Path(args.out)
+    out = Path(args.out or Path(__file__).resolve().parent / "continuation" / "-".join(args.activations))
     out.mkdir(parents=True, exist_ok=True)
     runs = []
     for arm in ARMS if not args.table else ():
