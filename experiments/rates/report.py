@@ -303,6 +303,15 @@ def _floors(floors) -> str:
     return "none" if not floors else ", ".join(f"{p}: {why}" for p, why in floors.items())
 
 
+def _starts(summary: dict) -> list[str]:
+    """The report's line on the starts the portfolio chose, if the rows record them."""
+    if not summary.get("starts"):
+        return []
+    chosen = ", ".join(f"{name} {count}" for name, count in sorted(summary["starts"].items()))
+    also = "; continuation in size: each size also tried the smaller fit, widened" if summary["continuation"] else ""
+    return [f"- starts chosen on the validation split: {chosen}{also}"]
+
+
 def report(out: Path, summary: dict, figs: list[Path]) -> str:
     lines = [f"# Rates report: {summary['config']}", ""]
     run = summary.get("run") or {}
@@ -317,10 +326,7 @@ def report(out: Path, summary: dict, figs: list[Path]) -> str:
         f"- fits: {summary['rows']} ({summary['diverged']} diverged); error metric for slopes: `{summary['metric']}`"
         " on the dense held-out grid",
     ]
-    if summary.get("starts"):
-        chosen = ", ".join(f"{name} {count}" for name, count in sorted(summary["starts"].items()))
-        also = "; continuation in size: each size also tried the smaller fit widened" if summary["continuation"] else ""
-        lines.append(f"- starts chosen on the validation split: {chosen}{also}")
+    lines += _starts(summary)
     lines += [
         "",
         "Slopes are least-squares fits of log error on log P, one point per size: its best fit over the "
