@@ -20,11 +20,12 @@ a validation split, points held back from training (never the test grid):
   points and only falls (continuation in size).
 
 A candidate's score is its sup error on the validation points, or its excess overshoot if that is
-larger: how much further than the model's most restrained candidate its values on an unlabelled probe
+larger: how much further than the model's most restrained start its values on an unlabelled probe
 grid of the cube (corners included) leave the range of the training values. The probe needs no target
 value, and it sees the spike between points that a few validation points miss; measuring it against
 the other candidates lets a target whose own extremes lie between the sampled points (every good fit
-overshoots there) be decided by the validation error.
+overshoots there) be decided by the validation error. ``widened`` is judged against the other starts'
+bar and does not move it: a candidate that overshoots least would otherwise raise every rival's score.
 
 Candidates train on the first 7/8 of each model's points; the chosen network is then polished on all
 of them (L-BFGS, LM, the exact readout: each step only lowers its training loss). Every candidate's
@@ -276,14 +277,21 @@ def probe_points(d: int) -> Tensor:
 
 
 def scores(
-    arch: Architecture, runs: dict[str, Fit], train_part: tuple[Tensor, Tensor], val_part: tuple[Tensor, Tensor]
+    arch: Architecture,
+    runs: dict[str, Fit],
+    train_part: tuple[Tensor, Tensor],
+    val_part: tuple[Tensor, Tensor],
+    followers: tuple[str, ...] = ("widened",),
 ) -> dict[str, Tensor]:
     """Per candidate, (M,) max(sup |f − net| on the validation points, its excess overshoot); +inf for a
-    diverged or non-finite model. The excess is the overshoot beyond the least of the model's candidates:
-    where f itself leaves the range of its sampled values, every good fit overshoots by that much."""
+    diverged or non-finite model. The excess is the overshoot beyond the least of the model's own starts:
+    where f itself leaves the range of its sampled values, every good fit overshoots by that much.
+    ``followers`` (the continuation candidate) are measured against that bar but do not set it, so
+    offering one never changes the other candidates' scores."""
     probe = probe_points(arch.d_in)
     parts = {name: validation_errors(arch, run, train_part, val_part, probe) for name, run in runs.items()}
-    least = torch.stack([over for _, over in parts.values()]).amin(0)
+    setters = [name for name in parts if name not in followers] or list(parts)
+    least = torch.stack([parts[name][1] for name in setters]).amin(0)
     excess = {name: torch.where(over.isfinite(), over - least, torch.inf) for name, (_, over) in parts.items()}
     return {name: torch.maximum(err, excess[name]) for name, (err, _) in parts.items()}
 

@@ -130,12 +130,12 @@ def test_a_split_too_small_to_hold_points_back_is_refused():
         portfolio.split(torch.rand(1, 12, 1), torch.rand(1, 12))
 
 
-def test_an_overshoot_every_candidate_shares_leaves_the_choice_to_the_validation_error(monkeypatch):
-    """f = 4x(1 − x) peaks at 1 between the training points (their values stop at 0.96), so every good
-    fit overshoots the training range by ~0.04 on the probe. Candidate ``rough`` (0.999·f + 0.01·h)
-    overshoots a little less than ``fine`` (f + 0.001·h) but is ten times worse on the validation
-    points; ``spiky`` is ``fine`` with a bump to 1.3 between the points. The excess overshoot picks
-    ``fine``; the raw overshoot (the mutant) picks ``rough``."""
+def _overshoot_case(monkeypatch, names: tuple[str, ...]):
+    """Candidates that are fixed functions of x (no training), on points of f = 4x(1 − x) that miss its
+    peak: (arch, runs, train_part, val_part). ``rough`` = 0.999·f + 0.01·h overshoots the training range a
+    little less than ``fine`` = f + 0.001·h but is ten times worse on the validation points; ``spiky`` is
+    ``fine`` with a bump to 1.3 between the points; ``widened`` is ``rough`` capped at the training
+    values' maximum (no overshoot at all)."""
 
     def f(x):
         return 4 * x * (1 - x)
@@ -146,20 +146,29 @@ def test_an_overshoot_every_candidate_shares_leaves_the_choice_to_the_validation
     def bump(x):
         return 0.7 * torch.exp(-(((x - 0.8) / 0.004) ** 2))
 
+    x = torch.cat([torch.linspace(0, 0.4, 32, dtype=torch.float64), torch.linspace(0.6, 1, 32, dtype=torch.float64)])
+    x = x[torch.randperm(64, generator=torch.Generator().manual_seed(0))][None, :, None]
+    train_part, val_part = portfolio.split(x, f(x[..., 0]))
+    assert float(train_part[1].max()) <= 0.96 + 1e-9
+    top = float(train_part[1].max())
     nets = {"rough": lambda x: 0.999 * f(x) + 0.01 * h(x), "fine": lambda x: f(x) + 1e-3 * h(x)}
     nets["spiky"] = lambda x: nets["fine"](x) + bump(x)
-    names = list(nets)
+    nets["widened"] = lambda x: nets["rough"](x).clamp(max=top)
 
     def predict(arch, theta, x):  # row k of theta names the candidate; one model, so x is (N, 1) or (1, N, 1)
         return torch.stack([nets[names[int(k)]](x.reshape(-1)) for k in theta[:, 0]])
 
     monkeypatch.setattr(portfolio.metrics, "predict", predict)
-    x = torch.cat([torch.linspace(0, 0.4, 32, dtype=torch.float64), torch.linspace(0.6, 1, 32, dtype=torch.float64)])
-    x = x[torch.randperm(64, generator=torch.Generator().manual_seed(0))][None, :, None]
-    train_part, val_part = portfolio.split(x, f(x[..., 0]))
-    assert float(train_part[1].max()) <= 0.96 + 1e-9
     runs = {name: SimpleNamespace(theta=torch.tensor([[float(k)]]), status=["ok"]) for k, name in enumerate(names)}
-    arch = Architecture(1, 2, 1, Activation("relu"))
+    return Architecture(1, 2, 1, Activation("relu")), runs, train_part, val_part
+
+
+def test_an_overshoot_every_candidate_shares_leaves_the_choice_to_the_validation_error(monkeypatch):
+    """f peaks at 1 between the training points (their values stop at 0.96), so every good fit
+    overshoots the training range by ~0.04 on the probe. The excess overshoot picks ``fine``; the raw
+    overshoot (the mutant) picks ``rough``."""
+    names = ("rough", "fine", "spiky")
+    arch, runs, train_part, val_part = _overshoot_case(monkeypatch, names)
     scores = portfolio.scores(arch, runs, train_part, val_part)
     assert min(names, key=lambda n: float(scores[n][0])) == "fine"
     assert float(scores["spiky"][0]) > 0.3  # a spike of its own still counts in full
@@ -169,3 +178,18 @@ def test_an_overshoot_every_candidate_shares_leaves_the_choice_to_the_validation
         return float(torch.maximum(err, over)[0])
 
     assert min(names, key=raw) == "rough"
+
+
+def test_a_widened_candidate_does_not_change_the_other_candidates_scores(monkeypatch):
+    """``widened`` overshoots less than every start, so if it set the bar (the mutant, no followers)
+    ``fine``'s score would become its whole shared overshoot, and ``widened``, ten times worse on the
+    validation points, would win."""
+    names = ("rough", "fine", "spiky", "widened")
+    arch, runs, train_part, val_part = _overshoot_case(monkeypatch, names)
+    without = portfolio.scores(arch, {n: runs[n] for n in names[:3]}, train_part, val_part)
+    with_it = portfolio.scores(arch, runs, train_part, val_part)
+    for name in names[:3]:
+        assert float(with_it[name][0]) == float(without[name][0])
+    assert min(names, key=lambda n: float(with_it[n][0])) == "fine"
+    mutant = portfolio.scores(arch, runs, train_part, val_part, followers=())
+    assert min(names, key=lambda n: float(mutant[n][0])) == "widened"
