@@ -1,14 +1,17 @@
 """Where the tasks of a study run: in this process (``local``, the default) or as Ray tasks (docs/scaling.md).
 
 A :class:`Task` is one unit of work the engine already batches (a rates stack, an lm (variant, seed)
-run): a module-level function and its arguments, with the CPUs (torch threads) and GPUs it needs. An
-executor runs a list of them and hands each result to ``on_done`` *in this process*, in the order they
-finish; the caller writes files there, so one writer holds the output folder whatever the executor,
-and kill-and-resume keeps its guarantees.
+run): a module-level function and its arguments, with the CPUs (torch threads) and GPUs it needs. A
+task may come ``after`` another: it then starts once that one has finished and receives its result as
+a last argument (a continuation chain: each size starts from the smaller size's fits). An executor
+runs a list of them and hands each result to ``on_done`` *in this process*, in the order they finish;
+the caller writes files there, so one writer holds the output folder whatever the executor, and
+kill-and-resume keeps its guarantees.
 
 - :class:`Local` calls the functions one after the other: today's path, unchanged.
 - :class:`RayExecutor` submits every task to Ray (``ray.init(address)``: ``local`` starts a private
-  one-machine cluster, ``auto`` or ``HOST:PORT`` joins a running one). A task whose worker dies is
+  one-machine cluster, ``auto`` or ``HOST:PORT`` joins a running one). A task ``after`` another waits
+  in Ray for that one's result, so separate chains run side by side. A task whose worker dies is
   retried (``max_retries``); a task that raises is recorded as a :class:`Failure`, named, and the others
   go on. Each worker runs with exactly the task's torch threads, so results do not depend on where a
   task ran.
@@ -38,6 +41,7 @@ class Task:
     args: tuple = ()
     cpus: int = 1
     gpus: float = 0.0
+    after: str | None = None  # the key of a task that runs first; its result is this one's last argument
 
 
 @dataclass(frozen=True)
@@ -59,12 +63,13 @@ def node_name() -> str:
     return platform.node() or "localhost"
 
 
-def run_with_threads(fn: Callable[..., Any], args: tuple, threads: int) -> tuple[Any, str]:
-    """``fn(*args)`` with exactly ``threads`` torch CPU threads; returns (result, node name)."""
+def run_with_threads(fn: Callable[..., Any], args: tuple, threads: int, after: tuple | None = None) -> tuple[Any, str]:
+    """``fn(*args)`` with exactly ``threads`` torch CPU threads; returns (result, node name). ``after``:
+    the (result, node) of the task this one follows, whose result becomes the last argument."""
     import torch
 
     torch.set_num_threads(threads)
-    return fn(*args), node_name()
+    return fn(*args, *([] if after is None else [after[0]])), node_name()
 
 
 class Local:
@@ -74,9 +79,10 @@ class Local:
         return {"executor": "local"}
 
     def run(self, tasks: Sequence[Task], on_done: Callable[[Task, Any, str], None], progress=None) -> Outcome:
-        outcome = Outcome()
-        for task in tasks:
-            result = task.fn(*task.args)
+        outcome, results = Outcome(), {}
+        for task in tasks:  # a task comes after the one it follows
+            result = task.fn(*task.args, *([] if task.after is None else [results[task.after]]))
+            results[task.key] = result
             outcome.nodes[task.key] = node_name()
             on_done(task, result, outcome.nodes[task.key])
             if progress:
@@ -132,12 +138,13 @@ class RayExecutor:
     def run(self, tasks: Sequence[Task], on_done: Callable[[Task, Any, str], None], progress=None) -> Outcome:
         ray = self.ray
         remote = ray.remote(run_with_threads)
-        pending = {}
-        for task in tasks:
+        pending, refs = {}, {}
+        for task in tasks:  # a task comes after the one it follows; Ray resolves that ref before it starts
+            after = None if task.after is None else refs[task.after]
             ref = remote.options(num_cpus=task.cpus, num_gpus=task.gpus, max_retries=MAX_RETRIES).remote(
-                task.fn, task.args, task.cpus
+                task.fn, task.args, task.cpus, after
             )
-            pending[ref] = task
+            pending[ref], refs[task.key] = task, ref
         outcome = Outcome()
         while pending:
             ready, _ = ray.wait(list(pending), num_returns=1)

@@ -5,7 +5,8 @@ each offers the portfolio one more candidate, ``widened``: the same models' fits
 width with zero-output units added (approx/fitting/portfolio.py, growth.py), which computes exactly
 what the smaller network computed and is then trained by LM. The fits of every finished stack are
 saved in ``OUT/params/``, one file per stack, written atomically before its rows reach results.csv,
-so a resumed run continues from the very networks a whole run would have used.
+so a resumed run continues from the very networks a whole run would have used. Within a run the fits
+travel from stack to stack with the results (``from_fits``), so the chains of a Ray run go side by side.
 """
 
 from __future__ import annotations
@@ -52,12 +53,26 @@ def smaller(cfg: Config, group: list[Job], folder: Path) -> Smaller | None:
     return Smaller(prev[0].arch, torch.stack(_rows(path, prev[0].arch.size, [_model(job) for job in group])))
 
 
-def save(folder: Path, group: list[Job], result: Result) -> None:
-    """Each model's fit, as reported (the last stage's rows), keyed by target and seed."""
+def from_fits(cfg: Config, group: list[Job], fits: dict[str, torch.Tensor] | None) -> Smaller | None:
+    """The next smaller stack's ``fits`` (from ``fits``) as the start of ``group``'s widened candidate."""
+    prev = previous(cfg, group)
+    if prev is None or fits is None or not can_widen(group[0].arch):
+        return None
+    return Smaller(prev[0].arch, torch.stack([fits[_model(job)] for job in group]))
+
+
+def fits(group: list[Job], result: Result) -> dict[str, torch.Tensor] | None:
+    """Each model's fit, as reported (the last stage's rows), keyed by target and seed; None for an
+    activation that cannot be widened."""
     if not can_widen(group[0].arch):
-        return
-    rows = {_model(job): result.thetas[-1][m].double().cpu().clone() for m, job in enumerate(group)}
-    atomic_write(folder / file_for(group), lambda tmp: torch.save({"rows": rows}, tmp))
+        return None
+    return {_model(job): result.thetas[-1][m].double().cpu().clone() for m, job in enumerate(group)}
+
+
+def save(folder: Path, group: list[Job], fits: dict[str, torch.Tensor] | None) -> None:
+    """A stack's ``fits`` in its file of ``folder``, atomically (nothing for None)."""
+    if fits is not None:
+        atomic_write(folder / file_for(group), lambda tmp: torch.save({"rows": fits}, tmp))
 
 
 def _rows(path: Path, size: int, models: list[str]) -> list[torch.Tensor]:

@@ -4,7 +4,8 @@ Jobs of one architecture, input dimension and learning rate form one stack (all 
 seeds), fitted by approx/fitting/stack.py, which chooses stacked or one-at-a-time by timing. After
 every stack the CSV is rewritten atomically with the new rows, so a killed run loses at most the
 stack in flight and ``--resume`` skips every job already in the file (by its id): no lost and no
-duplicated rows. With a Ray executor each stack is a task, and this process alone writes the file.
+duplicated rows. With a Ray executor each stack is a task, and this process alone writes the file; in
+a continuation run each size's task comes after the next smaller size's (experiments/executors.py).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import hashlib
 import time
 import tomllib
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -51,24 +53,37 @@ def request(cfg: Config, group: list[Job], device: str, smaller: Smaller | None 
     )
 
 
+@dataclass(frozen=True)
+class Finished:
+    """A stack's result rows and, in a continuation run, each model's fit (saved in ``OUT/params/`` and
+    the start of the next size's ``widened`` candidate; None for an activation that cannot be widened)."""
+
+    rows: list[dict]
+    fits: dict[str, torch.Tensor] | None = None
+
+
 def run_stack(
-    cfg: Config, group: list[Job], device: str, test_sets: stack.TestSets, params: Path | None = None
-) -> list[dict]:
-    """Fit one stack (every stage of it) and return its result rows. ``params``: a continuation run's
-    folder of saved fits (experiments/rates/continuation.py), read for the next smaller size and
-    written with this stack's."""
+    cfg: Config,
+    group: list[Job],
+    device: str,
+    test_sets: stack.TestSets,
+    smaller: Smaller | None = None,
+    previous: Finished | None = None,
+) -> Finished:
+    """Fit one stack (every stage of it). A continuation run's stack also starts from the next smaller
+    size's fits: ``smaller``, read from ``OUT/params/`` on resume, or ``previous``, that size's stack
+    finished in this run (experiments/rates/continuation.py)."""
     if cfg.init in CONSTRUCTION_INITS:
-        return [construction.row(cfg, job, test_sets) for job in group]
-    smaller = continuation.smaller(cfg, group, params) if params else None
+        return Finished([construction.row(cfg, job, test_sets) for job in group])
+    if previous is not None:
+        smaller = continuation.from_fits(cfg, group, previous.fits)
     result = stack.fit(request(cfg, group, device, smaller), test_sets)
-    if params:
-        continuation.save(params, group, result)
     floor_keys = ("rmse", "max_abs", "train_rmse")
     blank = dict.fromkeys(results_table.CERTIFIED, "")
     certified = [
         certify_fit.columns(FitResult.from_stack(result, m)) if cfg.certify else blank for m in range(len(group))
     ]
-    return [
+    rows = [
         {
             **results_table.row(
                 cfg,
@@ -87,6 +102,7 @@ def run_stack(
         }
         for m, job in enumerate(group)
     ]
+    return Finished(rows, continuation.fits(group, result) if cfg.continuation else None)
 
 
 def check_device(device: str, dtype: str) -> None:
@@ -94,12 +110,20 @@ def check_device(device: str, dtype: str) -> None:
     devices.check(device, dtype)
 
 
-def stack_task(text: str, name: str, job_ids: list[str], device: str, compile: bool = False) -> list[dict]:
+def stack_task(
+    text: str,
+    name: str,
+    job_ids: list[str],
+    device: str,
+    compile: bool = False,
+    smaller: Smaller | None = None,
+    previous: Finished | None = None,
+) -> Finished:
     """One stack, from the config's text: what a Ray worker runs (the config is parsed where it runs)."""
     cfg, test_sets = _parsed(text, name, compile)
     jobs = {job.id: job for job in cfg.jobs}
     kill_once("task")  # fault injection: a worker that dies mid-task (tests only)
-    return run_stack(cfg, [jobs[i] for i in job_ids], device, test_sets)
+    return run_stack(cfg, [jobs[i] for i in job_ids], device, test_sets, smaller, previous)
 
 
 _CACHE: dict[str, tuple[Config, dict]] = {}  # per worker process: config digest -> (config, test sets)
@@ -138,8 +162,6 @@ def run(
     each stack is a task of ``threads`` CPUs; this process alone writes results.csv, as stacks finish.
     """
     executor = executor or executors.Local()
-    if cfg.continuation and executor.name != "local":
-        raise UserError("continuation = true fits each size after the smaller one: use the local executor")
     check_device(device, cfg.dtype)
     memory.check(cfg, device, allow_large)
     if cfg.dtype == "tf32":
@@ -168,10 +190,12 @@ def run(
     tasks = _tasks(cfg, groups, device, executor, threads, params)
     by_key = dict(zip((t.key for t in tasks), groups, strict=True))
 
-    def finished(task: executors.Task, new: list[dict], node: str) -> None:
+    def finished(task: executors.Task, new: Finished, node: str) -> None:
         nonlocal ran, rows
         checkpoint("stack")
-        rows += new
+        if params:  # before the rows: a resumed run finds the fits of every stack in results.csv
+            continuation.save(params, by_key[task.key], new.fits)
+        rows += new.rows
         results_table.write(out / "results.csv", rows)  # atomic: every finished stack, never half of one
         group = by_key[task.key]
         bar.update(len(group))
@@ -198,14 +222,27 @@ def run(
 def _tasks(
     cfg: Config, groups: list[list[Job]], device: str, executor, threads: int, params: Path | None = None
 ) -> list[executors.Task]:
-    """One task a stack: in this process with the held-out sets built once, or by job ids for a Ray worker."""
+    """One task a stack: in this process with the held-out sets built once, or by job ids for a Ray
+    worker. In a continuation run (``params``) a stack comes after the next smaller size's stack of
+    this run, or starts from that size's saved fits."""
+    keys = {(g[0].arch, g[0].lr): _stack_key(g) for g in groups}
+    after, smaller = {}, {}
+    for g in groups:
+        prev = continuation.previous(cfg, g) if params else None
+        if prev is not None and (prev[0].arch, prev[0].lr) in keys:
+            after[_stack_key(g)] = keys[prev[0].arch, prev[0].lr]
+        elif prev is not None:
+            smaller[_stack_key(g)] = continuation.smaller(cfg, g, params)
     if executor.name == "local":
         test_sets = held_out_sets(cfg)
-        return [executors.Task(_stack_key(g), run_stack, (cfg, g, device, test_sets, params)) for g in groups]
-    gpus = 1.0 if device.startswith("cuda") else 0.0
-    args = [(cfg.text, cfg.name, [j.id for j in g], device, cfg.compile) for g in groups]
+        args = [(cfg, g, device, test_sets) for g in groups]
+        fn, cpus, gpus = run_stack, 1, 0.0
+    else:
+        args = [(cfg.text, cfg.name, [j.id for j in g], device, cfg.compile) for g in groups]
+        fn, cpus, gpus = stack_task, threads, 1.0 if device.startswith("cuda") else 0.0
     return [
-        executors.Task(_stack_key(g), stack_task, a, cpus=threads, gpus=gpus) for g, a in zip(groups, args, strict=True)
+        executors.Task(k, fn, (*a, smaller.get(k)), cpus=cpus, gpus=gpus, after=after.get(k))
+        for k, a in zip(map(_stack_key, groups), args, strict=True)
     ]
 
 

@@ -14,7 +14,6 @@ from conftest import run_polylab
 from approx.fitting import portfolio, targets
 from approx.fitting.models import Activation, Architecture
 from approx.fitting.schedule import Phase
-from experiments import executors
 from experiments.rates import config as rates_config
 from experiments.rates import report as rate_report
 from experiments.rates import run as rates_run
@@ -180,11 +179,21 @@ def test_continuation_needs_what_it_builds_on(old, new, message):
         rates_config.from_dict(tomllib.loads(text), text)
 
 
-def test_continuation_refuses_an_executor_that_runs_sizes_at_once(tmp_path):
-    cfg = rates_config.from_dict(tomllib.loads(CHAIN), CHAIN)
-
-    class Elsewhere(executors.Local):
-        name = "ray"
-
-    with pytest.raises(UserError, match="local executor"):
-        rates_run.run(cfg, tmp_path / "run", progress=False, executor=Elsewhere())
+def test_a_continuation_run_through_ray_killed_and_resumed_gives_the_local_rows(chain, tmp_path):
+    """Each size's Ray task comes after the smaller size's and starts from its fits; the driver, killed
+    mid-run, resumes from the saved fits. Two workers: the relu and gelu chains run side by side."""
+    pytest.importorskip("ray", reason="Ray is the 'distributed' extra; make test installs it")
+    config = tmp_path / "chain.toml"
+    config.write_text(CHAIN)
+    out = tmp_path / "run"
+    ray = ("--executor", "ray", *ONE_THREAD)
+    killed = run_polylab("rates", config, "--out", out, *ray, env={"POLYLAB_KILL_AT": "stack@4"})
+    assert killed.returncode == -9, killed.stderr
+    assert 0 < len(rows(out / "results.csv")) < 9
+    resumed = run_polylab("rates", config, "--out", out, "--resume", *ray)
+    assert resumed.returncode == 0, resumed.stderr
+    after, reference = rows(out / "results.csv"), rows(chain / "results.csv")
+    assert set(after) == set(reference)
+    for job, r in after.items():
+        assert float(r["max_abs"]) == pytest.approx(float(reference[job]["max_abs"]), rel=1e-6), job
+        assert r["start"] == reference[job]["start"]

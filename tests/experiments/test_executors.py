@@ -164,3 +164,47 @@ def test_a_task_that_raises_is_recorded_and_the_others_finish():
         executor.close()
     assert sorted(done) == ["a", "c"]
     assert [(f.key, f.error) for f in outcome.failures] == [("bad", "ValueError: a config value this task cannot use")]
+
+
+def _counting():
+    """A task function that fails on key "bad" and otherwise counts its predecessors; made here, not at
+    module level, so Ray ships it by value (tests/ is not importable in a worker)."""
+
+    def plus_one(key: str, previous: int | None = None) -> int:
+        if key == "bad":
+            raise ValueError("a task that fails")
+        return 0 if previous is None else previous + 1
+
+    return plus_one
+
+
+@pytest.mark.parametrize("name", ["local", "ray"])
+def test_a_task_after_another_starts_from_its_result(name):
+    plus_one = _counting()
+    chain = [executors.Task("a", plus_one, ("a",))]
+    chain += [executors.Task(k, plus_one, (k,), after=prev) for prev, k in zip("abc", "bcd", strict=True)]
+    executor = executors.make(name, "local" if name == "ray" else None, num_cpus=2)
+    try:
+        done = {}
+        executor.run(chain, lambda task, result, node: done.__setitem__(task.key, result))
+    finally:
+        getattr(executor, "close", lambda: None)()
+    assert done == {"a": 0, "b": 1, "c": 2, "d": 3}
+
+
+def test_a_task_after_a_failed_one_fails_too_and_the_others_finish():
+    plus_one = _counting()
+    tasks = [
+        executors.Task("bad", plus_one, ("bad",)),
+        executors.Task("then", plus_one, ("then",), after="bad"),
+        executors.Task("a", plus_one, ("a",)),
+        executors.Task("b", plus_one, ("b",), after="a"),
+    ]
+    executor = executors.RayExecutor("local", num_cpus=2)
+    try:
+        done = {}
+        outcome = executor.run(tasks, lambda task, result, node: done.__setitem__(task.key, result))
+    finally:
+        executor.close()
+    assert done == {"a": 0, "b": 1}
+    assert sorted(f.key for f in outcome.failures) == ["bad", "then"]

@@ -51,7 +51,7 @@ def test_stages_count_every_stage_and_the_second_lowers_the_training_error():
     # the second stage's readout is the least-squares one, and readout 0 would leave the residual as it was
     assert all(b <= f * (1 + 1e-9) for b, f in zip(both, first, strict=True))
     assert all(staged.scales[1] > 0) and torch.all(staged.scales[0] == 1)
-    rows = rates_run.run_stack(cfg, group, "cpu", rates_run.held_out_sets(cfg))
+    rows = rates_run.run_stack(cfg, group, "cpu", rates_run.held_out_sets(cfg)).rows
     assert {int(r["params"]) for r in rows} == {2 * one.total} and {r["stages"] for r in rows} == {2}
 
 
@@ -163,7 +163,7 @@ def test_a_construction_row_records_the_start_and_trains_inside_it():
         init="theorem3", sizes=[200, 400], phases=[{"optimizer": "lbfgs", "steps": 15}, {"optimizer": "varpro"}]
     )
     group = rates_config.stacks(cfg.jobs)[0]
-    rows = rates_run.run_stack(cfg, group, "cpu", rates_run.held_out_sets(cfg))
+    rows = rates_run.run_stack(cfg, group, "cpu", rates_run.held_out_sets(cfg)).rows
     for r in rows:
         assert r["init"] == "theorem3" and int(r["params"]) <= r["size_target"] and r["grid"] >= 1
         assert r["status"] == "ok" and float(r["max_abs"]) < 10 * float(r["construction_max_abs"])
