@@ -79,7 +79,7 @@ class Local:
         return {"executor": "local"}
 
     def run(self, tasks: Sequence[Task], on_done: Callable[[Task, Any, str], None], progress=None) -> Outcome:
-        outcome, results = Outcome(), {}
+        outcome, results = Outcome(), dict[str, Any]()
         for task in tasks:  # a task comes after the one it follows
             result = task.fn(*task.args, *([] if task.after is None else [results[task.after]]))
             results[task.key] = result
@@ -138,7 +138,8 @@ class RayExecutor:
     def run(self, tasks: Sequence[Task], on_done: Callable[[Task, Any, str], None], progress=None) -> Outcome:
         ray = self.ray
         remote = ray.remote(run_with_threads)
-        pending, refs = {}, {}
+        pending: dict[Any, Task] = {}
+        refs: dict[str, Any] = {}
         for task in tasks:  # a task comes after the one it follows; Ray resolves that ref before it starts
             after = None if task.after is None else refs[task.after]
             ref = remote.options(num_cpus=task.cpus, num_gpus=task.gpus, max_retries=MAX_RETRIES).remote(

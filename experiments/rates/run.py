@@ -226,23 +226,31 @@ def _tasks(
     worker. In a continuation run (``params``) a stack comes after the next smaller size's stack of
     this run, or starts from that size's saved fits."""
     keys = {(g[0].arch, g[0].lr): _stack_key(g) for g in groups}
-    after, smaller = {}, {}
+    after: dict[str, str] = {}
+    smaller: dict[str, Smaller | None] = {}
     for g in groups:
         prev = continuation.previous(cfg, g) if params else None
         if prev is not None and (prev[0].arch, prev[0].lr) in keys:
             after[_stack_key(g)] = keys[prev[0].arch, prev[0].lr]
-        elif prev is not None:
+        elif prev is not None and params is not None:
             smaller[_stack_key(g)] = continuation.smaller(cfg, g, params)
     if executor.name == "local":
         test_sets = held_out_sets(cfg)
-        args = [(cfg, g, device, test_sets) for g in groups]
-        fn, cpus, gpus = run_stack, 1, 0.0
-    else:
-        args = [(cfg.text, cfg.name, [j.id for j in g], device, cfg.compile) for g in groups]
-        fn, cpus, gpus = stack_task, threads, 1.0 if device.startswith("cuda") else 0.0
+        return [
+            executors.Task(k, run_stack, (cfg, g, device, test_sets, smaller.get(k)), after=after.get(k))
+            for k, g in zip(map(_stack_key, groups), groups, strict=True)
+        ]
+    gpus = 1.0 if device.startswith("cuda") else 0.0
     return [
-        executors.Task(k, fn, (*a, smaller.get(k)), cpus=cpus, gpus=gpus, after=after.get(k))
-        for k, a in zip(map(_stack_key, groups), args, strict=True)
+        executors.Task(
+            k,
+            stack_task,
+            (cfg.text, cfg.name, [j.id for j in g], device, cfg.compile, smaller.get(k)),
+            cpus=threads,
+            gpus=gpus,
+            after=after.get(k),
+        )
+        for k, g in zip(map(_stack_key, groups), groups, strict=True)
     ]
 
 
