@@ -191,3 +191,16 @@ def test_hostile_entries_in_an_output_folder_never_change_the_file_system(tmp_pa
     if kind == "hardlink" and where != ".lock":  # replacing a hard-linked name leaves the victim's data alone
         allowed.add(f"o/{where}")
     assert {k for k in set(before) | set(after) if before.get(k) != after.get(k)} <= allowed
+
+
+@pytest.mark.parametrize("umask, mode", [(0o022, 0o644), (0o077, 0o600), (0o002, 0o664)])
+def test_written_files_get_the_mode_a_plain_open_would(tmp_path, umask, mode):
+    old = os.umask(umask)
+    try:
+        written = write_text(tmp_path / "results.csv", "a,b\n")
+        plain = tmp_path / "plain.txt"
+        plain.write_text("x")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(written.stat().st_mode) == stat.S_IMODE(plain.stat().st_mode) == mode
+    assert not list(tmp_path.glob(".*"))  # no temp file left behind
