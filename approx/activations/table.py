@@ -23,6 +23,7 @@ checks the source for that).
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -52,6 +53,7 @@ class Family:
     piecewise_linear: bool = False  # its networks are piecewise linear (the ReLU rate −min(n, 2)/d applies)
     polynomial: bool = False  # σ is a polynomial of degree ``order``: a depth-L network is one of degree r^L
     spline_start: bool = False  # its coefficients can be set to e_r, σ = ReLU^r (the kinks start)
+    layer_normalised: bool = False  # Σ_i a_i N(h^i), N an RMS norm over the layer's units (PolyNorm)
     #: growth in depth: σ(h + c) = h + c for h + c ≥ this margin, with coefficients e_1 when it has some
     #: (ReLU types: 0; GELU: 9, where 1 − Φ < 1e-18); None: no layer of it is the identity
     identity_margin: float | None = None
@@ -212,6 +214,7 @@ FAMILIES: dict[str, Family] = {
             options=("order", "eps"),
             label=lambda act: f"polynorm_r{act.order}",
             learnable=True,
+            layer_normalised=True,
         ),
         Family(
             "polycom",
@@ -292,6 +295,15 @@ class Activation:
         if not self.family.polynomial:
             return None
         return (self.order if self.learnable else 1) ** depth
+
+    def shallow_dimension(self, d: int) -> int | None:
+        """For a layer-normalised σ (PolyNorm): a bound, whatever the width, on the dimension of the family
+        of one-hidden-layer networks in ``d`` inputs. Each is c + Σ_{i≤r} a_i P_i(x)/√(Q_i(x) + ε) with
+        deg P_i ≤ i and deg Q_i ≤ 2i (docs/theory.md §7), so the bound is the number of those polynomials'
+        coefficients, 1 + Σ_i [C(d+i, d) + C(d+2i, d)]. None for other activations."""
+        if not self.family.layer_normalised:
+            return None
+        return 1 + sum(math.comb(d + i, d) + math.comb(d + 2 * i, d) for i in range(1, self.order + 1))
 
     @property
     def stackable(self) -> bool:

@@ -312,6 +312,18 @@ def _starts(summary: dict) -> list[str]:
     return [f"- starts chosen on the validation split: {chosen}{also}"]
 
 
+def _bounded(summary: dict) -> list[str]:
+    """The report's line on the series whose networks cannot improve with width (PolyNorm)."""
+    names = summary.get("bounded_in_width")
+    if not names:
+        return []
+    return [
+        f"- {', '.join(names)}: at a fixed depth these networks form a family of bounded dimension whatever "
+        "their width (docs/theory.md §7), so the curve flattens by construction and its slope measures "
+        "optimisation, not a rate"
+    ]
+
+
 def report(out: Path, summary: dict, figs: list[Path]) -> str:
     lines = [f"# Rates report: {summary['config']}", ""]
     run = summary.get("run") or {}
@@ -326,7 +338,7 @@ def report(out: Path, summary: dict, figs: list[Path]) -> str:
         f"- fits: {summary['rows']} ({summary['diverged']} diverged); error metric for slopes: `{summary['metric']}`"
         " on the dense held-out grid",
     ]
-    lines += _starts(summary)
+    lines += _starts(summary) + _bounded(summary)
     lines += [
         "",
         "Slopes are least-squares fits of log error on log P, one point per size: its best fit over the "
@@ -426,6 +438,7 @@ def write_all(out: str | Path, cfg=None, boot: int = 1000) -> dict:
         "diverged": sum(r["status"] == "diverged" for r in rows),
         "continuation": cfg.continuation,
         "starts": dict(Counter(r["start"] for r in rows if r.get("start"))),
+        "bounded_in_width": [name for a, _, name in each if a.family.layer_normalised],
         "fits": fits,
         "chebyshev": cheb,
         "run": _run_record(run_file),

@@ -117,6 +117,7 @@ def test_each_size_after_the_first_tries_the_smaller_fit_widened(chain):
         assert r["start"] and r["start"] in (r["selection"] or r["start"])
     summary = rate_report.write_all(chain, boot=20)
     assert summary["starts"].get("widened") and "continuation in size" in (chain / "report.md").read_text()
+    assert summary["bounded_in_width"] == ["polynorm_r3"] and "bounded dimension" in (chain / "report.md").read_text()
     saved = sorted(p.name for p in (chain / "params").iterdir())
     assert saved == sorted(f"{a}-d1-L1-w{w}.pt" for a in ("relu", "gelu") for w in (5, 10, 21)), saved
 
