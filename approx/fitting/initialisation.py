@@ -7,6 +7,11 @@ pre-activation vanishes. With the uniform default U(±1/√fan_in) many of those
 - first layer: unit j gets a random unit direction u_j and its hyperplane passes through the point c_j
   of an equidistributed set in the (rescaled) domain [−1,1]^d (evenly spaced midpoints in 1-D,
   scrambled Sobol points otherwise), so every breakpoint lies inside the domain;
+- smooth activations (GELU, tanh, SiLU: ``init = "kinks"`` only, never chosen by ``"auto"``): the
+  same hyperplanes, scaled so the pre-activation changes by 1 over :data:`KNEE_CELLS` cells of the
+  grid (slope w^{1/d}/(2·KNEE_CELLS) in the rescaled domain): σ's knee or step sits at every grid
+  point, as sharp as the grid is fine. Unit directions alone make every unit a wide, smooth function,
+  nearly collinear with the rest, so new units add little a readout can use (benchmarks/smooth_knees.py);
 - deeper layers: uniform weights, and each unit's bias makes its pre-activation vanish at its own
   Sobol point of the domain, so its breakpoint surface passes through the data too;
 - PolyReLU coefficients start at a = e_r, i.e. σ = ReLU^r: a shallow network is then a spline of
@@ -32,6 +37,8 @@ from torch import Tensor
 from approx.fitting.models import Activation, Architecture
 
 INITS = ("uniform", "kinks", "auto")
+#: a smooth unit's knee spans about this many cells of the kinks grid (its pre-activation changes by 1)
+KNEE_CELLS = 16
 
 
 def resolve(scheme: str, activation: Activation) -> str:
@@ -66,8 +73,9 @@ def _kinks(arch: Architecture, row: Tensor, seed: int) -> Tensor:
         centres = (-1 + (2 * torch.arange(w, dtype=torch.float64) + 1) / w)[:, None]
     else:
         centres = 2 * torch.quasirandom.SobolEngine(d, scramble=True, seed=int(seed)).draw(w, dtype=torch.float64) - 1
-    blocks["W0"][0].copy_(u)
-    blocks["b0"][0].copy_(-(centres * u.T).sum(1))
+    scale = 1.0 if arch.activation.family.kinked else w ** (1 / d) / (2 * KNEE_CELLS)  # ReLU types: any scale
+    blocks["W0"][0].copy_(scale * u)
+    blocks["b0"][0].copy_(-scale * (centres * u.T).sum(1))
     if arch.activation.family.spline_start:
         for layer in range(arch.depth):
             a = blocks[f"a{layer}"][0]

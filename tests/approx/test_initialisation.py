@@ -9,11 +9,12 @@ from approx.fitting.initialisation import initial_parameters
 from approx.fitting.models import Activation, Architecture
 
 KINKED = ["relu", "relu2", "polyrelu", {"name": "polyrelu", "coefficients": "per_neuron"}]
+SMOOTH = ["gelu", "tanh"]
 
 
 @settings(max_examples=25, deadline=None)
 @given(
-    act=st.sampled_from(KINKED),
+    act=st.sampled_from(KINKED + SMOOTH),
     d=st.integers(1, 3),
     width=st.integers(1, 12),
     depth=st.integers(1, 3),
@@ -97,3 +98,33 @@ def test_the_kinks_start_makes_a_shallow_polyrelu_net_a_cubic_spline():
         kinked.append(_readout_floor(theta, arch, runge, x, x_test))
     assert spline[0] / spline[1] > 8 and spline[1] < 1e-3
     assert kinked[1] > 10 * spline[1]
+
+
+@pytest.mark.parametrize("act", SMOOTH)
+def test_the_kinks_start_gives_smooth_units_knees_whose_best_readout_falls_with_width(act):
+    """Knees on the grid, as sharp as it is fine: the best readout of |x − c|^{3/2} falls ≥ 4× from
+    width 16 to 128. The uniform start, and the mutant that keeps the unit directions unscaled (every
+    unit a wide, smooth function), fall by less than 2×."""
+    from approx.fitting import targets
+
+    f, x = targets.abs_power(1, 1), targets.sample(1, 1024, "sobol", 0)
+    x_test = targets.dense_grid(1, 4096)
+
+    def floors(start) -> list[float]:
+        out = []
+        for width in (16, 128):
+            arch = Architecture(1, width, 1, Activation(act))
+            out.append(_readout_floor(start(arch), arch, f, x, x_test))
+        return out
+
+    def unscaled(arch):  # the mutant
+        theta = initial_parameters(arch, [0], "kinks")
+        p, slope = arch.unpack(theta), arch.width / (2 * 16)
+        p["W0"].div_(slope)
+        p["b0"].div_(slope)
+        return theta
+
+    knees = floors(lambda arch: initial_parameters(arch, [0], "kinks"))
+    assert knees[0] / knees[1] > 4
+    for other in (floors(lambda arch: initial_parameters(arch, [0], "uniform")), floors(unscaled)):
+        assert other[0] / other[1] < 2 and other[1] > 2 * knees[1], (knees, other)
