@@ -92,12 +92,22 @@ def main() -> None:
     p.add_argument("--dims", type=int, nargs="+", default=[1, 2, 3], choices=(1, 2, 3))
     p.add_argument("--against", default="benchmarks/robustness/robustness.json", help="a run without the change")
     p.add_argument("--json", help="write every cell of the run with the change here")
+    p.add_argument("--activations", nargs="+", help="only the cells of these activations (a change for them alone)")
+    p.add_argument("--large", action="store_true", help="the P ≈ 3000 tuning cells as well")
     args = p.parse_args()
     with open(args.against) as f:
         base = {c["key"]: c for c in json.load(f)["cells"]}
-    todo = [c for c in cells(role="tuning") if c.params == SMALL and c.case.d in args.dims]
+    todo = [
+        c
+        for c in cells(role="tuning")
+        if (c.params == SMALL or args.large)
+        and c.case.d in args.dims
+        and (not args.activations or c.activation in args.activations)
+    ]
     new = run(todo, {}, lambda rows: None, worker=VARIANTS[args.variant])
     print(table(base, new, args.dims))
+    for key, row in sorted(new.items()):
+        print(f"{key}: defaults {base[key]['ours']:.2e} → {row['ours']:.2e} (loop {row['loop']:.2e})")
     if args.json:
         write_json(args.json, {"cells": list(new.values()), **provenance(vars(args), 0)})
 
