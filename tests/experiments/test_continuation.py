@@ -122,20 +122,25 @@ def test_each_size_after_the_first_tries_the_smaller_fit_widened(chain):
     assert saved == sorted(f"{a}-d1-L1-w{w}.pt" for a in ("relu", "gelu") for w in (5, 10, 21)), saved
 
 
-def test_a_killed_continuation_run_resumes_from_the_saved_fits(chain, tmp_path):
+def _killed_at_stack_4_and_resumed(chain, tmp_path, *flags: str) -> None:
+    """A continuation run killed after its fourth stack and resumed gives the uninterrupted run's rows."""
     config = tmp_path / "chain.toml"
     config.write_text(CHAIN)
     out = tmp_path / "run"
-    killed = run_polylab("rates", config, "--out", out, *ONE_THREAD, env={"POLYLAB_KILL_AT": "stack@4"})
+    killed = run_polylab("rates", config, "--out", out, *flags, env={"POLYLAB_KILL_AT": "stack@4"})
     assert killed.returncode == -9, killed.stderr
     assert 0 < len(rows(out / "results.csv")) < 9
-    resumed = run_polylab("rates", config, "--out", out, "--resume", *ONE_THREAD)
+    resumed = run_polylab("rates", config, "--out", out, "--resume", *flags)
     assert resumed.returncode == 0, resumed.stderr
     after, reference = rows(out / "results.csv"), rows(chain / "results.csv")
     assert set(after) == set(reference)
     for job, r in after.items():  # the same networks as the whole run: the resumed sizes started from the saved fits
         assert float(r["max_abs"]) == pytest.approx(float(reference[job]["max_abs"]), rel=1e-6), job
         assert r["start"] == reference[job]["start"]
+
+
+def test_a_killed_continuation_run_resumes_from_the_saved_fits(chain, tmp_path):
+    _killed_at_stack_4_and_resumed(chain, tmp_path, *ONE_THREAD)
 
 
 @pytest.mark.parametrize(
@@ -184,17 +189,4 @@ def test_a_continuation_run_through_ray_killed_and_resumed_gives_the_local_rows(
     """Each size's Ray task comes after the smaller size's and starts from its fits; the driver, killed
     mid-run, resumes from the saved fits. Two workers: the relu and gelu chains run side by side."""
     pytest.importorskip("ray", reason="Ray is the 'distributed' extra; make test installs it")
-    config = tmp_path / "chain.toml"
-    config.write_text(CHAIN)
-    out = tmp_path / "run"
-    ray = ("--executor", "ray", *ONE_THREAD)
-    killed = run_polylab("rates", config, "--out", out, *ray, env={"POLYLAB_KILL_AT": "stack@4"})
-    assert killed.returncode == -9, killed.stderr
-    assert 0 < len(rows(out / "results.csv")) < 9
-    resumed = run_polylab("rates", config, "--out", out, "--resume", *ray)
-    assert resumed.returncode == 0, resumed.stderr
-    after, reference = rows(out / "results.csv"), rows(chain / "results.csv")
-    assert set(after) == set(reference)
-    for job, r in after.items():
-        assert float(r["max_abs"]) == pytest.approx(float(reference[job]["max_abs"]), rel=1e-6), job
-        assert r["start"] == reference[job]["start"]
+    _killed_at_stack_4_and_resumed(chain, tmp_path, "--executor", "ray", *ONE_THREAD)
