@@ -80,9 +80,11 @@ class Local:
 
     def run(self, tasks: Sequence[Task], on_done: Callable[[Task, Any, str], None], progress=None) -> Outcome:
         outcome, results = Outcome(), dict[str, Any]()
+        followed = {task.after for task in tasks}  # only their results are kept
         for task in tasks:  # a task comes after the one it follows
             result = task.fn(*task.args, *([] if task.after is None else [results[task.after]]))
-            results[task.key] = result
+            if task.key in followed:
+                results[task.key] = result
             outcome.nodes[task.key] = node_name()
             on_done(task, result, outcome.nodes[task.key])
             if progress:
