@@ -9,9 +9,9 @@ the worker processes only:
 - ``arcsine``: arcsine training points (``approx.fitting.targets.arcsine``) in every dimension;
 - ``lbfgs-first``: the uniform start's schedule gains an L-BFGS phase between Adam and
   Levenberg–Marquardt (``approx.fitting.schedule.LBFGS_FIRST``);
-- ``smooth-knees``: the portfolio also offers the kinks start (knees on the grid,
-  approx/fitting/initialisation.py) to one-hidden-layer networks of the fixed smooth activations
-  (GELU, tanh), and so to the shallow fit that deeper ones grow from.
+
+(``smooth-knees``, the knees for GELU and tanh in the portfolio, was a variant here until it became
+the default: ``git show 8b43959:benchmarks/engine_choice.py``.)
 
 ``--against`` is a robustness run made without the change (default: the committed one; for
 ``arcsine`` in d = 3, the run before arcsine points became the default there:
@@ -49,24 +49,7 @@ def lbfgs_first_cell(cell: Cell) -> dict:
     return run_cell(cell)
 
 
-def smooth_knees_cell(cell: Cell) -> dict:
-    from approx.fitting import portfolio
-    from experiments.bench.robustness import run_cell
-
-    plain = portfolio.starts
-
-    def starts(arch, init="auto", phases=None, kinks_phases=None, smaller=None):
-        out = plain(arch, init, phases, kinks_phases, smaller)
-        family = arch.activation.family
-        if init == "auto" and arch.depth == 1 and not (family.kinked or family.learnable):
-            out = (*out, portfolio.Start("kinks", "kinks", kinks_phases or portfolio.KINKS_SCHEDULE))
-        return out
-
-    portfolio.starts = starts  # in this worker only
-    return run_cell(cell)
-
-
-VARIANTS = {"arcsine": arcsine_cell, "lbfgs-first": lbfgs_first_cell, "smooth-knees": smooth_knees_cell}
+VARIANTS = {"arcsine": arcsine_cell, "lbfgs-first": lbfgs_first_cell}
 
 
 def table(base: dict[str, dict], new: dict[str, dict], dims: list[int]) -> str:

@@ -50,6 +50,7 @@ class Family:
     label: Callable[[Activation], str] = lambda act: act.name
     learnable: bool = False  # carries activation coefficients
     kinked: bool = False  # its units have a breakpoint: "auto" starts it on kinks (approx/fitting/initialisation.py)
+    knee: bool = False  # a smooth unit with a knee or step (GELU, SiLU, tanh): "auto" also tries it on the grid
     piecewise_linear: bool = False  # its networks are piecewise linear (the ReLU rate −min(n, 2)/d applies)
     polynomial: bool = False  # σ is a polynomial of degree ``order``: a depth-L network is one of degree r^L
     spline_start: bool = False  # its coefficients can be set to e_r, σ = ReLU^r (the kinks start)
@@ -171,9 +172,15 @@ FAMILIES: dict[str, Family] = {
             theory="relu_power",
             pieces=lambda act, a: ([0] * act.k + [1], [0]),
         ),
-        Family("gelu", lambda act, w: nn.GELU(), _fixed_with_kernel(F.gelu, native_kernels.gelu), identity_margin=9.0),
-        Family("silu", lambda act, w: nn.SiLU(), _fixed(F.silu)),
-        Family("tanh", lambda act, w: nn.Tanh(), _fixed(torch.tanh)),
+        Family(
+            "gelu",
+            lambda act, w: nn.GELU(),
+            _fixed_with_kernel(F.gelu, native_kernels.gelu),
+            knee=True,
+            identity_margin=9.0,
+        ),
+        Family("silu", lambda act, w: nn.SiLU(), _fixed(F.silu), knee=True),
+        Family("tanh", lambda act, w: nn.Tanh(), _fixed(torch.tanh), knee=True),
         Family(
             "identity",
             lambda act, w: nn.Identity(),

@@ -7,11 +7,12 @@ pre-activation vanishes. With the uniform default U(±1/√fan_in) many of those
 - first layer: unit j gets a random unit direction u_j and its hyperplane passes through the point c_j
   of an equidistributed set in the (rescaled) domain [−1,1]^d (evenly spaced midpoints in 1-D,
   scrambled Sobol points otherwise), so every breakpoint lies inside the domain;
-- smooth activations (GELU, tanh, SiLU: ``init = "kinks"`` only, never chosen by ``"auto"``): the
-  same hyperplanes, scaled so the pre-activation changes by 1 over :data:`KNEE_CELLS` cells of the
-  grid (slope w^{1/d}/(2·KNEE_CELLS) in the rescaled domain): σ's knee or step sits at every grid
-  point, as sharp as the grid is fine. Unit directions alone make every unit a wide, smooth function,
-  nearly collinear with the rest, so new units add little a readout can use (benchmarks/smooth_knees.py);
+- smooth activations with a knee or step (GELU, tanh, SiLU; ``"auto"`` tries this start beside the
+  uniform one, approx/fitting/portfolio.py): the same hyperplanes, scaled so the pre-activation
+  changes by 1 over :data:`KNEE_CELLS` cells of the grid (slope w^{1/d}/(2·KNEE_CELLS) in the
+  rescaled domain): σ's knee or step sits at every grid point, as sharp as the grid is fine. Unit
+  directions alone make every unit a wide, smooth function, nearly collinear with the rest, so new
+  units add little a readout can use (benchmarks/smooth_knees.py);
 - deeper layers: uniform weights, and each unit's bias makes its pre-activation vanish at its own
   Sobol point of the domain, so its breakpoint surface passes through the data too;
 - PolyReLU coefficients start at a = e_r, i.e. σ = ReLU^r: a shallow network is then a spline of

@@ -7,9 +7,11 @@ each through the schedule that suits it, and keeps, per model, the one with the 
 a validation split, points held back from training (never the test grid):
 
 - ``uniform``: U(±1/√fan_in), then Adam → Levenberg–Marquardt → the exact readout;
-- ``kinks`` (one hidden layer, activations with breakpoints): the kinks start, then readout → LM →
-  readout. Composed in deeper layers, ReLU^r units make steep, spiky functions; deeper networks
-  inherit the start through growth instead;
+- ``kinks`` (one hidden layer, activations with breakpoints or knees): the kinks start, then
+  readout → LM → readout. A GELU or tanh unit gets its knee or step on the grid, as sharp as the grid
+  is fine; started uniform, every such unit is a wide smooth function and the readout's floor stops
+  falling with width (docs/theory.md §7). Composed in deeper layers, ReLU^r units make steep, spiky
+  functions; deeper networks inherit the start through growth instead;
 - ``grown`` (depth ≥ 2, activations with an identity layer): the one-hidden-layer network of the same
   width, itself chosen this way, deepened by L − 1 layers that are the identity on the data
   (approx/fitting/growth.py), then LM. Its training loss starts where the shallow fit ended and LM
@@ -114,7 +116,8 @@ def starts(
     if init != "auto":
         return (kinks if resolve(init, arch.activation) == "kinks" else uniform,)
     out = [uniform]
-    if arch.activation.family.kinked and arch.depth == 1:  # deeper networks inherit it by growth
+    family = arch.activation.family
+    if (family.kinked or family.knee) and arch.depth == 1:  # deeper networks inherit it by growth
         out.append(kinks)
     if arch.depth > 1 and can_deepen(arch):
         out.append(Start("grown", "grown", GROWN_SCHEDULE))

@@ -89,6 +89,19 @@ def test_the_chosen_start_is_never_worse_on_validation_than_any_candidate(act, d
         assert set(scores) == {s.name for s in starts}
 
 
+@pytest.mark.parametrize(
+    "act, offered",
+    [("relu", True), ("polyrelu", True), ("gelu", True), ("tanh", True), ("silu", True)]
+    + [("polynomial", False), ("polynorm", False), ("identity", False)],
+)
+def test_kinks_or_knees_are_offered_to_one_hidden_layer_of_units_that_have_them(act, offered):
+    """Breakpoints (ReLU types) and knees (GELU, tanh, SiLU) go on the grid at depth 1; units with
+    neither (polynomials, PolyNorm) have nothing to place. Deeper networks inherit the start by growth."""
+    names = [s.name for s in portfolio.starts(Architecture(1, 8, 1, Activation(act)))]
+    assert names[0] == "uniform" and ("kinks" in names) == offered
+    assert "kinks" not in [s.name for s in portfolio.starts(Architecture(1, 8, 2, Activation(act)))]
+
+
 def test_a_grown_start_equals_the_shallow_fit_before_training(monkeypatch):
     """The grown candidate's first parameters compute what the chosen one-hidden-layer network computes."""
     arch, x, y = _problem("polyrelu", 3)

@@ -188,7 +188,8 @@ def test_auto_trains_the_portfolio_and_each_start_gets_its_schedule():
         return {s.name: s.phases for s in starts(Architecture(1, 8, depth, Activation(act)), "auto", **kw)}
 
     assert names("relu2", 1) == {"uniform": UNIFORM_SCHEDULE, "kinks": KINKS_SCHEDULE}
-    assert names("tanh", 1) == {"uniform": UNIFORM_SCHEDULE}  # no kinks, and depth 1: nothing to grow
+    assert names("tanh", 1) == {"uniform": UNIFORM_SCHEDULE, "kinks": KINKS_SCHEDULE}  # knees on the grid
+    assert names("polynomial", 1) == {"uniform": UNIFORM_SCHEDULE}  # no kinks, and depth 1: nothing to grow
     assert names("polyrelu", 2) == {"uniform": UNIFORM_SCHEDULE, "grown": GROWN_SCHEDULE}
     given = tuple(config(init="auto").phases)
     assert names("relu2", 1, phases=given)["uniform"] == given  # [[phases]] schedule the uniform start
