@@ -11,7 +11,7 @@ the worker processes only:
   Levenberg–Marquardt (``approx.fitting.schedule.LBFGS_FIRST``);
 
 (``smooth-knees``, the knees for GELU and tanh in the portfolio, was a variant here until it became
-the default: ``git show 8b43959:benchmarks/engine_choice.py``.)
+the default at fa29fd2; run it at 8b43959.)
 
 ``--against`` is a robustness run made without the change (default: the committed one; for
 ``arcsine`` in d = 3, the run before arcsine points became the default there:
