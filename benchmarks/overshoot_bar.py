@@ -32,6 +32,8 @@ from experiments.atomic_io import write_json
 from experiments.markdown import table
 from experiments.provenance import provenance
 
+PRESET = Path(__file__).resolve().parents[1] / "experiments" / "configs" / "paper.toml"
+#: the `paper` preset's data and schedules, on one of its chains
 CONFIG = """name = "overshoot-bar"
 depth = 1
 sizes = [629, 1601]
@@ -41,31 +43,7 @@ metric = "max_abs"
 continuation = true
 targets = [{ family = "abs_power", n = 1, d = 2 }]
 activations = ["gelu"]
-[data]
-train_points = { 1 = 256, 2 = 1024 }
-per_parameter = 2
-sampling = "sobol"
-test_points = 8192
-[[phases]]
-optimizer = "adam"
-steps = 300
-lr = 1e-2
-schedule = "cosine"
-[[phases]]
-optimizer = "lm"
-steps = 300
-seconds = 6
-[[phases]]
-optimizer = "varpro"
-[[kinks_phases]]
-optimizer = "varpro"
-[[kinks_phases]]
-optimizer = "lm"
-steps = 300
-seconds = 6
-[[kinks_phases]]
-optimizer = "varpro"
-"""
+[data]""" + PRESET.read_text().split("[data]", 1)[1]
 
 
 def band_excess(arch, theta: torch.Tensor, train_part, probe: torch.Tensor) -> torch.Tensor:
