@@ -4,8 +4,9 @@
 
 For every *tuning* cell of ``polylab bench robustness`` at P ≈ 300 (the held-out targets are never
 run here) the portfolio's candidates train exactly as ``approx.fit`` trains them, on 7/8 of the
-training points. Each candidate's validation sup error, probe overshoot and error on the dense
-held-out grid are recorded, and each rule picks a candidate from the first two alone. A rule's
+training points. Each candidate's validation sup error, probe overshoot (beyond the training values'
+range), excess beyond the data's band (``portfolio.band``) and error on the dense held-out grid are
+recorded, and each rule picks a candidate from the first three alone. A rule's
 regret in a cell is the grid error of its pick over that of the best candidate (before the polish,
 which every rule shares). Cells with a single candidate have nothing to choose and are left out.
 """
@@ -22,7 +23,7 @@ from experiments.atomic_io import write_json
 from experiments.bench.robustness import SMALL, Cell, cells
 from experiments.provenance import provenance
 
-Candidates = dict[str, dict[str, float]]  # start -> {"sup", "over", "grid"}
+Candidates = dict[str, dict[str, float]]  # start -> {"sup", "over", "band", "grid"}
 
 
 def _excess(c: Candidates, name: str) -> float:
@@ -34,6 +35,7 @@ RULES: dict[str, Callable[[Candidates, str], float]] = {
     "max(sup, overshoot)": lambda c, n: max(c[n]["sup"], c[n]["over"]),
     "sup": lambda c, n: c[n]["sup"],
     "max(sup, excess overshoot)": lambda c, n: max(c[n]["sup"], _excess(c, n)),
+    "max(sup, excess beyond the data's band)": lambda c, n: max(c[n]["sup"], c[n]["band"]),
 }
 
 
@@ -52,11 +54,14 @@ def run_cell(cell: Cell) -> tuple[str, Candidates]:
     train_part, val_part = portfolio.split(*stack.sample_points(request))
     runs = portfolio.train_candidates(arch, [cell.seed], train_part, val_part, request.candidates, portfolio.Engine())
     x_test, y_test = stack.held_out(target, stack.default_test_points(d))
-    probe, out = portfolio.probe_points(d), {}
+    where, seen, out = portfolio.band(train_part, portfolio.probe_points(d)), train_part[1].double(), {}
     for name, run in runs.items():
-        sup, over = portfolio.validation_errors(arch, run, train_part, val_part, probe)
+        sup, band = portfolio.validation_errors(arch, run, val_part, where)
+        values = metrics.predict(arch, run.theta.double(), where.points)
+        over = torch.maximum(values.amax(1) - seen.amax(1), seen.amin(1) - values.amin(1)).clamp(min=0)
         grid = (metrics.predict(arch, run.theta.double(), x_test) - y_test).abs().amax(1)
-        out[name] = {"sup": float(sup[0]), "over": float(over[0]), "grid": float(grid[0] / y_test.abs().max())}
+        out[name] = {"sup": float(sup[0]), "over": float(over[0]), "band": float(band[0]),
+                     "grid": float(grid[0] / y_test.abs().max())}  # fmt: skip
     return cell.key, out
 
 

@@ -21,13 +21,14 @@ a validation split, points held back from training (never the test grid):
   as the smaller network, everywhere, so its training loss starts at the smaller fit's on these
   points and only falls (continuation in size).
 
-A candidate's score is its sup error on the validation points, or its excess overshoot if that is
-larger: how much further than the model's most restrained start its values on an unlabelled probe
-grid of the cube (corners included) leave the range of the training values. The probe needs no target
-value, and it sees the spike between points that a few validation points miss; measuring it against
-the other candidates lets a target whose own extremes lie between the sampled points (every good fit
-overshoots there) be decided by the validation error. ``widened`` is judged against the other starts'
-bar and does not move it: a candidate that overshoots least would otherwise raise every rival's score.
+A candidate's score is the larger of two lower bounds on its sup error (the second wherever L bounds
+f's slope), each from that candidate and the data alone: its sup error on the validation points,
+and its excess beyond the data's band on an unlabelled probe grid of the cube (corners included).
+The band allows a value within L·dist of the nearest training value, L twice the steepest slope
+between neighbouring training points (``Band``): the probe sees a spike between points that a few
+validation points miss, and a target whose own extremes lie between the sampled points costs a good
+fit nothing. Since no candidate's score depends on another's, adding a candidate (``widened``, say)
+can only win or lose, never re-rank the others.
 
 Candidates train on the first 7/8 of each model's points; the chosen network is then polished on all
 of them (L-BFGS, LM, the exact readout: each step only lowers its training loss). Every candidate's
@@ -274,40 +275,75 @@ def _grown(
 
 
 def probe_points(d: int) -> Tensor:
-    """Unlabelled points where a network must stay in range: a grid of the cube and its corners."""
+    """Unlabelled points where a network must stay near the data: a grid of the cube and its corners."""
     grid = targets.dense_grid(d, 1024 if d == 1 else 4096)
     return torch.cat([targets.boundary(d, min(2**d, 64)), grid]) if d <= 6 else grid
 
 
+@dataclass(frozen=True)
+class Band:
+    """Where the training data lets a network's values lie on the probe points (docs/theory.md §7): at a
+    probe point p, within ``slack`` = L·|p − x_k| of ``centre`` = y_k, x_k the training point nearest p
+    and L twice the steepest slope between nearest-neighbour training points. Wherever L bounds f's
+    slope, a network's excess beyond the band is a lower bound on its sup error, as its validation
+    error is, and no candidate moves another's."""
+
+    points: Tensor  # (Q, d), the probe
+    centre: Tensor  # (M, Q)
+    slack: Tensor  # (M, Q)
+
+    def excess(self, arch: Architecture, theta: Tensor) -> Tensor:
+        """(M,) how far the networks ``theta`` (M, P) leave the band on the probe points."""
+        values = metrics.predict(arch, theta, self.points)
+        return ((values - self.centre).abs() - self.slack).clamp(min=0).amax(1)
+
+
+def band(train_part: tuple[Tensor, Tensor], probe: Tensor) -> Band:
+    """The band of each model's training points (M, N, d), (M, N) on the probe points (Q, d)."""
+    centre, slack = [], []
+    for x, y in zip(train_part[0].double().cpu(), train_part[1].double().cpu(), strict=True):
+        gap, j = _nearest(x, x, itself=True)
+        apart = gap > 0  # a repeated point says nothing of the slope
+        steepest = 2 * ((y - y[j])[apart].abs() / gap[apart]).amax()
+        dist, k = _nearest(probe.double(), x)
+        centre.append(y[k])
+        slack.append(steepest * dist)
+    return Band(probe.double(), torch.stack(centre), torch.stack(slack))
+
+
+def _nearest(a: Tensor, b: Tensor, itself: bool = False, rows: int = 1024) -> tuple[Tensor, Tensor]:
+    """Per row of ``a``, the distance to its nearest row of ``b`` and that row's index (itself left out
+    when ``a`` is ``b``), ``rows`` at a time so memory stays O(rows · len(b))."""
+    dist, index = [], []
+    for i in range(0, a.shape[0], rows):
+        gaps = torch.cdist(a[i : i + rows], b, compute_mode="donot_use_mm_for_euclid_dist")  # same in any rows
+        if itself:
+            gaps.diagonal(i).fill_(torch.inf)
+        d, k = gaps.min(1)
+        dist.append(d)
+        index.append(k)
+    return torch.cat(dist), torch.cat(index)
+
+
 def scores(
-    arch: Architecture,
-    runs: dict[str, Fit],
-    train_part: tuple[Tensor, Tensor],
-    val_part: tuple[Tensor, Tensor],
-    followers: tuple[str, ...] = ("widened",),
+    arch: Architecture, runs: dict[str, Fit], train_part: tuple[Tensor, Tensor], val_part: tuple[Tensor, Tensor]
 ) -> dict[str, Tensor]:
-    """Per candidate, (M,) max(sup |f − net| on the validation points, its excess overshoot); +inf for a
-    diverged or non-finite model. The excess is the overshoot beyond the least of the model's own starts:
-    where f itself leaves the range of its sampled values, every good fit overshoots by that much.
-    ``followers`` (the continuation candidate) are measured against that bar but do not set it, so
-    offering one never changes the other candidates' scores."""
-    probe = probe_points(arch.d_in)
-    parts = {name: validation_errors(arch, run, train_part, val_part, probe) for name, run in runs.items()}
-    setters = [name for name in parts if name not in followers] or list(parts)
-    least = torch.stack([parts[name][1] for name in setters]).amin(0)
-    excess = {name: torch.where(over.isfinite(), over - least, torch.inf) for name, (_, over) in parts.items()}
-    return {name: torch.maximum(err, excess[name]) for name, (err, _) in parts.items()}
+    """Per candidate, (M,) max(sup |f − net| on the validation points, its excess beyond the data's
+    band on the probe points); +inf for a diverged or non-finite model. Both are lower bounds on the
+    candidate's sup error, each computed from that candidate and the data alone."""
+    where = band(train_part, probe_points(arch.d_in))
+    parts = {name: validation_errors(arch, run, val_part, where) for name, run in runs.items()}
+    return {name: torch.maximum(err, excess) for name, (err, excess) in parts.items()}
 
 
 def validation_errors(
-    arch: Architecture, run: Fit, train_part: tuple[Tensor, Tensor], val_part: tuple[Tensor, Tensor], probe: Tensor
+    arch: Architecture, run: Fit, val_part: tuple[Tensor, Tensor], where: Band
 ) -> tuple[Tensor, Tensor]:
-    """(M,) sup |f − net| on the validation points and (M,) overshoot of the probe values beyond the
-    training values' range, both +inf for a diverged or non-finite model."""
+    """(M,) sup |f − net| on the validation points and (M,) excess of the probe values beyond the
+    band, both +inf for a diverged or non-finite model."""
     theta = run.theta.double().cpu()
     x, y = val_part
     err = (metrics.predict(arch, theta, x.double().cpu()) - y.double().cpu()).abs().amax(1)
-    values, seen = metrics.predict(arch, theta, probe), train_part[1].double().cpu()
-    over = torch.maximum(values.amax(1) - seen.amax(1), seen.amin(1) - values.amin(1)).clamp(min=0)
-    ok = torch.tensor([s == "ok" for s in run.status]) & err.isfinite() & over.isfinite()
-    return torch.where(ok, err, torch.inf), torch.where(ok, over, torch.inf)
+    excess = where.excess(arch, theta)
+    ok = torch.tensor([s == "ok" for s in run.status]) & err.isfinite() & excess.isfinite()
+    return torch.where(ok, err, torch.inf), torch.where(ok, excess, torch.inf)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from types import SimpleNamespace
 
 import pytest
@@ -176,27 +177,59 @@ def _overshoot_case(monkeypatch, names: tuple[str, ...]):
     return Architecture(1, 2, 1, Activation("relu")), runs, train_part, val_part
 
 
-def test_an_overshoot_every_candidate_shares_leaves_the_choice_to_the_validation_error(monkeypatch):
-    """f peaks at 1 between the training points (their values stop at 0.96), so every good fit
-    overshoots the training range by ~0.04 on the probe. The excess overshoot picks ``fine``; the raw
-    overshoot (the mutant) picks ``rough``."""
+def _old_bar_scores(arch, runs, train_part, val_part):
+    """The mutant: the rule before the band, the overshoot beyond the training values' range measured
+    against the least among the candidates."""
+    probe, seen = portfolio.probe_points(1), train_part[1]
+    err, over = {}, {}
+    for name, run in runs.items():
+        err[name] = (portfolio.metrics.predict(arch, run.theta, val_part[0]) - val_part[1]).abs().amax(1)
+        values = portfolio.metrics.predict(arch, run.theta, probe)
+        over[name] = torch.maximum(values.amax(1) - seen.amax(1), seen.amin(1) - values.amin(1)).clamp(min=0)
+    least = torch.stack(list(over.values())).amin(0)
+    return {name: torch.maximum(err[name], over[name] - least) for name in runs}
+
+
+def test_an_overshoot_the_target_itself_makes_leaves_the_choice_to_the_validation_error(monkeypatch):
+    """f peaks at 1 between the training points (their values stop at 0.96), so every good fit leaves
+    the training range by ~0.04 there; the band allows it, and ``fine`` wins. The raw overshoot (a
+    mutant) picks ``rough``; a spike of ``spiky``'s own, where the points are dense, counts in full."""
     names = ("rough", "fine", "spiky")
     arch, runs, train_part, val_part = _overshoot_case(monkeypatch, names)
     scores = portfolio.scores(arch, runs, train_part, val_part)
     assert min(names, key=lambda n: float(scores[n][0])) == "fine"
-    assert float(scores["spiky"][0]) > 0.3  # a spike of its own still counts in full
+    assert float(scores["spiky"][0]) > 0.3
+    where = portfolio.band(train_part, portfolio.probe_points(1))
 
-    def raw(name):  # the mutant: the overshoot not measured against the other candidates
-        err, over = portfolio.validation_errors(arch, runs[name], train_part, val_part, portfolio.probe_points(1))
-        return float(torch.maximum(err, over)[0])
+    def raw(name):  # the mutant: any value beyond the training values' range counts
+        values = portfolio.metrics.predict(arch, runs[name].theta, where.points)
+        over = (values.amax(1) - train_part[1].amax(1)).clamp(min=0)
+        return float(torch.maximum(portfolio.validation_errors(arch, runs[name], val_part, where)[0], over)[0])
 
     assert min(names, key=raw) == "rough"
 
 
-def test_a_widened_candidate_does_not_change_the_other_candidates_scores(monkeypatch):
-    """``widened`` overshoots less than every start, so if it set the bar (the mutant, no followers)
-    ``fine``'s score would become its whole shared overshoot, and ``widened``, ten times worse on the
-    validation points, would win."""
+def test_a_score_is_a_lower_bound_on_the_sup_error(monkeypatch):
+    """Where L bounds f's slope, the band's excess never exceeds the candidate's true sup error on the
+    probe points, so a score never charges a network for error it does not have. Mutant: the band
+    without its slack (the nearest training value alone) charges ``fine`` 40× its true error."""
+    names = ("rough", "fine", "spiky", "widened")
+    arch, runs, train_part, val_part = _overshoot_case(monkeypatch, names)
+    where = portfolio.band(train_part, portfolio.probe_points(1))
+    f = 4 * where.points[:, 0] * (1 - where.points[:, 0])
+    for name, score in portfolio.scores(arch, runs, train_part, val_part).items():
+        true = (portfolio.metrics.predict(arch, runs[name].theta, where.points) - f).abs().amax(1)
+        assert float(score[0]) <= float(true[0]) + 1e-12, name
+    tight = dataclasses.replace(where, slack=torch.zeros_like(where.slack))
+    fine = (portfolio.metrics.predict(arch, runs["fine"].theta, where.points) - f).abs().amax(1)
+    assert float(tight.excess(arch, runs["fine"].theta)[0]) > 30 * float(fine[0])
+
+
+def test_a_restrained_poor_candidate_cannot_re_rank_the_others(monkeypatch):
+    """``widened`` stays below f's peak (no overshoot at all) and is ten times worse on the validation
+    points. Each score depends on its own candidate and the data only, so adding it changes no other
+    score and ``fine`` still wins; under the rule before (a mutant: the overshoot beyond the least
+    among the candidates) it sets the bar, ``fine`` is charged its correct overshoot, and it wins."""
     names = ("rough", "fine", "spiky", "widened")
     arch, runs, train_part, val_part = _overshoot_case(monkeypatch, names)
     without = portfolio.scores(arch, {n: runs[n] for n in names[:3]}, train_part, val_part)
@@ -204,5 +237,18 @@ def test_a_widened_candidate_does_not_change_the_other_candidates_scores(monkeyp
     for name in names[:3]:
         assert float(with_it[name][0]) == float(without[name][0])
     assert min(names, key=lambda n: float(with_it[n][0])) == "fine"
-    mutant = portfolio.scores(arch, runs, train_part, val_part, followers=())
+    mutant = _old_bar_scores(arch, runs, train_part, val_part)
     assert min(names, key=lambda n: float(mutant[n][0])) == "widened"
+
+
+@settings(max_examples=20, deadline=None)
+@given(n=st.integers(2, 300), q=st.integers(1, 300), d=st.integers(1, 3), rows=st.integers(1, 64))
+def test_the_nearest_training_point_is_the_same_in_any_number_of_rows(n, q, d, rows):
+    g = torch.Generator().manual_seed(n * 1000 + q)
+    x, probe = torch.rand(n, d, generator=g, dtype=torch.float64), torch.rand(q, d, generator=g, dtype=torch.float64)
+    for a, itself in ((x, True), (probe, False)):
+        gaps = torch.cdist(a, x, compute_mode="donot_use_mm_for_euclid_dist")
+        if itself:
+            gaps.fill_diagonal_(torch.inf)
+        dist, k = portfolio._nearest(a, x, itself=itself, rows=rows)
+        assert torch.equal(dist, gaps.min(1).values) and torch.equal(dist, gaps[torch.arange(len(a)), k])
