@@ -5,8 +5,10 @@ BIN := $(VENV)/bin
 # A fixed torch pin: here it resolves to a local CPU wheel; on a CUDA machine PyPI serves the CUDA
 # build of the same release. Override with e.g. `make TORCH_SPEC='torch>=2.4' demo`.
 TORCH_SPEC ?= torch==2.13.0
+# Tests run in PYTEST_WORKERS processes (pytest-xdist), one per core of the 2-core CI machine.
 # CI skips the `slow` marker: every slow case has a faster twin that runs there.
-PYTEST_ARGS ?= $(if $(CI),-m "not slow" --durations=25,)
+PYTEST_WORKERS ?= 2
+PYTEST_ARGS ?= -n $(PYTEST_WORKERS) $(if $(CI),-m "not slow" --durations=25,)
 
 .PHONY: demo test lint format typecheck lab bench clean
 
