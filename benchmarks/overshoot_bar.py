@@ -77,7 +77,7 @@ def run(rule: str, seen: list[dict]) -> list[dict]:
 
     from experiments.cli import entry
 
-    portfolio.scores = scores
+    portfolio.scores, argv = scores, sys.argv
     try:
         with tempfile.TemporaryDirectory() as tmp:
             (Path(tmp) / "c.toml").write_text(CONFIG)
@@ -89,7 +89,7 @@ def run(rule: str, seen: list[dict]) -> list[dict]:
                     raise
             return [{"rule": rule, **r} for r in csv.DictReader(open(f"{tmp}/out/results.csv"))]
     finally:
-        portfolio.scores = today
+        portfolio.scores, sys.argv = today, argv  # the provenance records this script's command
 
 
 def main() -> None:

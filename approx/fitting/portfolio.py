@@ -303,11 +303,11 @@ def band(train_part: tuple[Tensor, Tensor], probe: Tensor) -> Band:
     centre, slack = [], []
     for x, y in zip(train_part[0].double().cpu(), train_part[1].double().cpu(), strict=True):
         gap, j = _nearest(x, x, itself=True)
-        apart = gap > 0  # a repeated point says nothing of the slope
-        steepest = 2 * ((y - y[j])[apart].abs() / gap[apart]).amax()
+        apart = gap > 0  # a repeated point says nothing of the slope; all repeated: no band at all
+        steepest = 2 * ((y - y[j])[apart].abs() / gap[apart]).amax() if apart.any() else torch.tensor(torch.inf)
         dist, k = _nearest(probe.double(), x)
         centre.append(y[k])
-        slack.append(steepest * dist)
+        slack.append(torch.where(dist > 0, steepest * dist, 0.0))
     return Band(probe.double(), torch.stack(centre), torch.stack(slack))
 
 

@@ -252,3 +252,11 @@ def test_the_nearest_training_point_is_the_same_in_any_number_of_rows(n, q, d, r
             gaps.fill_diagonal_(torch.inf)
         dist, k = portfolio._nearest(a, x, itself=itself, rows=rows)
         assert torch.equal(dist, gaps.min(1).values) and torch.equal(dist, gaps[torch.arange(len(a)), k])
+
+
+def test_points_that_all_coincide_give_no_band_and_no_nan():
+    """Nothing is known of f's slope, so the band allows everything off the points and exactly y on them."""
+    x, y = torch.full((1, 9, 1), 0.5, dtype=torch.float64), torch.linspace(0, 1, 9, dtype=torch.float64)[None]
+    probe = torch.tensor([[0.5], [0.0]], dtype=torch.float64)
+    where = portfolio.band((x, y), probe)
+    assert where.slack[0, 0] == 0 and where.slack[0, 1] == torch.inf and not where.centre.isnan().any()
