@@ -229,7 +229,7 @@ def test_a_restrained_poor_candidate_cannot_re_rank_the_others(monkeypatch):
     """``widened`` stays below f's peak (no overshoot at all) and is ten times worse on the validation
     points. Each score depends on its own candidate and the data only, so adding it changes no other
     score and ``fine`` still wins; under the rule before (a mutant: the overshoot beyond the least
-    among the candidates) it sets the bar, ``fine`` is charged its correct overshoot, and it wins."""
+    among the candidates) it sets the bar, ``fine`` is charged its correct overshoot, and ``widened`` wins."""
     names = ("rough", "fine", "spiky", "widened")
     arch, runs, train_part, val_part = _overshoot_case(monkeypatch, names)
     without = portfolio.scores(arch, {n: runs[n] for n in names[:3]}, train_part, val_part)
