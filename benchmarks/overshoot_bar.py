@@ -66,9 +66,9 @@ def run(rule: str, seen: list[dict]) -> list[dict]:
     results.csv."""
     today = portfolio.scores
 
-    def scores(arch, runs, train_part, val_part):
+    def scores(arch, runs, train_part, val_part, where=None):
         both = {"candidates": old_scores(arch, runs, train_part, val_part),
-                "data": today(arch, runs, train_part, val_part)}  # fmt: skip
+                "data": today(arch, runs, train_part, val_part, where)}  # fmt: skip
         for name in runs:
             seen.append({"rule": rule, "params": arch.size, "start": name,
                          "score_before": float(both["candidates"][name][0]),

@@ -193,11 +193,14 @@ def choose(
     val_part: tuple[Tensor, Tensor],
     candidates: tuple[Start, ...],
     engine: Engine,
+    where: Band | None = None,
 ) -> Chosen:
-    """Every candidate trained on ``train_part``; per model the smallest score on ``val_part``."""
+    """Every candidate trained on ``train_part``; per model the smallest score on ``val_part``.
+    ``where``: the band of ``train_part``, if already computed (it depends on the points alone)."""
     start = time.perf_counter()
-    runs = train_candidates(arch, seeds, train_part, val_part, candidates, engine)
-    table = scores(arch, runs, train_part, val_part)
+    where = where or band(train_part, probe_points(arch.d_in))
+    runs = train_candidates(arch, seeds, train_part, val_part, candidates, engine, where)
+    table = scores(arch, runs, train_part, val_part, where)
     names = list(runs)
     best = torch.stack([table[n] for n in names]).argmin(0).tolist()  # ties: the first in the portfolio's order
     rows = [runs[names[k]] for k in best]
@@ -224,12 +227,13 @@ def train_candidates(
     val_part: tuple[Tensor, Tensor],
     candidates: tuple[Start, ...],
     engine: Engine,
+    where: Band | None = None,
 ) -> dict[str, Fit]:
     """Each candidate trained on ``train_part`` (a grown one's shallow fit is chosen on ``val_part``)."""
     runs: dict[str, Fit] = {}
     for cand in candidates:
         if cand.init == "grown":
-            runs[cand.name] = _grown(arch, seeds, train_part, val_part, cand, engine)
+            runs[cand.name] = _grown(arch, seeds, train_part, val_part, cand, engine, where)
         elif cand.smaller is not None:
             small = cand.smaller
             _, theta0 = widen(small.arch, small.theta.to(engine.device, engine.master), arch.width, seeds)
@@ -260,17 +264,18 @@ def _grown(
     val_part: tuple[Tensor, Tensor],
     cand: Start,
     engine: Engine,
+    where: Band | None = None,
 ) -> Fit:
     """The one-hidden-layer network of the same width, chosen on the same split, deepened, then trained."""
     shallow = dataclasses.replace(arch, depth=1)
-    inner = choose(shallow, seeds, train_part, val_part, starts(shallow), engine)
+    inner = choose(shallow, seeds, train_part, val_part, starts(shallow), engine, where)
     x = train_part[0]
     # the identity must hold where the network will be asked: the points and a grid of the whole cube
     grid = targets.dense_grid(arch.d_in, 1024 if arch.d_in == 1 else 4096).to(x)
-    where = torch.cat([x, val_part[0].to(x), grid.expand(x.shape[0], -1, -1)], 1).to(engine.device, engine.master)
+    asked = torch.cat([x, val_part[0].to(x), grid.expand(x.shape[0], -1, -1)], 1).to(engine.device, engine.master)
     net, theta0 = shallow, inner.theta.to(engine.master)
     while net.depth < arch.depth:
-        net, theta0 = deepen(net, theta0, where)
+        net, theta0 = deepen(net, theta0, asked)
     return _train(arch, theta0, *train_part, cand, engine)
 
 
@@ -326,12 +331,16 @@ def _nearest(a: Tensor, b: Tensor, itself: bool = False, rows: int = 1024) -> tu
 
 
 def scores(
-    arch: Architecture, runs: dict[str, Fit], train_part: tuple[Tensor, Tensor], val_part: tuple[Tensor, Tensor]
+    arch: Architecture,
+    runs: dict[str, Fit],
+    train_part: tuple[Tensor, Tensor],
+    val_part: tuple[Tensor, Tensor],
+    where: Band | None = None,
 ) -> dict[str, Tensor]:
     """Per candidate, (M,) max(sup |f − net| on the validation points, its excess beyond the data's
     band on the probe points); +inf for a diverged or non-finite model. Both are lower bounds on the
     candidate's sup error, each computed from that candidate and the data alone."""
-    where = band(train_part, probe_points(arch.d_in))
+    where = where or band(train_part, probe_points(arch.d_in))
     parts = {name: validation_errors(arch, run, val_part, where) for name, run in runs.items()}
     return {name: torch.maximum(err, excess) for name, (err, excess) in parts.items()}
 

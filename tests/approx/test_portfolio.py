@@ -117,8 +117,8 @@ def test_a_grown_start_equals_the_shallow_fit_before_training(monkeypatch):
 
     real_choose = portfolio.choose
 
-    def spy_choose(arch_, seeds, tp, vp, cands, engine):
-        out = real_choose(arch_, seeds, tp, vp, cands, engine)
+    def spy_choose(arch_, seeds, tp, vp, cands, engine, where=None):
+        out = real_choose(arch_, seeds, tp, vp, cands, engine, where)
         if arch_.depth == 1:
             seen["shallow"] = (arch_, out.theta.clone())
         return out
