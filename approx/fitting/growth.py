@@ -8,7 +8,10 @@
 - :func:`widen` adds units to every hidden layer with fresh incoming weights and zero outgoing ones
   (Net2Net's function-preserving growth, in its simplest form): the wider network computes the same
   function everywhere, for any pointwise activation. PolyNorm normalises over the layer, so a new
-  unit changes every old one: it is refused.
+  unit changes every old one. There, with ρ = old/new width, the old pre-activations are scaled by
+  1/√ρ and the coefficients a_i (i ≥ 1) by √ρ, and the new units start quiet (incoming weights and
+  biases times :data:`QUIET`). Then N(h) is unchanged and N(h^i) sees ε·ρ^{i−1} in place of ε; with
+  the quiet units' share, the network moves by a relative ~ε/mean(h^{2i}) + QUIET² (docs/theory.md §7).
 
 Each returns a new architecture and parameter rows; the rows of a stack grow together.
 """
@@ -16,6 +19,7 @@ Each returns a new architecture and parameter rows; the rows of a stack grow tog
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import torch
 from torch import Tensor
@@ -58,24 +62,34 @@ def deepen(arch: Architecture, theta: Tensor, x: Tensor) -> tuple[Architecture, 
     return deeper, out
 
 
+#: the scale of a new PolyNorm unit's incoming weights and bias in :func:`widen`: small, so that the
+#: layer's mean of h^{2i} barely moves, not zero, so that the new units are not a saddle LM cannot leave
+QUIET = 1e-3
+
+
 def can_widen(arch: Architecture) -> bool:
-    """True for pointwise activations: a unit with zero outgoing weights changes no other unit."""
+    """True for pointwise activations (a unit with zero outgoing weights changes no other unit) and for
+    PolyNorm (nearly: :func:`widen`)."""
     from approx.activations import is_pointwise
 
-    return is_pointwise(arch.activation.module(arch.width))
+    return arch.activation.family.layer_normalised or is_pointwise(arch.activation.module(arch.width))
 
 
-def widen(arch: Architecture, theta: Tensor, width: int, seeds: list[int]) -> tuple[Architecture, Tensor]:
-    """The width-``width`` architecture and rows computing what ``theta`` computes, everywhere.
+def widen(
+    arch: Architecture, theta: Tensor, width: int, seeds: list[int], quiet: float = QUIET
+) -> tuple[Architecture, Tensor]:
+    """The width-``width`` architecture and rows computing what ``theta`` computes: everywhere for a
+    pointwise activation, and for PolyNorm up to ε's and the quiet units' share (module docstring).
 
     New units get the wider network's fresh start (row m from seed m) for their incoming weights and
-    biases, and zero weights into the old units above them; per-neuron coefficients of a new unit are
-    the mean of its layer's.
+    biases (times ``quiet`` for PolyNorm), and zero weights into the old units above them;
+    per-neuron coefficients of a new unit are the mean of its layer's.
     """
     if width < arch.width:
         raise ValueError(f"widen to {width} units: the network already has {arch.width}")
     if not can_widen(arch):
-        raise ValueError(f"{arch.activation.label} is not pointwise: a new unit would change every other one")
+        raise ValueError(f"{arch.activation.label} cannot be widened")
+    normalised = arch.activation.family.layer_normalised
     wider = dataclasses.replace(arch, width=width)
     out = wider.init(seeds, theta.dtype, str(theta.device))  # the new units' fresh weights
     old, new = arch.unpack(theta), wider.unpack(out)
@@ -88,10 +102,16 @@ def widen(arch: Architecture, theta: Tensor, width: int, seeds: list[int]) -> tu
             new[f"W{layer}"][:, w:, :] = 0.0  # nor the readout
         new[f"W{layer}"][:, : W.shape[1], : W.shape[2]] = W
         new[f"b{layer}"][:, : W.shape[2]] = old[f"b{layer}"]
+        if normalised and layer < arch.depth:  # old h → h·√(width/w): N(h) exact again, N(h^i) nearly
+            for block in (new[f"W{layer}"], new[f"b{layer}"][:, None]):
+                block[..., :w] *= math.sqrt(width / w)
+                block[..., w:] *= quiet
         a = old.get(f"a{layer}")
         if a is not None:
             per_neuron = a.dim() == 3  # (M, w, r+1); shared: (M, r+1)
             new[f"a{layer}"].copy_(
                 torch.cat([a, a.mean(1, keepdim=True).expand(-1, width - w, -1)], 1) if per_neuron else a
             )
+            if normalised:  # N(c^i h^i) = N(h^i)/√ρ with ε·ρ^{i−1} for ε, ρ = w/width
+                new[f"a{layer}"][..., 1:] *= math.sqrt(w / width)
     return wider, out

@@ -18,8 +18,8 @@ a validation split, points held back from training (never the test grid):
   only lowers it, so depth never costs training error against that shallow network.
 - ``widened`` (given a smaller fit of the same depth, e.g. the next smaller size of a rates study):
   that fit with zero-output units added (approx/fitting/growth.py, ``widen``), then LM. It starts
-  as the smaller network, everywhere, so its training loss starts at the smaller fit's on these
-  points and only falls (continuation in size).
+  as the smaller network, everywhere (PolyNorm: to a relative ~ε/mean(h^{2i})), so its training
+  loss starts at the smaller fit's on these points and only falls (continuation in size).
 
 A candidate's score is the larger of two lower bounds on its sup error (the second wherever L bounds
 f's slope), each from that candidate and the data alone: its sup error on the validation points,
@@ -129,7 +129,7 @@ def starts(
 
 
 def check_smaller(arch: Architecture, smaller: Smaller) -> None:
-    """A fit ``arch`` can continue from: same input, depth and activation, no more units, pointwise."""
+    """A fit ``arch`` can continue from: same input, depth and activation, no more units."""
     a = smaller.arch
     if (a.d_in, a.depth, a.activation) != (arch.d_in, arch.depth, arch.activation) or a.width > arch.width:
         raise ValueError(
@@ -137,7 +137,7 @@ def check_smaller(arch: Architecture, smaller: Smaller) -> None:
             f"d = {a.d_in}, {a.activation.label}: widening keeps d, depth and activation, and never narrows"
         )
     if not can_widen(arch):
-        raise ValueError(f"{arch.activation.label} is not pointwise: a fit of it cannot be widened")
+        raise ValueError(f"{arch.activation.label}: a fit of it cannot be widened")
     if smaller.theta.shape[-1] != a.size:
         raise ValueError(f"the smaller fit's rows have {smaller.theta.shape[-1]} parameters, its network {a.size}")
 

@@ -2,10 +2,10 @@
 
 A chain is every size of one (activation, depth, d, learning rate). Its stacks run smallest first, and
 each offers the portfolio one more candidate, ``widened``: the same models' fits at the next smaller
-width with zero-output units added (approx/fitting/portfolio.py, growth.py), which computes exactly
-what the smaller network computed and is then trained by LM. The fits of every finished stack are
-saved in ``OUT/params/``, one file per stack, written atomically before its rows reach results.csv,
-so a resumed run continues from the very networks a whole run would have used. Within a run the fits
+width with zero-output units added (approx/fitting/portfolio.py, growth.py), which computes what the
+smaller network computed (exactly; PolyNorm nearly) and is then trained by LM. The fits of every
+finished stack are saved in ``OUT/params/``, one file per stack, written atomically before its rows
+reach results.csv, so a resumed run continues from the very networks a whole run would have used. Within a run the fits
 travel from stack to stack with the results (``from_fits``), so the chains of a Ray run go side by side.
 """
 
@@ -40,7 +40,7 @@ def previous(cfg: Config, group: list[Job]) -> list[Job] | None:
 
 def smaller(cfg: Config, group: list[Job], folder: Path) -> Smaller | None:
     """The next smaller stack's saved fits, one row per job of ``group``; None at a chain's first size
-    or for an activation that cannot be widened (PolyNorm)."""
+    or for an activation that cannot be widened."""
     prev = previous(cfg, group)
     if prev is None or not can_widen(group[0].arch):
         return None

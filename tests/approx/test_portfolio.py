@@ -45,12 +45,71 @@ def test_widening_preserves_the_function_everywhere(act, d, extra):
     torch.testing.assert_close(wider.forward(grown, x), arch.forward(theta, x), rtol=0, atol=1e-13)
 
 
-def test_polynorm_can_be_neither_deepened_nor_widened():
+def test_polynorm_cannot_be_deepened():
     arch = Architecture(1, 4, 1, Activation("polynorm"))
     with pytest.raises(ValueError, match="identity"):
         growth.deepen(arch, arch.init([0]), torch.rand(5, 1, dtype=torch.float64))
-    with pytest.raises(ValueError, match="pointwise"):
-        growth.widen(arch, arch.init([0]), 8, [0])
+
+
+def _shallow_polynorm_with_eps(arch: Architecture, theta: torch.Tensor, x: torch.Tensor, eps) -> torch.Tensor:
+    """A one-hidden-layer PolyNorm network written out, each term i with its own ε (a list)."""
+    p = arch.unpack(theta)
+    h = torch.baddbmm(p["b0"][:, None], (2 * x - 1).expand(theta.shape[0], -1, -1), p["W0"])
+    a = p["a0"][:, None]  # (M, 1, r+1)
+    out = a[..., :1].expand_as(h).clone()
+    for i in range(1, a.shape[-1]):
+        out = out + a[..., i : i + 1] * h**i / torch.sqrt((h ** (2 * i)).mean(-1, keepdim=True) + eps[i - 1])
+    return (torch.bmm(out, p["W1"]) + p["b1"][:, None])[..., 0]
+
+
+@settings(max_examples=20, deadline=None)
+@given(d=st.integers(1, 3), extra=st.integers(1, 40), depth=st.integers(1, 3))
+def test_polynorm_widening_moves_only_eps(d, extra, depth):
+    """With the new units silent (quiet = 0), widening PolyNorm changes nothing but ε: with ε = 0 the
+    wider network is the smaller one at every depth; at one hidden layer with ε it is the smaller
+    network with ε·ρ^{i−1} in term i (ρ = old/new width), written out independently."""
+    x = torch.rand(300, d, dtype=torch.float64, generator=torch.Generator().manual_seed(extra)) * 3 - 1
+    exact = Architecture(d, 4, depth, Activation.parse({"name": "polynorm", "eps": 0.0}))
+    theta = _perturbed(exact, [3])
+    wider, grown = growth.widen(exact, theta, 4 + extra, [9], quiet=0.0)
+    torch.testing.assert_close(wider.forward(grown, x), exact.forward(theta, x), rtol=1e-12, atol=1e-12)
+    arch = Architecture(d, 4, 1, Activation("polynorm"))
+    theta = _perturbed(arch, [3])
+    wider, grown = growth.widen(arch, theta, 4 + extra, [9], quiet=0.0)
+    rho, eps = 4 / (4 + extra), arch.activation.eps
+    torch.testing.assert_close(arch.forward(theta, x), _shallow_polynorm_with_eps(arch, theta, x, [eps] * 3))
+    predicted = _shallow_polynorm_with_eps(arch, theta, x, [eps * rho ** (i - 1) for i in (1, 2, 3)])
+    torch.testing.assert_close(wider.forward(grown, x), predicted, rtol=1e-12, atol=1e-12)
+
+
+def test_polynorm_widening_with_quiet_units_stays_close():
+    """The default quiet units move a trained-size network by ~ε/mean(h^{2i}) + quiet², far below a fit's error."""
+    arch = Architecture(2, 6, 2, Activation("polynorm"))
+    theta = _perturbed(arch, [3, 4])
+    wider, grown = growth.widen(arch, theta, 15, [9, 10])
+    x = torch.rand(400, 2, dtype=torch.float64)
+    before = arch.forward(theta, x)
+    assert float((wider.forward(grown, x) - before).abs().max()) < 1e-3 * float(before.abs().max())
+    assert float(wider.unpack(grown)["W0"][..., 6:].abs().max()) <= growth.QUIET  # quiet, not silent
+
+
+def test_mutant_polynorm_widening_without_either_rescaling_fails():
+    """Without the coefficients' √ρ the widened network is another one (the normaliser's mean runs over
+    more units); without the pre-activations' 1/√ρ it keeps ε/ρ in place of ε·ρ^{i−1}, which the
+    independent formula above catches."""
+    arch = Architecture(1, 4, 1, Activation("polynorm"))
+    theta = _perturbed(arch, [3])
+    wider, grown = growth.widen(arch, theta, 12, [9], quiet=0.0)
+    x = torch.rand(300, 1, dtype=torch.float64)
+    before, scale = arch.forward(theta, x), float(arch.forward(theta, x).abs().max())
+    no_coefficients = grown.clone()
+    wider.unpack(no_coefficients)["a0"][..., 1:] *= 3**0.5
+    assert float((wider.forward(no_coefficients, x) - before).abs().max()) > 1e-2 * scale
+    no_shift = grown.clone()
+    for block in ("W0", "b0"):
+        wider.unpack(no_shift)[block][..., :4] /= 3**0.5
+    predicted = _shallow_polynorm_with_eps(arch, theta, x, [arch.activation.eps * 3 ** -(i - 1) for i in (1, 2, 3)])
+    assert float((wider.forward(no_shift, x) - predicted).abs().max()) > 1e-10 * scale
 
 
 @pytest.mark.parametrize("act", ["polyrelu", "gelu"])

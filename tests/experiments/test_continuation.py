@@ -57,8 +57,12 @@ def _small_fit(act: str | dict, width: int):
     return arch, fit.theta, train_part, val_part
 
 
-@pytest.mark.parametrize("act", ["relu", "gelu", {"name": "polyrelu", "coefficients": "per_neuron"}])
-def test_a_widened_start_is_the_smaller_fit_and_training_only_lowers_its_loss(act, monkeypatch):
+@pytest.mark.parametrize(
+    ("act", "tol"),
+    [("relu", 0), ("gelu", 0), ({"name": "polyrelu", "coefficients": "per_neuron"}, 0), ("polynorm", 1e-4)],
+)
+def test_a_widened_start_is_the_smaller_fit_and_training_only_lowers_its_loss(act, tol, monkeypatch):
+    """Exactly for a pointwise activation; PolyNorm's start moves by ~ε/mean(h^{2i}) (growth.py), ``tol``."""
     small, theta, train_part, val_part = _small_fit(act, 4)
     wide = Architecture(1, 9, 1, small.activation)
     first = {}
@@ -72,10 +76,12 @@ def test_a_widened_start_is_the_smaller_fit_and_training_only_lowers_its_loss(ac
     cands = tuple(s for s in portfolio.starts(wide, smaller=portfolio.Smaller(small, theta)) if s.name == "widened")
     run = portfolio.train_candidates(wide, [0, 1], train_part, val_part, cands, portfolio.Engine())["widened"]
     grid = targets.dense_grid(1, 513) * 3 - 1  # beyond the cube too: the widened network is the smaller one
-    torch.testing.assert_close(wide.forward(first["widened"], grid), small.forward(theta, grid), rtol=0, atol=1e-13)
+    before = small.forward(theta, grid)
+    atol = max(1e-13, tol * float(before.abs().max()))
+    torch.testing.assert_close(wide.forward(first["widened"], grid), before, rtol=0, atol=atol)
     x, y = train_part
     loss_small = (small.forward(theta, x) - y).square().mean(1)
-    assert all(run.train_loss[m] <= float(loss_small[m]) * (1 + 1e-12) for m in range(2))
+    assert all(run.train_loss[m] <= float(loss_small[m]) * (1 + 1e-12 + 10 * tol) for m in range(2))
 
 
 def test_a_smaller_fit_that_is_not_one_is_refused():
@@ -88,11 +94,6 @@ def test_a_smaller_fit_that_is_not_one_is_refused():
     ):
         with pytest.raises(ValueError, match="cannot continue"):
             portfolio.starts(arch, smaller=portfolio.Smaller(other, other.init([0])))
-    norm = Architecture(1, 8, 1, Activation("polynorm"))
-    with pytest.raises(ValueError, match="pointwise"):
-        portfolio.starts(
-            norm, smaller=portfolio.Smaller(Architecture(1, 4, 1, Activation("polynorm")), torch.zeros(1, 1))
-        )
 
 
 @pytest.fixture(scope="module")
@@ -112,14 +113,15 @@ def chain(tmp_path_factory):
 def test_each_size_after_the_first_tries_the_smaller_fit_widened(chain):
     table = rows(chain / "results.csv")
     for job, r in table.items():
-        first, norm = "|P16|" in job, r["activation"].startswith("polynorm")
-        assert ("widened=" in r["selection"]) == (not first and not norm), (job, r["selection"])
+        first = "|P16|" in job
+        assert ("widened=" in r["selection"]) == (not first), (job, r["selection"])
         assert r["start"] and r["start"] in (r["selection"] or r["start"])
     summary = rate_report.write_all(chain, boot=20)
     assert summary["starts"].get("widened") and "continuation in size" in (chain / "report.md").read_text()
     assert summary["bounded_in_width"] == ["polynorm_r3"] and "bounded dimension" in (chain / "report.md").read_text()
     saved = sorted(p.name for p in (chain / "params").iterdir())
-    assert saved == sorted(f"{a}-d1-L1-w{w}.pt" for a in ("relu", "gelu") for w in (5, 10, 21)), saved
+    widths = {"relu": (5, 10, 21), "gelu": (5, 10, 21), "polynorm_r3": (4, 9, 20)}
+    assert saved == sorted(f"{a}-d1-L1-w{w}.pt" for a, ws in widths.items() for w in ws), saved
 
 
 def _killed_at_stack_4_and_resumed(chain, tmp_path, *flags: str) -> None:
