@@ -45,10 +45,14 @@ def test_widening_preserves_the_function_everywhere(act, d, extra):
     torch.testing.assert_close(wider.forward(grown, x), arch.forward(theta, x), rtol=0, atol=1e-13)
 
 
-def test_polynorm_cannot_be_deepened():
+def test_polynorm_cannot_be_deepened_and_an_unknown_normaliser_cannot_be_widened():
     arch = Architecture(1, 4, 1, Activation("polynorm"))
     with pytest.raises(ValueError, match="identity"):
         growth.deepen(arch, arch.init([0]), torch.rand(5, 1, dtype=torch.float64))
+    # a type-II PolyCom with ρ = N is not the table's PolyNorm: widen has no rescaling for it
+    other = Architecture(1, 4, 1, Activation.parse({"name": "polycom", "kind": "II", "rho": "norm"}))
+    with pytest.raises(ValueError, match="cannot be widened"):
+        growth.widen(other, other.init([0]), 8, [0])
 
 
 def _shallow_polynorm_with_eps(arch: Architecture, theta: torch.Tensor, x: torch.Tensor, eps) -> torch.Tensor:
