@@ -34,7 +34,7 @@ from experiments.markdown import table
 from experiments.provenance import provenance
 
 PRESET = Path(__file__).resolve().parents[1] / "experiments" / "configs" / "paper.toml"
-#: the `paper` preset's data and schedules, on one of its chains
+#: the `paper` preset's data and schedules, on one of its chains, and the Sobol points it had then
 CONFIG = """name = "overshoot-bar"
 depth = 1
 sizes = [629, 1601]
@@ -44,7 +44,7 @@ metric = "max_abs"
 continuation = true
 targets = [{ family = "abs_power", n = 1, d = 2 }]
 activations = ["gelu"]
-[data]""" + PRESET.read_text().split("[data]", 1)[1]
+[data]""" + PRESET.read_text().split("[data]", 1)[1].replace('sampling = "auto"', 'sampling = "sobol"')
 
 
 def old_scores(arch, runs, train_part, val_part):

@@ -28,6 +28,7 @@ class Phase:
     cg_iters: int = 100  # LM: CG iterations per step at most
     varpro: bool = False  # LM: re-solve the readout by least squares after every accepted step
     seconds: float = 0.0  # wall-clock limit of the phase per chunk of a stack (0: none)
+    budget: float = 0.0  # work limit per model, in seconds of the reference machine (optim/budget.py; 0: none)
 
     def __post_init__(self):
         if self.optimizer not in OPTIMIZERS:
@@ -51,7 +52,7 @@ class Phase:
                 raise ValueError(f"phase {name} must be a positive number, got {v!r}")
         if not isinstance(self.varpro, bool):
             raise ValueError(f"phase varpro must be true or false, got {self.varpro!r}")
-        for name in ("xtol", "gtol", "seconds"):
+        for name in ("xtol", "gtol", "seconds", "budget"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int | float) or not 0 <= v < math.inf:
                 raise ValueError(f"phase {name} must be a number >= 0, got {v!r}")
@@ -65,30 +66,31 @@ class Phase:
         return 1.0
 
 
-#: wall-clock caps of the default schedules' second-order phases, per chunk of a stack: a Levenberg–Marquardt step
-#: costs O(N·P²) (or CG iterations of O(N·P)), ~1 s at P ≈ 3000; small fits end by their step counts first
-LBFGS_SECONDS, LM_SECONDS = 10.0, 15.0
+#: work budgets of the default schedules' second-order phases per model, in seconds of the reference machine
+#: (approx/fitting/optim/budget.py): counted, not timed, so a fit ends alike under any load; a Levenberg–Marquardt
+#: step costs O(N·P²) (or CG iterations of O(N·P)), so small fits end by their step counts first
+LBFGS_BUDGET, LM_BUDGET = 10.0, 15.0
 #: the schedule of a uniform start: Adam leaves the start's basin, Levenberg–Marquardt descends, the
 #: readout is solved exactly (benchmarks/RESULTS.md, robustness: chosen on the tuning cells)
 UNIFORM_SCHEDULE = (
     Phase("adam", steps=300, lr=1e-2, schedule="cosine"),
-    Phase("lm", steps=500, seconds=LM_SECONDS),
+    Phase("lm", steps=500, budget=LM_BUDGET),
     Phase("varpro"),
 )
 #: a candidate for the uniform start's schedule, L-BFGS between Adam and LM (benchmarks/engine_choice.py)
 LBFGS_FIRST = (
     Phase("adam", steps=300, lr=1e-2, schedule="cosine"),
-    Phase("lbfgs", steps=1000, lr=1.0, seconds=LBFGS_SECONDS),
-    Phase("lm", steps=500, seconds=LM_SECONDS),
+    Phase("lbfgs", steps=1000, lr=1.0, budget=LBFGS_BUDGET),
+    Phase("lm", steps=500, budget=LM_BUDGET),
     Phase("varpro"),
 )
 #: for the "kinks" start (approx/fitting/initialisation.py): keep it, solve the readout, then LM
-KINKS_SCHEDULE = (Phase("varpro"), Phase("lm", steps=500, seconds=LM_SECONDS), Phase("varpro"))
+KINKS_SCHEDULE = (Phase("varpro"), Phase("lm", steps=500, budget=LM_BUDGET), Phase("varpro"))
 #: for a network grown from a shallower fit (approx/fitting/growth.py): LM only ever lowers the loss
-GROWN_SCHEDULE = (Phase("lm", steps=500, seconds=LM_SECONDS), Phase("varpro"))
+GROWN_SCHEDULE = (Phase("lm", steps=500, budget=LM_BUDGET), Phase("varpro"))
 #: for the portfolio's winner, on every training point: both descents again, each only lowering the loss
 POLISH_SCHEDULE = (
-    Phase("lbfgs", steps=1000, lr=1.0, seconds=LBFGS_SECONDS),
-    Phase("lm", steps=300, seconds=LM_SECONDS),
+    Phase("lbfgs", steps=1000, lr=1.0, budget=LBFGS_BUDGET),
+    Phase("lm", steps=300, budget=LM_BUDGET),
     Phase("varpro"),
 )

@@ -10,11 +10,13 @@ and tests/approx/test_precision.py check it against one-model runs). The pieces:
 
 A model whose loss becomes NaN/inf or grows past ``explode`` × its starting loss is marked
 ``diverged`` and frozen; the others carry on. :func:`train` runs the stack in chunks chosen by
-timing (approx/fitting/plans.py); the results do not depend on the chunking.
+timing (approx/fitting/plans.py); the results do not depend on the chunking, unless a phase has a
+wall-clock cap (``Phase.seconds``; a work budget, ``Phase.budget``, is counted, not timed).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from dataclasses import dataclass
@@ -26,6 +28,7 @@ from approx.fitting import plans
 from approx.fitting.jacobian import output_jacobian
 from approx.fitting.models import Architecture
 from approx.fitting.optim.adam import adam
+from approx.fitting.optim.budget import budget_steps
 from approx.fitting.optim.lbfgs import lbfgs
 from approx.fitting.optim.levenberg_marquardt import ResidualJacobian, Residuals, levenberg_marquardt
 from approx.fitting.optim.state import LossGrad, Progress, State
@@ -120,6 +123,8 @@ def train_chunk(
         runnable = state.active.clone()
         state.stop = [s if not runnable[m] else "steps" for m, s in enumerate(state.stop)]
         state.phase = phase.optimizer
+        steps = budget_steps(phase, y.shape[1], theta.shape[1])
+        cut, phase = steps < phase.steps, dataclasses.replace(phase, steps=steps)
         if phase.optimizer == "varpro":  # one exact solve of every active model's readout
             rows = state.active.nonzero()[:, 0]
             state.theta = state.theta.index_copy(0, rows, project(state.theta[rows], rows))
@@ -129,6 +134,8 @@ def train_chunk(
         else:
             step_fn = adam if phase.optimizer == "adam" else lbfgs
             step_fn(state, loss_grad, phase, lr_scale.to(theta.dtype) * phase.lr, explode)
+        if cut:  # a row that ran out of steps ran out of its budget
+            state.stop = [("budget" if runnable[m] and s == "steps" else s) for m, s in enumerate(state.stop)]
         # plateau/converged stop a phase, not the fit: the next phase starts from there
         state.active = runnable & torch.tensor([s == "ok" for s in state.status], device=theta.device)
     ok = torch.tensor([s == "ok" for s in state.status], device=theta.device)

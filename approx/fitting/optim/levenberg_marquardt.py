@@ -106,15 +106,19 @@ class MatrixFree:
         z = precond * res
         p, rz = z, (res * z).sum(1)
         target = 1e-24 * (g * precond * g).sum(1)  # relative residual 1e-12 in the preconditioned norm
+        done = torch.zeros_like(target, dtype=torch.bool)  # per row: a model's step never depends on its stack
+        tiny = torch.finfo(J.dtype).tiny
         for _ in range(self.iters):
             Ap = apply(p)
-            alpha = rz / (p * Ap).sum(1).clamp(min=torch.finfo(J.dtype).tiny)
+            alpha = torch.where(done, 0.0, rz / (p * Ap).sum(1).clamp(min=tiny))
             x, res = x + alpha[:, None] * p, res - alpha[:, None] * Ap
             z = precond * res
             rz_new = (res * z).sum(1)
-            if (rz_new <= target).all():
+            done |= rz_new <= target
+            if done.all():
                 break
-            p, rz = z + (rz_new / rz.clamp(min=torch.finfo(J.dtype).tiny))[:, None] * p, rz_new
+            p = torch.where(done[:, None], p, z + (rz_new / rz.clamp(min=tiny))[:, None] * p)
+            rz = rz_new
         Jx = (J @ x[..., None])[..., 0]
         return x, x.isfinite().all(1), -((g * x).sum(1) + 0.5 * Jx.square().sum(1))
 

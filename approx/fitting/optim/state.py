@@ -24,7 +24,7 @@ class State:
 
     theta: Tensor  # (M, P)
     status: list[str]  # "ok" | "diverged"
-    stop: list[str]  # why the model stopped: steps | plateau | converged | diverged | time
+    stop: list[str]  # why the model stopped: steps | plateau | converged | diverged | time | budget
     steps: Tensor  # optimiser steps taken, per model
     start_loss: Tensor
     loss: Tensor
