@@ -9,6 +9,10 @@ the worker processes only:
 - ``arcsine``: arcsine training points (``approx.fitting.targets.arcsine``) in every dimension;
 - ``lbfgs-first``: the uniform start's schedule gains an L-BFGS phase between Adam and
   Levenberg–Marquardt (``approx.fitting.schedule.LBFGS_FIRST``);
+- ``long-lm``: every Levenberg–Marquardt phase of the default schedules may take :data:`LONG_LM`
+  steps, stopping earlier where 50 steps gain less than 0.1% (``patience``), within its budget;
+- ``long-final``: the same for the last training only, the winner's polish on every point (or a
+  lone candidate's schedule), while the candidates race as before;
 
 (``smooth-knees``, the knees for GELU and tanh in the portfolio, was a variant here until it became
 the default at fa29fd2; run it at 8b43959.)
@@ -24,6 +28,7 @@ benchmark.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import statistics
@@ -49,7 +54,45 @@ def lbfgs_first_cell(cell: Cell) -> dict:
     return run_cell(cell)
 
 
-VARIANTS = {"arcsine": arcsine_cell, "lbfgs-first": lbfgs_first_cell}
+def longer(phases: tuple) -> tuple:
+    """``phases`` with every Levenberg–Marquardt phase allowed :data:`LONG_LM` steps, until it stalls."""
+    return tuple(
+        dataclasses.replace(p, steps=LONG_LM, patience=50, min_delta=1e-3) if p.optimizer == "lm" else p for p in phases
+    )
+
+
+def long_lm_cell(cell: Cell) -> dict:
+    from approx.fitting import portfolio, schedule
+    from experiments.bench.robustness import run_cell
+
+    for name in ("UNIFORM_SCHEDULE", "KINKS_SCHEDULE", "GROWN_SCHEDULE", "POLISH_SCHEDULE"):  # in this worker only
+        setattr(portfolio, name, longer(getattr(schedule, name)))
+    return run_cell(cell)
+
+
+def long_final_cell(cell: Cell) -> dict:
+    from approx.fitting import portfolio, schedule
+    from experiments.bench.robustness import run_cell
+
+    race = portfolio.fit
+
+    def final_long(arch, seeds, x, y, candidates, engine):  # a lone candidate is its own final training
+        if len(candidates) == 1:
+            candidates = (dataclasses.replace(candidates[0], phases=longer(candidates[0].phases)),)
+        return race(arch, seeds, x, y, candidates, engine)
+
+    portfolio.POLISH_SCHEDULE, portfolio.fit = longer(schedule.POLISH_SCHEDULE), final_long  # in this worker only
+    return run_cell(cell)
+
+
+#: the ``long-lm`` and ``long-final`` variants' step cap of a Levenberg–Marquardt phase
+LONG_LM = 3000
+VARIANTS = {
+    "arcsine": arcsine_cell,
+    "lbfgs-first": lbfgs_first_cell,
+    "long-lm": long_lm_cell,
+    "long-final": long_final_cell,
+}
 
 
 def table(base: dict[str, dict], new: dict[str, dict], dims: list[int]) -> str:

@@ -100,3 +100,15 @@ def test_matrix_free_cg_matches_cholesky():
     cg = fit(arch, theta, x, y, [phases[0], Phase("lm", 40, cg_above=0, cg_iters=200)], chunk=2)
     assert cg.train_loss == pytest.approx(direct.train_loss, rel=1e-5)
     assert cg.steps == direct.steps
+
+
+def test_lm_plateau_stops_a_model_that_stops_improving():
+    """``patience`` reaches LM too (it was ignored there): a narrow network fitted on noise stops gaining
+    and stops (``plateau``), per model, while its stack-mate on a smooth target goes on."""
+    arch, theta, x, y = problem(width=3, seeds=(0, 1))
+    y = y.clone()
+    y[1] = torch.rand(x.shape[0], generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    patient = fit(arch, theta, x, y, [Phase("lm", 200, patience=10, min_delta=1e-3)], chunk=2)
+    alone = fit(arch, theta, x, y, [Phase("lm", 200)], chunk=2)
+    assert patient.stop[1] == "plateau" and patient.steps[1] < alone.steps[1]
+    assert patient.steps[0] > patient.steps[1]

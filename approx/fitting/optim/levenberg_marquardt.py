@@ -9,7 +9,8 @@ follows Nielsen's rule on the gain ratio ρ = actual / predicted reduction: acce
 by max(1/3, 1 − (2ρ − 1)³), rejected ones grow it by ν (doubling ν each time).
 
 A model stops (``converged``) when its relative step ‖δ‖ ≤ xtol·(‖θ‖ + xtol), when its gradient
-‖Jᵀr‖_∞ ≤ gtol, or when λ passes 1e16 (no step can lower the loss at float precision).
+‖Jᵀr‖_∞ ≤ gtol, or when λ passes 1e16 (no step can lower the loss at float precision); with
+``patience``, also (``plateau``) after that many steps without a relative gain of ``min_delta``.
 Memory per model: J (N·P), and JᵀJ (P²) below the CG threshold, in θ's dtype; approx/fitting/plans.py
 chunks a stack that would not fit.
 """
@@ -22,7 +23,7 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
-from approx.fitting.optim.state import State
+from approx.fitting.optim.state import Plateau, State
 from approx.fitting.schedule import Phase
 
 #: (theta rows (K, P), their model indices (K,)) -> (residuals (K, N), Jacobian (K, N, P))
@@ -151,6 +152,7 @@ def levenberg_marquardt(
     lam = torch.full((M,), phase.damping, dtype=theta.dtype, device=theta.device)
     nu = torch.full_like(lam, 2.0)
     projected = phase.varpro and project is not None
+    plateau = Plateau(phase.patience, phase.min_delta, 2 * half_sse / N)
     for _ in range(phase.steps):
         state.freeze(curvature.g.abs().amax(1) <= phase.gtol, "converged")
         active = state.active.clone()
@@ -175,6 +177,7 @@ def levenberg_marquardt(
             curvature.update(rows, J_new, r_new)
         state.theta, state.steps = theta, state.steps + accept.long()
         state.record(2 * half_sse / N)
+        plateau.update(state, 2 * half_sse / N)
         state.freeze(accept & small, "converged")
         state.freeze(lam > MAX_DAMPING, "converged")
         if phase.seconds and time.perf_counter() - start > phase.seconds:
