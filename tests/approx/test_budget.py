@@ -109,3 +109,9 @@ def test_a_converged_cg_row_stops_moving_while_its_stack_iterates():
     both, _, _ = MatrixFree(torch.cat([easy, hard]), r, 50).step(lam)
     alone, _, _ = MatrixFree(easy, r[:1], 50).step(lam[:1])
     assert torch.equal(both[0], alone[0])
+
+
+@pytest.mark.parametrize("bad", [-1.0, math.inf, math.nan, "6", True])
+def test_a_budget_is_a_finite_number_of_seconds(bad):
+    with pytest.raises(ValueError, match="phase budget must be a number >= 0"):
+        Phase("lm", budget=bad)
