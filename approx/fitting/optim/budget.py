@@ -38,7 +38,8 @@ def step_seconds(phase: Phase, points: int, params: int) -> float:
 
 
 def budget_steps(phase: Phase, points: int, params: int) -> int:
-    """The steps ``phase`` may take: its ``steps``, cut to what its ``budget`` buys (at least one)."""
+    """The steps ``phase`` may take: its ``steps``, cut to what its ``budget`` buys (at least one); a
+    learning-rate schedule then runs over the steps it may take."""
     if not phase.budget:
         return phase.steps
     return min(phase.steps, max(1, math.floor(phase.budget / step_seconds(phase, points, params))))
