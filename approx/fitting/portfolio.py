@@ -91,6 +91,7 @@ class Engine:
     device: str = "cpu"
     explode: float = 1e6
     progress: Callable | None = None
+    chunk: int | None = None  # models per chunk of every training; None: by timing (approx/fitting/plans.py)
 
 
 @dataclass(frozen=True)
@@ -252,6 +253,7 @@ def _train(arch: Architecture, theta0: Tensor, x: Tensor, y: Tensor, cand: Start
         y.to(engine.device, engine.master),
         list(cand.phases),
         explode=engine.explode,
+        chunk=engine.chunk,
         compute_dtype=engine.compute,
         progress=engine.progress,
     )

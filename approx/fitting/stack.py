@@ -82,6 +82,7 @@ class Request:
     test_points: int | None = None  # None: default_test_points(d)
     kinks_phases: tuple[Phase, ...] | None = None  # the kinks start's schedule (None: KINKS_SCHEDULE)
     smaller: portfolio.Smaller | None = None  # a smaller fit of the same models: the "widened" candidate
+    chunk: int | None = None  # models per chunk (1: each alone, whatever the timing); None: by timing
 
     def __post_init__(self):
         if len(self.targets) != len(self.seeds) or not self.seeds:
@@ -91,6 +92,10 @@ class Request:
             raise ValueError(f"target(s) {wrong} do not have d = {self.arch.d_in}, the network's input dimension")
         if isinstance(self.stages, bool) or not isinstance(self.stages, int) or self.stages < 1:
             raise ValueError(f"stages must be an integer >= 1, got {self.stages!r}")
+        if self.chunk is not None and (
+            isinstance(self.chunk, bool) or not isinstance(self.chunk, int) or self.chunk < 1
+        ):
+            raise ValueError(f"chunk must be an integer >= 1 or None, got {self.chunk!r}")
         if self.dtype not in DTYPES:
             raise ValueError(f"unknown dtype {self.dtype!r}; valid: {', '.join(DTYPES)}")
         devices.resolve(self.device)
@@ -204,7 +209,9 @@ def train_stages(request: Request, xs: Tensor, ys: Tensor, progress: Progress | 
     """``request.stages`` fits of the stack, each on the residual of those before, normalised to max 1."""
     arch, dtype, device = request.arch, DTYPES[request.dtype], request.device
     master = torch.float32 if dtype == torch.bfloat16 else dtype
-    engine = portfolio.Engine(master, dtype if dtype != master else None, device, request.explode, progress)
+    engine = portfolio.Engine(
+        master, dtype if dtype != master else None, device, request.explode, progress, request.chunk
+    )
     residual = ys.double()
     thetas, floors, scales, fits, starts, validation = [], [], [], [], [], []
     for k in range(request.stages):

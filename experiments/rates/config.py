@@ -13,6 +13,8 @@ Config (see experiments/configs/quick.toml)::
     init = "auto"                # auto (kinks for ReLU types) | uniform | kinks | theorem3 | theorem3-relu
     stages = 1                   # residual stages per fit; a size is the total over the stages
     continuation = false         # each size also starts from the next smaller size's fit, widened
+    chunk = 1                    # optional: models per chunk of a stack (1: each fit alone, so no fit
+                                 # depends on the timing that otherwise chooses it: docs/engine.md)
     lrs = [1e-3, 1e-2]           # optional: a learning-rate axis (each Adam phase's lr); reports take the best
     targets = [{family = "abs_power", n = 1, d = 1}, {name = "runge"}, {expr = "x0*x1", d = 2}]
     activations = ["relu", {name = "polyrelu", coefficients = "per_neuron"}]
@@ -73,6 +75,7 @@ TOP_KEYS = {
     "lrs",
     "kinks_phases",
     "continuation",
+    "chunk",
 }
 DATA_KEYS = {"train_points", "sampling", "test_points", "per_parameter"}
 CONSTRUCTION_INITS = tuple(theorem3_start.FORMS)
@@ -123,6 +126,7 @@ class Config:
     stages: int = 1  # residual stages per fit (approx/fitting/stages.py)
     lrs: list[float] | None = None  # the learning-rate axis, if any
     continuation: bool = False  # each size also tries the next smaller size's fit, widened (portfolio.py)
+    chunk: int | None = None  # models per chunk of a stack; None: chosen by timing (approx/fitting/plans.py)
     expressions: dict[str, tuple[str, int | None]] = field(default_factory=dict)  # target name -> (text, n)
     jobs: list[Job] = field(default_factory=list)
 
@@ -338,6 +342,7 @@ def from_dict(raw: dict, text: str = "", default_name: str = "sweep", compile: b
         lrs=_lrs(raw.get("lrs")),
         expressions=expressions,
         continuation=continuation,
+        chunk=None if "chunk" not in raw else require_int("chunk", raw["chunk"], 1, resources.MAX_SEEDS),
     )
     if continuation and (init != "auto" or stages != 1):
         raise UserError(f"continuation = true needs init = 'auto' and stages = 1, not {init!r} and {stages}")

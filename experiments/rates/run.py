@@ -50,6 +50,7 @@ def request(cfg: Config, group: list[Job], device: str, smaller: Smaller | None 
         group[0].lr,
         kinks_phases=None if cfg.kinks_phases is None else tuple(cfg.kinks_phases),
         smaller=smaller,
+        chunk=cfg.chunk,
     )
 
 

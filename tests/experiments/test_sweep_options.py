@@ -98,6 +98,9 @@ def test_the_lr_axis_makes_one_job_and_one_stack_per_rate_and_sets_adam_only():
         ({"init": "theorem3", "lrs": [1e-3]}, "no stages, no lrs"),
         ({"init": "theorem3", "certify": True}, "no certify"),
         ({"certify": "yes"}, "certify must be true or false"),
+        ({"chunk": 0}, "chunk must be"),
+        ({"chunk": True}, "chunk must be"),
+        ({"chunk": 1.5}, "chunk must be"),
     ],
 )
 def test_bad_options_are_one_clear_error(changes, message):
@@ -230,3 +233,16 @@ def test_certify_adds_the_interval_where_it_exists_and_leaves_the_rest_blank(tmp
     summary = report.write_all(tmp_path, cfg, boot=20)
     assert {f["activation"] for f in summary["fits"] if f["certified"]} == {"relu", "polyrelu_r3"}  # polycom: none
     assert "Certified sup errors" in (tmp_path / "report.md").read_text()
+
+
+def test_chunk_1_fits_every_model_alone_whatever_its_stack():
+    """``chunk = 1``: each model of a stack is exactly (bit for bit) the fit it gets alone, so a study
+    does not depend on the timing that otherwise picks the chunks (docs/engine.md, "Budgets")."""
+    cfg = config(chunk=1, init="auto", activations=["relu"], targets=["runge", {"expr": "sin(pi*x0)", "d": 1}])
+    assert config().chunk is None and cfg.chunk == 1
+    group = rates_config.stacks(cfg.jobs)[0]
+    assert len(group) == 4
+    whole = stack.fit(rates_run.request(cfg, group, "cpu"), rates_run.held_out_sets(cfg))
+    for m, job in enumerate(group):
+        alone = stack.fit(rates_run.request(cfg, [job], "cpu"), rates_run.held_out_sets(cfg))
+        assert torch.equal(whole.thetas[0][m], alone.thetas[0][0])
