@@ -14,6 +14,7 @@ import os
 import signal
 import sys
 
+from approx.interrupts import interrupts_held
 from experiments import output_paths
 from experiments.user_errors import UserError
 
@@ -52,9 +53,10 @@ def main(argv: list[str] | None = None) -> int:
     """Run one command; a Ctrl-C at any moment (imports included) ends it with one line and exit 130."""
     command = "polylab"
     try:
-        args = build_parser().parse_args(argv)
-        command = f"polylab {args.command}"
-        from approx.kernels.cpu_memory import keep_freed_memory  # imports torch: inside the Ctrl-C guard
+        with interrupts_held():  # the command modules import flint, sympy and torch
+            args = build_parser().parse_args(argv)
+            command = f"polylab {args.command}"
+            from approx.kernels.cpu_memory import keep_freed_memory
 
         keep_freed_memory()  # tensors reuse freed pages instead of faulting in fresh ones
         check_outputs(args)

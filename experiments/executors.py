@@ -28,6 +28,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from approx.interrupts import interrupts_held
 from experiments.user_errors import UserError
 
 RAY_PIN = "ray==2.60.0"
@@ -105,7 +106,8 @@ class RayExecutor:
 
     def __init__(self, address: str = "local", num_cpus: int | None = None):
         try:
-            import ray
+            with interrupts_held():  # Ray's core is a Cython module
+                import ray
         except ImportError:
             raise UserError(f"--executor ray needs Ray: pip install -e '.[distributed]' (it pins {RAY_PIN})") from None
         self.ray = ray

@@ -32,6 +32,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from approx.interrupts import interrupts_held
 from approx.kernels import fused_horner, fused_polynorm
 
 SOURCE = Path(__file__).with_name("native_kernels.c")
@@ -63,7 +64,8 @@ def _die_with_parent() -> None:
 def _compile(compiler: str, out: str, extra: list[str]) -> None:
     # -pipe: no intermediate files that a killed build would leave behind
     cmd = [compiler, *FLAGS, "-pipe", *extra, "-o", out, str(SOURCE), "-lm"]
-    subprocess.run(cmd, check=True, capture_output=True, text=True, preexec_fn=_die_with_parent)
+    with interrupts_held():  # a Ctrl-C in the fork's hooks would be lost
+        subprocess.run(cmd, check=True, capture_output=True, text=True, preexec_fn=_die_with_parent)
 
 
 def _build() -> ctypes.CDLL:
