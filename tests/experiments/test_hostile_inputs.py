@@ -315,7 +315,10 @@ def test_a_ctrl_c_at_any_moment_ends_in_one_line(delay):
     time.sleep(delay)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=60)
-    assert proc.returncode in (0, 130) and err.count("\n") <= 1 and "Traceback" not in err, (proc.returncode, err)
+    # killed by the signal itself only before Python has set its handler, and then silently
+    before_python = proc.returncode == -signal.SIGINT and err == ""
+    assert before_python or proc.returncode in (0, 130), (proc.returncode, err)
+    assert err.count("\n") <= 1 and "Traceback" not in err, err
 
 
 def test_a_killed_kernel_build_leaves_no_compiler_and_no_folder(tmp_path):
