@@ -29,6 +29,10 @@ _HOMES = {
 __all__ = ["FitResult", "StagedModule", "fit", "fit_seeds", "fit_stages", "load"]
 
 
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_HOMES])
+
+
 def __getattr__(name: str) -> Any:
     if name not in _HOMES:
         raise AttributeError(f"module 'approx' has no attribute {name!r}")

@@ -7,6 +7,8 @@ then experiments/ (both). theory/ reaches approx/ only through theory/export.py.
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -117,6 +119,17 @@ def _dispatches(path: Path) -> list[str]:
         if hits:
             found.append(f"{path}:{node.lineno}: {', '.join(hits)}")
     return found
+
+
+def test_the_cli_imports_torch_only_inside_its_ctrl_c_hold():
+    """``experiments.cli`` and ``approx.interrupts`` load without torch, so the CLI's first heavy import
+    happens inside ``interrupts_held`` (approx/interrupts.py); ``approx``'s API is loaded on first use."""
+    code = (
+        "import sys, experiments.cli, approx.interrupts; print('torch' in sys.modules)\n"
+        "import approx; approx.fit; print('torch' in sys.modules, 'fit' in dir(approx))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO).stdout
+    assert out.split() == ["False", "True", "True"], out
 
 
 def test_each_activation_is_dispatched_in_one_module():
