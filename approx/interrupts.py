@@ -5,8 +5,8 @@ Two places cannot take one:
   CPython prints the interrupt and goes on (a traceback, then exit 0 or a broken import), and an
   interrupt that passes through such a string makes the interpreter kill itself with SIGINT at exit,
   whatever its exit code;
-- a fork: an interrupt raised in the at-fork hooks (``logging``'s lock) is printed as "ignored" and
-  the run goes on.
+- a fork (the kernel build's compiler, ``git`` for provenance): an interrupt raised in the at-fork
+  hooks (``logging``'s lock) is printed as "ignored" and the run goes on.
 Holding the signal over the block turns each into an ordinary KeyboardInterrupt after it.
 """
 

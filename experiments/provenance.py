@@ -10,6 +10,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from approx.interrupts import interrupts_held
+
 PACKAGES = ("torch", "numpy", "sympy", "scipy", "matplotlib")
 REPO = Path(__file__).resolve().parent.parent
 
@@ -20,7 +22,8 @@ def git_commit() -> str:
         run = lambda *a: subprocess.run(  # noqa: E731
             ["git", *a], cwd=REPO, capture_output=True, text=True, timeout=10, check=True
         ).stdout.strip()
-        return run("rev-parse", "HEAD") + ("+dirty" if run("status", "--porcelain", "--untracked-files=no") else "")
+        with interrupts_held():  # a Ctrl-C in a fork's hooks would be lost
+            return run("rev-parse", "HEAD") + ("+dirty" if run("status", "--porcelain", "--untracked-files=no") else "")
     except (OSError, subprocess.SubprocessError):
         return "unknown"
 

@@ -304,7 +304,7 @@ def test_a_ctrl_c_during_the_imports_is_held_until_they_end():
 @pytest.mark.parametrize("delay", [0.05, 0.3, 0.7, 1.0, 1.3, 1.6, 2.0])
 def test_a_ctrl_c_at_any_moment_ends_in_one_line(delay):
     """Any delay, the imports' included: one line and exit 130 (an interrupt inside a Cython module's
-    initialisation once gave a traceback and exit 0, or death by SIGINT; experiments/interrupts.py)."""
+    initialisation once gave a traceback and exit 0, or death by SIGINT; approx/interrupts.py)."""
     proc = subprocess.Popen(
         [sys.executable, "-m", "experiments", "fit", "x0**2", "--params", "30"],
         cwd=REPO,
