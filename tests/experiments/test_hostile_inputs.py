@@ -301,7 +301,7 @@ def test_a_ctrl_c_during_the_imports_is_held_until_they_end():
     assert reached == [True] and signal.getsignal(signal.SIGINT) is before
 
 
-@pytest.mark.parametrize("delay", [0.05, 0.3, 0.7, 1.0, 1.3, 1.6, 2.0])
+@pytest.mark.parametrize("delay", [0.05, 0.5, 1.0, 1.5, 2.0])
 def test_a_ctrl_c_at_any_moment_ends_in_one_line(delay):
     """Any delay, the imports' included: one line and exit 130 (an interrupt inside a Cython module's
     initialisation once gave a traceback and exit 0, or death by SIGINT; approx/interrupts.py)."""
