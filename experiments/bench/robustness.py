@@ -92,17 +92,22 @@ class Cell:
         return f"d{self.case.d}|L{self.depth}|{act}|{self.case.expr}|P{self.params}|s{self.seed}"
 
 
-def cells(quick: bool = False, role: str = "tuning") -> list[Cell]:
-    """The benchmark's cells: all of them, or the quick subset; ``role`` tuning | held-out | all."""
+def cells(quick: bool = False, role: str = "tuning", sizes: str = "all") -> list[Cell]:
+    """The benchmark's cells: all of them, or the quick subset; ``role`` tuning | held-out | all;
+    ``sizes`` all | small (P ≈ 300) | large (the P ≈ 3000 subset)."""
     chosen = [c for c in CASES if role == "all" or c.role == role]
     if quick:
-        return [Cell(c, a, L, SMALL) for c in chosen if c.d in (1, 2) for L in (1, 2) for a in QUICK_ACTIVATIONS]
-    out = [Cell(c, a, L, SMALL) for c in chosen for L in DEPTHS for a in ACTIVATIONS]
-    large = [
-        c for d in (1, 2) for c in [next(x for x in CASES if x.d == d and x.role == r) for r in ("tuning", "held-out")]
-    ]
-    out += [Cell(c, a, 2, LARGE) for c in large if c in chosen for a in LARGE_ACTIVATIONS]
-    return out
+        out = [Cell(c, a, L, SMALL) for c in chosen if c.d in (1, 2) for L in (1, 2) for a in QUICK_ACTIVATIONS]
+    else:
+        out = [Cell(c, a, L, SMALL) for c in chosen for L in DEPTHS for a in ACTIVATIONS]
+        large = [
+            c
+            for d in (1, 2)
+            for c in [next(x for x in CASES if x.d == d and x.role == r) for r in ("tuning", "held-out")]
+        ]
+        out += [Cell(c, a, 2, LARGE) for c in large if c in chosen for a in LARGE_ACTIVATIONS]
+    wanted = {"all": (SMALL, LARGE), "small": (SMALL,), "large": (LARGE,)}[sizes]
+    return [c for c in out if c.params in wanted]
 
 
 def run_cell(cell: Cell) -> dict:
@@ -262,6 +267,9 @@ def add_robustness_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--role", default=None, choices=("tuning", "held-out", "all"), help="targets (default: all; --quick: tuning)"
     )
+    p.add_argument(
+        "--sizes", default="all", choices=("all", "small", "large"), help="P ≈ 300, the P ≈ 3000 subset, or both"
+    )
     p.add_argument("--out", default="benchmarks/robustness", help="folder for robustness.json and robustness.png")
     p.add_argument("--resume", action="store_true", help="keep the cells already in OUT/robustness.json")
     p.add_argument("--workers", type=int, default=2, help="worker processes, one thread each (default 2)")
@@ -276,11 +284,13 @@ def run_cli(args: argparse.Namespace) -> int:
     role = args.role or ("tuning" if args.quick else "all")
     if not 1 <= args.workers <= (os.cpu_count() or 1) * 4:
         raise UserError(f"--workers must be in 1..{(os.cpu_count() or 1) * 4}, got {args.workers}")
-    todo = cells(args.quick, role)
+    todo = cells(args.quick, role, args.sizes)
+    if not todo:
+        raise UserError(f"no cells: --quick has no P ≈ 3000 subset (--sizes {args.sizes})")
     with output_lock.hold(args.out) as out:
         path = out / "robustness.json"
         done = {r["key"]: r for r in read_json(path)["cells"]} if args.resume and path.exists() else {}
-        config = {"quick": args.quick, "role": role, "cells": len(todo)}
+        config = {"quick": args.quick, "role": role, "sizes": args.sizes, "cells": len(todo)}
 
         def save(rows: dict[str, dict]) -> None:
             listed = list(rows.values())
