@@ -30,3 +30,27 @@ def test_the_large_subset_is_the_one_committed_on_budgets():
 def test_the_quick_subset_has_no_large_cells(polylab_in_process, tmp_path):
     code, _, err = polylab_in_process("bench", "robustness", "--quick", "--sizes", "large", "--out", tmp_path / "r")
     assert code == 2 and "no cells" in err and err.count("\n") == 1, err
+
+
+def _fake_cell(cell: robustness.Cell) -> dict:
+    """A stand-in for run_cell (module level, so that a spawned worker can import it)."""
+    return {"key": cell.key, "fake": True}
+
+
+def test_a_resumed_run_of_one_size_keeps_every_other_cell_and_reruns_none():
+    committed = json.loads((REPO / "benchmarks" / "robustness" / "robustness.json").read_text())["cells"]
+    large = [c.key for c in robustness.cells(role="all", sizes="large")]
+    missing = {large[0], large[-1]}  # as if a kill had ended the run before these two
+    done = {r["key"]: r for r in committed if r["key"] not in missing}
+    saves = []
+    out = robustness.run(
+        robustness.cells(role="all", sizes="large"),
+        dict(done),
+        lambda rows: saves.append(len(rows)),
+        workers=1,
+        progress=False,
+        worker=_fake_cell,
+    )
+    assert {k for k, r in out.items() if r.get("fake")} == missing  # only the two, each once
+    assert {k: r for k, r in out.items() if k not in missing} == done  # the P ≈ 300 cells stay too
+    assert saves == [len(done) + 1, len(done) + 2]  # saved after each cell, never losing one
