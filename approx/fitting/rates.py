@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from itertools import pairwise
 
 import numpy as np
 
@@ -177,6 +178,23 @@ def envelope(params, error) -> list[tuple[float, float]]:
         best = min(best, float(here.min())) if len(here) else best
         out.append((float(size), best))
     return out
+
+
+def rising_steps(params, error, floors=(), tolerance: float = 0.1) -> list[tuple[float, float, float, float]]:
+    """(P_j, P_k, e_j, e_k) for each step between consecutive sizes off the floors (``floors``: sizes)
+    where the best error rises by more than ``tolerance``: e_k > (1 + tolerance)·e_j.
+
+    The network of size P_k contains the one of size P_j (docs/theory.md §7, growth), so such a step is
+    the optimiser's failure, not the architecture's; the envelope hides it, this lists it.
+    """
+    params, error = np.asarray(params, dtype=float), np.asarray(error, dtype=float)
+    skip = set(map(float, floors))
+    best = []
+    for size in np.unique(params):
+        here = error[(params == size) & np.isfinite(error)]
+        if len(here) and float(size) not in skip:
+            best.append((float(size), float(here.min())))
+    return [(p0, p1, e0, e1) for (p0, e0), (p1, e1) in pairwise(best) if e1 > (1 + tolerance) * e0]
 
 
 def theory_slope(n: int | None, d: int, relu: bool = False) -> float | None:

@@ -101,6 +101,12 @@ def summarize(
             else None
         )
         entry["sizes_used"] = [int(p) for p in sizes if p not in floors]
+        entry["rising"] = [
+            {"from": int(p0), "to": int(p1), "before": e0, "after": e1}
+            for p0, p1, e0, e1 in rates.rising_steps(
+                [_float(r["params"]) for r in ok], [_float(r[metric]) for r in ok], floors
+            )
+        ]
         entry["certified"] = _certified(ok, metric, boot, (expressivity or {}).get((target, act)))
         if fit is not None:
             entry |= {"slope": fit.slope, "ci": [fit.ci_low, fit.ci_high], "log_c": fit.log_c, "r2": fit.r2}
@@ -163,6 +169,38 @@ def chebyshev_reference(targets: dict, rows: list[dict[str, str]], test_points: 
             continue
         ks = sorted({int(k) for k in np.geomspace(4, max(8, 2 * params[-1]), 24)})
         out[name] = chebyshev.interpolation_errors(t, ks, dense_grid(1, test_points))
+    return out
+
+
+def against_chebyshev(targets: dict, rows: list[dict[str, str]], metric: str, test_points: int = 8192) -> dict:
+    """Per 1-D target and size: the best network of any series beside Chebyshev interpolation with as
+    many coefficients as it has parameters (docs/theory.md §7), and their ratio; {} for a metric the
+    reference does not have."""
+    if metric not in ("max_abs", "rmse"):
+        return {}
+    out = {}
+    for name, t in targets.items():
+        best: dict[int, dict[str, str]] = {}
+        for r in rows:
+            if r["target"] == name and r["status"] == "ok" and t.d == 1:
+                size = int(r["size_target"])
+                if size not in best or _float(r[metric]) < _float(best[size][metric]):
+                    best[size] = r
+        if not best:
+            continue
+        params = [int(best[size]["params"]) for size in sorted(best)]
+        reference = chebyshev.interpolation_errors(t, params, dense_grid(1, test_points))
+        out[name] = [
+            {
+                "size": size,
+                "params": int(best[size]["params"]),
+                "series": best[size]["activation"],
+                "network": _float(best[size][metric]),
+                "chebyshev": ref[metric],
+                "ratio": _float(best[size][metric]) / ref[metric],
+            }
+            for size, ref in zip(sorted(best), reference, strict=True)
+        ]
     return out
 
 
@@ -397,6 +435,29 @@ def report(out: Path, summary: dict, figs: list[Path]) -> str:
         for name, ref in summary["chebyshev"].items():
             pts = ", ".join(f"k={c['params']}: {c['max_abs']:.1e}" for c in ref[:: max(1, len(ref) // 6)])
             lines.append(f"- {name}: {pts}")
+    rising = [(f, step) for f in summary["fits"] for step in f.get("rising") or []]
+    lines += [
+        "",
+        "Rising steps: a network contains every narrower one of its depth (docs/theory.md §7), so its best error "
+        "should not rise with size. Steps between consecutive sizes off the floors where the best error rose by "
+        f"more than 10%: {len(rising) or 'none'}.",
+    ]
+    if rising:
+        lines += [""] + [
+            f"- {f['target']}, {f['activation']}: {step['from']} → {step['to']} parameters, "
+            f"{step['before']:.2e} → {step['after']:.2e} (×{step['after'] / step['before']:.2f})"
+            for f, step in rising
+        ]
+    if summary.get("against_chebyshev"):
+        lines += [
+            "",
+            "Best network of any activation / Chebyshev interpolation with as many coefficients as the network "
+            f"has parameters (1-D, `{summary['metric']}`; below 1: the network is closer):",
+            "",
+        ]
+        for name, sizes in summary["against_chebyshev"].items():
+            pts = ", ".join(f"{c['params']}: {c['ratio']:.2g}× ({c['series']})" for c in sizes)
+            lines.append(f"- {name}: {pts}")
     lines += ["", "## Figures", ""]
     for p in figs:
         rel = p.relative_to(out)
@@ -441,6 +502,7 @@ def write_all(out: str | Path, cfg=None, boot: int = 1000) -> dict:
         "bounded_in_width": [name for a, _, name in each if a.family.layer_normalised],
         "fits": fits,
         "chebyshev": cheb,
+        "against_chebyshev": against_chebyshev(targets, rows, metric),
         "run": _run_record(run_file),
     }
     write_json(out / "summary.json", summary)

@@ -1,6 +1,7 @@
 """approx.fitting.rates: the slope fit recovers a known rate; the seed bootstrap gives an interval that covers it."""
 
 import math
+from itertools import pairwise
 
 import numpy as np
 import pytest
@@ -98,3 +99,22 @@ def test_the_protocol_fits_the_best_of_the_grid_per_size():
     assert abs(rates.fit_rate(params, error, seeds, boot=0).slope + 2) > 1  # every point says something else
     fit, floors = rates.fit_above_floor(params, error, seeds, error, error, boot=0)
     assert floors == {} and fit.slope == pytest.approx(-2.0)
+
+
+def test_rising_steps_are_the_best_errors_that_grow_with_size():
+    p = np.array([100, 100, 200, 200, 400, 400, 800, 800, 1600])
+    e = np.array([1e-2, 5e-3, 4e-3, 9e-3, 4.3e-3, 8e-3, 6e-3, np.nan, 1e-3])  # best: 5e-3, 4e-3, 4.3e-3, 6e-3, 1e-3
+    assert rates.rising_steps(p, e) == [(400.0, 800.0, 4.3e-3, 6e-3)]  # 200 → 400 rose by 7.5%, under the 10%
+    assert rates.rising_steps(p, e, tolerance=0.05) == [(200.0, 400.0, 4e-3, 4.3e-3), (400.0, 800.0, 4.3e-3, 6e-3)]
+    assert rates.rising_steps(p, e, floors={800.0: "data"}) == []  # 400 → 1600 falls
+    assert rates.rising_steps(p[::-1], e[::-1]) == rates.rising_steps(p, e)  # sizes in any order
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.floats(1e-12, 1.0), min_size=2, max_size=8))
+def test_the_envelope_never_rises_and_a_falling_curve_has_no_rising_step(errors):
+    p = np.arange(1, len(errors) + 1) * 100.0
+    env = rates.envelope(p, errors)
+    assert rates.rising_steps(*zip(*env, strict=True), tolerance=0.0) == []
+    assert all(b <= a for (_, a), (_, b) in pairwise(env))
+    assert bool(rates.rising_steps(p, errors, tolerance=0.0)) == any(b > a for a, b in pairwise(errors))
