@@ -8,7 +8,7 @@ import pytest
 
 from approx.fitting import chebyshev, targets
 from approx.fitting.targets import dense_grid
-from experiments.rates import report
+from experiments.rates import report, summary
 
 
 def row(target: str, activation: str, size: int, error: float, seed: int = 0, d: int = 1) -> dict[str, str]:
@@ -30,7 +30,7 @@ def row(target: str, activation: str, size: int, error: float, seed: int = 0, d:
 def test_the_summary_lists_each_rise_of_a_best_error_with_size():
     rows = [row("t", "gelu", p, e, s) for p, e, s in [(100, 1e-3, 0), (100, 9e-4, 1), (250, 2e-3, 0), (630, 5e-4, 0)]]
     rows += [row("t", "relu", p, e) for p, e in [(100, 1e-3), (250, 5e-4), (630, 5.4e-4)]]  # +8%: within 10%
-    fits = {f["activation"]: f for f in report.summarize(rows, boot=10)}
+    fits = {f["activation"]: f for f in summary.summarize(rows, boot=10)}
     assert fits["gelu"]["rising"] == [{"from": 101, "to": 251, "before": 9e-4, "after": 2e-3}]
     assert fits["relu"]["rising"] == []
     text = report.report(
@@ -43,10 +43,10 @@ def test_chebyshev_ratios_set_each_sizes_best_network_against_as_many_coefficien
     t = targets.abs_power(n=2, d=1)
     rows = [row(t.name, "relu", 20, 3e-3), row(t.name, "gelu", 20, 2e-3), row(t.name, "gelu", 40, 1e-4)]
     rows += [row("plane", "relu", 20, 1e-3, d=2)]  # 2-D: no reference
-    ratios = report.against_chebyshev({t.name: t, "plane": targets.abs_power(n=2, d=2)}, rows, "max_abs", 2048)
+    ratios = summary.against_chebyshev({t.name: t, "plane": targets.abs_power(n=2, d=2)}, rows, "max_abs", 2048)
     reference = chebyshev.interpolation_errors(t, [21, 41], dense_grid(1, 2048))
     assert list(ratios) == [t.name]
     assert [(c["series"], c["params"]) for c in ratios[t.name]] == [("gelu", 21), ("gelu", 41)]
     for c, ref, e in zip(ratios[t.name], reference, (2e-3, 1e-4), strict=True):
         assert c["chebyshev"] == ref["max_abs"] and c["ratio"] == pytest.approx(e / ref["max_abs"], rel=1e-15)
-    assert report.against_chebyshev({t.name: t}, rows, "rel_max") == {}
+    assert summary.against_chebyshev({t.name: t}, rows, "rel_max") == {}
