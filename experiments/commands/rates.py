@@ -105,8 +105,8 @@ def _run(args: argparse.Namespace, cfg, out: Path) -> int:
     print(f"{stats['ran']} fits in {wall:.0f} s; {stats['done']} in {out / 'results.csv'}")
     for f in stats["failures"]:
         print(f"FAILED: stack {f.key}: {f.error} (its fits are not in results.csv; --resume runs them again)")
-    rate_report.write_all(out, cfg)
-    print(f"summary: {out / 'summary.json'}  report: {out / 'report.md'}")
+    summary = rate_report.write_all(out, cfg)
+    print(f"{rate_report.headline(summary)}; summary: {out / 'summary.json'}  report: {out / 'report.md'}")
     return 1 if stats["failures"] else 0
 
 

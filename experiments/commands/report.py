@@ -35,7 +35,7 @@ def run(args: argparse.Namespace) -> int:
         if (out / "study.json").exists() and (out / "runs").is_dir():
             return lm(out)
         summary = rate_report.write_all(out, boot=args.boot)
-    print(f"{summary['rows']} fits, {len(summary['fits'])} rate fits → {out / 'report.md'}")
+    print(f"{rate_report.headline(summary)} → {out / 'report.md'}")
     return 0
 
 

@@ -68,6 +68,12 @@ def report(out: Path, summary: dict, figs: list[Path]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def headline(summary: dict) -> str:
+    """One line for the terminal: the rate fits, and the rising steps that report.md lists."""
+    rising = sum(len(f.get("rising") or []) for f in summary["fits"])
+    return f"{summary['rows']} fits, {len(summary['fits'])} rate fits, rising steps (> 10%): {rising}"
+
+
 def _header(summary: dict) -> list[str]:
     lines = [f"# Rates report: {summary['config']}", ""]
     run = summary.get("run") or {}

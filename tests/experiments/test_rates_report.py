@@ -33,10 +33,10 @@ def test_the_summary_lists_each_rise_of_a_best_error_with_size():
     fits = {f["activation"]: f for f in summary.summarize(rows, boot=10)}
     assert fits["gelu"]["rising"] == [{"from": 101, "to": 251, "before": 9e-4, "after": 2e-3}]
     assert fits["relu"]["rising"] == []
-    text = report.report(
-        Path("."), {"config": "t", "metric": "max_abs", "rows": 7, "diverged": 0, "fits": list(fits.values())}, []
-    )
+    whole = {"config": "t", "metric": "max_abs", "rows": 7, "diverged": 0, "fits": list(fits.values())}
+    text = report.report(Path("."), whole, [])
     assert "more than 10%: 1." in text and "- t, gelu: 101 → 251 parameters, 9.00e-04 → 2.00e-03 (×2.22)" in text
+    assert report.headline(whole) == "7 fits, 2 rate fits, rising steps (> 10%): 1"
 
 
 def test_chebyshev_ratios_set_each_sizes_best_network_against_as_many_coefficients():
