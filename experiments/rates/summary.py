@@ -170,26 +170,26 @@ def against_chebyshev(targets: dict, rows: list[dict[str, str]], metric: str, te
     if metric not in ("max_abs", "rmse"):
         return {}
     out = {}
-    for name, t in targets.items():
-        best: dict[int, dict[str, str]] = {}
+    for name, t in ((name, t) for name, t in targets.items() if t.d == 1):
+        best: dict[int, dict[str, str]] = {}  # size -> its best row over every series and seed
         for r in rows:
-            if r["target"] == name and r["status"] == "ok" and t.d == 1:
+            if r["target"] == name and r["status"] == "ok":
                 size = int(r["size_target"])
                 if size not in best or as_float(r[metric]) < as_float(best[size][metric]):
                     best[size] = r
-        if not best:
+        chosen = [best[size] for size in sorted(best)]
+        if not chosen:
             continue
-        params = [int(best[size]["params"]) for size in sorted(best)]
-        reference = chebyshev.interpolation_errors(t, params, dense_grid(1, test_points))
+        reference = chebyshev.interpolation_errors(t, [int(r["params"]) for r in chosen], dense_grid(1, test_points))
         out[name] = [
             {
-                "size": size,
-                "params": int(best[size]["params"]),
-                "series": best[size]["activation"],
-                "network": as_float(best[size][metric]),
+                "size": int(r["size_target"]),
+                "params": int(r["params"]),
+                "series": r["activation"],
+                "network": as_float(r[metric]),
                 "chebyshev": ref[metric],
-                "ratio": as_float(best[size][metric]) / ref[metric],
+                "ratio": as_float(r[metric]) / ref[metric],
             }
-            for size, ref in zip(sorted(best), reference, strict=True)
+            for r, ref in zip(chosen, reference, strict=True)
         ]
     return out
